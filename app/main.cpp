@@ -1,0 +1,25 @@
+// nightshift's entry point: builds the CLI from the registered subcommands and runs the chosen one.
+// The only place that ends the process with an exit code; everything below returns Status.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "app/command_registry.h"
+
+int main(int argc, char** argv) {
+  CLI::App root{"nightshift: train small language models on this machine, overnight, safely"};
+  root.require_subcommand(1);
+  root.set_version_flag("--version", "nightshift 0.1.0");
+  app::Action run;
+  for (app::RegisterFn fn : app::command_registry()) fn(root, run);
+  try {
+    root.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = root.exit(e);
+    return rc == 0 ? app::kExitOk : app::kExitBadInput;
+  }
+  if (!run) {
+    std::fprintf(stderr, "nightshift: no command chosen (see --help)\n");
+    return app::kExitBadInput;
+  }
+  return run();
+}

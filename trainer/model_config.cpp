@@ -1,0 +1,304 @@
+// ModelConfig parsing (toml++), validation and the preset table.
+#include "trainer/model_config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "trainer/presets_embedded.h"
+
+namespace trainer {
+
+using common::Result;
+using common::Status;
+
+namespace {
+
+struct KindName {
+  LayerKind kind;
+  const char* name;
+};
+constexpr KindName kKindNames[] = {
+    {LayerKind::kAttn, "attn"}, {LayerKind::kMlp, "mlp"}, {LayerKind::kSsm, "ssm"}, {LayerKind::kMoe, "moe"}};
+
+std::string where(const toml::source_region& src, const std::string& file) {
+  return file + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
+}
+
+// Reads an integer field if present; a non-integer value is an error naming the key.
+Status read_int(const toml::table& t, const char* key, int* out, const std::string& file) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  auto v = n->value<int64_t>();
+  if (!v || n->is_floating_point()) {
+    return Status::InvalidArgument(where(n->source(), file) + ": '" + key + "' must be an integer");
+  }
+  if (*v < -(1ll << 31) || *v > (1ll << 31) - 1) {
+    return Status::InvalidArgument(where(n->source(), file) + ": '" + key + "' is out of range");
+  }
+  *out = static_cast<int>(*v);
+  return Status::Ok();
+}
+
+Status read_float(const toml::table& t, const char* key, float* out, const std::string& file) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  auto v = n->value<double>();
+  if (!v) return Status::InvalidArgument(where(n->source(), file) + ": '" + key + "' must be a number");
+  *out = static_cast<float>(*v);
+  return Status::Ok();
+}
+
+Status read_bool(const toml::table& t, const char* key, bool* out, const std::string& file) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  auto v = n->value<bool>();
+  if (!v) return Status::InvalidArgument(where(n->source(), file) + ": '" + key + "' must be true or false");
+  *out = *v;
+  return Status::Ok();
+}
+
+Status check_known_keys(const toml::table& t, std::initializer_list<const char*> known,
+                        const std::string& table_name, const std::string& file) {
+  for (auto&& [k, v] : t) {
+    bool ok = std::any_of(known.begin(), known.end(), [&](const char* s) { return k.str() == s; });
+    if (!ok) {
+      return Status::InvalidArgument(where(v.source(), file) + ": unknown key '" + std::string(k.str()) +
+                                     "' in " + table_name);
+    }
+  }
+  return Status::Ok();
+}
+
+Status read_blocks(const toml::node& node, std::vector<BlockSpec>* out, const std::string& file) {
+  const toml::array* arr = node.as_array();
+  if (!arr) return Status::InvalidArgument(where(node.source(), file) + ": 'blocks' must be an array");
+  out->clear();
+  for (const toml::node& item : *arr) {
+    std::string text;
+    int64_t repeat = 1;
+    if (auto s = item.value<std::string>()) {
+      text = *s;
+    } else if (const toml::table* t = item.as_table()) {
+      auto b = (*t)["block"].value<std::string>();
+      if (!b) return Status::InvalidArgument(where(item.source(), file) + ": a block table needs block = \"...\"");
+      text = *b;
+      repeat = (*t)["repeat"].value_or<int64_t>(1);
+      if (repeat < 1 || repeat > 100000) {
+        return Status::InvalidArgument(where(item.source(), file) + ": 'repeat' must be between 1 and 100000");
+      }
+    } else {
+      return Status::InvalidArgument(where(item.source(), file) +
+                                     ": each entry of 'blocks' is a string or {block = \"...\", repeat = N}");
+    }
+    Result<BlockSpec> spec = parse_block_spec(text);
+    if (!spec.ok()) return spec.status().with_context(where(item.source(), file));
+    for (int64_t r = 0; r < repeat; ++r) out->push_back(*spec);
+  }
+  return Status::Ok();
+}
+
+Status apply_table(const toml::table& t, ModelConfig* c, const std::string& file, int depth);
+
+Status apply_preset_key(const toml::table& t, ModelConfig* c, const std::string& file, int depth) {
+  const toml::node* p = t.get("preset");
+  if (!p) return Status::Ok();
+  auto name = p->value<std::string>();
+  if (!name) return Status::InvalidArgument(where(p->source(), file) + ": 'preset' must be a string");
+  if (depth > 4) return Status::InvalidArgument(file + ": presets refer to each other too deeply");
+  Result<std::string> text = model_preset_text(*name);
+  if (!text.ok()) return text.status().with_context(where(p->source(), file));
+  toml::table base = toml::parse(*text, "preset:" + *name);
+  const toml::table* mt = base["model"].as_table() ? base["model"].as_table() : &base;
+  return apply_table(*mt, c, "preset:" + *name, depth + 1);
+}
+
+Status apply_table(const toml::table& t, ModelConfig* c, const std::string& file, int depth) {
+  NS_RETURN_IF_ERROR(check_known_keys(
+      t, {"name", "preset", "vocab_size", "d_model", "d_embed", "tied_embedding", "norm_eps", "init_std", "blocks",
+          "attn", "mlp", "ssm", "moe", "description"},
+      "the model table", file));
+  NS_RETURN_IF_ERROR(apply_preset_key(t, c, file, depth));
+  if (auto n = t["name"].value<std::string>()) c->name = *n;
+  NS_RETURN_IF_ERROR(read_int(t, "vocab_size", &c->vocab_size, file));
+  NS_RETURN_IF_ERROR(read_int(t, "d_model", &c->d_model, file));
+  NS_RETURN_IF_ERROR(read_int(t, "d_embed", &c->d_embed, file));
+  NS_RETURN_IF_ERROR(read_bool(t, "tied_embedding", &c->tied_embedding, file));
+  NS_RETURN_IF_ERROR(read_float(t, "norm_eps", &c->norm_eps, file));
+  NS_RETURN_IF_ERROR(read_float(t, "init_std", &c->init_std, file));
+  if (const toml::node* b = t.get("blocks")) NS_RETURN_IF_ERROR(read_blocks(*b, &c->blocks, file));
+  if (const toml::table* a = t["attn"].as_table()) {
+    NS_RETURN_IF_ERROR(check_known_keys(*a, {"n_heads", "n_kv_heads", "head_dim", "window", "rope_theta"}, "[attn]", file));
+    NS_RETURN_IF_ERROR(read_int(*a, "n_heads", &c->attn.n_heads, file));
+    NS_RETURN_IF_ERROR(read_int(*a, "n_kv_heads", &c->attn.n_kv_heads, file));
+    NS_RETURN_IF_ERROR(read_int(*a, "head_dim", &c->attn.head_dim, file));
+    NS_RETURN_IF_ERROR(read_int(*a, "window", &c->attn.window, file));
+    NS_RETURN_IF_ERROR(read_float(*a, "rope_theta", &c->attn.rope_theta, file));
+  }
+  if (const toml::table* m = t["mlp"].as_table()) {
+    NS_RETURN_IF_ERROR(check_known_keys(*m, {"d_ff"}, "[mlp]", file));
+    NS_RETURN_IF_ERROR(read_int(*m, "d_ff", &c->mlp.d_ff, file));
+  }
+  if (const toml::table* s = t["ssm"].as_table()) {
+    NS_RETURN_IF_ERROR(check_known_keys(*s, {"expand", "d_state", "d_conv", "dt_rank"}, "[ssm]", file));
+    NS_RETURN_IF_ERROR(read_int(*s, "expand", &c->ssm.expand, file));
+    NS_RETURN_IF_ERROR(read_int(*s, "d_state", &c->ssm.d_state, file));
+    NS_RETURN_IF_ERROR(read_int(*s, "d_conv", &c->ssm.d_conv, file));
+    NS_RETURN_IF_ERROR(read_int(*s, "dt_rank", &c->ssm.dt_rank, file));
+  }
+  if (const toml::table* m = t["moe"].as_table()) {
+    NS_RETURN_IF_ERROR(check_known_keys(
+        *m, {"n_experts", "top_k", "d_expert", "shared_expert", "d_shared", "aux_loss_weight"}, "[moe]", file));
+    NS_RETURN_IF_ERROR(read_int(*m, "n_experts", &c->moe.n_experts, file));
+    NS_RETURN_IF_ERROR(read_int(*m, "top_k", &c->moe.top_k, file));
+    NS_RETURN_IF_ERROR(read_int(*m, "d_expert", &c->moe.d_expert, file));
+    NS_RETURN_IF_ERROR(read_bool(*m, "shared_expert", &c->moe.shared_expert, file));
+    NS_RETURN_IF_ERROR(read_int(*m, "d_shared", &c->moe.d_shared, file));
+    NS_RETURN_IF_ERROR(read_float(*m, "aux_loss_weight", &c->moe.aux_loss_weight, file));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int ModelConfig::n_layers_of(LayerKind kind) const {
+  int n = 0;
+  for (const BlockSpec& b : blocks) n += static_cast<int>(std::count(b.layers.begin(), b.layers.end(), kind));
+  return n;
+}
+
+const char* layer_kind_name(LayerKind kind) {
+  for (const KindName& k : kKindNames) {
+    if (k.kind == kind) return k.name;
+  }
+  return "?";
+}
+
+std::string block_spec_to_string(const BlockSpec& spec) {
+  std::string out;
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    if (i) out += "+";
+    out += layer_kind_name(spec.layers[i]);
+  }
+  return out;
+}
+
+Result<BlockSpec> parse_block_spec(std::string_view text) {
+  BlockSpec spec;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t plus = text.find('+', start);
+    std::string_view part = text.substr(start, plus == std::string_view::npos ? std::string_view::npos : plus - start);
+    bool found = false;
+    for (const KindName& k : kKindNames) {
+      if (part == k.name) {
+        spec.layers.push_back(k.kind);
+        found = true;
+      }
+    }
+    if (!found) {
+      return Status::InvalidArgument("unknown block kind '" + std::string(part) + "' in '" + std::string(text) +
+                                     "' (known: attn, mlp, ssm, moe, joined with '+')");
+    }
+    if (plus == std::string_view::npos) break;
+    start = plus + 1;
+  }
+  return spec;
+}
+
+Status validate_model_config(const ModelConfig& c, const std::string& source) {
+  auto bad = [&](const std::string& field, const std::string& why) {
+    return Status::InvalidArgument(source + ": " + field + " " + why);
+  };
+  if (c.vocab_size < 2) return bad("vocab_size", "must be at least 2, got " + std::to_string(c.vocab_size));
+  if (c.d_model < 1) return bad("d_model", "must be positive, got " + std::to_string(c.d_model));
+  if (c.d_embed < 0) return bad("d_embed", "must be 0 (same as d_model) or positive");
+  if (c.blocks.empty()) return bad("blocks", "is empty: a model needs at least one block");
+  if (!(c.norm_eps > 0)) return bad("norm_eps", "must be positive");
+  if (!(c.init_std > 0)) return bad("init_std", "must be positive");
+  if (c.has_layer(LayerKind::kAttn)) {
+    const AttnConfig& a = c.attn;
+    if (a.n_heads < 1) return bad("attn.n_heads", "must be positive");
+    if (a.n_kv_heads < 0) return bad("attn.n_kv_heads", "must be 0 (= n_heads) or positive");
+    if (c.kv_heads() > a.n_heads || a.n_heads % c.kv_heads() != 0) {
+      return bad("attn.n_kv_heads", "(" + std::to_string(c.kv_heads()) + ") must divide attn.n_heads (" +
+                                        std::to_string(a.n_heads) + ")");
+    }
+    if (a.head_dim == 0 && c.d_model % a.n_heads != 0) {
+      return bad("attn.n_heads", "(" + std::to_string(a.n_heads) + ") must divide d_model (" +
+                                     std::to_string(c.d_model) + ") or set attn.head_dim");
+    }
+    if (a.head_dim < 0) return bad("attn.head_dim", "must be positive");
+    if (c.head_dim() % 2 != 0) return bad("attn.head_dim", "must be even for RoPE, got " + std::to_string(c.head_dim()));
+    if (a.window < 0) return bad("attn.window", "must be positive (or 0 for full causal attention)");
+    if (!(a.rope_theta > 0)) return bad("attn.rope_theta", "must be positive");
+  }
+  if (c.has_layer(LayerKind::kMlp) && c.mlp.d_ff < 0) return bad("mlp.d_ff", "must be positive");
+  if (c.has_layer(LayerKind::kSsm)) {
+    const SsmConfig& s = c.ssm;
+    if (s.expand < 1) return bad("ssm.expand", "must be a positive integer");
+    if (s.d_state < 1) return bad("ssm.d_state", "must be positive");
+    if (s.d_conv < 1) return bad("ssm.d_conv", "must be positive");
+    if (s.dt_rank < 0) return bad("ssm.dt_rank", "must be positive (or 0 for ceil(d_model/16))");
+  }
+  if (c.has_layer(LayerKind::kMoe)) {
+    const MoeConfig& m = c.moe;
+    if (m.n_experts < 1) return bad("moe.n_experts", "must be positive");
+    if (m.top_k < 1 || m.top_k > m.n_experts) {
+      return bad("moe.top_k", "(" + std::to_string(m.top_k) + ") must be between 1 and moe.n_experts (" +
+                                  std::to_string(m.n_experts) + ")");
+    }
+    if (m.d_expert < 0) return bad("moe.d_expert", "must be positive");
+    if (m.d_shared < 0) return bad("moe.d_shared", "must be positive");
+    if (m.aux_loss_weight < 0) return bad("moe.aux_loss_weight", "must not be negative");
+  }
+  return Status::Ok();
+}
+
+Result<ModelConfig> parse_model_config_toml(std::string_view text, const std::string& source_name) {
+  ModelConfig c;
+  try {
+    toml::table doc = toml::parse(text, source_name);
+    const toml::table* t = doc["model"].as_table() ? doc["model"].as_table() : &doc;
+    NS_RETURN_IF_ERROR(apply_table(*t, &c, source_name, 0));
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument(where(e.source(), source_name) + ": " + std::string(e.description()));
+  }
+  NS_RETURN_IF_ERROR(validate_model_config(c, source_name));
+  return c;
+}
+
+Result<ModelConfig> load_model_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound(path + ": cannot open model file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_model_config_toml(ss.str(), path);
+}
+
+std::vector<std::string> model_preset_names() {
+  std::vector<std::string> names;
+  for (const EmbeddedPreset& p : embedded_presets()) names.push_back(p.name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<std::string> model_preset_text(const std::string& name) {
+  for (const EmbeddedPreset& p : embedded_presets()) {
+    if (name == p.name) return std::string(p.toml);
+  }
+  std::string known;
+  for (const std::string& n : model_preset_names()) known += (known.empty() ? "" : ", ") + n;
+  return Status::NotFound("unknown model preset '" + name + "' (known: " + known + ")");
+}
+
+Result<ModelConfig> model_preset(const std::string& name) {
+  NS_ASSIGN_OR_RETURN(std::string text, model_preset_text(name));
+  Result<ModelConfig> c = parse_model_config_toml(text, "preset:" + name);
+  if (c.ok() && c->name == "custom") c->name = name;
+  return c;
+}
+
+}  // namespace trainer

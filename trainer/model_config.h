@@ -1,0 +1,105 @@
+// ModelConfig: what a model is — vocabulary, widths and the list of blocks — and how it is read
+// from TOML (a run config's [model] table, a model file, or a named preset in trainer/presets/).
+// Pure data plus validation; it allocates no tensors. Dimension letters used across trainer/:
+//   B batch, T sequence, D d_model, E d_embed, V vocab, H heads, Hkv KV heads, Dh head dim,
+//   F MLP width, Di SSM inner width, N SSM state, R dt rank, K conv width, X experts.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace trainer {
+
+// The sub-layers a block is made of. Each sub-layer is pre-norm (RMSNorm) with a residual:
+//   x = x + layer(rmsnorm(x)).
+enum class LayerKind { kAttn, kMlp, kSsm, kMoe };
+
+// A block: one or more sub-layers, written "attn+mlp", "ssm", "ssm+moe", "attn+moe".
+struct BlockSpec {
+  std::vector<LayerKind> layers;
+  bool operator==(const BlockSpec&) const = default;
+};
+
+struct AttnConfig {
+  int n_heads = 4;
+  int n_kv_heads = 0;       // grouped KV heads; 0 = n_heads. Must divide n_heads.
+  int head_dim = 0;         // 0 = d_model / n_heads
+  int window = 0;           // sliding window in tokens (a token sees itself and window-1 before); 0 = full causal
+  float rope_theta = 10000.0f;  // RoPE base (rotate-half convention, as GPT-NeoX / Llama)
+};
+
+struct MlpConfig {
+  int d_ff = 0;             // SwiGLU hidden width; 0 = 4 * d_model
+};
+
+struct SsmConfig {
+  int expand = 2;           // d_inner = expand * d_model
+  int d_state = 16;         // N
+  int d_conv = 4;           // K, causal depthwise conv width
+  int dt_rank = 0;          // R; 0 = ceil(d_model / 16)
+};
+
+struct MoeConfig {
+  int n_experts = 8;        // X
+  int top_k = 2;
+  int d_expert = 0;         // SwiGLU width of each expert; 0 = 2 * d_model
+  bool shared_expert = true;
+  int d_shared = 0;         // width of the shared expert; 0 = d_expert
+  float aux_loss_weight = 0.01f;  // Switch-style load-balancing loss weight
+};
+
+struct ModelConfig {
+  std::string name = "custom";
+  int vocab_size = 256;     // V
+  int d_model = 128;        // D
+  int d_embed = 0;          // E: embedding / head width; 0 = d_model. E != D adds bridge projections.
+  bool tied_embedding = true;
+  float norm_eps = 1e-5f;
+  float init_std = 0.02f;
+  std::vector<BlockSpec> blocks;
+  AttnConfig attn;
+  MlpConfig mlp;
+  SsmConfig ssm;
+  MoeConfig moe;
+
+  // Resolved dimensions (the 0 = default rules above applied).
+  int embed_dim() const { return d_embed > 0 ? d_embed : d_model; }
+  bool has_bridge() const { return embed_dim() != d_model; }
+  int kv_heads() const { return attn.n_kv_heads > 0 ? attn.n_kv_heads : attn.n_heads; }
+  int head_dim() const { return attn.head_dim > 0 ? attn.head_dim : d_model / attn.n_heads; }
+  int ff_dim() const { return mlp.d_ff > 0 ? mlp.d_ff : 4 * d_model; }
+  int inner_dim() const { return ssm.expand * d_model; }
+  int dt_rank() const { return ssm.dt_rank > 0 ? ssm.dt_rank : (d_model + 15) / 16; }
+  int expert_dim() const { return moe.d_expert > 0 ? moe.d_expert : 2 * d_model; }
+  int shared_dim() const { return moe.d_shared > 0 ? moe.d_shared : expert_dim(); }
+  int n_layers_of(LayerKind kind) const;
+  bool has_layer(LayerKind kind) const { return n_layers_of(kind) > 0; }
+};
+
+const char* layer_kind_name(LayerKind kind);  // "attn", "mlp", "ssm", "moe"
+std::string block_spec_to_string(const BlockSpec& spec);  // "attn+moe"
+// Parses "ssm+moe". InvalidArgument naming the unknown kind and listing the known ones.
+common::Result<BlockSpec> parse_block_spec(std::string_view text);
+
+// Checks every field (positive sizes, heads divide, top_k <= n_experts, window > 0 when set, ...).
+// The message names the field and why it is wrong; `source` (a file name) prefixes it.
+common::Status validate_model_config(const ModelConfig& config, const std::string& source = "model");
+
+// Parses a TOML document holding a model: either at the top level or in a [model] table.
+// Keys: name, preset (start from a preset, then override), vocab_size, d_model, d_embed,
+// tied_embedding, norm_eps, init_std, blocks, and tables [attn] [mlp] [ssm] [moe] with the fields
+// above. `blocks` is an array of strings ("attn+mlp") or of tables {block = "ssm", repeat = 8}.
+// Errors name `source_name` and, for syntax errors, line:column.
+common::Result<ModelConfig> parse_model_config_toml(std::string_view text, const std::string& source_name);
+common::Result<ModelConfig> load_model_config_file(const std::string& path);
+
+// Named presets (trainer/presets/*.toml, compiled into the binary). NotFound lists the names.
+common::Result<ModelConfig> model_preset(const std::string& name);
+std::vector<std::string> model_preset_names();
+// The TOML text of a preset (for `nightshift ... --show-preset` and documentation).
+common::Result<std::string> model_preset_text(const std::string& name);
+
+}  // namespace trainer
