@@ -1,13 +1,16 @@
 // safetensors: the format of https://github.com/huggingface/safetensors (8-byte little-endian header
 // length, a JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, then the
-// raw little-endian data). Reading memory-maps the file and checks every offset and size.
+// raw little-endian data). Reading memory-maps the file and checks every offset and size. Writing
+// pads the header with spaces so the data starts 8-byte aligned. Not a general tensor library.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -16,7 +19,9 @@ namespace trainer {
 
 enum class DType { kF32, kF16, kBF16, kI8, kU8, kI32, kI64 };
 const char* dtype_name(DType d);   // "F32", "F16", "BF16", "I8", "U8", "I32", "I64"
-size_t dtype_size(DType d);
+size_t dtype_size(DType d);        // bytes per element
+// The DType named `name` (as in a safetensors header); nullopt for any other name.
+std::optional<DType> dtype_from_name(std::string_view name);
 
 // A tensor to write: a view of memory owned by the caller.
 struct TensorRef {
@@ -27,11 +32,21 @@ struct TensorRef {
   size_t bytes = 0;
 };
 
-// Writes atomically (temporary, fsync, rename, fsync dir). Nothing is left at `path` on failure.
+// Writes atomically (temporary, fsync, rename, fsync dir), streaming the tensors (no copy of the
+// data is made). Nothing is left at `path` on failure and an existing file there stays intact.
+// Tensors are stored in the order given. InvalidArgument if a name repeats, is "__metadata__", or
+// `bytes` differs from the product of `shape` times the dtype size; IOError if the OS refuses.
 common::Status write_safetensors(const std::string& path, const std::vector<TensorRef>& tensors,
                                  const std::map<std::string, std::string>& metadata = {});
 
-// A mapped safetensors file. Errors name the file: truncated, bad header JSON, offsets out of range.
+// A mapped safetensors file (read-only, MAP_PRIVATE). open() validates everything before returning:
+// NotFound if absent; Corruption naming the file if it is truncated, the header length runs past
+// the end, the header is not JSON of the expected shape, a dtype is unknown, a tensor's byte count
+// differs from its shape, or data_offsets are out of range or overlap; InvalidArgument for a
+// dtype that exists in the format but nightshift does not handle (F64, BOOL, ...).
+// Entry::data is 8-byte aligned when the writer padded its header (ours and the reference writers
+// do); copy with memcpy if you accept files from writers that do not. Immutable after open():
+// safe to read from several threads.
 class SafetensorsFile {
  public:
   static common::Result<std::unique_ptr<SafetensorsFile>> open(const std::string& path);
