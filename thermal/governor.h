@@ -1,0 +1,117 @@
+// Governor: the thermal governor. Before every training step the loop hands it the latest
+// temperature Reading (and the stats of the step it just ran); it answers with a Decision for the
+// next step and records an Event whenever its decision changes. Deterministic: it reads time only
+// from the injected common::Clock, owns no threads, never sleeps, knows no trainer types.
+//
+// How a training loop uses it (the wiring of `nightshift train --thermal ...`):
+//
+//   thermal::Knobs knobs{.threads_max = run.threads, .lora_rank_max = run.lora_rank /*0: no LoRA*/};
+//   NS_ASSIGN_OR_RETURN(auto governor, thermal::Governor::create(config, knobs, clock));
+//   std::optional<thermal::StepReport> last;           // none before the first step
+//   while (!done) {
+//     thermal::Decision d = governor->decide(source.read(), last);
+//     for (const thermal::Event& e : governor->take_events()) run_log.add_event(e);
+//     if (d.checkpoint) save_checkpoint();
+//     if (d.action == thermal::Action::kStop) break;    // reason in d.reason
+//     if (d.action == thermal::Action::kCheckpointAndWait) {
+//       plant_or_nothing.set_activity(0); clock.sleep_ms(d.pause_ms); last.reset(); continue;
+//     }
+//     trainer.set_threads(d.threads);
+//     if (knobs.lora_rank_max > 0) trainer.set_lora_rank(d.lora_rank);
+//     if (d.pause_ms > 0) clock.sleep_ms(d.pause_ms);    // the pause / duty cycle
+//     StepStats s = trainer.step();                      // (a SimulatedPlant: set_activity
+//     last = thermal::StepReport{s.step_s, d.threads, d.lora_rank};  //  around the step)
+//   }
+//
+// Sources: thermal/libsensors_source.h (real), thermal/simulated_plant.h (sim),
+// thermal/replay_source.h (replay:FILE). Config and defaults: thermal/governor_config.h.
+// `--thermal auto`: LibsensorsSource::open(profile patterns); on NotFound/Unavailable warn and run
+// without a governor. A thermal/night_sim.h run shows the same Governor on a virtual night.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <optional>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "thermal/decision.h"
+#include "thermal/governor_config.h"
+#include "thermal/sensor_source.h"
+
+namespace thermal {
+
+class PolicyImpl;
+
+class Governor {
+ public:
+  // InvalidArgument (naming the field) for a bad config or knobs (threads_max < 1, rank < 0).
+  // `clock` must outlive the Governor.
+  static common::Result<std::unique_ptr<Governor>> create(const GovernorConfig& config, const Knobs& knobs,
+                                                          const common::Clock& clock);
+  ~Governor();
+  Governor(const Governor&) = delete;
+  Governor& operator=(const Governor&) = delete;
+
+  // The decision for the next step, from one fresh reading taken now.
+  // `last_step`: the step run since the previous decide() call, if any (its step_s turns a duty
+  // cycle into pause_ms). Order of precedence:
+  //   1. sensor faults (read error, NaN, outside [plausible_min_c, plausible_max_c], unchanged
+  //      for stuck_after_s): the last decision holds for fault_grace_s, then the fail-safe
+  //      (FailSafe::kPause: checkpoint and wait; kMinDuty: threads_min at fail_safe_duty);
+  //      stop after max_wait_s without a good reading.
+  //   2. at or above the emergency limit (emergency_c, else the sensor's crit, else stop_c + 10):
+  //      checkpoint and stop. Final: every later call answers kStop.
+  //   3. at or above stop_c: checkpoint and wait until below resume_c (stop after max_wait_s).
+  //   4. otherwise the policy (threshold, setpoint or none).
+  // Never fails and never throws.
+  Decision decide(const Reading& reading, const std::optional<StepReport>& last_step);
+
+  // The events recorded since the last call (oldest first), moved out.
+  std::vector<Event> take_events();
+
+  const Decision& last_decision() const { return decision_; }
+  const GovernorConfig& config() const { return config_; }
+  const Knobs& knobs() const { return knobs_; }
+
+ private:
+  Governor(const GovernorConfig& config, const Knobs& knobs, const common::Clock& clock);
+  Decision decide_fault(double now_s, const std::string& what);
+  Decision decide_good(double now_s, const Reading& reading);
+  Decision from_policy(double now_s, double temp_c);
+  void finish(double now_s, double temp_c, Decision d);
+  void add_event(double now_s, double temp_c, EventKind kind, const Decision& before, const Decision& after,
+                 const std::string& reason);
+
+  GovernorConfig config_;
+  Knobs knobs_;
+  const common::Clock& clock_;
+  std::unique_ptr<PolicyImpl> policy_;
+  Decision decision_;
+  std::vector<Event> events_;
+  struct Pending {
+    EventKind kind;
+    std::string reason;
+  };
+  std::optional<Pending> pending_;  // an event this decide() call must record whatever changes
+  double duty_logged_ = 1.0;     // duty at the last event (duty changes < 0.1 are not events)
+  double step_s_ = 0;            // the latest measured step time (0 = none yet)
+  int step_threads_ = 0;         // ...and its thread count
+
+  // Sensor health.
+  bool in_fault_ = false;
+  bool fail_safe_active_ = false;
+  bool grace_logged_ = false;
+  double fault_since_s_ = 0;
+  std::optional<double> last_good_s_;
+  std::optional<double> same_value_c_;  // stuck detection: the value and since when
+  double same_since_s_ = 0;
+
+  // Cool-down and stop.
+  bool waiting_ = false;
+  double wait_since_s_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace thermal

@@ -1,0 +1,97 @@
+// The setpoint policy: a PI controller holding setpoint_c with the most throughput.
+// It controls the power level u = threads/threads_max × duty in [u_min, 1] (u_min from duty_min
+// and threads_min): u = kp·e + I with e = setpoint − T and dI/dt = kp/ti·e. Anti-windup by
+// back-calculation: I is clamped so that kp·e + I stays within [u_min, 1] (Åström & Hägglund,
+// "Advanced PID Control", 2006, §3.5). u is realised with the fewest threads that can deliver it
+// at duty ≤ 1 (fewer busy cores do more work per watt when scaling is sublinear), with a small
+// hysteresis on the thread count. The LoRA rank is left at full: it costs throughput and not heat.
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "thermal/policy.h"
+
+namespace thermal {
+namespace {
+
+constexpr double kThreadHysteresis = 0.03;  // in units of u
+constexpr double kMaxDtS = 30;              // a gap longer than this integrates as this
+constexpr double kInitialIntegral = 0.5;    // u at zero error on the first reading
+constexpr double kResumeIntegral = 0.3;     // ... and after a cool-down
+
+class SetpointPolicy final : public PolicyImpl {
+ public:
+  SetpointPolicy(const GovernorConfig& config, const Knobs& knobs)
+      : config_(config), knobs_(knobs), threads_(knobs.threads_max) {
+    int tmin = std::min(config.threads_min, knobs.threads_max);
+    u_min_ = config.duty_min * tmin / knobs.threads_max;
+  }
+
+  PolicyOutput update(double now_s, double temp_c) override {
+    double e = config_.setpoint_c - temp_c;
+    if (started_) {
+      double dt = std::clamp(now_s - last_s_, 0.0, kMaxDtS);
+      integral_ += config_.kp_per_c / config_.ti_s * e * dt;
+    } else {
+      started_ = true;
+    }
+    last_s_ = now_s;
+    double p = config_.kp_per_c * e;
+    integral_ = std::clamp(integral_, u_min_ - p, 1.0 - p);
+    double u = std::clamp(p + integral_, u_min_, 1.0);
+    u_ = u;
+
+    // The thread count: the fewest that deliver u at duty ≤ 1, with hysteresis.
+    const int n_max = knobs_.threads_max;
+    const int n_min = std::min(config_.threads_min, n_max);
+    double per_thread = 1.0 / n_max;
+    if (u > threads_ * per_thread + kThreadHysteresis || u >= 1.0) {
+      threads_ = std::min(n_max, static_cast<int>(std::ceil(u * n_max - 1e-9)));
+    }
+    while (threads_ > n_min && u < (threads_ - 1) * per_thread - kThreadHysteresis) --threads_;
+    threads_ = std::clamp(threads_, n_min, n_max);
+    double duty = std::min(1.0, u * n_max / threads_);
+
+    PolicyOutput out;
+    out.lora_rank = knobs_.lora_rank_max;
+    out.threads = threads_;
+    out.duty = duty;
+    if (threads_ == n_max && duty >= 0.999) {
+      out.action = Action::kNormal;
+      out.duty = 1.0;
+    } else if (duty >= 0.999) {
+      out.action = Action::kThrottle;
+      out.duty = 1.0;
+    } else {
+      out.action = Action::kPause;
+    }
+    out.reason = fmt::format("setpoint {:g} °C, at {:.1f} °C: power {:.0f}% ({} threads, duty {:.2f})",
+                             config_.setpoint_c, temp_c, 100 * u, threads_, out.duty);
+    return out;
+  }
+
+  void on_resume(double now_s) override {
+    started_ = true;
+    last_s_ = now_s;
+    integral_ = kResumeIntegral;
+  }
+
+ private:
+  GovernorConfig config_;
+  Knobs knobs_;
+  double u_min_ = 0;
+  bool started_ = false;
+  double last_s_ = 0;
+  double integral_ = kInitialIntegral;
+  double u_ = 1.0;
+  int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<PolicyImpl> make_setpoint_policy(const GovernorConfig& config, const Knobs& knobs) {
+  return std::make_unique<SetpointPolicy>(config, knobs);
+}
+
+}  // namespace thermal
