@@ -1,0 +1,133 @@
+// Dequant-matmul microbenchmark: NF4 / NF4+double-quant / Q8 / F16 forward (y = x·Wᵀ) and input
+// gradient (dx += dy·W) against plain cblas_sgemm on fp32 weights, on gpt-small's linear shapes at
+// B·T = 2048 tokens. Every case is validated against sgemm on the dequantized weights before it is
+// timed. After the table, prints each quantized time as a ratio of the fp32 time (aim: <= 1.2x).
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "trainer/qmatmul_kernels.h"
+
+namespace {
+
+using trainer::QuantFormat;
+using trainer::QuantLayout;
+
+constexpr int64_t kTokens = 2048;
+
+struct Shape {
+  const char* name;
+  int64_t out, in;
+};
+constexpr Shape kShapes[] = {{"qkvo_384x384", 384, 384}, {"up_1536x384", 1536, 384}, {"down_384x1536", 384, 1536}};
+
+std::vector<float> random_vec(int64_t n, float scale, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// Max |a - b| / (1 + |b|).
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]) / (1.0 + std::fabs(b[i])));
+  return m;
+}
+
+void run_case(benchmark::State& state, const Shape& shape, QuantFormat format, bool dq, bool backward) {
+  const QuantLayout L{format, shape.out, shape.in, dq};
+  const auto w = random_vec(L.n(), 0.02f, 1);
+  const trainer::QuantMatrix q = trainer::quantize(L, w.data());
+  const auto x = random_vec(kTokens * shape.in, 1.0f, 2);
+  const auto dy = random_vec(kTokens * shape.out, 1.0f, 3);
+  std::vector<float> panel(trainer::qmatmul_scratch_floats(L));
+  std::vector<float> y(static_cast<size_t>(kTokens * shape.out)), dx(static_cast<size_t>(kTokens * shape.in));
+
+  // Validate against sgemm on the dequantized weights.
+  std::vector<float> wd(w.size());
+  trainer::dequantize(q.view(), wd.data());
+  const int M = kTokens, out = int(shape.out), in = int(shape.in);
+  if (!backward) {
+    std::vector<float> ref(y.size());
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, out, in, 1.0f, x.data(), in, wd.data(), in, 0.0f,
+                ref.data(), out);
+    trainer::qmatmul_forward(y.data(), x.data(), q.view(), kTokens, panel.data());
+    if (max_rel_diff(y, ref) > 1e-4) state.SkipWithError("forward does not match the dequantized reference");
+  } else {
+    std::vector<float> ref(dx.size(), 0.0f);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, in, out, 1.0f, dy.data(), out, wd.data(), in, 1.0f,
+                ref.data(), in);
+    std::fill(dx.begin(), dx.end(), 0.0f);
+    trainer::qmatmul_backward_input(dx.data(), dy.data(), q.view(), kTokens, panel.data());
+    if (max_rel_diff(dx, ref) > 1e-4) state.SkipWithError("input gradient does not match the dequantized reference");
+  }
+  for (auto _ : state) {
+    if (!backward) trainer::qmatmul_forward(y.data(), x.data(), q.view(), kTokens, panel.data());
+    else trainer::qmatmul_backward_input(dx.data(), dy.data(), q.view(), kTokens, panel.data());
+    benchmark::ClobberMemory();
+  }
+  const double flops = 2.0 * double(kTokens) * double(shape.out) * double(shape.in);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.counters["weight_MiB"] = double(L.total_bytes()) / (1 << 20);
+}
+
+// Collects real times so the ratios to fp32 can be printed after the table.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs)
+      if (!r.error_occurred) times_[r.benchmark_name()] = r.GetAdjustedRealTime();
+    ConsoleReporter::ReportRuns(runs);
+  }
+  void print_ratios() const {
+    std::printf("\nquantized time / fp32 sgemm time (%lld tokens)\n", static_cast<long long>(kTokens));
+    for (const auto& [name, t] : times_) {
+      size_t slash = name.find('/');
+      std::string fmt = name.substr(0, slash), rest = name.substr(slash);
+      if (fmt.find("f32") != std::string::npos) continue;
+      std::string base = fmt.substr(0, fmt.find('_')) + "_f32" + rest;
+      auto it = times_.find(base);
+      if (it != times_.end()) std::printf("  %-36s %.3fx\n", name.c_str(), t / it->second);
+    }
+  }
+
+ private:
+  std::map<std::string, double> times_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  struct Fmt {
+    const char* name;
+    QuantFormat format;
+    bool dq;
+  };
+  const Fmt fmts[] = {{"f32", QuantFormat::kF32, false}, {"nf4", QuantFormat::kNF4, false},
+                      {"nf4dq", QuantFormat::kNF4, true}, {"q8", QuantFormat::kQ8, false},
+                      {"f16", QuantFormat::kF16, false}};
+  for (bool backward : {false, true}) {
+    for (const Fmt& f : fmts) {
+      for (const Shape& s : kShapes) {
+        std::string name = std::string(backward ? "bwd_" : "fwd_") + f.name + "/" + s.name;
+        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { run_case(st, s, f.format, f.dq, backward); })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.print_ratios();
+  benchmark::Shutdown();
+  return 0;
+}
