@@ -56,7 +56,7 @@ def parse_args(argv=None):
     ap.add_argument("--min-lr-ratio", type=float, default=0.1)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--scan", choices=("sequential", "chunked"), default="sequential")
+    ap.add_argument("--scan", choices=("sequential", "chunked", "manual"), default="manual")
     ap.add_argument("--chunk", type=int, default=16)
     ap.add_argument("--no-passive", action="store_true")
     return ap.parse_args(argv)

@@ -9,8 +9,10 @@ PyTorch is measured at its best: torch.set_num_threads(--threads), and OMP_WAIT_
 (without it PyTorch's OpenMP threads spin against OpenBLAS's and it loses ~1.5x on 2 cores).
 This script sets OMP_WAIT_POLICY=PASSIVE and OMP_NUM_THREADS itself by re-executing once when
 they are missing (pass --no-passive to measure the default). For SSM layers it uses the fastest
-scan it has (--scan auto times the sequential and the chunked scan for two steps and keeps the
-faster one).
+scan it has: --scan auto times each of the sequential scan (autograd through a per-timestep loop),
+the chunked scan (log-depth within chunks) and the manual one (a torch.autograd.Function with a
+hand-written backward, one fused multiply-add per timestep each way) for two steps, keeps the
+fastest and reports all three.
 
     /usr/bin/python3 bench/torch_train_bench.py --preset gpt-tiny --batch 12 --seq 64 --threads 2 --steps 30
 """
@@ -53,7 +55,7 @@ def parse_args(argv=None):
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", help="a text file read as byte tokens (default: uniform random tokens)")
-    ap.add_argument("--scan", choices=("auto", "sequential", "chunked"), default="auto")
+    ap.add_argument("--scan", choices=("auto", "sequential", "chunked", "manual"), default="auto")
     ap.add_argument("--chunk", type=int, default=16, help="chunk length of the chunked scan")
     ap.add_argument("--no-passive", action="store_true", help="do not force OMP_WAIT_POLICY=PASSIVE")
     return ap.parse_args(argv)
@@ -118,7 +120,7 @@ def main(argv=None):
     scan, scan_probe = "-", {}
     if has_ssm:
         if args.scan == "auto":
-            for kind in ("sequential", "chunked"):
+            for kind in ("sequential", "chunked", "manual"):
                 model.set_scan(kind, args.chunk)
                 timed_steps(model, opt, data, 1)
                 scan_probe[kind] = round(1e3 * min(timed_steps(model, opt, data, 2)[0]), 2)

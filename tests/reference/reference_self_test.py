@@ -156,13 +156,32 @@ class ReferenceSelfTest(unittest.TestCase):
             ga1, gb1 = torch.autograd.grad((s1 * w).sum(), (a, b), allow_unused=True)
             if ga1 is None:  # T == 1: a[0] multiplies the zero initial state
                 ga1 = torch.zeros_like(a)
-            s2 = R.scan_chunked(a, b, chunk)
-            ga2, gb2 = torch.autograd.grad((s2 * w).sum(), (a, b), allow_unused=True)
-            if ga2 is None:
-                ga2 = torch.zeros_like(a)
-            torch.testing.assert_close(s1, s2)
-            torch.testing.assert_close(ga1, ga2)
-            torch.testing.assert_close(gb1, gb2)
+            for other in (lambda a, b: R.scan_chunked(a, b, chunk), R.scan_manual):
+                s2 = other(a, b)
+                ga2, gb2 = torch.autograd.grad((s2 * w).sum(), (a, b), allow_unused=True)
+                if ga2 is None:
+                    ga2 = torch.zeros_like(a)
+                torch.testing.assert_close(s1, s2)
+                torch.testing.assert_close(ga1, ga2)
+                torch.testing.assert_close(gb1, gb2)
+        a = torch.rand(2, 6, 2, 3, generator=g, dtype=torch.float64).requires_grad_()
+        b = torch.randn(2, 6, 2, 3, generator=g, dtype=torch.float64).requires_grad_()
+        self.assertTrue(torch.autograd.gradcheck(R.scan_manual, (a, b)))
+
+    def test_model_scans_agree(self):
+        m = small_model()
+        tok = torch.randint(0, 29, (3, 13), generator=torch.Generator().manual_seed(4))
+        results = []
+        for kind in ("sequential", "chunked", "manual"):
+            m.set_scan(kind, 4)
+            m.zero_grad()
+            loss = m.loss(tok, tok)[0]
+            loss.backward()
+            results.append((float(loss), [p.grad.clone() for p in m.parameters()]))
+        for loss, grads in results[1:]:
+            self.assertAlmostEqual(loss, results[0][0], places=12)
+            for g0, g1 in zip(results[0][1], grads):
+                torch.testing.assert_close(g1, g0)
 
     def test_every_gradient_matches_finite_differences(self):
         m = small_model()
