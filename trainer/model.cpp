@@ -1,0 +1,253 @@
+// Model: binding of arenas to sub-layers, weight init, and the whole-model forward and backward
+// (docs/model.md). Residual stream: res_out = res_in + layer(rmsnorm(res_in) * norm_w).
+#include "trainer/model.h"
+
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include "common/check.h"
+#include "trainer/kernels.h"
+#include "trainer/rng.h"
+
+namespace trainer {
+
+using common::Result;
+
+namespace {
+
+class SubLayerBinding final : public TensorBinding {
+ public:
+  SubLayerBinding(const TensorStore& store, const SubLayerPlan& plan) : store_(store), plan_(plan) {}
+  float* f32(const std::string& local_name) const override {
+    for (const auto& [local, full] : plan_.names) {
+      if (local == local_name) return store_.f32(full);
+    }
+    CHECK_MSG(false, ("layer asked for a tensor it did not list: " + local_name).c_str());
+    return nullptr;
+  }
+  float* grad(const std::string& local_name) const override {
+    for (const auto& [local, full] : plan_.grads) {
+      if (local == local_name) return store_.f32(full);
+    }
+    return nullptr;
+  }
+
+ private:
+  const TensorStore& store_;
+  const SubLayerPlan& plan_;
+};
+
+float* maybe_f32(const TensorStore& s, const std::string& name) { return static_cast<float*>(s.find(name)); }
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::create(const ModelConfig& config, const RunShape& shape) {
+  NS_ASSIGN_OR_RETURN(RunPlan plan, make_run_plan(config, shape));
+  std::unique_ptr<Model> m(new Model());
+  m->config_ = config;
+  m->shape_ = shape;
+  m->shape_.max_threads = plan.max_threads;
+  NS_ASSIGN_OR_RETURN(m->store_, TensorStore::create(plan.specs));
+  m->plan_ = std::move(plan);
+  m->shared_internals_ = shape.grad_checkpoint || !shape.training;
+  m->aux_weight_ = config.has_layer(LayerKind::kMoe) ? config.moe.aux_loss_weight : 0.0f;
+  const TensorStore& s = *m->store_;
+
+  m->tokens_ = s.i32("act.tokens");
+  m->targets_ = s.i32("act.targets");
+  m->embed_ = s.f32("embed.weight");
+  m->dembed_ = maybe_f32(s, "grad.embed.weight");
+  m->embed_out_ = maybe_f32(s, "act.embed");
+  m->bridge_in_ = maybe_f32(s, "bridge_in.weight");
+  m->dbridge_in_ = maybe_f32(s, "grad.bridge_in.weight");
+  m->bridge_out_ = maybe_f32(s, "bridge_out.weight");
+  m->dbridge_out_ = maybe_f32(s, "grad.bridge_out.weight");
+  m->bridge_act_ = maybe_f32(s, "act.bridge_out");
+  m->head_ = config.tied_embedding ? m->embed_ : s.f32("lm_head.weight");
+  m->dhead_ = config.tied_embedding ? m->dembed_ : maybe_f32(s, "grad.lm_head.weight");
+  m->final_w_ = s.f32("final_norm.weight");
+  m->dfinal_w_ = maybe_f32(s, "grad.final_norm.weight");
+  m->final_rstd_ = s.f32("act.final_norm.rstd");
+  m->final_out_ = s.f32("act.final_norm.out");
+  m->logits_ = s.f32("act.logits");
+  m->lse_ = s.f32("act.lse");
+  m->dres_ = maybe_f32(s, "scratch.dres");
+  m->dxn_ = maybe_f32(s, "scratch.dxn");
+  m->dhead_in_ = config.has_bridge() ? maybe_f32(s, "scratch.dhead") : m->dxn_;
+
+  for (SubLayerPlan& sp : m->plan_.sublayers) {
+    SubLayerViews v;
+    v.norm_w = s.f32(sp.norm_weight);
+    v.dnorm_w = maybe_f32(s, "grad." + sp.norm_weight);
+    v.rstd = s.f32(sp.norm_rstd);
+    v.xn = s.f32(sp.norm_out);
+    v.res_in = s.f32(sp.res_in);
+    v.res_out = s.f32(sp.res_out);
+    m->views_.push_back(v);
+    sp.layer->bind(SubLayerBinding(s, sp));
+  }
+  const std::vector<TensorSpec>& specs = s.specs();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i].role != TensorRole::kWeight) continue;
+    ParamRef p;
+    p.spec = &specs[i];
+    p.weight = static_cast<float*>(s.data(i));
+    p.grad = maybe_f32(s, "grad." + specs[i].name);
+    p.m = maybe_f32(s, "adam_m." + specs[i].name);
+    p.v = maybe_f32(s, "adam_v." + specs[i].name);
+    p.numel = specs[i].numel();
+    m->params_.push_back(p);
+  }
+  return m;
+}
+
+void Model::init_weights(uint64_t seed) {
+  Rng rng(seed);
+  // Which sub-layer owns a weight, for kCustom init.
+  std::unordered_map<std::string, std::pair<const SubLayerPlan*, std::string>> owner;
+  for (const SubLayerPlan& sp : plan_.sublayers) {
+    for (const auto& [local, full] : sp.names) owner[full] = {&sp, local};
+  }
+  const float stdev = config_.init_std;
+  const std::vector<TensorSpec>& specs = store_->specs();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const TensorSpec& t = specs[i];
+    if (t.role != TensorRole::kWeight && t.role != TensorRole::kFrozenWeight) continue;
+    float* w = static_cast<float*>(store_->data(i));
+    const int64_t n = t.numel();
+    switch (t.init) {
+      case TensorInit::kNormal:
+        for (int64_t j = 0; j < n; ++j) w[j] = static_cast<float>(rng.normal() * stdev);
+        break;
+      case TensorInit::kOnes:
+        for (int64_t j = 0; j < n; ++j) w[j] = 1.0f;
+        break;
+      case TensorInit::kZeros:
+      case TensorInit::kNone:
+        std::memset(w, 0, sizeof(float) * n);
+        break;
+      case TensorInit::kCustom: {
+        auto it = owner.find(t.name);
+        CHECK_MSG(it != owner.end(), t.name.c_str());
+        it->second.first->layer->init_custom(it->second.second, w, n, rng);
+        break;
+      }
+    }
+  }
+}
+
+void Model::run_sublayer_forward(int s) {
+  const int N = shape_.batch * shape_.seq_len, D = config_.d_model;
+  const SubLayerViews& v = views_[s];
+  rmsnorm_forward(v.xn, v.rstd, v.res_in, v.norm_w, N, D, config_.norm_eps);
+  copy_floats(v.res_out, v.res_in, int64_t{N} * D);
+  plan_.sublayers[s].layer->forward(v.res_out, v.xn);
+}
+
+void Model::recompute_block(int block) {
+  for (int s = plan_.block_begin[block]; s < plan_.block_begin[block + 1]; ++s) run_sublayer_forward(s);
+}
+
+float Model::forward(const int32_t* inputs, const int32_t* targets) {
+  const int B = shape_.batch, T = shape_.seq_len, N = B * T;
+  const int D = config_.d_model, E = config_.embed_dim(), V = config_.vocab_size;
+  std::memcpy(tokens_, inputs, sizeof(int32_t) * N);
+  for (int n = 0; n < N; ++n) CHECK(tokens_[n] >= 0 && tokens_[n] < V);
+  float* res0 = views_[0].res_in;
+  if (config_.has_bridge()) {
+    embedding_forward(embed_out_, tokens_, embed_, N, E);
+    matmul_forward(res0, embed_out_, bridge_in_, N, E, D, false);
+  } else {
+    embedding_forward(res0, tokens_, embed_, N, E);
+  }
+  float aux = 0.0f;
+  for (size_t s = 0; s < plan_.sublayers.size(); ++s) {
+    run_sublayer_forward(static_cast<int>(s));
+    aux += plan_.sublayers[s].layer->aux_loss();
+  }
+  const float* res_last = views_.back().res_out;
+  rmsnorm_forward(final_out_, final_rstd_, res_last, final_w_, N, D, config_.norm_eps);
+  const float* hidden = final_out_;
+  if (config_.has_bridge()) {
+    matmul_forward(bridge_act_, final_out_, bridge_out_, N, D, E, false);
+    hidden = bridge_act_;
+  }
+  matmul_forward(logits_, hidden, head_, N, E, V, false);
+  aux_loss_ = aux;
+  have_targets_ = targets != nullptr;
+  if (!targets) {
+    ce_loss_ = 0.0f;
+    return 0.0f;
+  }
+  std::memcpy(targets_, targets, sizeof(int32_t) * N);
+  ce_loss_ = static_cast<float>(crossentropy_forward(lse_, logits_, targets_, N, V) / N);
+  return ce_loss_ + aux_weight_ * aux_loss_;
+}
+
+void Model::backward(float loss_scale) {
+  CHECK_MSG(shape_.training, "backward on a model built with training = false");
+  CHECK_MSG(have_targets_, "backward needs a forward with targets");
+  have_targets_ = false;
+  const int B = shape_.batch, T = shape_.seq_len, N = B * T;
+  const int D = config_.d_model, E = config_.embed_dim(), V = config_.vocab_size;
+  const float aux_scale = loss_scale * aux_weight_;
+
+  // LM head and cross-entropy: dlogits in place, then dhidden (N, E) and dhead.
+  crossentropy_backward_inplace(logits_, lse_, targets_, N, V, loss_scale / N);
+  const float* dlogits = logits_;
+  const float* hidden = config_.has_bridge() ? bridge_act_ : final_out_;
+  zero_floats(dhead_in_, int64_t{N} * E);
+  matmul_backward(dhead_in_, dhead_, dlogits, hidden, head_, N, E, V);
+  if (config_.has_bridge()) {
+    zero_floats(dxn_, int64_t{N} * D);
+    matmul_backward(dxn_, dbridge_out_, dhead_in_, final_out_, bridge_out_, N, D, E);
+  }
+  // Final norm: dres = d(res_last).
+  zero_floats(dres_, int64_t{N} * D);
+  rmsnorm_backward(dres_, dfinal_w_, dxn_, views_.back().res_out, final_rstd_, final_w_, N, D);
+
+  const int n_blocks = static_cast<int>(plan_.block_begin.size()) - 1;
+  for (int b = n_blocks - 1; b >= 0; --b) {
+    // With shared internals the last block's activations are still in place from the forward.
+    if (shared_internals_ && b != n_blocks - 1) recompute_block(b);
+    for (int s = plan_.block_begin[b + 1] - 1; s >= plan_.block_begin[b]; --s) {
+      const SubLayerViews& v = views_[s];
+      zero_floats(dxn_, int64_t{N} * D);
+      plan_.sublayers[s].layer->backward(dxn_, dres_, v.xn, aux_scale);
+      // The residual passes dres through unchanged; the norm adds its part.
+      rmsnorm_backward(dres_, v.dnorm_w, dxn_, v.res_in, v.rstd, v.norm_w, N, D);
+    }
+  }
+  if (config_.has_bridge()) {
+    zero_floats(dhead_in_, int64_t{N} * E);
+    matmul_backward(dhead_in_, dbridge_in_, dres_, embed_out_, bridge_in_, N, E, D);
+    embedding_backward(dembed_, dhead_in_, tokens_, N, E);
+  } else {
+    embedding_backward(dembed_, dres_, tokens_, N, E);
+  }
+}
+
+void Model::zero_grad() {
+  if (store_->arena(TensorRole::kGradient)) {
+    zero_floats(reinterpret_cast<float*>(store_->arena(TensorRole::kGradient)),
+                static_cast<int64_t>(store_->arena_bytes(TensorRole::kGradient) / sizeof(float)));
+  }
+}
+
+int64_t Model::num_params() const {
+  int64_t n = 0;
+  for (const ParamRef& p : params_) n += p.numel;
+  return n;
+}
+
+double Model::forward_flops() const {
+  const double N = static_cast<double>(shape_.batch) * shape_.seq_len;
+  double f = 0.0;
+  for (const SubLayerPlan& sp : plan_.sublayers) f += sp.layer->forward_flops();
+  f += 2.0 * N * config_.embed_dim() * config_.vocab_size;
+  if (config_.has_bridge()) f += 2.0 * 2.0 * N * config_.embed_dim() * config_.d_model;
+  return f;
+}
+
+}  // namespace trainer

@@ -1,0 +1,121 @@
+// Model: a ModelConfig made runnable for one fixed RunShape. Owns the arenas (TensorStore) sized by
+// list_run_tensors and the sub-layer objects; runs the whole forward (embedding, [bridge_in],
+// pre-norm residual sub-layers, final norm, [bridge_out], LM head, cross-entropy) and the whole
+// backward, with optional per-block gradient checkpointing. It does not know about optimizers, data
+// or files (trainer/optimizer.h, trainer/trainer.h, trainer/checkpoint.h). Not thread-safe: one
+// caller drives it; the kernels use the OpenMP pool internally.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "trainer/arena.h"
+#include "trainer/layout.h"
+#include "trainer/model_config.h"
+#include "trainer/run_plan.h"
+
+namespace trainer {
+
+// A trainable weight with its gradient and AdamW moments (the latter null when not training).
+struct ParamRef {
+  const TensorSpec* spec = nullptr;  // the weight's spec (name, shape, decay)
+  float* weight = nullptr;
+  float* grad = nullptr;
+  float* m = nullptr;
+  float* v = nullptr;
+  int64_t numel = 0;
+};
+
+class Model {
+ public:
+  // Lists the run's tensors, allocates the arenas (zeroed) and binds the sub-layers. Weights are
+  // zero until init_weights or a checkpoint load. Errors as list_run_tensors, or ResourceExhausted.
+  static common::Result<std::unique_ptr<Model>> create(const ModelConfig& config, const RunShape& shape);
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  const RunShape& shape() const { return shape_; }
+  int batch() const { return shape_.batch; }
+  int seq_len() const { return shape_.seq_len; }
+
+  // normal(0, init_std) for matrices, ones for norms, the layer's rule for kCustom; deterministic.
+  void init_weights(uint64_t seed);
+
+  // inputs, targets: (B, T) token ids (copied in). targets may be null: logits only, returns 0.
+  // Otherwise returns the loss: mean cross-entropy + aux_loss_weight * sum of the layers' aux losses.
+  // Ids out of [0, V) are a programming error (the dataset guarantees them).
+  float forward(const int32_t* inputs, const int32_t* targets);
+  // Accumulates d(loss_scale * loss)/d(weight) into every gradient (for the last forward, which must
+  // have had targets). Destroys the logits (reused as their gradient).
+  void backward(float loss_scale);
+  void zero_grad();
+
+  float last_ce_loss() const { return ce_loss_; }
+  float last_aux_loss() const { return aux_loss_; }   // unweighted sum over layers
+  // (B, T, V), valid after forward until backward.
+  const float* logits() const { return logits_; }
+
+  TensorStore& tensors() { return *store_; }
+  const TensorStore& tensors() const { return *store_; }
+  // Trainable weights in layout order.
+  const std::vector<ParamRef>& params() const { return params_; }
+  int64_t num_params() const;
+  // FLOPs of one forward over a micro-batch (matmul-class work); a training step is ~3x this
+  // (4x with gradient checkpointing).
+  double forward_flops() const;
+
+ private:
+  Model() = default;
+  void run_sublayer_forward(int s);
+  void recompute_block(int block);
+
+  ModelConfig config_;
+  RunShape shape_;
+  RunPlan plan_;
+  std::unique_ptr<TensorStore> store_;
+  std::vector<ParamRef> params_;
+  bool shared_internals_ = false;
+  float aux_weight_ = 0.0f;
+  float ce_loss_ = 0.0f;
+  float aux_loss_ = 0.0f;
+  bool have_targets_ = false;
+
+  // Model-level views. Letters: B, T, D (d_model), E (embedding width), V; N = B*T.
+  int32_t* tokens_ = nullptr;     // (B, T)
+  int32_t* targets_ = nullptr;    // (B, T)
+  float* embed_ = nullptr;        // (V, E)
+  float* dembed_ = nullptr;
+  float* embed_out_ = nullptr;    // (B, T, E) only with a bridge
+  float* bridge_in_ = nullptr;    // (D, E)
+  float* dbridge_in_ = nullptr;
+  float* bridge_out_ = nullptr;   // (E, D)
+  float* dbridge_out_ = nullptr;
+  float* bridge_act_ = nullptr;   // (B, T, E) final hidden after bridge_out
+  float* head_ = nullptr;         // (V, E), = embed_ when tied
+  float* dhead_ = nullptr;
+  float* final_w_ = nullptr;      // (D)
+  float* dfinal_w_ = nullptr;
+  float* final_rstd_ = nullptr;   // (B, T)
+  float* final_out_ = nullptr;    // (B, T, D)
+  float* logits_ = nullptr;       // (B, T, V)
+  float* lse_ = nullptr;          // (B, T)
+  float* dres_ = nullptr;         // (B, T, D) scratch
+  float* dxn_ = nullptr;          // (B, T, D) scratch
+  float* dhead_in_ = nullptr;     // (B, T, E) scratch (= dxn_ without a bridge)
+
+  struct SubLayerViews {
+    float* norm_w = nullptr;      // (D)
+    float* dnorm_w = nullptr;
+    float* rstd = nullptr;        // (B, T)
+    float* xn = nullptr;          // (B, T, D)
+    float* res_in = nullptr;      // (B, T, D)
+    float* res_out = nullptr;     // (B, T, D)
+  };
+  std::vector<SubLayerViews> views_;
+};
+
+}  // namespace trainer
