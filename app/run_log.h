@@ -1,0 +1,288 @@
+// The run log: one SQLite database per run directory (RUN_DIR/run.db, WAL mode) holding runs,
+// steps, events, checkpoints, temperature samples and the control table. RunLog is the trainer's
+// writer (batched, never fails the training step); RunLogReader is a read-only view for `log`,
+// `plot` and `top`, which never blocks the writer. This header exposes plain structs only; the
+// one file that includes <sqlite3.h> is run_log.cpp. Not a general SQL layer.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace app {
+
+// File name of the log inside a run directory.
+inline constexpr const char* kRunLogFileName = "run.db";
+// Schema version this build writes (PRAGMA user_version). History:
+//   1: runs, steps, events, checkpoints, control (the columns named in the issue).
+//   2: runs.name/total_steps/updated/budget_bytes/temp thresholds, steps.tokens/governor,
+//      control.done_time/result, samples table.
+inline constexpr int kRunLogSchemaVersion = 2;
+
+// A REAL column value that is NULL (unknown, e.g. val_loss on steps without evaluation).
+inline constexpr double kNullReal = std::numeric_limits<double>::quiet_NaN();
+
+enum class RunStatus { kRunning, kPaused, kFinished, kStopped, kFailed, kInterrupted };
+// "running", "paused", "finished" (all steps done), "stopped" (asked to stop), "failed",
+// "interrupted" (signal).
+const char* run_status_name(RunStatus status);
+
+// What a dashboard may ask the trainer through the control table.
+enum class ControlKind { kPause, kResume, kCheckpoint, kStop };
+const char* control_kind_name(ControlKind kind);  // "pause", "resume", "checkpoint", "stop"
+std::optional<ControlKind> parse_control_kind(std::string_view name);
+
+// The run row written when a run starts. Unknown values stay at their defaults (NaN / 0 / "").
+struct RunStart {
+  std::string name;                 // shown by the dashboard; empty: the run directory's name
+  std::string config_json = "{}";   // the resolved run configuration
+  std::string profile;              // hardware profile name
+  std::string model;                // model preset or path
+  int64_t total_steps = 0;          // planned steps, 0 if unknown (no ETA)
+  uint64_t budget_bytes = 0;        // memory budget of the profile, 0 if unknown
+  double temp_warn_c = kNullReal;        // governor thresholds drawn on the temperature plot:
+  double temp_hot_c = kNullReal;         //   shrink rank/threads above warn, pause/duty above hot,
+  double temp_crit_c = kNullReal;        //   checkpoint-and-wait above crit
+};
+
+// One training step. NaN doubles are stored as NULL (e.g. val_loss on steps without evaluation).
+struct StepRecord {
+  int64_t step = 0;
+  double time_s = 0;          // wall-clock seconds since the epoch; 0: the log's clock now
+  double loss = kNullReal;
+  double val_loss = kNullReal;
+  double lr = kNullReal;
+  double tokens_per_s = kNullReal;
+  double temp_c = kNullReal;
+  int lora_rank = 0;          // 0: not a LoRA run
+  int threads = 0;
+  double duty = 1.0;          // fraction of time computing (1 = no duty cycle)
+  uint64_t rss_bytes = 0;     // measured resident memory
+  uint64_t planned_bytes = 0; // the budget planner's total
+  uint64_t tokens = 0;        // cumulative tokens trained so far
+  std::string governor;       // governor state after the step ("normal", "throttle", ...)
+};
+
+struct CheckpointRecord {
+  int64_t step = 0;
+  std::string path;
+  uint64_t bytes = 0;
+  std::string checksum;
+};
+
+// A pending control request as seen by the writer.
+struct ControlRequest {
+  int64_t id = 0;
+  double time_s = 0;
+  ControlKind kind = ControlKind::kPause;
+};
+
+struct RunLogOptions {
+  // Steps are buffered and written in one transaction when this many are pending ...
+  int flush_every_steps = 256;
+  // ... or when the oldest buffered row is this old. Dashboards lag the trainer by at most this.
+  double flush_interval_s = 0.5;
+  // After a failed write (disk full, I/O error) the next attempt waits this long.
+  double retry_interval_s = 5.0;
+  // Rows kept in memory while writes fail; beyond it the oldest steps/samples are dropped (counted).
+  size_t max_buffered_rows = 200000;
+  // Cap on the database size; writes past it fail like a full disk. 0: no cap.
+  uint64_t max_db_bytes = 0;
+  // How long a write waits for a dashboard's control insert to finish before retrying later.
+  int busy_timeout_ms = 100;
+};
+
+// Counters for benchmarks and the status line.
+struct RunLogStats {
+  uint64_t steps_written = 0;
+  uint64_t flushes = 0;
+  uint64_t failed_flushes = 0;
+  uint64_t dropped_rows = 0;
+  size_t buffered_rows = 0;
+  double flush_seconds = 0;  // total time spent inside flush transactions
+};
+
+// The trainer's writer. Exactly one per run directory (a second writer gets a "locked" error);
+// used from one thread (not synchronised). Appends never fail and never block on readers: rows are
+// buffered and written in batches; a failed write keeps the rows, reports once through
+// take_failure() and is retried after retry_interval_s, so training goes on when the disk fills.
+class RunLog {
+ public:
+  // Open RUN_DIR/run.db for writing, creating it or migrating an older schema. RUN_DIR must exist.
+  // Errors (the database is left untouched): NotFound (no directory), InvalidArgument (newer
+  // schema, not a run log), Corruption, IOError/Unavailable (locked by another writer).
+  // `clock` (default: a steady clock) gives wall time for rows without their own time.
+  static common::Result<std::unique_ptr<RunLog>> open(const std::string& run_dir,
+                                                      const RunLogOptions& options = {},
+                                                      common::Clock* clock = nullptr);
+  ~RunLog();
+  RunLog(const RunLog&) = delete;
+  RunLog& operator=(const RunLog&) = delete;
+
+  // Insert a run row (status running) and make it the current run; returns its id.
+  common::Result<int64_t> begin_run(const RunStart& start);
+  // Continue an existing run (after a resume): status back to running, finished cleared.
+  common::Status continue_run(int64_t run_id);
+  int64_t run_id() const;
+
+  // Buffered; flushes when the batch is full or old enough. Requires a current run.
+  void append_step(const StepRecord& step);
+  // A temperature/memory sample taken while no steps run (pauses, cool-downs). Buffered.
+  void append_sample(double temp_c, uint64_t rss_bytes);
+  // Events (governor decisions, pauses, evaluations, warnings) are written at once with the batch.
+  void append_event(std::string_view kind, std::string_view detail);
+  // Records the checkpoint row and a "checkpoint" event, written at once.
+  void record_checkpoint(const CheckpointRecord& checkpoint);
+  // Running <-> paused while training; written at once.
+  void set_status(RunStatus status);
+  // Final status and finish time; flushes everything. Returns the flush result.
+  common::Status finish_run(RunStatus status);
+
+  // Write everything buffered now (unless waiting out a failure and `force` is false).
+  common::Status flush(bool force = true);
+  // Flush if the batch is due; call from idle loops (pauses) so rows don't sit in memory.
+  void tick();
+
+  // New control requests (each returned once), oldest first. Cheap when nothing changed: one
+  // PRAGMA data_version. Unknown commands are marked done with an "ignored" result.
+  std::vector<ControlRequest> poll_control();
+  // Mark a request done with a short result ("ok", "already paused"). Written at once.
+  void complete_control(int64_t id, std::string_view result = "ok");
+
+  // The first write failure since the log was last healthy, returned once (then nullopt until
+  // writes succeed again and fail again). The caller shows it (dashboard, stderr).
+  std::optional<common::Status> take_failure();
+  bool healthy() const;
+  RunLogStats stats() const;
+  const std::string& db_path() const;
+
+  // Raise or lower the size cap (tests simulate a disk that gets space back).
+  common::Status set_max_db_bytes(uint64_t bytes);
+
+  struct Impl;
+
+ private:
+  explicit RunLog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- Reading ----
+
+struct RunRow {
+  int64_t id = 0;
+  std::string name;
+  double started_s = 0;
+  double finished_s = kNullReal;  // NaN while not finished
+  double updated_s = kNullReal;   // last write by the trainer (heartbeat)
+  std::string status;
+  std::string config_json;
+  std::string profile;
+  std::string model;
+  int64_t total_steps = 0;
+  uint64_t budget_bytes = 0;
+  double temp_warn_c = kNullReal;
+  double temp_hot_c = kNullReal;
+  double temp_crit_c = kNullReal;
+};
+
+struct StepRow {
+  int64_t rowid = 0;  // increases with every write (a rewritten step gets a new rowid)
+  StepRecord record;
+};
+
+struct EventRow {
+  int64_t id = 0;
+  double time_s = 0;
+  std::string kind;
+  std::string detail;
+};
+
+struct CheckpointRow {
+  int64_t id = 0;
+  double time_s = 0;
+  CheckpointRecord record;
+};
+
+struct SampleRow {
+  int64_t id = 0;
+  double time_s = 0;
+  double temp_c = kNullReal;
+  uint64_t rss_bytes = 0;
+};
+
+struct ControlRow {
+  int64_t id = 0;
+  double time_s = 0;
+  std::string command;
+  bool done = false;
+  double done_time_s = kNullReal;
+  std::string result;
+};
+
+// A whole table for export: column names and rows of NULL / integer / real / text.
+using SqlValue = std::variant<std::monostate, int64_t, double, std::string>;
+struct TableData {
+  std::vector<std::string> columns;
+  std::vector<std::vector<SqlValue>> rows;
+};
+
+// A read-only view of a run log. Never writes the database, never migrates, never blocks the
+// writer (WAL readers see the last committed state). One thread at a time.
+class RunLogReader {
+ public:
+  // Errors (exit code 2 at the command line, database untouched): NotFound (no directory or no
+  // run.db), InvalidArgument (newer schema / not a run log), Corruption, Unavailable (locked).
+  static common::Result<std::unique_ptr<RunLogReader>> open(const std::string& run_dir);
+  ~RunLogReader();
+  RunLogReader(const RunLogReader&) = delete;
+  RunLogReader& operator=(const RunLogReader&) = delete;
+
+  const std::string& db_path() const;
+  int schema_version() const;
+
+  // Hold one read transaction across several queries so they see the same state.
+  common::Status begin_snapshot();
+  void end_snapshot();
+
+  common::Result<std::vector<RunRow>> runs();
+  // The newest run; NotFound if the log has none yet.
+  common::Result<RunRow> latest_run();
+  common::Result<RunRow> run(int64_t run_id);
+  // Rows with rowid/id greater than `after`, in write order; at most `limit` (<0: all).
+  common::Result<std::vector<StepRow>> steps(int64_t run_id, int64_t after_rowid = 0, int limit = -1);
+  common::Result<std::vector<EventRow>> events(int64_t run_id, int64_t after_id = 0, int limit = -1);
+  // The last `count` events of a run, oldest first.
+  common::Result<std::vector<EventRow>> recent_events(int64_t run_id, int count);
+  common::Result<std::vector<SampleRow>> samples(int64_t run_id, int64_t after_id = 0);
+  common::Result<std::vector<CheckpointRow>> checkpoints(int64_t run_id);
+  common::Result<std::vector<ControlRow>> control(bool pending_only);
+  // Whole table (runs, steps, events, checkpoints, samples, control) for export; run_id < 0: all runs.
+  common::Result<TableData> table(std::string_view name, int64_t run_id);
+
+  // Changes whenever another connection commits (cheap polling for dashboards).
+  common::Result<int64_t> data_version();
+
+  // Ask the trainer for something: inserts a control row through a separate, short-lived
+  // read-write connection (never migrates; refuses a schema other than this build's). Returns its id.
+  common::Result<int64_t> send_control(ControlKind kind);
+
+  struct Impl;
+
+ private:
+  explicit RunLogReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Test support: run SQL on a database file (creating it), e.g. to build a v1 log by hand.
+common::Status run_log_execute_sql_for_test(const std::string& db_path, const std::string& sql);
+
+}  // namespace app
