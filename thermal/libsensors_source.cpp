@@ -238,6 +238,7 @@ struct LibsensorsSource::Handle {
   RawTemp raw;  // label is not kept (freed right after lookup)
 };
 
+LibsensorsSource::LibsensorsSource(SensorInfo info) : info_(std::move(info)) {}
 LibsensorsSource::~LibsensorsSource() = default;
 
 common::Result<std::unique_ptr<LibsensorsSource>> LibsensorsSource::open(const std::vector<std::string>& patterns) {

@@ -40,7 +40,7 @@ class LibsensorsSource final : public SensorSource {
   const SensorInfo& sensor() const { return info_; }
 
  private:
-  explicit LibsensorsSource(SensorInfo info) : info_(std::move(info)) {}
+  explicit LibsensorsSource(SensorInfo info);
   struct Handle;
   SensorInfo info_;
   std::unique_ptr<Handle> handle_;
