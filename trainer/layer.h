@@ -18,6 +18,7 @@
 
 #include "common/status.h"
 #include "trainer/layout.h"
+#include "trainer/lora_linear.h"
 #include "trainer/model_config.h"
 #include "trainer/rng.h"
 
@@ -40,6 +41,10 @@ class TensorBinding {
   virtual float* f32(const std::string& local_name) const = 0;
   // dL/d(weight) for a weight the layer listed; nullptr when not training or the weight is frozen.
   virtual float* grad(const std::string& local_name) const = 0;
+  // A weight the layer applies as a linear map y = x·Wᵀ (listed with TensorSpec::linear), (out, in).
+  // The default binds the plain fp32 weight and its gradient; in lora/qlora runs the model binds the
+  // frozen, possibly quantized base with its adapter (trainer/lora_linear.h).
+  virtual Linear linear(const std::string& local_name, int64_t out, int64_t in) const;
 };
 
 class Layer {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "trainer/lora_settings.h"
 #include "trainer/model_config.h"
 #include "trainer/safetensors.h"  // DType
 
@@ -46,8 +47,9 @@ struct RunShape {
   int seq_len = 64;              // T
   bool grad_checkpoint = false;  // keep only block inputs; recompute each block in backward
   bool training = true;          // false: forward only (eval, sampling): no gradients, moments, scratch
-  TrainMode mode = TrainMode::kFull;  // only kFull is implemented by the engine so far
-  int lora_rank = 0;             // LoRA/QLoRA adapter rank (ignored in kFull)
+  TrainMode mode = TrainMode::kFull;
+  int lora_rank = 0;             // LoRA/QLoRA adapter rank at the start (ignored in kFull)
+  LoraSettings lora;             // capacity, scale, targets, base storage (ignored in kFull)
   int max_threads = 0;           // per-thread scratch is sized for this many threads; 0 = all cores
 };
 
@@ -59,6 +61,8 @@ struct TensorSpec {
   uint64_t bytes = 0;            // numel * dtype_size (unpadded; see arena_bytes for the padded total)
   TensorInit init = TensorInit::kNone;  // weights only
   bool decay = false;            // weights only: AdamW applies decoupled weight decay
+  bool linear = false;           // a 2-D (out, in) weight the layer applies through Linear (layer.h):
+                                 // lora/qlora may freeze, quantize and adapt it
   int64_t numel() const;
 };
 

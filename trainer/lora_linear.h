@@ -1,0 +1,49 @@
+// Linear: one linear map y = x·Wᵀ of a sub-layer, as the layers call it. W (Out, In) is either a
+// plain fp32 weight (trainable when it has a gradient, else frozen) or a frozen base stored in a
+// QuantFormat (dequantized panel by panel, trainer/qmatmul_kernels.h); either may carry a LoRA
+// adapter (trainer/lora_adapter.h) whose output is added. A non-owning value: every pointer is
+// arena memory bound once by the model. Letters: N rows (= B·T, or the rows routed to an expert).
+#pragma once
+
+#include <cstdint>
+
+#include "trainer/lora_adapter.h"
+#include "trainer/quant_format.h"
+
+namespace trainer {
+
+class Linear {
+ public:
+  Linear() = default;
+  // A plain fp32 weight (Out, In); `grad` null when it is frozen.
+  static Linear plain(const float* weight, float* grad, int64_t out, int64_t in);
+  // A frozen base in any QuantFormat (F32 included) with `panel` of qmatmul_scratch_floats floats.
+  static Linear quantized(const QuantView& base, float* panel);
+  // Adds an adapter: `adapter` (owned by the model's LoraRegistry, so rank changes are seen here),
+  // `u` the saved x·Aᵀ (N_max, rank_max) and `g` backward scratch (N_max, rank_max).
+  Linear with_adapter(LoraTensors* adapter, float* u, float* g) const;
+
+  int64_t in() const { return in_; }
+  int64_t out() const { return out_; }
+  bool has_adapter() const { return adapter_ != nullptr; }
+  bool is_quantized() const { return quant_.bytes != nullptr; }
+
+  // out (N, Out) = inp (N, In) · Wᵀ [+ out when accumulate] [+ adapter(inp)]. Saves u for backward.
+  void forward(float* out, const float* inp, int N, bool accumulate) const;
+  // dinp (N, In) += dout · W [+ the adapter's part] (skipped when dinp is null); the weight's
+  // gradient += doutᵀ · inp when it is trainable; the adapter's gradients accumulate. The frozen
+  // base never receives a gradient. Needs the inp of the matching forward.
+  void backward(float* dinp, const float* dout, const float* inp, int N) const;
+
+ private:
+  int64_t in_ = 0, out_ = 0;
+  const float* weight_ = nullptr;  // plain fp32 (Out, In)
+  float* grad_ = nullptr;          // (Out, In) or null (frozen)
+  QuantView quant_{};              // quantized base (bytes null when plain)
+  float* panel_ = nullptr;         // dequantization panel
+  LoraTensors* adapter_ = nullptr;
+  float* u_ = nullptr;             // (N, rank) saved by forward
+  float* g_ = nullptr;             // (N, rank) backward scratch
+};
+
+}  // namespace trainer

@@ -1,0 +1,28 @@
+// LoraSettings: the part of a run's fixed shape (RunShape::lora) that says how the lora and qlora
+// modes build their layers: adapter capacity, scale, which matrices get adapters, and how the frozen
+// base is stored. Plain data; validated by validate_lora_settings (trainer/lora_plan.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "trainer/quant_format.h"
+
+namespace trainer {
+
+struct LoraSettings {
+  // Adapters are allocated for this rank, the ceiling the rank may grow to between steps;
+  // 0 = the run's initial rank (RunShape::lora_rank).
+  int rank_max = 0;
+  // scale = alpha / initial rank; 0 = alpha equal to the initial rank (scale 1). The scale stays
+  // fixed when the rank changes later.
+  float alpha = 0.0f;
+  // Local names of the matrices that get adapters ("q", "k", "v", "o", "gate", "up", "down",
+  // "in_proj", "out_proj", "x_proj", "dt_proj", "router"); empty = default_lora_targets().
+  std::vector<std::string> targets;
+  // Storage of the frozen linear weights: lora takes f32, f16 or bf16; qlora takes nf4 or q8.
+  QuantFormat base_format = QuantFormat::kF32;
+  bool double_quant = false;  // nf4 only
+};
+
+}  // namespace trainer
