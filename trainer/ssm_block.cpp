@@ -150,8 +150,8 @@ void ssm_block_forward(float* out, const SsmActivations& act, const float* x, co
     float* g = act.gated + static_cast<std::size_t>(r) * Di;
     for (int i = 0; i < Di; ++i) g[i] = y[i] * fast_silu(z[i]);
   }
-  // out = gated·out_projᵀ
-  gemm_nt(M, d.D, Di, act.gated, Di, w.out_proj, Di, out, d.D, 0.0f);
+  // out += gated·out_projᵀ
+  gemm_nt(M, d.D, Di, act.gated, Di, w.out_proj, Di, out, d.D, 1.0f);
 }
 
 void ssm_block_backward(float* dx, const SsmParams& grad, const float* dout, const float* x,

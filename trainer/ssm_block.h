@@ -81,7 +81,7 @@ std::size_t ssm_point_activations(SsmActivations* a, float* base, const SsmDims&
 std::size_t ssm_point_scratch(SsmScratch* s, float* base, const SsmDims& d);
 std::size_t ssm_point_state(SsmState* s, float* base, const SsmDims& d);
 
-// out (B, T, D) = ssm(x), x (B, T, D) normalised input. Fills `act`. With `state` non-null the
+// out (B, T, D) += ssm(x), x (B, T, D) normalised input. Fills `act`. With `state` non-null the
 // sequence continues from it (conv history and scan state) and the state is advanced past the T
 // tokens; with null it starts from zeros (training).
 void ssm_block_forward(float* out, const SsmActivations& act, const float* x, const SsmParams& w,
