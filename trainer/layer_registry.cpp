@@ -6,11 +6,15 @@ namespace trainer {
 
 std::unique_ptr<Layer> make_attn_layer(const ModelConfig& config, const LayerShape& shape);  // layer_attn.cpp
 std::unique_ptr<Layer> make_mlp_layer(const ModelConfig& config, const LayerShape& shape);   // layer_mlp.cpp
+std::unique_ptr<Layer> make_ssm_layer(const ModelConfig& config, const LayerShape& shape);   // layer_ssm.cpp
+std::unique_ptr<Layer> make_moe_layer(const ModelConfig& config, const LayerShape& shape);   // layer_moe.cpp
 
 namespace {
 constexpr LayerRegistration kLayerTable[] = {
     {LayerKind::kAttn, make_attn_layer},
     {LayerKind::kMlp, make_mlp_layer},
+    {LayerKind::kSsm, make_ssm_layer},
+    {LayerKind::kMoe, make_moe_layer},
 };
 }  // namespace
 

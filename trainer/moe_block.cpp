@@ -1,11 +1,10 @@
 // The MoE sub-layer (see moe_block.h). Routing and the pointwise parts are OpenMP loops over
-// tokens or assignment rows; every matrix product is one sgemm per expert (per projection) over
-// that expert's contiguous group of rows, so OpenBLAS sees a few medium products, not M·k tiny ones.
+// tokens or assignment rows; every matrix product is one Linear (sgemm) per expert and projection
+// over that expert's contiguous group of rows, so OpenBLAS sees a few medium products, not M·k
+// tiny ones.
 #pragma GCC optimize("no-trapping-math")  // lets fast_exp vectorize (see ssm_kernels.cpp)
 
 #include "trainer/moe_block.h"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -17,18 +16,6 @@
 
 namespace trainer {
 namespace {
-
-// Row-major products. nt: C = A·Bᵀ + beta·C, A (M,K), B (N,K). nn: C = A·B + beta·C, B (K,N).
-// tn: C = Aᵀ·B + beta·C, A (K,M), B (K,N).
-void gemm_nt(int M, int N, int K, const float* A, const float* Bw, float* C, float beta) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, Bw, K, beta, C, N);
-}
-void gemm_nn(int M, int N, int K, const float* A, const float* Bw, float* C, float beta) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, Bw, N, beta, C, N);
-}
-void gemm_tn(int M, int N, int K, const float* A, const float* Bw, float* C, float beta) {
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, M, Bw, N, beta, C, N);
-}
 
 // h = silu(g) ⊙ u over n elements.
 void swiglu_act(float* h, const float* g, const float* u, std::size_t n) {
@@ -45,26 +32,24 @@ void swiglu_act_backward(float* dg, float* du, const float* dh, const float* g, 
   }
 }
 
-// One SwiGLU over `rows` contiguous rows: out (rows, D) = down(h) with beta, saving gate/up/h.
-void swiglu_forward(float* out, float beta, float* hg, float* hu, float* h, const float* x,
-                    const SwigluParams& w, int rows, int D, int F) {
-  gemm_nt(rows, F, D, x, w.gate, hg, 0.0f);
-  gemm_nt(rows, F, D, x, w.up, hu, 0.0f);
+// One SwiGLU over `rows` contiguous rows: out (rows, D) (+)= down(h), saving gate/up/h (rows, F).
+void swiglu_forward(float* out, bool accumulate, float* hg, float* hu, float* h, const float* x,
+                    const SwigluLinears& w, int rows, int F) {
+  w.gate.forward(hg, x, rows, false);
+  w.up.forward(hu, x, rows, false);
   swiglu_act(h, hg, hu, static_cast<std::size_t>(rows) * F);
-  gemm_nt(rows, D, F, h, w.down, out, beta);
+  w.down.forward(out, h, rows, accumulate);
 }
 
-// Backward of swiglu_forward: dx (rows, D) = (beta_dx·dx) + d(x); weight gradients accumulate.
-void swiglu_backward(float* dx, float beta_dx, const SwigluParams& grad, const float* dout,
-                     const float* x, const float* hg, const float* hu, const float* h,
-                     const SwigluParams& w, float* dh, float* dhg, float* dhu, int rows, int D, int F) {
-  gemm_nn(rows, F, D, dout, w.down, dh, 0.0f);
-  gemm_tn(D, F, rows, dout, h, grad.down, 1.0f);
-  swiglu_act_backward(dhg, dhu, dh, hg, hu, static_cast<std::size_t>(rows) * F);
-  gemm_tn(F, D, rows, dhg, x, grad.gate, 1.0f);
-  gemm_tn(F, D, rows, dhu, x, grad.up, 1.0f);
-  gemm_nn(rows, D, F, dhg, w.gate, dx, beta_dx);
-  gemm_nn(rows, D, F, dhu, w.up, dx, 1.0f);
+// Backward of swiglu_forward: dx (rows, D) += d(x) (skipped when null); gradients accumulate.
+void swiglu_backward(float* dx, const float* dout, const float* x, const float* hg, const float* hu,
+                     const float* h, const SwigluLinears& w, float* dh, float* dhg, float* dhu, int rows, int F) {
+  const std::size_t n = static_cast<std::size_t>(rows) * F;
+  std::memset(dh, 0, sizeof(float) * n);
+  w.down.backward(dh, dout, h, rows);
+  swiglu_act_backward(dhg, dhu, dh, hg, hu, n);
+  w.gate.backward(dx, dhg, x, rows);
+  w.up.backward(dx, dhu, x, rows);
 }
 
 template <typename Spec>
@@ -164,11 +149,26 @@ std::size_t moe_point_scratch(MoeScratch* s, float* base, const MoeDims& d) {
   return point_all(fields, moe_scratch_specs(d), base);
 }
 
-float moe_block_forward(float* out, const MoeActivations& a, const float* x, const MoeParams& w,
+MoeWeights moe_weights_plain(const MoeParams& w, const MoeParams* g, const MoeDims& d) {
+  auto swiglu = [&](const SwigluParams& p, const SwigluParams* gp, int F) {
+    SwigluLinears l;
+    l.gate = Linear::plain(p.gate, gp ? gp->gate : nullptr, F, d.D);
+    l.up = Linear::plain(p.up, gp ? gp->up : nullptr, F, d.D);
+    l.down = Linear::plain(p.down, gp ? gp->down : nullptr, d.D, F);
+    return l;
+  };
+  MoeWeights m;
+  m.router = Linear::plain(w.router, g ? g->router : nullptr, d.X, d.D);
+  for (int e = 0; e < d.X; ++e) m.experts.push_back(swiglu(w.experts[e], g ? &g->experts[e] : nullptr, d.Fe));
+  if (d.Fs > 0) m.shared = swiglu(w.shared, g ? &g->shared : nullptr, d.Fs);
+  return m;
+}
+
+float moe_block_forward(float* out, const MoeActivations& a, const float* x, const MoeWeights& w,
                         const MoeDims& d) {
   const int M = d.M, D = d.D, X = d.X, k = d.k;
   // Router: probs = softmax(x·routerᵀ); top-k by probability, ties to the lower index.
-  gemm_nt(M, X, D, x, w.router, a.probs, 0.0f);
+  w.router.forward(a.probs, x, M, false);
 #pragma omp parallel for schedule(static)
   for (int m = 0; m < M; ++m) {
     float* p = a.probs + static_cast<std::size_t>(m) * X;
@@ -220,7 +220,7 @@ float moe_block_forward(float* out, const MoeActivations& a, const float* x, con
     const int r0 = off[e], rows = off[e + 1] - off[e];
     if (rows == 0) continue;
     const std::size_t hf = static_cast<std::size_t>(r0) * d.Fe, hd = static_cast<std::size_t>(r0) * D;
-    swiglu_forward(a.y + hd, 0.0f, a.h_gate + hf, a.h_up + hf, a.h + hf, a.xg + hd, w.experts[e], rows, D, d.Fe);
+    swiglu_forward(a.y + hd, false, a.h_gate + hf, a.h_up + hf, a.h + hf, a.xg + hd, w.experts[e], rows, d.Fe);
   }
   // Combine: out[m] += Σ_j gate_j · y[row_j].
 #pragma omp parallel for schedule(static)
@@ -232,7 +232,7 @@ float moe_block_forward(float* out, const MoeActivations& a, const float* x, con
       for (int i = 0; i < D; ++i) o[i] += g * y[i];
     }
   }
-  if (d.Fs > 0) swiglu_forward(out, 1.0f, a.s_gate, a.s_up, a.s_h, x, w.shared, M, D, d.Fs);
+  if (d.Fs > 0) swiglu_forward(out, true, a.s_gate, a.s_up, a.s_h, x, w.shared, M, d.Fs);
   // aux = X · Σ_e f_e · P_e.
   double aux = 0.0;
   for (int e = 0; e < X; ++e) {
@@ -244,17 +244,12 @@ float moe_block_forward(float* out, const MoeActivations& a, const float* x, con
   return static_cast<float>(X * aux);
 }
 
-void moe_block_backward(float* dx, const MoeParams& grad, const float* dout, const float* x,
-                        float aux_grad, const MoeActivations& a, const MoeParams& w,
-                        const MoeScratch& s, const MoeDims& d) {
+void moe_block_backward(float* dx, const float* dout, const float* x, float aux_grad,
+                        const MoeActivations& a, const MoeWeights& w, const MoeScratch& s,
+                        const MoeDims& d) {
   const int M = d.M, D = d.D, X = d.X, k = d.k;
-  if (d.Fs > 0) {
-    // The shared expert's dx goes to dxg's first M rows, added to dx below with the rest.
-    swiglu_backward(s.dxg, 0.0f, grad.shared, dout, x, a.s_gate, a.s_up, a.s_h, w.shared, s.ds_h,
-                    s.ds_gate, s.ds_up, M, D, d.Fs);
-#pragma omp parallel for schedule(static)
-    for (std::size_t i = 0; i < static_cast<std::size_t>(M) * D; ++i) dx[i] += s.dxg[i];
-  }
+  if (d.Fs > 0)
+    swiglu_backward(dx, dout, x, a.s_gate, a.s_up, a.s_h, w.shared, s.ds_h, s.ds_gate, s.ds_up, M, d.Fs);
   // Through the combine: dgate = dout·y; dy[row] = gate·dout.
 #pragma omp parallel for schedule(static)
   for (int m = 0; m < M; ++m) {
@@ -277,8 +272,9 @@ void moe_block_backward(float* dx, const MoeParams& grad, const float* dout, con
     const int r0 = a.offset[e], rows = a.offset[e + 1] - a.offset[e];
     if (rows == 0) continue;
     const std::size_t hf = static_cast<std::size_t>(r0) * d.Fe, hd = static_cast<std::size_t>(r0) * D;
-    swiglu_backward(s.dxg + hd, 0.0f, grad.experts[e], s.dy + hd, a.xg + hd, a.h_gate + hf, a.h_up + hf,
-                    a.h + hf, w.experts[e], s.dh + hf, s.dh_gate + hf, s.dh_up + hf, rows, D, d.Fe);
+    std::memset(s.dxg + hd, 0, sizeof(float) * rows * D);
+    swiglu_backward(s.dxg + hd, s.dy + hd, a.xg + hd, a.h_gate + hf, a.h_up + hf, a.h + hf, w.experts[e],
+                    s.dh + hf, s.dh_gate + hf, s.dh_up + hf, rows, d.Fe);
   }
   // Gates g_j = p_j / S over the chosen experts: dp_j = (dg_j − Σ_i dg_i·g_i) / S. The aux loss
   // adds X·f_e/M to every dp[m, e] (f_e held constant). Then the softmax backward, in place.
@@ -304,7 +300,7 @@ void moe_block_backward(float* dx, const MoeParams& grad, const float* dout, con
   }
   // Gather the experts' dx back to tokens (no races: one writer per token).
 #pragma omp parallel for schedule(static)
-  for (int m = 0; m < M; ++m) {
+  for (int m = 0; m < (dx ? M : 0); ++m) {
     float* o = dx + static_cast<std::size_t>(m) * D;
     for (int j = 0; j < k; ++j) {
       const float* g = s.dxg + static_cast<std::size_t>(a.slot_row[m * k + j]) * D;
@@ -312,8 +308,12 @@ void moe_block_backward(float* dx, const MoeParams& grad, const float* dout, con
     }
   }
   // Router.
-  gemm_tn(X, D, M, s.dprobs, x, grad.router, 1.0f);
-  gemm_nn(M, D, X, s.dprobs, w.router, dx, 1.0f);
+  w.router.backward(dx, s.dprobs, x, M);
+}
+
+double moe_block_forward_flops(const MoeDims& d) {
+  const double M = d.M, D = d.D;
+  return 2.0 * M * D * d.X + 2.0 * M * d.k * 3.0 * D * d.Fe + 2.0 * M * 3.0 * D * d.Fs;
 }
 
 void moe_expert_counts(const MoeActivations& act, const MoeDims& d, std::int64_t* counts) {

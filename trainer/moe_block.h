@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "trainer/lora_linear.h"
+
 namespace trainer {
 
 struct ModelConfig;
@@ -27,12 +29,25 @@ struct SwigluParams {
   float* down = nullptr;  // (D, F)
 };
 
-// Weights, or their gradients (same shapes).
+// Raw storage of the weights, or of their gradients (same shapes), in docs/model.md order.
 struct MoeParams {
   float* router = nullptr;            // (X, D)
   std::vector<SwigluParams> experts;  // X of them, width Fe
   SwigluParams shared;                // width Fs; unused when Fs == 0
 };
+
+// What the block computes with: every matrix as a Linear map (plain fp32, or a frozen, possibly
+// quantized base with a LoRA adapter), each carrying its own gradient. Built once at bind time.
+struct SwigluLinears {
+  Linear gate, up, down;  // (F, D), (F, D), (D, F)
+};
+struct MoeWeights {
+  Linear router;                        // (X, D)
+  std::vector<SwigluLinears> experts;   // X
+  SwigluLinears shared;                 // only when Fs > 0
+};
+// MoeWeights over raw storage: plain Linear maps; `grad` may be null (forward only).
+MoeWeights moe_weights_plain(const MoeParams& w, const MoeParams* grad, const MoeDims& d);
 
 // What the forward saves for the backward. Rows of the grouped buffers ("assignment rows") are
 // ordered by expert, then by token: expert e owns rows [offset[e], offset[e+1]).
@@ -83,13 +98,17 @@ std::size_t moe_point_activations(MoeActivations* a, float* base, const MoeDims&
 std::size_t moe_point_scratch(MoeScratch* s, float* base, const MoeDims& d);
 
 // out (M, D) += moe(x), x (M, D). Fills `act`; returns the unweighted aux loss X·Σ f_e·P_e.
-float moe_block_forward(float* out, const MoeActivations& act, const float* x, const MoeParams& w,
+float moe_block_forward(float* out, const MoeActivations& act, const float* x, const MoeWeights& w,
                         const MoeDims& d);
 
-// Accumulates dx (M, D) and every gradient in `grad`, given dout (M, D) and aux_grad = dL/d(aux).
-void moe_block_backward(float* dx, const MoeParams& grad, const float* dout, const float* x,
-                        float aux_grad, const MoeActivations& act, const MoeParams& w,
-                        const MoeScratch& scratch, const MoeDims& d);
+// Accumulates dx (M, D) (skipped when null) and the gradients of every Linear in `w`, given dout
+// (M, D) and aux_grad = dL/d(aux).
+void moe_block_backward(float* dx, const float* dout, const float* x, float aux_grad,
+                        const MoeActivations& act, const MoeWeights& w, const MoeScratch& scratch,
+                        const MoeDims& d);
+
+// Matmul-class FLOPs of one forward: router, the k active experts per token, the shared expert.
+double moe_block_forward_flops(const MoeDims& d);
 
 // Assignments per expert in the last forward: offset[e+1] − offset[e].
 void moe_expert_counts(const MoeActivations& act, const MoeDims& d, std::int64_t* counts);

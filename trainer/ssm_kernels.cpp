@@ -97,9 +97,10 @@ void ssm_conv_backward(float* dx, int lddx, float* dweight, float* dbias, float*
         for (int d = 0; d < Di; ++d) out[d] += weight[d * K + j] * g[d];
       }
     }
-    // dweight, dbias: reductions over (b, t), split by channel chunks so nothing races.
+    // dweight, dbias: reductions over (b, t), split by channel chunks so nothing races. Null
+    // pointers (frozen weights) skip their part.
     constexpr int kChunk = 16;
-    const int chunks = (Di + kChunk - 1) / kChunk;
+    const int chunks = (dweight || dbias) ? (Di + kChunk - 1) / kChunk : 0;
 #pragma omp for schedule(static)
     for (int c = 0; c < chunks; ++c) {
       const int d0 = c * kChunk, d1 = std::min(Di, d0 + kChunk);
@@ -111,7 +112,7 @@ void ssm_conv_backward(float* dx, int lddx, float* dweight, float* dbias, float*
         for (int t = 0; t < T; ++t) {
           const float* g = dact + static_cast<std::size_t>(b * T + t) * Di;
           for (int d = d0; d < d1; ++d) db[d - d0] += g[d];
-          for (int j = 0; j < K; ++j) {
+          for (int j = 0; j < K && dweight; ++j) {
             const int s = t - K + 1 + j;
             if (s < 0) continue;
             const float* src = x + static_cast<std::size_t>(b * T + s) * ldx;
@@ -124,8 +125,8 @@ void ssm_conv_backward(float* dx, int lddx, float* dweight, float* dbias, float*
         }
       }
       for (int d = d0; d < d1; ++d) {
-        dbias[d] += db[d - d0];
-        if (local)
+        if (dbias) dbias[d] += db[d - d0];
+        if (local && dweight)
           for (int j = 0; j < K; ++j) dweight[d * K + j] += dw[(d - d0) * K + j];
       }
     }
@@ -307,8 +308,9 @@ void ssm_scan_backward(float* du, float* ddt, float* dA_log, float* dBm, float* 
         }
         // dA_log = dA · dA/dA_log = dA · A.
         for (int j = 0; j < nd; ++j) {
-          dD[d0 + j] += dD8[j];
-          for (int n = 0; n < N; ++n) dA_log[(d0 + j) * N + n] += dAacc[n * kW + j] * A[n * kW + j];
+          if (dD) dD[d0 + j] += dD8[j];
+          if (dA_log)
+            for (int n = 0; n < N; ++n) dA_log[(d0 + j) * N + n] += dAacc[n * kW + j] * A[n * kW + j];
         }
       }
     }

@@ -22,7 +22,8 @@ void ssm_conv_forward(float* pre, float* act, const float* x, int ldx, const flo
                       const float* weight, const float* bias, int B, int T, int Di, int K);
 
 // Backward of ssm_conv_forward from zero history. dact (B, T, Di) is overwritten with d(pre).
-// Accumulates dx (row stride lddx), dweight (Di, K) and dbias (Di).
+// Accumulates dx (row stride lddx), dweight (Di, K) and dbias (Di); a null dweight or dbias
+// (a frozen weight) is skipped.
 void ssm_conv_backward(float* dx, int lddx, float* dweight, float* dbias, float* dact,
                        const float* pre, const float* x, int ldx, const float* weight, int B, int T,
                        int Di, int K);
@@ -44,7 +45,8 @@ std::size_t ssm_scan_backward_scratch_floats(int B, int T, int Di, int N);
 
 // Backward of ssm_scan_forward from a zero initial state. It recomputes the states (nothing but
 // the inputs is saved by the forward). Accumulates du, ddt (B, T, Di), dA_log (Di, N), dBm, dCm
-// (row stride ldbc) and dD (Di). scratch: ssm_scan_backward_scratch_floats(...) floats.
+// (row stride ldbc) and dD (Di); dA_log or dD may be null (frozen). scratch:
+// ssm_scan_backward_scratch_floats(...) floats.
 void ssm_scan_backward(float* du, float* ddt, float* dA_log, float* dBm, float* dCm, float* dD,
                        const float* dy, const float* u, const float* dt, const float* A_log,
                        const float* Bm, const float* Cm, int ldbc, const float* Dskip,

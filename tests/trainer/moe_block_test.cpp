@@ -52,9 +52,10 @@ struct MoeFixture {
     trainer::moe_point_scratch(&scratch, sbuf.data(), d);
     x = randn(static_cast<std::size_t>(d.M) * d.D, seed + 1);
   }
+  trainer::MoeWeights weights() const { return trainer::moe_weights_plain(w, &g, d); }
   std::vector<float> forward(float* aux = nullptr) {
     std::vector<float> out(static_cast<std::size_t>(d.M) * d.D, 0.0f);
-    const float a = trainer::moe_block_forward(out.data(), act, x.data(), w, d);
+    const float a = trainer::moe_block_forward(out.data(), act, x.data(), weights(), d);
     if (aux) *aux = a;
     return out;
   }
@@ -194,7 +195,7 @@ TEST(MoeBlock, BackwardMatchesFiniteDifferences) {
     };
     f.forward();
     std::vector<float> dx(f.x.size(), 0.0f);
-    trainer::moe_block_backward(dx.data(), f.g, wout.data(), f.x.data(), aux_weight, f.act, f.w, f.scratch, f.d);
+    trainer::moe_block_backward(dx.data(), wout.data(), f.x.data(), aux_weight, f.act, f.weights(), f.scratch, f.d);
     const std::vector<std::int32_t> topk(f.act.topk, f.act.topk + f.d.M * f.d.k);
     const hybrid_test::FdOptions opt{.eps = 5e-3f};
     expect_fd_gradient("x", f.x.data(), dx.data(), dx.size(), loss, opt);
@@ -224,7 +225,7 @@ TEST(MoeBlock, AuxGradientAloneMatchesFiniteDifferences) {
   f.forward();
   const std::vector<float> zeros(f.x.size(), 0.0f);
   std::vector<float> dx(f.x.size(), 0.0f);
-  trainer::moe_block_backward(dx.data(), f.g, zeros.data(), f.x.data(), 1.0f, f.act, f.w, f.scratch, f.d);
+  trainer::moe_block_backward(dx.data(), zeros.data(), f.x.data(), 1.0f, f.act, f.weights(), f.scratch, f.d);
   expect_fd_gradient("router (aux)", f.w.router, f.g.router, static_cast<std::size_t>(f.d.X) * f.d.D, loss);
   expect_fd_gradient("x (aux)", f.x.data(), dx.data(), dx.size(), loss);
   EXPECT_EQ(f.g.experts[0].gate[0], 0.0f);  // experts get nothing from the aux loss

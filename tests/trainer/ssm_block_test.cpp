@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "hybrid_fd_util.h"
@@ -42,7 +43,9 @@ struct SsmFixture {
     gbuf.assign(n, 0.0f);
     trainer::ssm_point_params(&w, wbuf.data(), d);
     trainer::ssm_point_params(&g, gbuf.data(), d);
-    trainer::ssm_init_special(w, d, 7);
+    trainer::Rng rng(7);
+    EXPECT_TRUE(trainer::ssm_init_tensor("A_log", w.A_log, d, rng));
+    EXPECT_TRUE(trainer::ssm_init_tensor("dt_proj.bias", w.dt_bias, d, rng));
     // Non-trivial values for the tensors the special init sets to constants.
     for (int i = 0; i < d.Di; ++i) {
       w.D[i] = 1.0f + 0.1f * (i % 5);
@@ -56,9 +59,10 @@ struct SsmFixture {
     sbuf.assign(trainer::ssm_point_scratch(&ts, nullptr, d), 0.0f);
     trainer::ssm_point_scratch(&scratch, sbuf.data(), d);
   }
+  trainer::SsmWeights weights() const { return trainer::ssm_weights_plain(w, &g, d); }
   std::vector<float> forward(const std::vector<float>& x, trainer::SsmState* state = nullptr) {
     std::vector<float> out(static_cast<std::size_t>(d.rows()) * d.D, 0.0f);
-    trainer::ssm_block_forward(out.data(), act, x.data(), w, state, d);
+    trainer::ssm_block_forward(out.data(), act, x.data(), weights(), state, d);
     return out;
   }
 };
@@ -68,7 +72,7 @@ TEST(SsmBlock, ForwardAccumulatesIntoOut) {
   const std::vector<float> x = randn(5 * 8, 41);
   const std::vector<float> y = f.forward(x);
   std::vector<float> out(y.size(), 2.0f);
-  trainer::ssm_block_forward(out.data(), f.act, x.data(), f.w, nullptr, f.d);
+  trainer::ssm_block_forward(out.data(), f.act, x.data(), f.weights(), nullptr, f.d);
   for (std::size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(out[i], y[i] + 2.0f, 1e-5);
 }
 
@@ -82,7 +86,7 @@ TEST(SsmBlock, BackwardMatchesFiniteDifferences) {
   };
   f.forward(x);
   std::vector<float> dx(x.size(), 0.0f);
-  trainer::ssm_block_backward(dx.data(), f.g, wout.data(), x.data(), f.act, f.w, f.scratch, f.d);
+  trainer::ssm_block_backward(dx.data(), wout.data(), x.data(), f.act, f.weights(), f.scratch, f.d);
   expect_fd_gradient("x", x.data(), dx.data(), dx.size(), loss);
   trainer::SsmBufferSpec specs[trainer::kSsmParamCount];
   trainer::ssm_param_specs(f.d, specs);
@@ -96,7 +100,18 @@ TEST(SsmBlock, BackwardMatchesFiniteDifferences) {
 
 TEST(SsmBlock, InitFollowsTheModelDoc) {
   SsmFixture f(small_dims(1, 1));
-  trainer::ssm_init_special(f.w, f.d, 99);
+  trainer::Rng rng(99);
+  for (const char* name : {"A_log", "D", "conv.bias", "dt_proj.bias", "conv.weight", "dt_proj.weight"}) {
+    trainer::SsmBufferSpec specs[trainer::kSsmParamCount];
+    trainer::ssm_param_specs(f.d, specs);
+    std::size_t off = 0;
+    for (const auto& spec : specs) {
+      if (std::string(spec.name) == name || std::string(spec.name) == std::string(name) + ".weight") break;
+      off += spec.floats;
+    }
+    EXPECT_TRUE(trainer::ssm_init_tensor(name, f.wbuf.data() + off, f.d, rng)) << name;
+  }
+  EXPECT_FALSE(trainer::ssm_init_tensor("in_proj.weight", f.w.in_proj, f.d, rng));
   for (int i = 0; i < f.d.Di; ++i) {
     for (int n = 0; n < f.d.N; ++n) EXPECT_FLOAT_EQ(f.w.A_log[i * f.d.N + n], std::log(n + 1.0f));
     EXPECT_EQ(f.w.D[i], 1.0f);
@@ -104,7 +119,22 @@ TEST(SsmBlock, InitFollowsTheModelDoc) {
     const double dt = std::log1p(std::exp(static_cast<double>(f.w.dt_bias[i])));
     EXPECT_GE(dt, 0.001 * 0.999);
     EXPECT_LE(dt, 0.1 * 1.001);
+    for (int j = 0; j < f.d.K; ++j) EXPECT_LE(std::fabs(f.w.conv_w[i * f.d.K + j]), 1.0 / std::sqrt(f.d.K));
+    for (int r = 0; r < f.d.R; ++r) EXPECT_LE(std::fabs(f.w.dt_proj[i * f.d.R + r]), 1.0 / std::sqrt(f.d.R));
   }
+}
+
+TEST(SsmBlock, FrozenWeightsGetNoGradient) {
+  // Null gradients for the non-Linear weights (a lora run freezes them): backward skips them and
+  // still produces the same input gradient.
+  SsmFixture f(small_dims(1, 4));
+  const std::vector<float> x = randn(4 * 8, 45), dout = randn(4 * 8, 46);
+  f.forward(x);
+  std::vector<float> dx_full(x.size(), 0.0f), dx_frozen(x.size(), 0.0f);
+  trainer::ssm_block_backward(dx_full.data(), dout.data(), x.data(), f.act, f.weights(), f.scratch, f.d);
+  trainer::SsmWeights frozen = trainer::ssm_weights_plain(f.w, nullptr, f.d);
+  trainer::ssm_block_backward(dx_frozen.data(), dout.data(), x.data(), f.act, frozen, f.scratch, f.d);
+  for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(dx_frozen[i], dx_full[i], 1e-5);
 }
 
 // Generation: the state-carrying forward over a prefix, one token (or chunk) at a time, gives the
