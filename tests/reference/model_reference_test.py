@@ -116,7 +116,7 @@ def cases():
     if have("mamba-tiny"):
         out.append(("mamba-tiny", "mamba-tiny", None, None, 2, 32, 13))
     if have("hybrid-tiny"):
-        out.append(("hybrid-tiny", "hybrid-tiny", None, None, 2, 32, 14))
+        out.append(("hybrid-tiny", "hybrid-tiny", None, None, 2, 48, 14))  # T > window 32
     if ssm_moe:
         out.append(("custom-hybrid", None, CUSTOM_HYBRID, None, 2, 20, 15))
         out.append(("custom-moe-top1", None, CUSTOM_MOE_TOP1, None, 3, 16, 16))
