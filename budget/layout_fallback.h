@@ -1,0 +1,29 @@
+// The run's tensor list for models the engine cannot lay out yet: the same assembly as
+// trainer::list_run_tensors (same names, roles and order), asking the engine's registered layers
+// for their tensors and, for a sub-layer kind with no engine implementation, listing it here —
+// ssm from the engine's own buffer specs (trainer/ssm_block.h), moe from the formulas of
+// docs/model.md. Full training and forward-only shapes only; adapters are added by run_tensors.h.
+// Never allocates. tests/budget/layout_fallback_test.cpp checks it equals the engine's list
+// wherever the engine has every kind.
+#pragma once
+
+#include <vector>
+
+#include "common/status.h"
+#include "trainer/layout.h"
+#include "trainer/model_config.h"
+
+namespace budget {
+
+// Same contract as trainer::list_run_tensors for shape.mode == kFull (InvalidArgument for a bad
+// config or shape; the mode is ignored).
+common::Result<std::vector<trainer::TensorSpec>> list_run_tensors_fallback(const trainer::ModelConfig& config,
+                                                                           const trainer::RunShape& shape);
+
+// The tensors of one sub-layer with local names (as Layer::list_tensors): the engine's layer when
+// registered, else this file's listing. `engine` is set to whether the engine's layer answered.
+common::Status list_sublayer_tensors(trainer::LayerKind kind, const trainer::ModelConfig& config,
+                                     const trainer::RunShape& shape, int max_threads,
+                                     std::vector<trainer::TensorSpec>* out, bool* engine);
+
+}  // namespace budget

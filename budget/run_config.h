@@ -1,0 +1,58 @@
+// RunConfig: the training run the planner sizes — mode, frozen-base precision, LoRA rank and
+// targets, optimizer, micro-batch, sequence length, gradient checkpointing, threads — with the
+// defaults a planning user gets when they give nothing, and validation of absurd values.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "budget/precision.h"
+#include "common/status.h"
+#include "trainer/layout.h"
+
+namespace budget {
+
+enum class Optimizer {
+  kAdamW,  // two fp32 moments per trainable parameter (the engine's optimizer)
+  kSgd,    // no optimizer state
+};
+const char* optimizer_name(Optimizer o);  // "adamw", "sgd"
+common::Result<Optimizer> parse_optimizer(std::string_view name);
+common::Result<trainer::TrainMode> parse_train_mode(std::string_view name);  // "full", "lora", "qlora"
+
+struct RunConfig {
+  trainer::TrainMode mode = trainer::TrainMode::kFull;
+  // Storage of the frozen base in lora/qlora (ignored in full): lora defaults to f32, qlora to nf4.
+  // Use default_base_precision(mode) unless the user chose one.
+  Precision base_precision = Precision::kF32;
+  int lora_rank = 16;                    // adapter rank r (lora/qlora)
+  // Matrices that get adapters, by their local name ("q", "k", "v", "o", "gate", "up", "down",
+  // "in_proj", "out_proj", "x_proj", "dt_proj", "router"); empty = default_lora_targets().
+  std::vector<std::string> lora_targets;
+  Optimizer optimizer = Optimizer::kAdamW;
+  int micro_batch = 1;                   // B
+  int seq_len = 512;                     // T
+  bool grad_checkpoint = false;
+  int threads = 0;                       // 0 = all cores (sizes per-thread scratch)
+};
+
+Precision default_base_precision(trainer::TrainMode mode);
+// Every linear map inside the blocks except the SSM's small x_proj/dt_proj and the MoE router
+// (the QLoRA paper's "all linear layers" choice).
+const std::vector<std::string>& default_lora_targets();
+const std::vector<std::string>& known_lora_targets();
+
+// Limits beyond which a number is a typo rather than a plan.
+constexpr int kMaxSeqLen = 1 << 20;
+constexpr int kMaxMicroBatch = 4096;
+constexpr int kMaxLoraRank = 4096;
+constexpr int kMaxThreads = 4096;
+
+// InvalidArgument naming the field for out-of-range numbers or unknown targets.
+common::Status validate_run_config(const RunConfig& run);
+
+// The engine's RunShape of a training run.
+trainer::RunShape run_shape(const RunConfig& run);
+
+}  // namespace budget
