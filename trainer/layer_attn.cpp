@@ -27,6 +27,7 @@ class AttnLayer final : public Layer {
       t.role = role;
       t.init = init;
       t.decay = decay;
+      t.linear = role == TensorRole::kWeight;  // all four weights are projections (Linear)
       out->push_back(std::move(t));
     };
     const auto W = TensorRole::kWeight, A = TensorRole::kActivation, S = TensorRole::kScratch;
@@ -52,14 +53,11 @@ class AttnLayer final : public Layer {
   }
 
   void bind(const TensorBinding& t) override {
-    wq_ = t.f32("q.weight");
-    wk_ = t.f32("k.weight");
-    wv_ = t.f32("v.weight");
-    wo_ = t.f32("o.weight");
-    gq_ = t.grad("q.weight");
-    gk_ = t.grad("k.weight");
-    gv_ = t.grad("v.weight");
-    go_ = t.grad("o.weight");
+    const int64_t qd = int64_t{H_} * Dh_, kvd = int64_t{Hkv_} * Dh_;
+    lq_ = t.linear("q.weight", qd, D_);
+    lk_ = t.linear("k.weight", kvd, D_);
+    lv_ = t.linear("v.weight", kvd, D_);
+    lo_ = t.linear("o.weight", D_, qd);
     q_ = t.f32("q");
     k_ = t.f32("k");
     v_ = t.f32("v");
@@ -79,28 +77,28 @@ class AttnLayer final : public Layer {
 
   void forward(float* out, const float* xn) override {
     const int N = B_ * T_, qd = H_ * Dh_, kvd = Hkv_ * Dh_;
-    matmul_forward(q_, xn, wq_, N, D_, qd, false);
-    matmul_forward(k_, xn, wk_, N, D_, kvd, false);
-    matmul_forward(v_, xn, wv_, N, D_, kvd, false);
+    lq_.forward(q_, xn, N, false);
+    lk_.forward(k_, xn, N, false);
+    lv_.forward(v_, xn, N, false);
     rope_forward(q_, cos_, sin_, B_, T_, H_, Dh_);
     rope_forward(k_, cos_, sin_, B_, T_, Hkv_, Dh_);
     attention_forward(att_, probs_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_);
-    matmul_forward(out, att_, wo_, N, qd, D_, true);
+    lo_.forward(out, att_, N, true);
   }
 
   void backward(float* dxn, const float* dout, const float* xn, float /*aux_grad_scale*/) override {
     const int N = B_ * T_, qd = H_ * Dh_, kvd = Hkv_ * Dh_;
     zero_floats(datt_, int64_t{N} * qd);
-    matmul_backward(datt_, go_, dout, att_, wo_, N, qd, D_);
+    lo_.backward(datt_, dout, att_, N);
     zero_floats(dq_, int64_t{N} * qd);
     zero_floats(dk_, int64_t{N} * kvd);
     zero_floats(dv_, int64_t{N} * kvd);
     attention_backward(dq_, dk_, dv_, probs_, dprobs_, threads_, datt_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_);
     rope_backward(dq_, cos_, sin_, B_, T_, H_, Dh_);
     rope_backward(dk_, cos_, sin_, B_, T_, Hkv_, Dh_);
-    matmul_backward(dxn, gq_, dq_, xn, wq_, N, D_, qd);
-    matmul_backward(dxn, gk_, dk_, xn, wk_, N, D_, kvd);
-    matmul_backward(dxn, gv_, dv_, xn, wv_, N, D_, kvd);
+    lq_.backward(dxn, dq_, xn, N);
+    lk_.backward(dxn, dk_, xn, N);
+    lv_.backward(dxn, dv_, xn, N);
   }
 
   // Projections 2·N·D·(2·H·Dh + 2·Hkv·Dh) plus scores and weighted sum 2·2·B·H·T·T·Dh (full square,
@@ -117,8 +115,7 @@ class AttnLayer final : public Layer {
   float theta_;
   int threads_;
   bool training_;
-  float *wq_ = nullptr, *wk_ = nullptr, *wv_ = nullptr, *wo_ = nullptr;   // (qd|kvd, D), o (D, qd)
-  float *gq_ = nullptr, *gk_ = nullptr, *gv_ = nullptr, *go_ = nullptr;   // same shapes as weights
+  Linear lq_, lk_, lv_, lo_;                                              // (qd|kvd, D), o (D, qd)
   float *q_ = nullptr, *k_ = nullptr, *v_ = nullptr;                      // (B, T, qd|kvd)
   float *probs_ = nullptr;                                                // (B, H, T, T)
   float *att_ = nullptr;                                                  // (B, T, qd)

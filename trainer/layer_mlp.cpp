@@ -25,6 +25,7 @@ class MlpLayer final : public Layer {
       t.role = role;
       t.init = init;
       t.decay = decay;
+      t.linear = role == TensorRole::kWeight;  // gate, up, down are projections (Linear)
       out->push_back(std::move(t));
     };
     const auto W = TensorRole::kWeight, A = TensorRole::kActivation, S = TensorRole::kScratch;
@@ -42,12 +43,9 @@ class MlpLayer final : public Layer {
   }
 
   void bind(const TensorBinding& t) override {
-    wg_ = t.f32("gate.weight");
-    wu_ = t.f32("up.weight");
-    wd_ = t.f32("down.weight");
-    gg_ = t.grad("gate.weight");
-    gu_ = t.grad("up.weight");
-    gd_ = t.grad("down.weight");
+    lg_ = t.linear("gate.weight", F_, D_);
+    lu_ = t.linear("up.weight", F_, D_);
+    ld_ = t.linear("down.weight", D_, F_);
     gate_ = t.f32("gate");
     up_ = t.f32("up");
     h_ = t.f32("h");
@@ -60,22 +58,22 @@ class MlpLayer final : public Layer {
 
   void forward(float* out, const float* xn) override {
     const int N = B_ * T_;
-    matmul_forward(gate_, xn, wg_, N, D_, F_, false);
-    matmul_forward(up_, xn, wu_, N, D_, F_, false);
+    lg_.forward(gate_, xn, N, false);
+    lu_.forward(up_, xn, N, false);
     swiglu_forward(h_, gate_, up_, int64_t{N} * F_);
-    matmul_forward(out, h_, wd_, N, F_, D_, true);
+    ld_.forward(out, h_, N, true);
   }
 
   void backward(float* dxn, const float* dout, const float* xn, float /*aux_grad_scale*/) override {
     const int N = B_ * T_;
     const int64_t n = int64_t{N} * F_;
     zero_floats(dh_, n);
-    matmul_backward(dh_, gd_, dout, h_, wd_, N, F_, D_);
+    ld_.backward(dh_, dout, h_, N);
     zero_floats(dgate_, n);
     zero_floats(dup_, n);
     swiglu_backward(dgate_, dup_, dh_, gate_, up_, n);
-    matmul_backward(dxn, gg_, dgate_, xn, wg_, N, D_, F_);
-    matmul_backward(dxn, gu_, dup_, xn, wu_, N, D_, F_);
+    lg_.backward(dxn, dgate_, xn, N);
+    lu_.backward(dxn, dup_, xn, N);
   }
 
   double forward_flops() const override { return 2.0 * B_ * T_ * 3.0 * D_ * F_; }
@@ -83,8 +81,7 @@ class MlpLayer final : public Layer {
  private:
   int B_, T_, D_, F_;
   bool training_;
-  float *wg_ = nullptr, *wu_ = nullptr, *wd_ = nullptr;       // gate, up (F, D); down (D, F)
-  float *gg_ = nullptr, *gu_ = nullptr, *gd_ = nullptr;       // their gradients
+  Linear lg_, lu_, ld_;                                       // gate, up (F, D); down (D, F)
   float *gate_ = nullptr, *up_ = nullptr, *h_ = nullptr;      // (B, T, F)
   float *dh_ = nullptr, *dgate_ = nullptr, *dup_ = nullptr;   // (B, T, F)
 };

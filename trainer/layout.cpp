@@ -8,6 +8,7 @@
 
 #include "common/check.h"
 #include "trainer/layout.h"
+#include "trainer/lora_plan.h"
 #include "trainer/run_plan.h"
 
 namespace trainer {
@@ -109,10 +110,7 @@ Result<RunPlan> make_run_plan(const ModelConfig& c, const RunShape& shape) {
   if (shape.seq_len < 1) {
     return Status::InvalidArgument("sequence length must be at least 1, got " + std::to_string(shape.seq_len));
   }
-  if (shape.mode != TrainMode::kFull) {
-    return Status::Unavailable(std::string("training mode '") + train_mode_name(shape.mode) +
-                               "' is not implemented by the engine yet");
-  }
+  NS_RETURN_IF_ERROR(validate_lora_settings(shape));
   RunPlan plan;
   plan.max_threads = shape.max_threads > 0 ? shape.max_threads : default_max_threads();
   const int64_t B = shape.batch, T = shape.seq_len, D = c.d_model, E = c.embed_dim(), V = c.vocab_size;
@@ -123,7 +121,10 @@ Result<RunPlan> make_run_plan(const ModelConfig& c, const RunShape& shape) {
   LayerShape ls{shape.batch, shape.seq_len, plan.max_threads, train};
 
   SpecList weights, acts, scratch;
-  const auto W = TensorRole::kWeight, A = TensorRole::kActivation, S = TensorRole::kScratch;
+  // lora/qlora: every weight of the base is frozen; only the adapters (lora_plan.h) train.
+  const auto W = shape.mode == TrainMode::kFull ? TensorRole::kWeight : TensorRole::kFrozenWeight;
+  const auto A = TensorRole::kActivation, S = TensorRole::kScratch;
+  std::set<std::string> lora_matched;
 
   weights.add("embed.weight", {V, E}, W, TensorInit::kNormal, true);
   if (c.has_bridge()) weights.add("bridge_in.weight", {D, E}, W, TensorInit::kNormal, true);
@@ -176,6 +177,7 @@ Result<RunPlan> make_run_plan(const ModelConfig& c, const RunShape& shape) {
 
       std::vector<TensorSpec> local;
       sp.layer->list_tensors(&local);
+      NS_RETURN_IF_ERROR(lora_adapt_layer_tensors(shape, &local, wprefix, &lora_matched));
       for (TensorSpec& t : local) {
         const std::string local_name = t.name;
         if (t.role == TensorRole::kWeight || t.role == TensorRole::kFrozenWeight) {
@@ -200,6 +202,7 @@ Result<RunPlan> make_run_plan(const ModelConfig& c, const RunShape& shape) {
     }
   }
   plan.block_begin.push_back(static_cast<int>(plan.sublayers.size()));
+  NS_RETURN_IF_ERROR(lora_check_targets_matched(shape, lora_matched, c.name));
   if (shared_internals) acts.add("act.block_in." + std::to_string(c.blocks.size()), {B, T, D}, A);
 
   weights.add("final_norm.weight", {D}, W, TensorInit::kOnes, false);

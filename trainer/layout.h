@@ -78,7 +78,8 @@ struct TensorSpec {
 //   scratch        "scratch.{name}" (model level) and "scratch.{kind}.{name}" (one set per layer kind)
 //
 // Errors: InvalidArgument for a config that fails validation or a non-positive batch/seq_len;
-// Unavailable when a block kind has no layer implementation in this build, or mode is not kFull.
+// Unavailable when a block kind has no layer implementation in this build; InvalidArgument for
+// LoRA settings that do not fit the mode or the model (trainer/lora_plan.h).
 common::Result<std::vector<TensorSpec>> list_run_tensors(const ModelConfig& config, const RunShape& shape);
 
 // Every arena places each tensor at a kArenaAlignBytes-aligned offset.

@@ -18,7 +18,8 @@ namespace {
 
 class SubLayerBinding final : public TensorBinding {
  public:
-  SubLayerBinding(const TensorStore& store, const SubLayerPlan& plan) : store_(store), plan_(plan) {}
+  SubLayerBinding(const TensorStore& store, const SubLayerPlan& plan, LoraRegistry* lora)
+      : store_(store), plan_(plan), lora_(lora) {}
   float* f32(const std::string& local_name) const override {
     for (const auto& [local, full] : plan_.names) {
       if (local == local_name) return store_.f32(full);
@@ -32,10 +33,19 @@ class SubLayerBinding final : public TensorBinding {
     }
     return nullptr;
   }
+  Linear linear(const std::string& local_name, int64_t out, int64_t in) const override {
+    if (lora_ == nullptr) return TensorBinding::linear(local_name, out, in);
+    for (const auto& [local, full] : plan_.names) {
+      if (local == local_name) return lora_->bind(*this, full, local_name, out, in);
+    }
+    CHECK_MSG(false, ("layer asked for a linear weight it did not list: " + local_name).c_str());
+    return Linear();
+  }
 
  private:
   const TensorStore& store_;
   const SubLayerPlan& plan_;
+  LoraRegistry* lora_;
 };
 
 float* maybe_f32(const TensorStore& s, const std::string& name) { return static_cast<float*>(s.find(name)); }
@@ -53,6 +63,7 @@ Result<std::unique_ptr<Model>> Model::create(const ModelConfig& config, const Ru
   m->shared_internals_ = shape.grad_checkpoint || !shape.training;
   m->aux_weight_ = config.has_layer(LayerKind::kMoe) ? config.moe.aux_loss_weight : 0.0f;
   const TensorStore& s = *m->store_;
+  if (shape.mode != TrainMode::kFull) m->lora_ = std::make_unique<LoraRegistry>(m->shape_);
 
   m->tokens_ = s.i32("act.tokens");
   m->targets_ = s.i32("act.targets");
@@ -85,7 +96,7 @@ Result<std::unique_ptr<Model>> Model::create(const ModelConfig& config, const Ru
     v.res_in = s.f32(sp.res_in);
     v.res_out = s.f32(sp.res_out);
     m->views_.push_back(v);
-    sp.layer->bind(SubLayerBinding(s, sp));
+    sp.layer->bind(SubLayerBinding(s, sp, m->lora_.get()));
   }
   const std::vector<TensorSpec>& specs = s.specs();
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -99,6 +110,7 @@ Result<std::unique_ptr<Model>> Model::create(const ModelConfig& config, const Ru
     p.numel = specs[i].numel();
     m->params_.push_back(p);
   }
+  if (m->lora_) m->lora_->attach_moments(m->params_);
   return m;
 }
 
@@ -125,7 +137,7 @@ void Model::init_weights(uint64_t seed) {
         break;
       case TensorInit::kZeros:
       case TensorInit::kNone:
-        std::memset(w, 0, sizeof(float) * n);
+        std::memset(w, 0, t.bytes);  // bytes, not floats: a frozen base may be stored in 1 or 2 bytes
         break;
       case TensorInit::kCustom: {
         auto it = owner.find(t.name);
@@ -135,6 +147,7 @@ void Model::init_weights(uint64_t seed) {
       }
     }
   }
+  if (lora_) lora_->init_adapters(seed);
 }
 
 void Model::run_sublayer_forward(int s) {
@@ -222,8 +235,8 @@ void Model::backward(float loss_scale) {
   if (config_.has_bridge()) {
     zero_floats(dhead_in_, int64_t{N} * E);
     matmul_backward(dhead_in_, dbridge_in_, dres_, embed_out_, bridge_in_, N, E, D);
-    embedding_backward(dembed_, dhead_in_, tokens_, N, E);
-  } else {
+    if (dembed_) embedding_backward(dembed_, dhead_in_, tokens_, N, E);
+  } else if (dembed_) {  // null when the embedding is frozen (lora/qlora)
     embedding_backward(dembed_, dres_, tokens_, N, E);
   }
 }

@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "trainer/arena.h"
 #include "trainer/layout.h"
+#include "trainer/lora_registry.h"
 #include "trainer/model_config.h"
 #include "trainer/run_plan.h"
 
@@ -63,6 +64,9 @@ class Model {
   const TensorStore& tensors() const { return *store_; }
   // Trainable weights in layout order.
   const std::vector<ParamRef>& params() const { return params_; }
+  // The adapters of a lora/qlora model (null in full mode).
+  LoraRegistry* lora() { return lora_.get(); }
+  const LoraRegistry* lora() const { return lora_.get(); }
   int64_t num_params() const;
   // FLOPs of one forward over a micro-batch (matmul-class work); a training step is ~3x this
   // (4x with gradient checkpointing).
@@ -78,6 +82,7 @@ class Model {
   RunPlan plan_;
   std::unique_ptr<TensorStore> store_;
   std::vector<ParamRef> params_;
+  std::unique_ptr<LoraRegistry> lora_;
   bool shared_internals_ = false;
   float aux_weight_ = 0.0f;
   float ce_loss_ = 0.0f;
