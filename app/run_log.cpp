@@ -154,6 +154,7 @@ struct RunLog::Impl {
 
   double oldest_pending_s = -1;   // monotonic time of the oldest buffered row, -1: none
   double next_attempt_s = 0;      // after a failure, no write before this
+  double last_write_s = 0;        // monotonic time of the last successful write
   bool failing = false;
   std::optional<Status> unreported_failure;
   int64_t last_data_version = -1;
@@ -178,7 +179,7 @@ struct RunLog::Impl {
     }
   }
   bool due() const {
-    if (buffered() == 0) return false;
+    if (buffered() == 0) return run_id != 0 && clock->now_s() - last_write_s >= options.heartbeat_interval_s;
     if (failing && clock->now_s() < next_attempt_s) return false;
     return static_cast<int>(steps.size()) >= options.flush_every_steps ||
            clock->now_s() - oldest_pending_s >= options.flush_interval_s;
@@ -286,7 +287,9 @@ struct RunLog::Impl {
   }
 
   Status flush(bool force) {
-    if (buffered() == 0) return Status::Ok();
+    if (buffered() == 0 && (run_id == 0 || clock->now_s() - last_write_s < options.heartbeat_interval_s)) {
+      return Status::Ok();
+    }
     if (!force && failing && clock->now_s() < next_attempt_s) return Status::Ok();
     CHECK_MSG(run_id != 0 || (steps.empty() && samples.empty() && events.empty() && checkpoints.empty() && !status),
               "RunLog: rows written before begin_run");
@@ -294,6 +297,7 @@ struct RunLog::Impl {
     int rc = write_batch();
     stats.flush_seconds += monotonic_s() - t0;
     if (rc == SQLITE_DONE) {
+      last_write_s = clock->now_s();
       stats.steps_written += steps.size();
       ++stats.flushes;
       steps.clear(); samples.clear(); events.clear(); checkpoints.clear(); control_done.clear();
@@ -406,6 +410,7 @@ Result<int64_t> RunLog::begin_run(const RunStart& start) {
   int rc = st.step();
   if (rc != SQLITE_DONE) return db_error(c.db, rc, c.path, "start a run");
   impl_->run_id = sqlite3_last_insert_rowid(c.db);
+  impl_->last_write_s = impl_->clock->now_s();
   // Requests left over from an earlier trainer must not act on this run.
   std::string expire = "UPDATE control SET done = 1, done_time = " + std::to_string(impl_->wall()) +
                        ", result = 'expired: sent before this run started' WHERE done = 0";

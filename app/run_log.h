@@ -99,6 +99,9 @@ struct RunLogOptions {
   uint64_t max_db_bytes = 0;
   // How long a write waits for a dashboard's control insert to finish before retrying later.
   int busy_timeout_ms = 100;
+  // tick() refreshes the run's heartbeat (runs.updated) when nothing was written for this long,
+  // so dashboards can tell a quiet trainer (paused, long step) from a dead one.
+  double heartbeat_interval_s = 5.0;
 };
 
 // Counters for benchmarks and the status line.
@@ -149,7 +152,8 @@ class RunLog {
 
   // Write everything buffered now (unless waiting out a failure and `force` is false).
   common::Status flush(bool force = true);
-  // Flush if the batch is due; call from idle loops (pauses) so rows don't sit in memory.
+  // Flush if the batch is due, or write the heartbeat if the log has been quiet for
+  // heartbeat_interval_s; call between steps and from idle loops (pauses).
   void tick();
 
   // New control requests (each returned once), oldest first. Cheap when nothing changed: one

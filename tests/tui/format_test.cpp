@@ -2,12 +2,14 @@
 // and the braille/ASCII plots (thresholds, log scale, markers).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "tui/canvas.h"
 #include "tui/dashboard_model.h"
 #include "tui/format.h"
 #include "tui/plot.h"
+#include "tui/series.h"
 
 namespace {
 
@@ -146,6 +148,28 @@ TEST(Queue, CommandsAndSnapshotsHandOver) {
   EXPECT_EQ(snap->step, 7);  // a taken snapshot never changes
   EXPECT_EQ(box.latest()->step, 8);
   EXPECT_STREQ(tui::command_name(tui::Command::kCheckpoint), "checkpoint");
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Series, DecimateKeepsExtremesInOrder) {
+  std::vector<double> x, y;
+  for (int i = 0; i < 10000; ++i) {
+    x.push_back(i);
+    y.push_back(i == 4321 ? 50.0 : (i == 777 ? -5.0 : 1.0));
+  }
+  std::vector<double> ox, oy;
+  tui::decimate_minmax(x, y, 100, ox, oy);
+  EXPECT_LE(ox.size(), 100u);
+  EXPECT_TRUE(std::is_sorted(ox.begin(), ox.end()));
+  EXPECT_NE(std::find(oy.begin(), oy.end(), 50.0), oy.end());
+  EXPECT_NE(std::find(oy.begin(), oy.end(), -5.0), oy.end());
+  tui::decimate_minmax({1, 2}, {3, 4}, 100, ox, oy);
+  EXPECT_EQ(oy, (std::vector<double>{3, 4}));
+  EXPECT_EQ(tui::tail({1, 2, 3, 4}, 2), (std::vector<double>{3, 4}));
+  EXPECT_EQ(tui::tail({1}, 5), (std::vector<double>{1}));
 }
 
 }  // namespace
