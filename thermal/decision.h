@@ -9,6 +9,10 @@
 
 namespace thermal {
 
+// What kind of step comes next. The knobs in the Decision are what the loop applies; the action
+// is the state for logs and the dashboard. Under the setpoint policy, which modulates power
+// continuously, the action is a label with hysteresis: kNormal may carry a pause of up to 3% of
+// the time, kThrottle (fewer threads and/or a pause) up to half of it, kPause more.
 enum class Action {
   kNormal,             // full rank, full threads, no pause
   kThrottle,           // smaller LoRA rank and/or fewer threads, no pause

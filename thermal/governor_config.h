@@ -61,6 +61,7 @@ struct GovernorConfig {
   // --- setpoint policy: PI on the power level u in [u_min, 1] (u = threads/threads_max × duty) ---
   double kp_per_c = 0.05;     // proportional gain, 1/°C (5% power per degree of error)
   double ti_s = 120;          // integral time, s (about the plant's time constant)
+  double filter_s = 10;       // low-pass on the measured temperature, s (sensor noise; 0 = off)
 
   // --- sensor faults ---
   FailSafe fail_safe = FailSafe::kPause;

@@ -5,6 +5,9 @@
 // "Advanced PID Control", 2006, §3.5). u is realised with the fewest threads that can deliver it
 // at duty ≤ 1 (fewer busy cores do more work per watt when scaling is sublinear), with a small
 // hysteresis on the thread count. The LoRA rank is left at full: it costs throughput and not heat.
+// The controller sees the temperature through a first-order low-pass (filter_s), so sensor noise
+// does not modulate the power; the action reported (normal / throttle / pause) has hysteresis so
+// a power level near a label boundary does not flap the label (the knobs themselves are exact).
 #include <algorithm>
 #include <cmath>
 
@@ -19,6 +22,12 @@ constexpr double kThreadHysteresis = 0.03;  // in units of u
 constexpr double kMaxDtS = 30;              // a gap longer than this integrates as this
 constexpr double kInitialIntegral = 0.5;    // u at zero error on the first reading
 constexpr double kResumeIntegral = 0.3;     // ... and after a cool-down
+// Labels: normal at full power (kept down to kNormalKeep); pause when mostly pausing (duty below
+// kPauseEnter, kept up to kPauseLeave); throttle for everything between (fewer threads and/or a
+// short pause per step).
+constexpr double kNormalKeep = 0.97;
+constexpr double kPauseEnter = 0.5;
+constexpr double kPauseLeave = 0.6;
 
 class SetpointPolicy final : public PolicyImpl {
  public:
@@ -29,13 +38,16 @@ class SetpointPolicy final : public PolicyImpl {
   }
 
   PolicyOutput update(double now_s, double temp_c) override {
-    double e = config_.setpoint_c - temp_c;
     if (started_) {
       double dt = std::clamp(now_s - last_s_, 0.0, kMaxDtS);
-      integral_ += config_.kp_per_c / config_.ti_s * e * dt;
+      double alpha = config_.filter_s > 0 ? 1 - std::exp(-dt / config_.filter_s) : 1.0;
+      filtered_c_ += alpha * (temp_c - filtered_c_);
+      integral_ += config_.kp_per_c / config_.ti_s * (config_.setpoint_c - filtered_c_) * dt;
     } else {
       started_ = true;
+      filtered_c_ = temp_c;
     }
+    const double e = config_.setpoint_c - filtered_c_;
     last_s_ = now_s;
     double p = config_.kp_per_c * e;
     integral_ = std::clamp(integral_, u_min_ - p, 1.0 - p);
@@ -53,26 +65,30 @@ class SetpointPolicy final : public PolicyImpl {
     threads_ = std::clamp(threads_, n_min, n_max);
     double duty = std::min(1.0, u * n_max / threads_);
 
+    if (duty >= 0.999) duty = 1.0;
+
+    Action label;
+    if (u >= 0.999 || (label_ == Action::kNormal && u >= kNormalKeep && threads_ == n_max)) {
+      label = Action::kNormal;
+    } else if (duty < kPauseEnter || (label_ == Action::kPause && duty < kPauseLeave)) {
+      label = Action::kPause;
+    } else {
+      label = Action::kThrottle;
+    }
+    label_ = label;
+
     PolicyOutput out;
+    out.action = label;
     out.lora_rank = knobs_.lora_rank_max;
     out.threads = threads_;
     out.duty = duty;
-    if (threads_ == n_max && duty >= 0.999) {
-      out.action = Action::kNormal;
-      out.duty = 1.0;
-    } else if (duty >= 0.999) {
-      out.action = Action::kThrottle;
-      out.duty = 1.0;
-    } else {
-      out.action = Action::kPause;
-    }
     out.reason = fmt::format("setpoint {:g} °C, at {:.1f} °C: power {:.0f}% ({} threads, duty {:.2f})",
-                             config_.setpoint_c, temp_c, 100 * u, threads_, out.duty);
+                             config_.setpoint_c, filtered_c_, 100 * u, threads_, duty);
     return out;
   }
 
   void on_resume(double now_s) override {
-    started_ = true;
+    started_ = false;  // the filter restarts from the next reading
     last_s_ = now_s;
     integral_ = kResumeIntegral;
   }
@@ -84,6 +100,8 @@ class SetpointPolicy final : public PolicyImpl {
   bool started_ = false;
   double last_s_ = 0;
   double integral_ = kInitialIntegral;
+  double filtered_c_ = 0;
+  Action label_ = Action::kNormal;
   double u_ = 1.0;
   int threads_;
 };
