@@ -16,14 +16,16 @@ LoraRegistry::LoraRegistry(const RunShape& shape)
 }
 
 Linear LoraRegistry::bind(const TensorBinding& b, const std::string& full, const std::string& local, int64_t out,
-                          int64_t in) {
+                          int64_t in, void* base_data) {
+  CHECK(base_data != nullptr);
   const QuantFormat format = shape_.lora.base_format;
+  bases_.push_back({full, QuantLayout{format, out, in, shape_.lora.double_quant}, static_cast<uint8_t*>(base_data)});
   Linear base;
   if (format == QuantFormat::kF32) {
-    base = Linear::plain(b.f32(local), nullptr, out, in);  // frozen: no gradient
+    base = Linear::plain(static_cast<const float*>(base_data), nullptr, out, in);  // frozen: no gradient
   } else {
     const QuantLayout layout{format, out, in, shape_.lora.double_quant};
-    const QuantView view{layout, reinterpret_cast<const uint8_t*>(b.f32(local))};
+    const QuantView view{layout, static_cast<const uint8_t*>(base_data)};
     float* panel = qmatmul_scratch_floats(layout) > 0 ? b.f32(kQmatmulPanelScratch) : nullptr;
     base = Linear::quantized(view, panel);
   }
@@ -101,6 +103,12 @@ common::Status LoraRegistry::restore_rank(int rank) {
 const LoraAdapterEntry* LoraRegistry::find(const std::string& name) const {
   for (const LoraAdapterEntry& e : adapters_)
     if (e.name == name) return &e;
+  return nullptr;
+}
+
+const LoraBaseEntry* LoraRegistry::find_base(const std::string& weight_name) const {
+  for (const LoraBaseEntry& e : bases_)
+    if (e.name == weight_name) return &e;
   return nullptr;
 }
 

@@ -24,6 +24,13 @@ struct LoraAdapterEntry {
   LoraTensors t;
 };
 
+// One linear weight of the frozen base: where it lives and how it is stored.
+struct LoraBaseEntry {
+  std::string name;     // full weight name, e.g. "blocks.0.attn.q.weight"
+  QuantLayout layout;   // format (the run's base format), rows = Out, cols = In
+  uint8_t* bytes = nullptr;  // layout.total_bytes() in the frozen-weight arena
+};
+
 // One rank change of one adapter, for the run log.
 struct NamedRankChange {
   std::string name;
@@ -45,9 +52,10 @@ class LoraRegistry {
   LoraRegistry(const LoraRegistry&) = delete;
   LoraRegistry& operator=(const LoraRegistry&) = delete;
 
-  // The Linear of weight `local` (full name `full`) of a layer bound through `b`: the frozen base in
-  // the run's format, plus an adapter when the matrix is a target.
-  Linear bind(const TensorBinding& b, const std::string& full, const std::string& local, int64_t out, int64_t in);
+  // The Linear of weight `local` (full name `full`, memory `base_data` of any dtype) of a layer bound
+  // through `b`: the frozen base in the run's format, plus an adapter when the matrix is a target.
+  Linear bind(const TensorBinding& b, const std::string& full, const std::string& local, int64_t out, int64_t in,
+              void* base_data);
   // Points each adapter at its AdamW moments (the model's trainable parameters).
   void attach_moments(const std::vector<ParamRef>& params);
   // A Kaiming-uniform, B zero, moments zero, at the run's initial rank. Deterministic in `seed`.
@@ -66,6 +74,9 @@ class LoraRegistry {
   std::deque<LoraAdapterEntry>& adapters() { return adapters_; }
   const std::deque<LoraAdapterEntry>& adapters() const { return adapters_; }
   const LoraAdapterEntry* find(const std::string& name) const;
+  // Every linear weight of the base, adapted or not, in binding order.
+  const std::vector<LoraBaseEntry>& bases() const { return bases_; }
+  const LoraBaseEntry* find_base(const std::string& weight_name) const;
   int64_t trainable_params() const;  // at the current rank
 
  private:
@@ -75,6 +86,7 @@ class LoraRegistry {
   int rank_max_ = 0;
   float scale_ = 1.0f;
   std::deque<LoraAdapterEntry> adapters_;  // stable addresses: Linear objects point into it
+  std::vector<LoraBaseEntry> bases_;
 };
 
 }  // namespace trainer

@@ -36,7 +36,7 @@ class SubLayerBinding final : public TensorBinding {
   Linear linear(const std::string& local_name, int64_t out, int64_t in) const override {
     if (lora_ == nullptr) return TensorBinding::linear(local_name, out, in);
     for (const auto& [local, full] : plan_.names) {
-      if (local == local_name) return lora_->bind(*this, full, local_name, out, in);
+      if (local == local_name) return lora_->bind(*this, full, local_name, out, in, store_.find(full));
     }
     CHECK_MSG(false, ("layer asked for a linear weight it did not list: " + local_name).c_str());
     return Linear();
