@@ -1,0 +1,288 @@
+// Checkpoint writing (temporary directory, fsync, rename, `latest` pointer, pruning) and loading
+// (state.json parsing, size and checksum verification, tensors copied into the model's arenas).
+#include "trainer/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "common/atomic_file.h"
+#include "trainer/safetensors.h"
+
+namespace trainer {
+
+namespace fs = std::filesystem;
+using common::Result;
+using common::Status;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kFormat = "nightshift-checkpoint";
+constexpr int kVersion = 1;
+constexpr const char* kWeightsFile = "model.safetensors";
+constexpr const char* kOptimizerFile = "optimizer.safetensors";
+
+std::string step_dir_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+std::string hex64(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+Status fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Status::IOError(dir + ": cannot open directory: " + std::strerror(errno));
+  ::fsync(fd);
+  ::close(fd);
+  return Status::Ok();
+}
+
+json options_to_json(const TrainOptions& o) {
+  return json{{"steps", o.steps},   {"accum", o.accum},   {"lr", o.lr},
+              {"min_lr", o.min_lr}, {"warmup", o.warmup}, {"weight_decay", o.weight_decay},
+              {"beta1", o.beta1},   {"beta2", o.beta2},   {"adam_eps", o.adam_eps},
+              {"grad_clip", o.grad_clip}, {"seed", o.seed}, {"threads", o.threads}};
+}
+
+void options_from_json(const json& j, TrainOptions* o) {
+  o->steps = j.at("steps").get<int64_t>();
+  o->accum = j.at("accum").get<int>();
+  o->lr = j.at("lr").get<float>();
+  o->min_lr = j.at("min_lr").get<float>();
+  o->warmup = j.at("warmup").get<int64_t>();
+  o->weight_decay = j.at("weight_decay").get<float>();
+  o->beta1 = j.at("beta1").get<float>();
+  o->beta2 = j.at("beta2").get<float>();
+  o->adam_eps = j.at("adam_eps").get<float>();
+  o->grad_clip = j.at("grad_clip").get<float>();
+  o->seed = j.at("seed").get<uint64_t>();
+  o->threads = j.at("threads").get<int>();
+}
+
+TrainMode mode_from_name(const std::string& s) {
+  if (s == "lora") return TrainMode::kLora;
+  if (s == "qlora") return TrainMode::kQlora;
+  return TrainMode::kFull;
+}
+
+struct FileSum {
+  uint64_t bytes = 0;
+  uint64_t fnv = 0;
+};
+
+Status verify_file(const std::string& path, const json& files, const char* name) {
+  if (!files.contains(name)) return Status::Corruption(path + ": not listed in state.json");
+  const json& f = files.at(name);
+  uint64_t bytes = 0;
+  auto sum = fnv1a64_file(path, &bytes);
+  if (!sum.ok()) return sum.status();
+  if (bytes != f.at("bytes").get<uint64_t>()) {
+    return Status::Corruption(path + ": truncated or damaged (" + std::to_string(bytes) + " bytes, expected " +
+                              std::to_string(f.at("bytes").get<uint64_t>()) + ")");
+  }
+  if (hex64(*sum) != f.at("fnv1a64").get<std::string>()) {
+    return Status::Corruption(path + ": checksum mismatch (the file is damaged)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<uint64_t> fnv1a64_file(const std::string& path, uint64_t* bytes) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    if (errno == ENOENT) return Status::NotFound(path + ": missing");
+    return Status::IOError(path + ": cannot open: " + std::strerror(errno));
+  }
+  std::vector<unsigned char> buf(1 << 20);
+  uint64_t h = 0xcbf29ce484222325ull;
+  uint64_t total = 0;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ buf[i]) * 0x100000001b3ull;
+    total += n;
+  }
+  const bool err = std::ferror(f);
+  std::fclose(f);
+  if (err) return Status::IOError(path + ": read error");
+  if (bytes) *bytes = total;
+  return h;
+}
+
+bool has_checkpoint(const std::string& run_dir) {
+  std::error_code ec;
+  return fs::exists(fs::path(run_dir) / "checkpoints" / "latest", ec);
+}
+
+Status save_checkpoint(const std::string& run_dir, const Model& model, const CheckpointInfo& info, int keep_last) {
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return Status::IOError(root.string() + ": cannot create directory: " + ec.message());
+  const std::string name = step_dir_name(info.step);
+  const fs::path tmp = root / (name + ".tmp");
+  const fs::path final_dir = root / name;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return Status::IOError(tmp.string() + ": cannot create directory: " + ec.message());
+
+  const TensorStore& store = model.tensors();
+  std::vector<TensorRef> weights, moments;
+  for (size_t i = 0; i < store.specs().size(); ++i) {
+    const TensorSpec& s = store.specs()[i];
+    TensorRef r{s.name, s.dtype, s.shape, store.data(i), s.bytes};
+    if (s.role == TensorRole::kWeight || s.role == TensorRole::kFrozenWeight) weights.push_back(r);
+    if (s.role == TensorRole::kOptimizerMoment) moments.push_back(r);
+  }
+  const std::map<std::string, std::string> meta{{"format", kFormat}, {"step", std::to_string(info.step)}};
+  json files = json::object();
+  auto write_one = [&](const char* file, const std::vector<TensorRef>& tensors) -> Status {
+    const std::string path = (tmp / file).string();
+    NS_RETURN_IF_ERROR(write_safetensors(path, tensors, meta));
+    uint64_t bytes = 0;
+    NS_ASSIGN_OR_RETURN(uint64_t sum, fnv1a64_file(path, &bytes));
+    files[file] = json{{"bytes", bytes}, {"fnv1a64", hex64(sum)}};
+    return Status::Ok();
+  };
+  NS_RETURN_IF_ERROR(write_one(kWeightsFile, weights));
+  if (!moments.empty()) NS_RETURN_IF_ERROR(write_one(kOptimizerFile, moments));
+
+  json run = json::parse(info.run_json, nullptr, /*allow_exceptions=*/false);
+  if (run.is_discarded()) run = json::object();
+  json state{{"format", kFormat},
+             {"version", kVersion},
+             {"step", info.step},
+             {"train_position", info.train_position},
+             {"rng", {hex64(info.rng[0]), hex64(info.rng[1]), hex64(info.rng[2]), hex64(info.rng[3])}},
+             {"options", options_to_json(info.options)},
+             {"shape",
+              {{"batch", info.shape.batch},
+               {"seq_len", info.shape.seq_len},
+               {"grad_checkpoint", info.shape.grad_checkpoint},
+               {"mode", train_mode_name(info.shape.mode)},
+               {"lora_rank", info.shape.lora_rank}}},
+             {"model_toml", info.model_toml},
+             {"tokenizer", info.tokenizer_spec},
+             {"run", run},
+             {"train_loss", info.train_loss},
+             {"val_loss", info.val_loss},
+             {"files", files}};
+  NS_RETURN_IF_ERROR(common::write_file_atomic((tmp / "state.json").string(), state.dump(2) + "\n"));
+  NS_RETURN_IF_ERROR(fsync_dir(tmp.string()));
+  fs::remove_all(final_dir, ec);
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return Status::IOError(final_dir.string() + ": cannot rename checkpoint into place: " + ec.message());
+  NS_RETURN_IF_ERROR(fsync_dir(root.string()));
+  NS_RETURN_IF_ERROR(common::write_file_atomic((root / "latest").string(), name + "\n"));
+
+  // Prune: keep the newest `keep_last` complete checkpoints (names sort by step).
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const std::string n = e.path().filename().string();
+    if (e.is_directory() && n.rfind("step-", 0) == 0 && n.find(".tmp") == std::string::npos) names.push_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  for (size_t i = 0; i + static_cast<size_t>(std::max(keep_last, 1)) < names.size(); ++i) {
+    if (names[i] != name) fs::remove_all(root / names[i], ec);
+  }
+  return Status::Ok();
+}
+
+Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir) {
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  const std::string latest_path = (root / "latest").string();
+  auto latest = common::read_file(latest_path);
+  if (!latest.ok()) {
+    if (latest.status().code() == common::StatusCode::kNotFound) {
+      return Status::NotFound(run_dir + ": no checkpoint (" + latest_path + " is missing)");
+    }
+    return latest.status();
+  }
+  std::string name = *latest;
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  if (name.empty() || name.find('/') != std::string::npos) {
+    return Status::Corruption(latest_path + ": does not name a checkpoint");
+  }
+  const std::string dir = (root / name).string();
+  const std::string state_path = dir + "/state.json";
+  auto text = common::read_file(state_path);
+  if (!text.ok()) return text.status().with_context(state_path);
+  json s = json::parse(*text, nullptr, false);
+  if (s.is_discarded() || !s.is_object()) return Status::Corruption(state_path + ": not valid JSON (truncated?)");
+  CheckpointInfo info;
+  try {
+    if (s.at("format").get<std::string>() != kFormat) return Status::Corruption(state_path + ": not a nightshift checkpoint");
+    if (s.at("version").get<int>() != kVersion) {
+      return Status::Corruption(state_path + ": unsupported checkpoint version " + std::to_string(s.at("version").get<int>()));
+    }
+    info.step = s.at("step").get<int64_t>();
+    info.train_position = s.at("train_position").get<uint64_t>();
+    for (int i = 0; i < 4; ++i) info.rng[i] = std::stoull(s.at("rng").at(i).get<std::string>(), nullptr, 16);
+    options_from_json(s.at("options"), &info.options);
+    const json& sh = s.at("shape");
+    info.shape.batch = sh.at("batch").get<int>();
+    info.shape.seq_len = sh.at("seq_len").get<int>();
+    info.shape.grad_checkpoint = sh.at("grad_checkpoint").get<bool>();
+    info.shape.mode = mode_from_name(sh.at("mode").get<std::string>());
+    info.shape.lora_rank = sh.at("lora_rank").get<int>();
+    info.model_toml = s.at("model_toml").get<std::string>();
+    info.tokenizer_spec = s.at("tokenizer").get<std::string>();
+    info.run_json = s.at("run").dump();
+    info.train_loss = s.at("train_loss").get<float>();
+    info.val_loss = s.at("val_loss").get<float>();
+    if (!s.at("files").is_object()) return Status::Corruption(state_path + ": 'files' is not an object");
+  } catch (const std::exception& e) {
+    return Status::Corruption(state_path + ": missing or malformed field (" + e.what() + ")");
+  }
+  info.dir = dir;
+  return info;
+}
+
+Status load_checkpoint_tensors(const CheckpointInfo& info, Model& model, bool with_optimizer) {
+  const std::string state_path = info.dir + "/state.json";
+  auto text = common::read_file(state_path);
+  if (!text.ok()) return text.status().with_context(state_path);
+  json s = json::parse(*text, nullptr, false);
+  if (s.is_discarded() || !s.contains("files")) return Status::Corruption(state_path + ": not valid JSON");
+  const json& files = s.at("files");
+
+  auto load = [&](const char* file, auto wanted) -> Status {
+    const std::string path = info.dir + "/" + file;
+    try {
+      NS_RETURN_IF_ERROR(verify_file(path, files, file));
+    } catch (const std::exception& e) {
+      return Status::Corruption(state_path + ": malformed entry for " + file);
+    }
+    NS_ASSIGN_OR_RETURN(auto st, SafetensorsFile::open(path));
+    const TensorStore& store = model.tensors();
+    for (size_t i = 0; i < store.specs().size(); ++i) {
+      const TensorSpec& spec = store.specs()[i];
+      if (!wanted(spec)) continue;
+      auto e = st->get(spec.name, spec.dtype, spec.shape);
+      if (!e.ok()) return e.status();
+      std::memcpy(store.data(i), (*e)->data, spec.bytes);
+    }
+    return Status::Ok();
+  };
+  NS_RETURN_IF_ERROR(load(kWeightsFile, [](const TensorSpec& t) {
+    return t.role == TensorRole::kWeight || t.role == TensorRole::kFrozenWeight;
+  }));
+  if (with_optimizer) {
+    NS_RETURN_IF_ERROR(load(kOptimizerFile, [](const TensorSpec& t) { return t.role == TensorRole::kOptimizerMoment; }));
+  }
+  return Status::Ok();
+}
+
+}  // namespace trainer

@@ -1,0 +1,129 @@
+// Trainer: accumulation, clipping, schedule and AdamW around Model; validation loss; thread knob.
+#include "trainer/trainer.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace trainer {
+
+using common::Result;
+using common::Status;
+
+void set_compute_threads(int n) {
+  n = std::max(1, n);
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+
+Result<std::unique_ptr<Trainer>> Trainer::create(const ModelConfig& config, const RunShape& shape,
+                                                 const TrainOptions& options, BatchSource* train, BatchSource* val,
+                                                 common::Clock* clock) {
+  if (!train) return Status::InvalidArgument("a training run needs a batch source");
+  if (options.steps < 1) return Status::InvalidArgument("steps must be at least 1");
+  if (options.accum < 1) return Status::InvalidArgument("accum must be at least 1");
+  if (!(options.lr > 0)) return Status::InvalidArgument("lr must be positive");
+  if (options.min_lr < 0 || options.min_lr > options.lr) {
+    return Status::InvalidArgument("min_lr must be between 0 and lr");
+  }
+  if (options.warmup < 0) return Status::InvalidArgument("warmup must not be negative");
+  if (options.weight_decay < 0) return Status::InvalidArgument("weight_decay must not be negative");
+  if (!(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1)) {
+    return Status::InvalidArgument("beta1 and beta2 must be in [0, 1)");
+  }
+  if (!shape.training) return Status::InvalidArgument("a trainer needs a training shape");
+  std::unique_ptr<Trainer> t(new Trainer());
+  NS_ASSIGN_OR_RETURN(t->model_, Model::create(config, shape));
+  t->model_->init_weights(options.seed);
+  t->options_ = options;
+  t->schedule_ = LrSchedule{options.lr, options.min_lr, options.warmup, options.steps};
+  t->adamw_ = AdamWConfig{options.beta1, options.beta2, options.adam_eps, options.weight_decay};
+  t->train_ = train;
+  t->val_ = val;
+  if (!clock) {
+    t->owned_clock_ = std::make_unique<common::SteadyClock>();
+    clock = t->owned_clock_.get();
+  }
+  t->clock_ = clock;
+  const size_t n = static_cast<size_t>(shape.batch) * shape.seq_len;
+  t->inputs_ = std::make_unique<int32_t[]>(n);
+  t->targets_ = std::make_unique<int32_t[]>(n);
+  t->set_threads(options.threads > 0 ? options.threads : t->model_->shape().max_threads);
+  return t;
+}
+
+void Trainer::set_threads(int n) {
+  threads_ = std::clamp(n, 1, model_->shape().max_threads);
+  set_compute_threads(threads_);
+}
+
+float Trainer::lr_for_next_step() const { return lr_at(schedule_, step_) * lr_scale_; }
+
+Result<StepStats> Trainer::step() {
+  if (done()) {
+    return Status::InvalidArgument("the run has finished: " + std::to_string(step_) + " of " +
+                                   std::to_string(options_.steps) + " steps done");
+  }
+  const double t0 = clock_->now_s();
+  Model& m = *model_;
+  m.zero_grad();
+  double loss = 0.0, ce = 0.0, aux = 0.0;
+  const float micro_scale = 1.0f / static_cast<float>(options_.accum);
+  for (int a = 0; a < options_.accum; ++a) {
+    train_->next(inputs_.get(), targets_.get());
+    const float l = m.forward(inputs_.get(), targets_.get());
+    if (!std::isfinite(l)) {
+      return Status::Internal("the loss is not finite at step " + std::to_string(step_ + 1) +
+                              " (lower the learning rate?)");
+    }
+    loss += l;
+    ce += m.last_ce_loss();
+    aux += m.last_aux_loss();
+    m.backward(micro_scale);
+  }
+  const double norm = global_grad_norm(m.params());
+  if (!std::isfinite(norm)) {
+    return Status::Internal("the gradient norm is not finite at step " + std::to_string(step_ + 1));
+  }
+  const float clip = clip_factor(norm, options_.grad_clip);
+  const float lr = lr_for_next_step();
+  adamw_update(m.params(), adamw_, lr, step_ + 1, clip);
+  ++step_;
+
+  StepStats s;
+  s.step = step_;
+  s.loss = static_cast<float>(loss / options_.accum);
+  s.ce_loss = static_cast<float>(ce / options_.accum);
+  s.aux_loss = static_cast<float>(aux / options_.accum);
+  s.lr = lr;
+  s.grad_norm = static_cast<float>(norm);
+  s.clipped = clip < 1.0f;
+  s.tokens = int64_t{m.batch()} * m.seq_len() * options_.accum;
+  s.threads = threads_;
+  s.flops = m.forward_flops() * options_.accum * (m.shape().grad_checkpoint ? 4.0 : 3.0);
+  s.step_s = clock_->now_s() - t0;
+  return s;
+}
+
+Result<EvalStats> Trainer::evaluate(int batches) {
+  if (!val_) return Status::InvalidArgument("no validation data");
+  if (batches < 1) return Status::InvalidArgument("eval batches must be at least 1");
+  const int64_t pass = val_->batches_per_pass();
+  if (pass > 0) batches = static_cast<int>(std::min<int64_t>(batches, pass));
+  val_->seek(0);
+  double total = 0.0;
+  for (int i = 0; i < batches; ++i) {
+    val_->next(inputs_.get(), targets_.get());
+    model_->forward(inputs_.get(), targets_.get());
+    total += model_->last_ce_loss();
+  }
+  EvalStats e;
+  e.batches = batches;
+  e.val_loss = static_cast<float>(total / batches);
+  return e;
+}
+
+}  // namespace trainer
