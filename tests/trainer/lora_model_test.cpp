@@ -184,8 +184,21 @@ TEST(LoraModel, QloraLogitsMatchTheFullModelOnDequantizedWeights) {
   }
 }
 
-void check_adapter_gradients(const RunShape& shape) {
-  const ModelConfig c = tiny_config();
+ModelConfig hybrid_config() {
+  ModelConfig c = tiny_config();
+  c.name = "lora-hybrid-test";
+  c.blocks = {{{LayerKind::kSsm, LayerKind::kMoe}}, {{LayerKind::kAttn, LayerKind::kMlp}}};
+  c.ssm.expand = 2;
+  c.ssm.d_state = 4;
+  c.ssm.d_conv = 3;
+  c.moe.n_experts = 4;
+  c.moe.top_k = 2;
+  c.moe.d_expert = 12;
+  c.moe.shared_expert = true;
+  return c;
+}
+
+void check_adapter_gradients(const RunShape& shape, const ModelConfig& c = tiny_config()) {
   auto full = full_model(c, 11);
   auto m = adapted_model(c, shape, *full, 12);
   ASSERT_TRUE(m);
@@ -207,7 +220,9 @@ void check_adapter_gradients(const RunShape& shape) {
     trainer_test::expect_gradient(e.name + ".lora_A", e.t.a, static_cast<size_t>(na), ga.data(), loss, o);
     trainer_test::expect_gradient(e.name + ".lora_Bt", e.t.bt, static_cast<size_t>(nb), gb.data(), loss, o);
   }
-  EXPECT_EQ(kinds, (std::set<std::string>{"q", "k", "v", "o", "gate", "up", "down"}));
+  std::set<std::string> expected = {"q", "k", "v", "o", "gate", "up", "down"};
+  if (c.has_layer(LayerKind::kSsm)) expected.insert({"in_proj", "out_proj"});
+  EXPECT_EQ(kinds, expected);
 }
 
 TEST(LoraModel, AdapterGradientsMatchFiniteDifferencesLora) {
@@ -226,30 +241,45 @@ TEST(LoraModel, AdapterGradientsMatchFiniteDifferencesWithCheckpointing) {
   check_adapter_gradients(s);
 }
 
+TEST(LoraModel, AdapterGradientsMatchFiniteDifferencesInSsmAndExperts) {
+  // in_proj, out_proj, every expert's and the shared expert's gate/up/down; router frozen.
+  const ModelConfig c = hybrid_config();
+  check_adapter_gradients(lora_shape(TrainMode::kQlora, QuantFormat::kNF4, 2), c);
+  auto specs = list_run_tensors(c, lora_shape(TrainMode::kQlora, QuantFormat::kNF4, 2));
+  ASSERT_TRUE(specs.ok());
+  std::set<std::string> names;
+  for (const TensorSpec& t : *specs) names.insert(t.name);
+  EXPECT_TRUE(names.count("blocks.0.moe.experts.3.down.lora_A.weight"));
+  EXPECT_TRUE(names.count("blocks.0.moe.shared.gate.lora_Bt.weight"));
+  EXPECT_FALSE(names.count("blocks.0.moe.router.lora_A.weight"));
+  EXPECT_FALSE(names.count("grad.blocks.0.ssm.A_log"));
+}
+
 TEST(LoraModel, NoGradientReachesTheFrozenBase) {
-  const ModelConfig c = tiny_config();
-  auto full = full_model(c, 21);
-  for (TrainMode mode : {TrainMode::kLora, TrainMode::kQlora}) {
-    auto m = adapted_model(c, lora_shape(mode, mode == TrainMode::kLora ? QuantFormat::kF32 : QuantFormat::kNF4, 4),
-                           *full, 22);
-    ASSERT_TRUE(m);
-    randomize_adapters(*m, 23);
-    TensorStore& st = m->tensors();
-    const uint8_t* frozen = st.arena(TensorRole::kFrozenWeight);
-    const std::vector<uint8_t> before(frozen, frozen + st.arena_bytes(TensorRole::kFrozenWeight));
-    // The only gradients are the adapters'; every one of them is nonzero after a backward.
-    const int N = 12;
-    const auto in = tokens(N, c.vocab_size, 5), tgt = tokens(N, c.vocab_size, 6);
-    m->zero_grad();
-    m->forward(in.data(), tgt.data());
-    m->backward(1.0f);
-    for (const ParamRef& p : m->params()) {
-      EXPECT_NE(p.spec->name.find(".lora_"), std::string::npos) << p.spec->name;
-      double g2 = 0;
-      for (int64_t i = 0; i < p.numel; ++i) g2 += p.grad[i] * p.grad[i];
-      EXPECT_GT(g2, 0.0) << p.spec->name;
+  for (const ModelConfig& c : {tiny_config(), hybrid_config()}) {
+    auto full = full_model(c, 21);
+    for (TrainMode mode : {TrainMode::kLora, TrainMode::kQlora}) {
+      auto m = adapted_model(c, lora_shape(mode, mode == TrainMode::kLora ? QuantFormat::kF32 : QuantFormat::kNF4, 4),
+                             *full, 22);
+      ASSERT_TRUE(m);
+      randomize_adapters(*m, 23);
+      TensorStore& st = m->tensors();
+      const uint8_t* frozen = st.arena(TensorRole::kFrozenWeight);
+      const std::vector<uint8_t> before(frozen, frozen + st.arena_bytes(TensorRole::kFrozenWeight));
+      // The only gradients are the adapters'; every one of them is nonzero after a backward.
+      const int N = 12;
+      const auto in = tokens(N, c.vocab_size, 5), tgt = tokens(N, c.vocab_size, 6);
+      m->zero_grad();
+      m->forward(in.data(), tgt.data());
+      m->backward(1.0f);
+      for (const ParamRef& p : m->params()) {
+        EXPECT_NE(p.spec->name.find(".lora_"), std::string::npos) << p.spec->name;
+        double g2 = 0;
+        for (int64_t i = 0; i < p.numel; ++i) g2 += p.grad[i] * p.grad[i];
+        EXPECT_GT(g2, 0.0) << p.spec->name;
+      }
+      EXPECT_EQ(0, std::memcmp(before.data(), frozen, before.size())) << train_mode_name(mode) << " " << c.name;
     }
-    EXPECT_EQ(0, std::memcmp(before.data(), frozen, before.size())) << train_mode_name(mode);
   }
 }
 
