@@ -92,7 +92,8 @@ def write(path, tensors, metadata=None, bf16=()):
         if name in bf16:
             raw, dtype = _f32_to_bf16(a).astype("<u2").tobytes(), "BF16"
         else:
-            a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<") if a.dtype.itemsize > 1 else a.dtype)
+            # np.asarray(order="C"), not np.ascontiguousarray: the latter turns 0-d scalars into shape (1,)
+            a = np.asarray(a, dtype=a.dtype.newbyteorder("<") if a.dtype.itemsize > 1 else a.dtype, order="C")
             dtype = _NAMES.get(np.dtype(a.dtype.str.replace(">", "<")))
             if dtype is None:
                 raise ValueError(f"{path}: tensor {name}: unsupported dtype {a.dtype}")
