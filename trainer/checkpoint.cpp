@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/atomic_file.h"
+#include "trainer/lora_plan.h"
 #include "trainer/safetensors.h"
 
 namespace trainer {
@@ -75,6 +76,27 @@ TrainMode mode_from_name(const std::string& s) {
   if (s == "lora") return TrainMode::kLora;
   if (s == "qlora") return TrainMode::kQlora;
   return TrainMode::kFull;
+}
+
+// The lora/qlora settings of a shape (RunShape::lora) and the adapters' current rank.
+json lora_to_json(const RunShape& s, int active_rank) {
+  return json{{"rank_max", lora_rank_capacity(s)}, {"alpha", s.lora.alpha},
+              {"targets", s.lora.targets},         {"base_format", quant_format_name(s.lora.base_format)},
+              {"double_quant", s.lora.double_quant}, {"rank_floor", s.lora.rank_floor},
+              {"base_id", s.lora.base_id},         {"active_rank", active_rank}};
+}
+
+void lora_from_json(const json& j, RunShape* s, int* active_rank) {
+  s->lora.rank_max = j.at("rank_max").get<int>();
+  s->lora.alpha = j.at("alpha").get<float>();
+  s->lora.targets = j.at("targets").get<std::vector<std::string>>();
+  auto f = parse_quant_format(j.at("base_format").get<std::string>());
+  if (!f.ok()) throw std::runtime_error(f.status().message());
+  s->lora.base_format = *f;
+  s->lora.double_quant = j.at("double_quant").get<bool>();
+  s->lora.rank_floor = j.value("rank_floor", 0);
+  s->lora.base_id = j.value("base_id", "");
+  *active_rank = j.at("active_rank").get<int>();
 }
 
 struct FileSum {
@@ -173,6 +195,7 @@ Status save_checkpoint(const std::string& run_dir, const Model& model, const Che
                {"grad_checkpoint", info.shape.grad_checkpoint},
                {"mode", train_mode_name(info.shape.mode)},
                {"lora_rank", info.shape.lora_rank}}},
+             {"lora", model.lora() == nullptr ? json(nullptr) : lora_to_json(model.shape(), model.lora()->rank())},
              {"model_toml", info.model_toml},
              {"tokenizer", info.tokenizer_spec},
              {"run", run},
@@ -215,7 +238,10 @@ Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir) {
   if (name.empty() || name.find('/') != std::string::npos) {
     return Status::Corruption(latest_path + ": does not name a checkpoint");
   }
-  const std::string dir = (root / name).string();
+  return read_checkpoint_dir((root / name).string());
+}
+
+Result<CheckpointInfo> read_checkpoint_dir(const std::string& dir) {
   const std::string state_path = dir + "/state.json";
   auto text = common::read_file(state_path);
   if (!text.ok()) return text.status().with_context(state_path);
@@ -237,6 +263,7 @@ Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir) {
     info.shape.grad_checkpoint = sh.at("grad_checkpoint").get<bool>();
     info.shape.mode = mode_from_name(sh.at("mode").get<std::string>());
     info.shape.lora_rank = sh.at("lora_rank").get<int>();
+    if (s.contains("lora") && s.at("lora").is_object()) lora_from_json(s.at("lora"), &info.shape, &info.lora_active_rank);
     info.model_toml = s.at("model_toml").get<std::string>();
     info.tokenizer_spec = s.at("tokenizer").get<std::string>();
     info.run_json = s.at("run").dump();
@@ -281,6 +308,9 @@ Status load_checkpoint_tensors(const CheckpointInfo& info, Model& model, bool wi
   }));
   if (with_optimizer) {
     NS_RETURN_IF_ERROR(load(kOptimizerFile, [](const TensorSpec& t) { return t.role == TensorRole::kOptimizerMoment; }));
+  }
+  if (model.lora() != nullptr && info.lora_active_rank > 0) {
+    NS_RETURN_IF_ERROR(model.lora()->restore_rank(info.lora_active_rank).with_context(state_path));
   }
   return Status::Ok();
 }

@@ -32,6 +32,7 @@ struct CheckpointInfo {
   std::string run_json = "{}";        // the app's resolved run config, a JSON object stored verbatim
   float train_loss = 0.0f;            // loss of the last step
   float val_loss = -1.0f;             // last validation loss, -1 when none
+  int lora_active_rank = 0;           // lora/qlora: the adapters' rank when saved (set by save_checkpoint)
   // Set by read_latest_checkpoint: the checkpoint's directory.
   std::string dir;
 };
@@ -45,12 +46,15 @@ common::Status save_checkpoint(const std::string& run_dir, const Model& model, c
 // The newest checkpoint of a run: NotFound when the run has none; Corruption naming the file when
 // `latest` or state.json is unreadable, truncated or of an unknown format.
 common::Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir);
+// One checkpoint directory (RUN_DIR/checkpoints/step-N), latest or not. Errors as above.
+common::Result<CheckpointInfo> read_checkpoint_dir(const std::string& dir);
 // True when RUN_DIR/checkpoints/latest exists.
 bool has_checkpoint(const std::string& run_dir);
 
 // Loads the weights (and, when with_optimizer, the AdamW moments) of the checkpoint in info.dir into
 // `model`, after checking each file's size and checksum against state.json. Corruption naming the
 // file for damage; InvalidArgument naming the tensor when the model's layout does not match.
+// A lora/qlora model also gets its adapters' saved rank back.
 common::Status load_checkpoint_tensors(const CheckpointInfo& info, Model& model, bool with_optimizer);
 
 // FNV-1a 64 of a whole file, streamed. IOError/NotFound naming the file.

@@ -23,6 +23,11 @@ struct LoraSettings {
   // Storage of the frozen linear weights: lora takes f32, f16 or bf16; qlora takes nf4 or q8.
   QuantFormat base_format = QuantFormat::kF32;
   bool double_quant = false;  // nf4 only
+  // Not layout, carried with the shape into checkpoints: the lowest rank a governor may shrink the
+  // adapters to (0 = 1), and the identity of the frozen base (its source checkpoint's checksum), so
+  // that an adapter is only ever applied to the base it was trained on.
+  int rank_floor = 0;
+  std::string base_id;
 };
 
 }  // namespace trainer
