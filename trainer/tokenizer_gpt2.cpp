@@ -223,7 +223,7 @@ std::vector<int32_t> Gpt2Tokenizer::encode(std::string_view text) const {
   for (std::string_view piece : pieces) {
     {
       std::shared_lock lock(cache_mu_);
-      auto it = cache_.find(std::string(piece));
+      auto it = cache_.find(piece);
       if (it != cache_.end()) {
         ids.insert(ids.end(), it->second.begin(), it->second.end());
         continue;

@@ -60,7 +60,11 @@ class Gpt2Tokenizer final : public Tokenizer {
   // Pieces already encoded. Bounded: cleared when it reaches kCacheMaxEntries.
   static constexpr size_t kCacheMaxEntries = 1 << 18;
   mutable std::shared_mutex cache_mu_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+  struct PieceHash {
+    using is_transparent = void;  // find(string_view) without building a std::string
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  mutable std::unordered_map<std::string, std::vector<int32_t>, PieceHash, std::equal_to<>> cache_;
 };
 
 }  // namespace trainer
