@@ -88,7 +88,7 @@ json lora_to_json(const RunShape& s, int active_rank) {
 
 void lora_from_json(const json& j, RunShape* s, int* active_rank) {
   s->lora.rank_max = j.at("rank_max").get<int>();
-  s->lora.alpha = j.at("alpha").get<float>();
+  s->lora.alpha = j.at("alpha").get<double>();
   s->lora.targets = j.at("targets").get<std::vector<std::string>>();
   auto f = parse_quant_format(j.at("base_format").get<std::string>());
   if (!f.ok()) throw std::runtime_error(f.status().message());

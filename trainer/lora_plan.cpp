@@ -86,8 +86,8 @@ int lora_rank_capacity(const RunShape& shape) {
 }
 
 float lora_scale(const RunShape& shape) {
-  if (shape.lora_rank <= 0 || shape.lora.alpha <= 0.0f) return 1.0f;
-  return shape.lora.alpha / static_cast<float>(shape.lora_rank);
+  if (shape.lora_rank <= 0 || shape.lora.alpha <= 0.0) return 1.0f;
+  return static_cast<float>(shape.lora.alpha / shape.lora_rank);
 }
 
 bool is_lora_target(const RunShape& shape, const std::string& local_weight_name) {
@@ -103,7 +103,7 @@ Status validate_lora_settings(const RunShape& shape) {
   if (lora_rank_capacity(shape) < shape.lora_rank)
     return Status::InvalidArgument("LoRA rank ceiling " + std::to_string(shape.lora.rank_max) +
                                    " is below the rank " + std::to_string(shape.lora_rank));
-  if (shape.lora.alpha < 0.0f) return Status::InvalidArgument("LoRA alpha must be positive");
+  if (shape.lora.alpha < 0.0) return Status::InvalidArgument("LoRA alpha must be positive");
   for (const std::string& t : shape.lora.targets)
     if (std::find(known_lora_targets().begin(), known_lora_targets().end(), t) == known_lora_targets().end())
       return Status::InvalidArgument("unknown LoRA target '" + t + "' (known: " + join(known_lora_targets()) + ")");

@@ -14,9 +14,10 @@ struct LoraSettings {
   // Adapters are allocated for this rank, the ceiling the rank may grow to between steps;
   // 0 = the run's initial rank (RunShape::lora_rank).
   int rank_max = 0;
-  // scale = alpha / initial rank; 0 = alpha equal to the initial rank (scale 1). The scale stays
-  // fixed when the rank changes later.
-  float alpha = 0.0f;
+  // scale = alpha / initial rank, rounded once to float; 0 = alpha equal to the initial rank
+  // (scale 1). The scale stays fixed when the rank changes later. Double, so that a PEFT adapter's
+  // lora_alpha / r gives back the exact scale it was saved with.
+  double alpha = 0.0;
   // Local names of the matrices that get adapters ("q", "k", "v", "o", "gate", "up", "down",
   // "in_proj", "out_proj", "x_proj", "dt_proj", "router"); empty = default_lora_targets().
   std::vector<std::string> targets;
