@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 namespace trainer {
 
@@ -60,6 +61,16 @@ void Trainer::set_threads(int n) {
   set_compute_threads(threads_);
 }
 
+common::Status Trainer::set_lora_rank(int rank) {
+  LoraRegistry* lora = model_->lora();
+  if (!lora) return Status::InvalidArgument("the LoRA rank can only change in a lora or qlora run");
+  if (rank == lora->rank()) return Status::Ok();
+  auto r = lora->set_rank(rank, options_.seed + static_cast<uint64_t>(step_));
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+int Trainer::lora_rank() const { return model_->lora() ? model_->lora()->rank() : 0; }
+
 float Trainer::lr_for_next_step() const { return lr_at(schedule_, step_) * lr_scale_; }
 
 Result<StepStats> Trainer::step() {
@@ -108,22 +119,35 @@ Result<StepStats> Trainer::step() {
   return s;
 }
 
-Result<EvalStats> Trainer::evaluate(int batches) {
-  if (!val_) return Status::InvalidArgument("no validation data");
+namespace {
+// inputs, targets: (B, T) buffers of the caller.
+Result<EvalStats> evaluate_into(Model& model, BatchSource& val, int batches, int32_t* inputs, int32_t* targets) {
   if (batches < 1) return Status::InvalidArgument("eval batches must be at least 1");
-  const int64_t pass = val_->batches_per_pass();
+  const int64_t pass = val.batches_per_pass();
   if (pass > 0) batches = static_cast<int>(std::min<int64_t>(batches, pass));
-  val_->seek(0);
+  val.seek(0);
   double total = 0.0;
   for (int i = 0; i < batches; ++i) {
-    val_->next(inputs_.get(), targets_.get());
-    model_->forward(inputs_.get(), targets_.get());
-    total += model_->last_ce_loss();
+    val.next(inputs, targets);
+    model.forward(inputs, targets);
+    total += model.last_ce_loss();
   }
   EvalStats e;
   e.batches = batches;
   e.val_loss = static_cast<float>(total / batches);
   return e;
+}
+}  // namespace
+
+Result<EvalStats> evaluate_model(Model& model, BatchSource& val, int batches) {
+  const size_t n = static_cast<size_t>(model.batch()) * model.seq_len();
+  std::vector<int32_t> inputs(n), targets(n);
+  return evaluate_into(model, val, batches, inputs.data(), targets.data());
+}
+
+Result<EvalStats> Trainer::evaluate(int batches) {
+  if (!val_) return Status::InvalidArgument("no validation data");
+  return evaluate_into(*model_, *val_, batches, inputs_.get(), targets_.get());
 }
 
 }  // namespace trainer

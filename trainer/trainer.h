@@ -92,6 +92,9 @@ class Trainer {
   void set_threads(int n);   // OpenMP and OpenBLAS (one pool); clamped to [1, shape.max_threads]
   int threads() const { return threads_; }
   void set_lr_scale(float scale) { lr_scale_ = scale; }  // e.g. a governor cooling the run
+  // LoRA rank of a lora/qlora run (LoraRegistry::set_rank); InvalidArgument in full mode or out of range.
+  common::Status set_lora_rank(int rank);
+  int lora_rank() const;  // 0 in full mode
   float lr_scale() const { return lr_scale_; }
 
   Model& model() { return *model_; }
@@ -124,5 +127,9 @@ class Trainer {
 
 // One thread count for OpenMP loops and OpenBLAS (they share the OpenMP pool).
 void set_compute_threads(int n);
+
+// Mean cross-entropy of `model` over `batches` consecutive batches of `val` from its start (capped
+// at one pass when the source knows its length). Works on training and forward-only models.
+common::Result<EvalStats> evaluate_model(Model& model, BatchSource& val, int batches);
 
 }  // namespace trainer

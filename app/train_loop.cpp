@@ -1,0 +1,197 @@
+// run_train_loop and the stderr progress printer.
+#include "app/train_loop.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "common/units.h"
+
+namespace app {
+
+using common::Result;
+using common::Status;
+
+const char* loop_end_name(LoopEnd end) {
+  switch (end) {
+    case LoopEnd::kCompleted: return "completed";
+    case LoopEnd::kStopRequested: return "stopped";
+    case LoopEnd::kGovernorStop: return "governor stop";
+  }
+  return "?";
+}
+
+namespace {
+
+bool stop_flag(const LoopOptions& o) { return o.stop_requested && o.stop_requested->load(); }
+
+// Sleeps in slices so a stop request is seen within ~100 ms.
+void sleep_interruptible(common::Clock& clock, double ms, const LoopOptions& o) {
+  while (ms > 0 && !stop_flag(o)) {
+    const double slice = std::min(ms, 100.0);
+    clock.sleep_ms(slice);
+    ms -= slice;
+  }
+}
+
+class LoopState {
+ public:
+  LoopState(trainer::Trainer& t, const LoopOptions& o, const std::vector<LoopObserver*>& obs)
+      : trainer_(t), options_(o), observers_(obs) {}
+
+  Status checkpoint() {
+    if (trainer_.steps_done() == 0 || trainer_.steps_done() == last_checkpoint_step_) return Status::Ok();
+    trainer::CheckpointInfo info = options_.checkpoint_base;
+    info.step = trainer_.steps_done();
+    info.train_position = trainer_.train_source()->position();
+    info.options = trainer_.options();
+    info.train_loss = outcome.last_loss;
+    info.val_loss = outcome.val_loss;
+    NS_RETURN_IF_ERROR(trainer::save_checkpoint(options_.run_dir, trainer_.model(), info, options_.keep_checkpoints));
+    last_checkpoint_step_ = info.step;
+    char name[32];
+    std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(info.step));
+    outcome.checkpoint_dir = options_.run_dir + "/checkpoints/" + name;
+    for (LoopObserver* o : observers_) o->on_checkpoint(info.step, outcome.checkpoint_dir);
+    return Status::Ok();
+  }
+
+  Status evaluate() {
+    auto e = trainer_.evaluate(options_.eval_batches);
+    if (!e.ok()) return e.status();
+    outcome.val_loss = e->val_loss;
+    last_eval_step_ = trainer_.steps_done();
+    for (LoopObserver* o : observers_) o->on_eval(trainer_.steps_done(), *e);
+    return Status::Ok();
+  }
+
+  LoopOutcome outcome;
+  int64_t last_eval_step_ = -1;
+
+ private:
+  trainer::Trainer& trainer_;
+  const LoopOptions& options_;
+  const std::vector<LoopObserver*>& observers_;
+  int64_t last_checkpoint_step_ = -1;
+};
+
+}  // namespace
+
+Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const LoopOptions& options, StepGovernor* governor,
+                                   const std::vector<LoopObserver*>& observers, common::Clock& clock) {
+  LoopState state(trainer, options, observers);
+  for (LoopObserver* o : observers) o->on_start(trainer);
+  const double t_start = clock.now_s();
+  const int64_t first_step = trainer.steps_done();
+  double ema_tok_s = 0, ema_flop_s = 0, ema_step_s = 0;
+  trainer::StepStats last;
+  bool have_last = false;
+  state.outcome.end = LoopEnd::kCompleted;
+
+  while (!trainer.done()) {
+    if (stop_flag(options)) {
+      state.outcome.end = LoopEnd::kStopRequested;
+      break;
+    }
+    if (governor) {
+      StepContext ctx{trainer.steps_done() + 1, trainer.options().steps, trainer.threads(),
+                      trainer.model().shape().max_threads, have_last ? &last : nullptr};
+      Directive d = governor->before_step(ctx);
+      const bool plain = d.action == Directive::Action::kProceed && d.threads <= 0 && d.lora_rank <= 0 &&
+                         d.pause_ms <= 0 && !d.checkpoint;
+      if (!plain) {
+        for (LoopObserver* o : observers) o->on_directive(d);
+      }
+      if (d.checkpoint || d.action != Directive::Action::kProceed) NS_RETURN_IF_ERROR(state.checkpoint());
+      if (d.action == Directive::Action::kStop) {
+        state.outcome.end = LoopEnd::kGovernorStop;
+        break;
+      }
+      if (d.action == Directive::Action::kCheckpointAndWait) {
+        sleep_interruptible(clock, std::max(d.pause_ms, 1.0), options);
+        have_last = false;
+        continue;
+      }
+      if (d.threads > 0 && d.threads != trainer.threads()) trainer.set_threads(d.threads);
+      if (d.lora_rank > 0) NS_RETURN_IF_ERROR(trainer.set_lora_rank(d.lora_rank));
+      if (d.pause_ms > 0) sleep_interruptible(clock, d.pause_ms, options);
+      if (stop_flag(options)) continue;
+    }
+    auto s = trainer.step();
+    if (!s.ok()) {
+      (void)state.checkpoint();  // keep what was done before the failure
+      return s.status();
+    }
+    last = *s;
+    have_last = true;
+    state.outcome.last_loss = s->loss;
+    if (governor) governor->after_step(*s);
+
+    const double step_s = std::max(s->step_s, 1e-9);
+    const double a = trainer.steps_done() - first_step <= 1 ? 1.0 : 0.1;
+    ema_tok_s = (1 - a) * ema_tok_s + a * s->tokens / step_s;
+    ema_flop_s = (1 - a) * ema_flop_s + a * s->flops / step_s;
+    ema_step_s = (1 - a) * ema_step_s + a * step_s;
+    LoopProgress p;
+    p.step = trainer.steps_done();
+    p.steps_total = trainer.options().steps;
+    p.tokens_per_s = ema_tok_s;
+    p.gflops = ema_flop_s / 1e9;
+    p.eta_s = ema_step_s * static_cast<double>(p.steps_total - p.step);
+    p.elapsed_s = clock.now_s() - t_start;
+    for (LoopObserver* o : observers) o->on_step(*s, p);
+
+    if (options.eval_every > 0 && trainer.steps_done() % options.eval_every == 0) NS_RETURN_IF_ERROR(state.evaluate());
+    if (options.checkpoint_every > 0 && trainer.steps_done() % options.checkpoint_every == 0) {
+      NS_RETURN_IF_ERROR(state.checkpoint());
+    }
+  }
+  if (state.outcome.end == LoopEnd::kCompleted && options.eval_at_end && state.last_eval_step_ != trainer.steps_done()) {
+    NS_RETURN_IF_ERROR(state.evaluate());
+  }
+  NS_RETURN_IF_ERROR(state.checkpoint());
+  state.outcome.steps_done = trainer.steps_done();
+  for (LoopObserver* o : observers) o->on_finish(state.outcome);
+  return state.outcome;
+}
+
+// ---------------------------------------------------------------------------------------------
+// StderrProgress
+
+void StderrProgress::on_start(const trainer::Trainer& t) {
+  const trainer::Model& m = t.model();
+  fmt::print(stderr, "model {}: {} parameters, {} blocks | batch {} x seq {} x accum {} | {} threads | from step {}\n",
+             m.config().name, common::format_count(static_cast<double>(m.num_params())), m.config().blocks.size(),
+             m.batch(), m.seq_len(), t.options().accum, t.threads(), t.steps_done());
+}
+
+void StderrProgress::on_step(const trainer::StepStats& s, const LoopProgress& p) {
+  if (s.step % every_ != 0 && s.step != p.steps_total && p.step > 1 && s.step != 1) return;
+  fmt::print(stderr, "step {:>6}/{} | loss {:.4f} | lr {:.2e} | {} tok/s | {:.1f} GFLOP/s | ETA {}\n", s.step,
+             p.steps_total, s.loss, s.lr, common::format_count(p.tokens_per_s), p.gflops,
+             common::format_duration(p.eta_s));
+}
+
+void StderrProgress::on_eval(int64_t step, const trainer::EvalStats& e) {
+  fmt::print(stderr, "eval  step {} | val_loss {:.4f} ({} batches)\n", step, e.val_loss, e.batches);
+}
+
+void StderrProgress::on_checkpoint(int64_t step, const std::string& dir) {
+  fmt::print(stderr, "checkpoint step {} -> {}\n", step, dir);
+}
+
+void StderrProgress::on_directive(const Directive& d) {
+  const char* what = d.action == Directive::Action::kStop               ? "stop"
+                     : d.action == Directive::Action::kCheckpointAndWait ? "checkpoint and wait"
+                                                                          : "adjust";
+  fmt::print(stderr, "governor: {} (threads {}, rank {}, pause {:.0f} ms){}{}\n", what, d.threads, d.lora_rank,
+             d.pause_ms, d.reason.empty() ? "" : ": ", d.reason);
+}
+
+void StderrProgress::on_finish(const LoopOutcome& o) {
+  fmt::print(stderr, "done: {} after {} steps | loss {:.4f}{}\n", loop_end_name(o.end), o.steps_done, o.last_loss,
+             o.val_loss >= 0 ? fmt::format(" | val_loss {:.4f}", o.val_loss) : std::string());
+}
+
+}  // namespace app
