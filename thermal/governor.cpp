@@ -134,7 +134,7 @@ Decision Governor::decide_good(double now_s, const Reading& reading) {
                        fmt::format("sensor reads {:.1f} °C again after {:.0f} s", temp_c, now_s - fault_since_s_)};
     if (fail_safe_active_) {
       fail_safe_active_ = false;
-      if (!waiting_) policy_->on_resume(now_s);
+      if (!waiting_) policy_->on_resume(now_s, /*overheated=*/false);
     }
   }
   last_good_s_ = now_s;
@@ -157,7 +157,7 @@ Decision Governor::decide_good(double now_s, const Reading& reading) {
   if (waiting_) {
     if (temp_c < config_.resume_c) {
       waiting_ = false;
-      policy_->on_resume(now_s);
+      policy_->on_resume(now_s, /*overheated=*/true);
       Decision resumed = from_policy(now_s, temp_c);
       resumed.reason = fmt::format("{:.1f} °C < resume {:g} °C after {:.0f} s: {}", temp_c, config_.resume_c,
                                    now_s - wait_since_s_, resumed.reason);

@@ -40,7 +40,7 @@ class PassivePolicy final : public PolicyImpl {
     out.reason = "no thermal policy";
     return out;
   }
-  void on_resume(double) override {}
+  void on_resume(double, bool) override {}
 
  private:
   Knobs knobs_;

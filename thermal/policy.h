@@ -26,8 +26,9 @@ class PolicyImpl {
   virtual ~PolicyImpl() = default;
   // One temperature at time now_s (seconds of the governor's clock, non-decreasing).
   virtual PolicyOutput update(double now_s, double temp_c) = 0;
-  // Training resumes after a checkpoint-and-wait or a sensor fail-safe: start cautiously.
-  virtual void on_resume(double now_s) = 0;
+  // Training resumes after a checkpoint-and-wait (overheated = true: the policy did not hold the
+  // temperature) or after a sensor fail-safe (false): start cautiously.
+  virtual void on_resume(double now_s, bool overheated) = 0;
 };
 
 std::unique_ptr<PolicyImpl> make_threshold_policy(const GovernorConfig& config, const Knobs& knobs);

@@ -87,7 +87,7 @@ class SetpointPolicy final : public PolicyImpl {
     return out;
   }
 
-  void on_resume(double now_s) override {
+  void on_resume(double now_s, bool /*overheated*/) override {
     started_ = false;  // the filter restarts from the next reading
     last_s_ = now_s;
     integral_ = kResumeIntegral;

@@ -69,13 +69,15 @@ class ThresholdPolicy final : public PolicyImpl {
     return out;
   }
 
-  void on_resume(double now_s) override {
+  void on_resume(double now_s, bool overheated) override {
     // After a cool-down: throttled to the floors; knobs come back step by step while cool.
     threads_ = threads_floor_;
     rank_ = rank_floor_;
     cool_since_s_ = -1;
     mark_adjust(now_s, config_.resume_c);
-    if (started_ && state_ == Action::kPause) {
+    if (started_ && state_ == Action::kPause && !overheated) {
+      reason_ = fmt::format("resumed at the floors with pause {:g} ms per step", pause_ms_);
+    } else if (started_ && state_ == Action::kPause) {
       pause_ms_ = std::min(kPauseCapMs, std::max(pause_ms_, config_.pause_ms) * 2);
       reason_ = fmt::format("resumed below {:g} °C at the floors with pause {:g} ms per step (the pause band "
                             "did not hold)", config_.resume_c, pause_ms_);
