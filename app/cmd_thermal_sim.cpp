@@ -202,7 +202,7 @@ void register_thermal_sim(CLI::App& root, Action& run) {
       ->check(CLI::IsMember({"threshold", "setpoint", "none", "all"}));
   cmd->add_option("--hours", a->hours, "length of the night (default 8)")->check(CLI::Range(0.01, 1000.0));
   cmd->add_option("--ambient", a->ambient_c, "room temperature, °C (profile's plant)");
-  cmd->add_option("--tau", a->tau_s, "thermal time constant, s")->check(CLI::PositiveNumber);
+  cmd->add_option("--tau", a->tau_s, "thermal time constant, s");
   cmd->add_option("--steady-max", a->steady_max_c, "steady temperature at full load without throttling, °C");
   cmd->add_option("--idle-rise", a->idle_rise_c, "rise above ambient when idle, °C");
   cmd->add_option("--noise", a->noise_c, "sensor noise (standard deviation), °C");
@@ -218,7 +218,7 @@ void register_thermal_sim(CLI::App& root, Action& run) {
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--rank", a->rank, "LoRA rank of the modelled run, 0 = full fine-tune (default 16)")
       ->check(CLI::Range(0, 4096));
-  cmd->add_option("--step-s", a->step_s, "seconds per step at full threads (default 1)")->check(CLI::PositiveNumber);
+  cmd->add_option("--step-s", a->step_s, "seconds per step at full threads (default 1)");
   cmd->add_option("--parallel-fraction", a->parallel_fraction, "Amdahl parallel fraction (default 0.95)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", a->seed, "seed of the sensor noise");
