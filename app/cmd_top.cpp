@@ -57,10 +57,18 @@ int run_top(const TopArgs& args) {
     return kExitOk;
   }
 
-  // The first read happens before the terminal is taken, so a bad log is a plain error line.
+  // The first read happens before the terminal is taken, so a bad log is a plain error line. A
+  // log whose trainer has not started its run yet is shown empty until it does.
   auto first = builder.refresh(wall_now_s());
-  if (!first.ok()) return report_error(first.status());
-  auto last = std::make_shared<const tui::DashboardModel>(std::move(first).value());
+  if (!first.ok() && first.status().code() != common::StatusCode::kNotFound) return report_error(first.status());
+  tui::DashboardModel initial;
+  if (first.ok()) {
+    initial = std::move(first).value();
+  } else {
+    initial.run_name = options.run_dir_name;
+    initial.status = "waiting";
+  }
+  auto last = std::make_shared<const tui::DashboardModel>(std::move(initial));
   tui::CommandQueue commands;
   std::string send_error, read_error;
   // Sampling (on the dashboard's thread, never while drawing): forward the keys pressed since the

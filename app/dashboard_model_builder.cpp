@@ -60,6 +60,13 @@ void DashboardModelBuilder::truncate_from(int64_t step) {
 }
 
 common::Result<tui::DashboardModel> DashboardModelBuilder::refresh(double now_wall_s) {
+  // Nothing committed since the last refresh: only the clock moved.
+  NS_ASSIGN_OR_RETURN(int64_t version, reader_.data_version());
+  if (cached_ && version == cached_version_) {
+    tui::DashboardModel m = *cached_;
+    apply_time(m, cached_run_, now_wall_s);
+    return m;
+  }
   NS_RETURN_IF_ERROR(reader_.begin_snapshot());
   struct EndSnapshot {
     RunLogReader& r;
@@ -111,17 +118,14 @@ common::Result<tui::DashboardModel> DashboardModelBuilder::refresh(double now_wa
     }
   }
   NS_ASSIGN_OR_RETURN(std::vector<ControlRow> pending, reader_.control(true));
-  return build(run, now_wall_s, static_cast<int>(pending.size()));
+  tui::DashboardModel m = build(run, now_wall_s, static_cast<int>(pending.size()));
+  cached_ = m;
+  cached_run_ = run;
+  cached_version_ = version;
+  return m;
 }
 
-tui::DashboardModel DashboardModelBuilder::build(const RunRow& run, double now, int pending) const {
-  tui::DashboardModel m;
-  m.run_name = run.name.empty() ? options_.run_dir_name : run.name;
-  m.status = run.status;
-  m.model = run.model;
-  m.profile = run.profile;
-  m.paused = run.status == "paused";
-  m.finished = !std::isnan(run.finished_s) || final_status(run.status);
+void DashboardModelBuilder::apply_time(tui::DashboardModel& m, const RunRow& run, double now) const {
   double updated = std::isnan(run.updated_s) ? (time_.empty() ? run.started_s : time_.back()) : run.updated_s;
   m.seconds_since_update = std::max(0.0, now - updated);
   // A trainer is gone when it has been silent for much longer than a step takes.
@@ -134,6 +138,21 @@ tui::DashboardModel DashboardModelBuilder::build(const RunRow& run, double now, 
   m.live = !m.finished && m.seconds_since_update < std::max(options_.stale_after_s, 3 * step_period_s);
   double end = m.finished ? (std::isnan(run.finished_s) ? updated : run.finished_s) : (m.live ? now : updated);
   m.elapsed_s = std::max(0.0, end - run.started_s);
+  m.notice.clear();
+  if (!m.live && !m.finished) {
+    m.notice = "no word from the trainer for " + common::format_duration(m.seconds_since_update);
+  }
+}
+
+tui::DashboardModel DashboardModelBuilder::build(const RunRow& run, double now, int pending) const {
+  tui::DashboardModel m;
+  m.run_name = run.name.empty() ? options_.run_dir_name : run.name;
+  m.status = run.status;
+  m.model = run.model;
+  m.profile = run.profile;
+  m.paused = run.status == "paused";
+  m.finished = !std::isnan(run.finished_s) || final_status(run.status);
+  apply_time(m, run, now);
   m.total_steps = run.total_steps;
   m.temp_warn_c = run.temp_warn_c;
   m.temp_hot_c = run.temp_hot_c;
@@ -143,9 +162,6 @@ tui::DashboardModel DashboardModelBuilder::build(const RunRow& run, double now, 
   m.governor_state = governor_;
   for (const EventRow& e : decisions_) m.governor_decisions.push_back(timed(e));
   for (const EventRow& e : events_) m.events.push_back(timed(e));
-  if (!m.live && !m.finished) {
-    m.notice = "no word from the trainer for " + common::format_duration(m.seconds_since_update);
-  }
 
   const size_t n = step_.size();
   if (n > 0) {
@@ -187,23 +203,22 @@ tui::DashboardModel DashboardModelBuilder::build(const RunRow& run, double now, 
     m.duty_series = tui::tail(duty_, options_.recent_steps);
     m.tokens_per_s_series = tui::tail(tokens_per_s_, options_.recent_steps);
   }
-  // Temperature: step readings and pause-time samples merged in time order.
-  std::vector<std::pair<double, double>> temps;
-  temps.reserve(n + sample_time_.size());
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isnan(temp_c_[i])) temps.emplace_back(time_[i] - run.started_s, temp_c_[i]);
-  }
-  for (size_t i = 0; i < sample_time_.size(); ++i) temps.emplace_back(sample_time_[i] - run.started_s, sample_temp_[i]);
-  std::stable_sort(temps.begin(), temps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Temperature: step readings and pause-time samples, both already in time order, merged.
   std::vector<double> tx, ty;
-  tx.reserve(temps.size());
-  ty.reserve(temps.size());
-  for (const auto& [t, c] : temps) {
-    tx.push_back(t);
-    ty.push_back(c);
+  tx.reserve(n + sample_time_.size());
+  ty.reserve(n + sample_time_.size());
+  size_t a = 0, b = 0;
+  while (a < n || b < sample_time_.size()) {
+    if (a < n && std::isnan(temp_c_[a])) {
+      ++a;
+      continue;
+    }
+    bool from_steps = b >= sample_time_.size() || (a < n && time_[a] <= sample_time_[b]);
+    tx.push_back((from_steps ? time_[a] : sample_time_[b]) - run.started_s);
+    ty.push_back(from_steps ? temp_c_[a++] : sample_temp_[b++]);
   }
   tui::decimate_minmax(tx, ty, options_.max_plot_points, m.temp_time_s, m.temp_values_c);
-  if (!temps.empty()) m.temp_c = temps.back().second;  // a pause-time sample may be newer
+  if (!ty.empty()) m.temp_c = ty.back();  // a pause-time sample may be newer than the last step
   if (sample_rss_ && (n == 0 || sample_rss_time_ > time_.back())) m.rss_bytes = sample_rss_;
   return m;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,8 @@ class DashboardModelBuilder {
   void reset(int64_t run_id);
   void truncate_from(int64_t step);
   tui::DashboardModel build(const RunRow& run, double now_wall_s, int pending) const;
+  // The fields that move with the clock alone: elapsed, staleness, the "no word" notice.
+  void apply_time(tui::DashboardModel& m, const RunRow& run, double now_wall_s) const;
 
   RunLogReader& reader_;
   DashboardBuilderOptions options_;
@@ -57,6 +60,10 @@ class DashboardModelBuilder {
   uint64_t sample_rss_ = 0;
   double sample_rss_time_ = 0;
   std::deque<EventRow> events_, decisions_;
+  // The last snapshot and the data_version it was read at.
+  std::optional<tui::DashboardModel> cached_;
+  RunRow cached_run_;
+  int64_t cached_version_ = -1;
 };
 
 // ControlKind for a dashboard command; nullopt for kDetach (nothing to ask the trainer).
