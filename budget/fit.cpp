@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "budget/report.h"
+#include "trainer/lora_plan.h"
 #include "common/units.h"
 
 namespace budget {
@@ -82,6 +83,18 @@ Result<RunConfig> grow_batch(const trainer::ModelConfig& m, RunConfig r, uint64_
   return r;
 }
 
+// The largest rank every targeted matrix allows (min(out, in) over the targets).
+Result<int> rank_ceiling(const trainer::ModelConfig& m, const RunConfig& run) {
+  NS_ASSIGN_OR_RETURN(RunTensors fwd, list_forward_tensors(m, 1, 1));
+  const trainer::RunShape shape = run_shape(run);
+  int64_t ceiling = kFitMaxLoraRank;
+  for (const trainer::TensorSpec& t : fwd.specs) {
+    if (!t.linear || t.shape.size() != 2 || !trainer::is_lora_target(shape, t.name)) continue;
+    ceiling = std::min({ceiling, t.shape[0], t.shape[1]});
+  }
+  return static_cast<int>(ceiling);
+}
+
 }  // namespace
 
 std::string run_flags(const RunConfig& run) {
@@ -98,8 +111,10 @@ Result<FitResult> find_fit(const trainer::ModelConfig& m, const RunConfig& run, 
   const bool adapters = run.mode != trainer::TrainMode::kFull;
   NS_ASSIGN_OR_RETURN(out.max_seq_len, limit(m, run, avail, kFitMinSeqLen, kFitMaxSeqLen, true, &RunConfig::seq_len));
   NS_ASSIGN_OR_RETURN(out.max_micro_batch, limit(m, run, avail, 1, kMaxMicroBatch, false, &RunConfig::micro_batch));
+  int ceiling = kFitMaxLoraRank;
   if (adapters) {
-    NS_ASSIGN_OR_RETURN(out.max_lora_rank, limit(m, run, avail, 1, kFitMaxLoraRank, true, &RunConfig::lora_rank));
+    NS_ASSIGN_OR_RETURN(ceiling, rank_ceiling(m, run));
+    NS_ASSIGN_OR_RETURN(out.max_lora_rank, limit(m, run, avail, 1, ceiling, true, &RunConfig::lora_rank));
   }
 
   // Recommendation: keep the sequence length and rank (they change what is trained), prefer no

@@ -7,6 +7,7 @@
 
 #include "common/check.h"
 #include "trainer/layer.h"
+#include "trainer/lora_plan.h"
 #include "trainer/ssm_block.h"
 
 namespace budget {
@@ -24,8 +25,9 @@ namespace {
 constexpr auto kW = TensorRole::kWeight, kA = TensorRole::kActivation, kS = TensorRole::kScratch;
 
 void add(std::vector<TensorSpec>* out, std::string name, std::vector<int64_t> shape, TensorRole role,
-         TensorInit init = TensorInit::kNone, bool decay = false, DType dtype = DType::kF32) {
+         TensorInit init = TensorInit::kNone, bool decay = false, DType dtype = DType::kF32, bool linear = false) {
   TensorSpec t;
+  t.linear = linear;
   t.name = std::move(name);
   t.shape = std::move(shape);
   t.role = role;
@@ -41,15 +43,15 @@ void list_ssm(const trainer::ModelConfig& c, const trainer::RunShape& shape, std
   const trainer::SsmDims d = trainer::ssm_dims(c, shape.batch, shape.seq_len);
   const int64_t D = d.D, Di = d.Di, N = d.N, R = d.R, K = d.K;
   const auto normal = TensorInit::kNormal, custom = TensorInit::kCustom, zeros = TensorInit::kZeros;
-  add(out, "in_proj.weight", {2 * Di, D}, kW, normal, true);
+  add(out, "in_proj.weight", {2 * Di, D}, kW, normal, true, DType::kF32, true);
   add(out, "conv.weight", {Di, K}, kW, normal, false);
   add(out, "conv.bias", {Di}, kW, zeros, false);
-  add(out, "x_proj.weight", {R + 2 * N, Di}, kW, normal, true);
-  add(out, "dt_proj.weight", {Di, R}, kW, normal, true);
+  add(out, "x_proj.weight", {R + 2 * N, Di}, kW, normal, true, DType::kF32, true);
+  add(out, "dt_proj.weight", {Di, R}, kW, normal, true, DType::kF32, true);
   add(out, "dt_proj.bias", {Di}, kW, custom, false);
   add(out, "A_log", {Di, N}, kW, custom, false);
   add(out, "D", {Di}, kW, custom, false);
-  add(out, "out_proj.weight", {D, Di}, kW, normal, true);
+  add(out, "out_proj.weight", {D, Di}, kW, normal, true, DType::kF32, true);
   trainer::SsmBufferSpec acts[trainer::kSsmActivationCount];
   trainer::ssm_activation_specs(d, acts);
   for (const trainer::SsmBufferSpec& s : acts) add(out, s.name, {static_cast<int64_t>(s.floats)}, kA);
@@ -66,17 +68,17 @@ void list_moe(const trainer::ModelConfig& c, const trainer::RunShape& shape, std
   const int64_t M = int64_t{shape.batch} * shape.seq_len, D = c.d_model, X = c.moe.n_experts, k = c.moe.top_k;
   const int64_t Fe = c.expert_dim(), Fs = c.shared_dim(), Mk = M * k;
   const auto normal = TensorInit::kNormal;
-  add(out, "router.weight", {X, D}, kW, normal, true);
+  add(out, "router.weight", {X, D}, kW, normal, true, DType::kF32, true);
   for (int64_t e = 0; e < X; ++e) {
     const std::string p = "experts." + std::to_string(e) + ".";
-    add(out, p + "gate.weight", {Fe, D}, kW, normal, true);
-    add(out, p + "up.weight", {Fe, D}, kW, normal, true);
-    add(out, p + "down.weight", {D, Fe}, kW, normal, true);
+    add(out, p + "gate.weight", {Fe, D}, kW, normal, true, DType::kF32, true);
+    add(out, p + "up.weight", {Fe, D}, kW, normal, true, DType::kF32, true);
+    add(out, p + "down.weight", {D, Fe}, kW, normal, true, DType::kF32, true);
   }
   if (c.moe.shared_expert) {
-    add(out, "shared.gate.weight", {Fs, D}, kW, normal, true);
-    add(out, "shared.up.weight", {Fs, D}, kW, normal, true);
-    add(out, "shared.down.weight", {D, Fs}, kW, normal, true);
+    add(out, "shared.gate.weight", {Fs, D}, kW, normal, true, DType::kF32, true);
+    add(out, "shared.up.weight", {Fs, D}, kW, normal, true, DType::kF32, true);
+    add(out, "shared.down.weight", {D, Fs}, kW, normal, true, DType::kF32, true);
   }
   add(out, "probs", {M, X}, kA);                              // router softmax
   add(out, "topk_index", {M, k}, kA, TensorInit::kNone, false, DType::kI32);
@@ -108,7 +110,7 @@ class SpecList {
     specs_.push_back(std::move(t));
   }
   void add(std::string name, std::vector<int64_t> shape, TensorRole role, TensorInit init = TensorInit::kNone,
-           bool decay = false, DType dtype = DType::kF32) {
+           bool decay = false, DType dtype = DType::kF32) {  // never `linear`: model-level tensors
     std::vector<TensorSpec> one;
     budget::add(&one, std::move(name), std::move(shape), role, init, decay, dtype);
     add(std::move(one.front()));
@@ -148,14 +150,18 @@ Result<std::vector<TensorSpec>> list_run_tensors_fallback(const trainer::ModelCo
   if (shape.seq_len < 1) {
     return Status::InvalidArgument("sequence length must be at least 1, got " + std::to_string(shape.seq_len));
   }
+  NS_RETURN_IF_ERROR(trainer::validate_lora_settings(shape));
   const int max_threads = shape.max_threads > 0 ? shape.max_threads : trainer::default_max_threads();
   const int64_t B = shape.batch, T = shape.seq_len, D = c.d_model, E = c.embed_dim(), V = c.vocab_size;
   const bool train = shape.training;
   const bool shared_internals = shape.grad_checkpoint || !train;
 
   SpecList weights, acts, scratch;
-  weights.add("embed.weight", {V, E}, kW, TensorInit::kNormal, true);
-  if (c.has_bridge()) weights.add("bridge_in.weight", {D, E}, kW, TensorInit::kNormal, true);
+  // lora/qlora: every weight of the base is frozen; only the adapters (trainer/lora_plan.h) train.
+  const TensorRole W = shape.mode == trainer::TrainMode::kFull ? kW : TensorRole::kFrozenWeight;
+  std::set<std::string> lora_matched;
+  weights.add("embed.weight", {V, E}, W, TensorInit::kNormal, true);
+  if (c.has_bridge()) weights.add("bridge_in.weight", {D, E}, W, TensorInit::kNormal, true);
   acts.add("act.tokens", {B, T}, kA, TensorInit::kNone, false, DType::kI32);
   acts.add("act.targets", {B, T}, kA, TensorInit::kNone, false, DType::kI32);
   if (c.has_bridge()) acts.add("act.embed", {B, T, E}, kA);
@@ -174,7 +180,7 @@ Result<std::vector<TensorSpec>> list_run_tensors_fallback(const trainer::ModelCo
       const std::string wprefix = "blocks." + bi + "." + ks + ".";
       const std::string act_base = shared_internals ? "act.recompute." + spec_name + "." : "act.blocks." + bi + ".";
       const bool list_acts = !shared_internals || !acts.has(act_base + ks + "_norm.rstd");
-      weights.add("blocks." + bi + "." + ks + "_norm.weight", {D}, kW, TensorInit::kOnes, false);
+      weights.add("blocks." + bi + "." + ks + "_norm.weight", {D}, W, TensorInit::kOnes, false);
       if (list_acts) {
         acts.add(act_base + ks + "_norm.rstd", {B, T}, kA);
         acts.add(act_base + ks + "_norm.out", {B, T, D}, kA);
@@ -189,6 +195,7 @@ Result<std::vector<TensorSpec>> list_run_tensors_fallback(const trainer::ModelCo
       std::vector<TensorSpec> local;
       bool engine = false;
       NS_RETURN_IF_ERROR(list_sublayer_tensors(kind, c, shape, max_threads, &local, &engine));
+      NS_RETURN_IF_ERROR(trainer::lora_adapt_layer_tensors(shape, &local, wprefix, &lora_matched));
       for (TensorSpec& t : local) {
         const std::string local_name = t.name;
         if (t.role == TensorRole::kWeight || t.role == TensorRole::kFrozenWeight) {
@@ -205,11 +212,12 @@ Result<std::vector<TensorSpec>> list_run_tensors_fallback(const trainer::ModelCo
       kinds_with_scratch.insert(kind);
     }
   }
+  NS_RETURN_IF_ERROR(trainer::lora_check_targets_matched(shape, lora_matched, c.name));
   if (shared_internals) acts.add("act.block_in." + std::to_string(c.blocks.size()), {B, T, D}, kA);
 
-  weights.add("final_norm.weight", {D}, kW, TensorInit::kOnes, false);
-  if (c.has_bridge()) weights.add("bridge_out.weight", {E, D}, kW, TensorInit::kNormal, true);
-  if (!c.tied_embedding) weights.add("lm_head.weight", {V, E}, kW, TensorInit::kNormal, true);
+  weights.add("final_norm.weight", {D}, W, TensorInit::kOnes, false);
+  if (c.has_bridge()) weights.add("bridge_out.weight", {E, D}, W, TensorInit::kNormal, true);
+  if (!c.tied_embedding) weights.add("lm_head.weight", {V, E}, W, TensorInit::kNormal, true);
 
   acts.add("act.final_norm.rstd", {B, T}, kA);
   acts.add("act.final_norm.out", {B, T, D}, kA);

@@ -2,8 +2,8 @@
 // trainer::list_run_tensors (same names, roles and order), asking the engine's registered layers
 // for their tensors and, for a sub-layer kind with no engine implementation, listing it here —
 // ssm from the engine's own buffer specs (trainer/ssm_block.h), moe from the formulas of
-// docs/model.md. Full training and forward-only shapes only; adapters are added by run_tensors.h.
-// Never allocates. tests/budget/layout_fallback_test.cpp checks it equals the engine's list
+// docs/model.md, with the projections marked `linear` so that lora/qlora are applied by the
+// engine's own trainer::lora_adapt_layer_tensors. Never allocates. tests/budget/layout_fallback_test.cpp checks it equals the engine's list
 // wherever the engine has every kind.
 #pragma once
 
@@ -15,8 +15,8 @@
 
 namespace budget {
 
-// Same contract as trainer::list_run_tensors for shape.mode == kFull (InvalidArgument for a bad
-// config or shape; the mode is ignored).
+// Same contract as trainer::list_run_tensors (InvalidArgument for a bad config, shape or LoRA
+// settings), but never Unavailable for a missing kind.
 common::Result<std::vector<trainer::TensorSpec>> list_run_tensors_fallback(const trainer::ModelConfig& config,
                                                                            const trainer::RunShape& shape);
 

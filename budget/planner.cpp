@@ -48,7 +48,13 @@ Result<MemoryPlan> plan_training(const trainer::ModelConfig& model, const RunCon
   for (const TensorSpec& t : tensors.specs) {
     by_role[static_cast<int>(t.role)] += aligned(t.bytes);
     if (t.role == TensorRole::kWeight) plan.trainable_params += t.numel();
-    if (t.role == TensorRole::kFrozenWeight) plan.frozen_params += t.numel();
+  }
+  if (run.mode != trainer::TrainMode::kFull) {
+    // A quantized base is listed as byte blobs: count its parameters from the model instead.
+    NS_ASSIGN_OR_RETURN(RunTensors fwd, list_forward_tensors(model, 1, 1));
+    for (const TensorSpec& t : fwd.specs) {
+      if (t.role == TensorRole::kWeight || t.role == TensorRole::kFrozenWeight) plan.frozen_params += t.numel();
+    }
   }
   const bool adapters = run.mode != trainer::TrainMode::kFull;
   auto role = [&](TensorRole r) { return by_role[static_cast<int>(r)]; };

@@ -244,10 +244,12 @@ std::vector<Table> report_tables(const BudgetReport& r) {
 }
 
 std::string render_report_text(const BudgetReport& r) {
-  std::string out = "nightshift budget-report: " + r.model.name + " on " + r.profile.name + "\n";
-  out += std::string(trainer::train_mode_name(r.run.mode)) + " training: " + format_bytes(r.selected.total_bytes) +
-         " planned, " + format_bytes(r.available_bytes) + " available: " + margin_text(r.selected.margin_bytes()) +
-         "\n\n";
+  Table head;  // no columns: only the wrapped title and notes
+  head.title = "nightshift budget-report: " + r.model.name + " on " + r.profile.name;
+  head.notes.push_back(std::string(trainer::train_mode_name(r.run.mode)) + " training: " +
+                       format_bytes(r.selected.total_bytes) + " planned, " + format_bytes(r.available_bytes) +
+                       " available: " + margin_text(r.selected.margin_bytes()));
+  std::string out = render_text(head, 80) + "\n";
   for (const Table& t : report_tables(r)) out += render_text(t, 80) + "\n";
   return out;
 }

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "trainer/lora_plan.h"
+
 namespace budget {
 
 using common::Result;
@@ -27,17 +29,6 @@ Precision default_base_precision(trainer::TrainMode mode) {
   return mode == trainer::TrainMode::kQlora ? Precision::kNF4 : Precision::kF32;
 }
 
-const std::vector<std::string>& default_lora_targets() {
-  static const std::vector<std::string> kTargets = {"q", "k", "v", "o", "gate", "up", "down", "in_proj", "out_proj"};
-  return kTargets;
-}
-
-const std::vector<std::string>& known_lora_targets() {
-  static const std::vector<std::string> kTargets = {"q",       "k",        "v",      "o",       "gate",  "up",
-                                                    "down",    "in_proj",  "out_proj", "x_proj", "dt_proj", "router"};
-  return kTargets;
-}
-
 Status validate_run_config(const RunConfig& r) {
   auto range = [](const char* field, int v, int lo, int hi) {
     if (v >= lo && v <= hi) return Status::Ok();
@@ -49,17 +40,25 @@ Status validate_run_config(const RunConfig& r) {
   NS_RETURN_IF_ERROR(range("threads", r.threads, 0, kMaxThreads));
   if (r.mode != trainer::TrainMode::kFull) {
     NS_RETURN_IF_ERROR(range("LoRA rank", r.lora_rank, 1, kMaxLoraRank));
+    if (r.lora_rank_max != 0) NS_RETURN_IF_ERROR(range("LoRA rank ceiling", r.lora_rank_max, r.lora_rank, kMaxLoraRank));
+    const auto& known = trainer::known_lora_targets();
     for (const std::string& t : r.lora_targets) {
-      const auto& known = known_lora_targets();
       if (std::find(known.begin(), known.end(), t) == known.end()) {
         std::string list;
         for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
         return Status::InvalidArgument("unknown LoRA target '" + t + "' (known: " + list + ")");
       }
     }
-  }
-  if (r.mode == trainer::TrainMode::kQlora && r.base_precision == Precision::kF32) {
-    return Status::InvalidArgument("qlora stores the frozen base quantized: choose nf4, nf4-dq, q8 or q4, or use lora");
+    const Precision p = r.base_precision;
+    if (r.mode == trainer::TrainMode::kLora && p != Precision::kF32 && p != Precision::kF16 && p != Precision::kBF16) {
+      return Status::InvalidArgument(std::string("lora keeps a float base (f32, f16, bf16), not ") + precision_name(p) +
+                                     "; use --mode qlora for a quantized base");
+    }
+    if (r.mode == trainer::TrainMode::kQlora && p != Precision::kNF4 && p != Precision::kNF4DoubleQuant &&
+        p != Precision::kQ8) {
+      return Status::InvalidArgument(std::string("qlora trains on a quantized base (nf4, nf4-dq, q8), not ") +
+                                     precision_name(p));
+    }
   }
   return Status::Ok();
 }
@@ -73,6 +72,21 @@ trainer::RunShape run_shape(const RunConfig& r) {
   s.mode = r.mode;
   s.lora_rank = r.mode == trainer::TrainMode::kFull ? 0 : r.lora_rank;
   s.max_threads = r.threads;
+  if (r.mode != trainer::TrainMode::kFull) {
+    s.lora.rank_max = r.lora_rank_max;
+    s.lora.targets = r.lora_targets;
+    switch (r.base_precision) {
+      case Precision::kF16: s.lora.base_format = trainer::QuantFormat::kF16; break;
+      case Precision::kBF16: s.lora.base_format = trainer::QuantFormat::kBF16; break;
+      case Precision::kQ8: s.lora.base_format = trainer::QuantFormat::kQ8; break;
+      case Precision::kNF4: s.lora.base_format = trainer::QuantFormat::kNF4; break;
+      case Precision::kNF4DoubleQuant:
+        s.lora.base_format = trainer::QuantFormat::kNF4;
+        s.lora.double_quant = true;
+        break;
+      default: s.lora.base_format = trainer::QuantFormat::kF32; break;
+    }
+  }
   return s;
 }
 

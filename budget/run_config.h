@@ -23,12 +23,14 @@ common::Result<trainer::TrainMode> parse_train_mode(std::string_view name);  // 
 
 struct RunConfig {
   trainer::TrainMode mode = trainer::TrainMode::kFull;
-  // Storage of the frozen base in lora/qlora (ignored in full): lora defaults to f32, qlora to nf4.
-  // Use default_base_precision(mode) unless the user chose one.
+  // Storage of the frozen linear weights in lora/qlora (ignored in full), as the engine supports
+  // it: lora f32/f16/bf16 (default f32), qlora nf4/nf4-dq/q8 (default nf4). Use
+  // default_base_precision(mode) unless the user chose one.
   Precision base_precision = Precision::kF32;
-  int lora_rank = 16;                    // adapter rank r (lora/qlora)
+  int lora_rank = 16;                    // adapter rank r at the start (lora/qlora)
+  int lora_rank_max = 0;                 // adapters are allocated for this rank; 0 = lora_rank
   // Matrices that get adapters, by their local name ("q", "k", "v", "o", "gate", "up", "down",
-  // "in_proj", "out_proj", "x_proj", "dt_proj", "router"); empty = default_lora_targets().
+  // "in_proj", "out_proj", "x_proj", "dt_proj", "router"); empty = trainer::default_lora_targets().
   std::vector<std::string> lora_targets;
   Optimizer optimizer = Optimizer::kAdamW;
   int micro_batch = 1;                   // B
@@ -38,10 +40,6 @@ struct RunConfig {
 };
 
 Precision default_base_precision(trainer::TrainMode mode);
-// Every linear map inside the blocks except the SSM's small x_proj/dt_proj and the MoE router
-// (the QLoRA paper's "all linear layers" choice).
-const std::vector<std::string>& default_lora_targets();
-const std::vector<std::string>& known_lora_targets();
 
 // Limits beyond which a number is a typo rather than a plan.
 constexpr int kMaxSeqLen = 1 << 20;
@@ -49,10 +47,11 @@ constexpr int kMaxMicroBatch = 4096;
 constexpr int kMaxLoraRank = 4096;
 constexpr int kMaxThreads = 4096;
 
-// InvalidArgument naming the field for out-of-range numbers or unknown targets.
+// InvalidArgument naming the field for out-of-range numbers, unknown targets, or a base precision
+// the mode cannot train on.
 common::Status validate_run_config(const RunConfig& run);
 
-// The engine's RunShape of a training run.
+// The engine's RunShape of a training run (LoRA settings included).
 trainer::RunShape run_shape(const RunConfig& run);
 
 }  // namespace budget

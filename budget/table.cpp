@@ -60,9 +60,11 @@ std::string render_text(const Table& t, int width) {
   for (size_t c = 0; c < n; ++c) total += w[c] + (c + 1 < n ? 2 : 0);
   const std::string rule = std::string(std::min<size_t>(total, width), '-') + "\n";
   std::string out;
-  if (!t.title.empty()) out += t.title + "\n";
-  out += line(t.headers);
-  out += rule;
+  if (!t.title.empty()) wrap(t.title, width, &out);
+  if (n > 0) {
+    out += line(t.headers);
+    out += rule;
+  }
   for (size_t r = 0; r < t.rows.size(); ++r) {
     if (std::find(t.rules_before.begin(), t.rules_before.end(), static_cast<int>(r)) != t.rules_before.end()) {
       out += rule;
