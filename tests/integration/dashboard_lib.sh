@@ -7,6 +7,7 @@ BIN=$NIGHTSHIFT_BIN
 PY=/usr/bin/python3
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ns_dashboard.XXXXXX")
 TMUX_SOCKET="ns_dash_$$"
+unset TMUX  # a private server even when the tests run inside tmux
 PIDS=()
 
 cleanup() {
