@@ -1,7 +1,8 @@
 // `nightshift sensors`: the temperature sensors libsensors sees (chip, label, value, max, crit) and
 // the one nightshift would govern by, like `sensors`. With --follow N it reads the chosen sensor N
 // times and prints, for each reading, what the thermal governor would decide: a live check of the
-// whole sensor → governor path without training anything.
+// whole sensor → governor path without training anything. `--source replay:FILE` does the same
+// over a recorded night on a virtual clock (no waiting), a dry run of the governor on that night.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "profiles/loader.h"
 #include "thermal/governor.h"
 #include "thermal/libsensors_source.h"
+#include "thermal/replay_source.h"
 #include "thermal/sensor_select.h"
 
 namespace app {
@@ -30,6 +32,7 @@ struct SensorsArgs {
   std::vector<std::string> patterns;
   std::string profile;
   int follow = 0;
+  std::string source = "libsensors";
   int interval_ms = 1000;
   std::string policy = "threshold";
   std::string fail_safe = "pause";
@@ -112,21 +115,38 @@ int list_sensors(const SensorsArgs& a, const std::vector<std::string>& patterns,
 // Reads the chosen sensor `follow` times and prints the governor's decision for each reading.
 int follow_sensor(const SensorsArgs& a, const std::vector<std::string>& patterns,
                   const thermal::GovernorConfig& config) {
-  common::Result<std::unique_ptr<thermal::LibsensorsSource>> source = thermal::LibsensorsSource::open(patterns);
-  if (!source.ok()) return report_error(source.status());
-  common::SteadyClock clock;
+  // libsensors on the real clock, or a replay file on a virtual one.
+  common::SteadyClock steady_clock;
+  common::FakeClock fake_clock;
+  const bool replay = a.source.rfind("replay:", 0) == 0;
+  common::Clock& clock = replay ? static_cast<common::Clock&>(fake_clock) : steady_clock;
+  std::unique_ptr<thermal::SensorSource> source;
+  std::string id;
+  if (replay) {
+    common::Result<std::unique_ptr<thermal::ReplaySource>> r = thermal::ReplaySource::load(a.source.substr(7), clock);
+    if (!r.ok()) return report_error(r.status());
+    id = a.source;
+    source = std::move(*r);
+  } else if (a.source == "libsensors") {
+    common::Result<std::unique_ptr<thermal::LibsensorsSource>> r = thermal::LibsensorsSource::open(patterns);
+    if (!r.ok()) return report_error(r.status());
+    id = (*r)->sensor().id();
+    source = std::move(*r);
+  } else {
+    return report_error(common::Status::InvalidArgument(
+        fmt::format("unknown --source '{}' (expected libsensors or replay:FILE)", a.source)));
+  }
   thermal::Knobs knobs{a.threads, a.rank};
   common::Result<std::unique_ptr<thermal::Governor>> governor = thermal::Governor::create(config, knobs, clock);
   if (!governor.ok()) return report_error(governor.status());
   const double start_s = clock.now_s();
-  const std::string id = (*source)->sensor().id();
   if (!a.json) {
     std::printf("following %s (policy %s, %d threads, LoRA rank %d)\n", id.c_str(), thermal::policy_name(config.policy),
                 a.threads, a.rank);
   }
   for (int i = 0; i < a.follow; ++i) {
     if (i > 0) clock.sleep_ms(a.interval_ms);
-    thermal::Reading r = (*source)->read();
+    thermal::Reading r = source->read();
     thermal::Decision d = (*governor)->decide(r, std::nullopt);
     std::vector<thermal::Event> events = (*governor)->take_events();
     double t_s = clock.now_s() - start_s;
@@ -204,6 +224,8 @@ void register_sensors(CLI::App& root, Action& run) {
   cmd->add_option("--profile", a->profile, "take sensor patterns and thresholds from this hardware profile");
   cmd->add_option("--follow", a->follow, "read the chosen sensor N times and show the governor's decisions")
       ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--source", a->source,
+                  "with --follow: libsensors (default) or replay:FILE (a time_s,temp_c CSV on a virtual clock)");
   cmd->add_option("--interval-ms", a->interval_ms, "milliseconds between readings with --follow (default 1000)")
       ->check(CLI::Range(1, 3600000));
   cmd->add_option("--policy", a->policy, "governor policy with --follow: threshold | setpoint | none")

@@ -3,30 +3,44 @@
 // next step and records an Event whenever its decision changes. Deterministic: it reads time only
 // from the injected common::Clock, owns no threads, never sleeps, knows no trainer types.
 //
-// How a training loop uses it (the wiring of `nightshift train --thermal ...`):
+// How a training loop uses it (the wiring of `nightshift train --thermal ...`; app/thermal_setup.h
+// turns the profile into a GovernorConfig and `--thermal auto|libsensors|sim|replay:FILE|none`
+// into a SensorSource):
 //
+//   thermal::GovernorConfig config = app::governor_config_from_profile(profile.thermal);
+//   config.policy = ...;                                // run config / --thermal-policy
+//   NS_ASSIGN_OR_RETURN(app::OpenedSource src, app::open_thermal_source(spec, profile, patterns, clock));
+//   if (!src.source) log_warning(src.note);              // auto without sensors: no governor
 //   thermal::Knobs knobs{.threads_max = run.threads, .lora_rank_max = run.lora_rank /*0: no LoRA*/};
 //   NS_ASSIGN_OR_RETURN(auto governor, thermal::Governor::create(config, knobs, clock));
 //   std::optional<thermal::StepReport> last;           // none before the first step
 //   while (!done) {
-//     thermal::Decision d = governor->decide(source.read(), last);
-//     for (const thermal::Event& e : governor->take_events()) run_log.add_event(e);
+//     thermal::Reading r = src.source->read();
+//     thermal::Decision d = governor->decide(r, last);
+//     for (const thermal::Event& e : governor->take_events())
+//       run_log.append_event(std::string("thermal_") + thermal::event_kind_name(e.kind), e.describe());
 //     if (d.checkpoint) save_checkpoint();
 //     if (d.action == thermal::Action::kStop) break;    // reason in d.reason
 //     if (d.action == thermal::Action::kCheckpointAndWait) {
-//       plant_or_nothing.set_activity(0); clock.sleep_ms(d.pause_ms); last.reset(); continue;
+//       if (src.plant) src.plant->set_activity(0);
+//       run_log.append_sample(r.temp_c, rss); clock.sleep_ms(d.pause_ms); last.reset(); continue;
 //     }
 //     trainer.set_threads(d.threads);
 //     if (knobs.lora_rank_max > 0) trainer.set_lora_rank(d.lora_rank);
-//     if (d.pause_ms > 0) clock.sleep_ms(d.pause_ms);    // the pause / duty cycle
-//     StepStats s = trainer.step();                      // (a SimulatedPlant: set_activity
-//     last = thermal::StepReport{s.step_s, d.threads, d.lora_rank};  //  around the step)
+//     if (d.pause_ms > 0) {                              // the pause / duty cycle
+//       if (src.plant) src.plant->set_activity(0);
+//       clock.sleep_ms(d.pause_ms);
+//     }
+//     if (src.plant) src.plant->set_activity(double(d.threads) / knobs.threads_max);
+//     StepStats s = trainer.step();
+//     last = thermal::StepReport{s.step_s, d.threads, d.lora_rank};  // compute time, no pause
+//     step_record.governor = thermal::action_name(d.action);
 //   }
 //
+// The run log's thresholds: temp_warn_c = shrink_c, temp_hot_c = pause_c, temp_crit_c = stop_c.
 // Sources: thermal/libsensors_source.h (real), thermal/simulated_plant.h (sim),
 // thermal/replay_source.h (replay:FILE). Config and defaults: thermal/governor_config.h.
-// `--thermal auto`: LibsensorsSource::open(profile patterns); on NotFound/Unavailable warn and run
-// without a governor. A thermal/night_sim.h run shows the same Governor on a virtual night.
+// thermal/night_sim.h runs this same loop on a virtual night (`nightshift thermal-sim`).
 #pragma once
 
 #include <memory>
