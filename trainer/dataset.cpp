@@ -135,6 +135,11 @@ Result<std::unique_ptr<TokenDataset>> TokenDataset::open(const DatasetOptions& o
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::IOError(dir + ": cannot create the token cache folder: " + ec.message());
+  // A cache folder inside a data directory is not data (else every build would make the next stale).
+  const std::string cache_prefix = fs::weakly_canonical(dir, ec).string() + "/";
+  std::erase_if(sources, [&](const SourceFile& s) {
+    return fs::weakly_canonical(s.path, ec).string().starts_with(cache_prefix);
+  });
   const std::string path = (fs::path(dir) / cache_file_name(options.data_path, tokenizer.fingerprint())).string();
   const std::string meta = cache_meta(options.data_path, tokenizer.fingerprint(), tokenizer.vocab_size(), sources);
 

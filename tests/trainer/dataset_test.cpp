@@ -129,6 +129,19 @@ TEST_F(DatasetTest, FortuneDatabaseYieldsOnlyText) {
   EXPECT_EQ(text.find('\0'), std::string::npos);
 }
 
+TEST_F(DatasetTest, CacheFolderInsideTheDataIsNotData) {
+  put("data/text.txt", "some text\n");
+  DatasetOptions o = options((root_ / "data").string());
+  o.cache_dir = (root_ / "data" / "cache").string();
+  auto d = TokenDataset::open(o, *byte_);
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_TRUE((*d)->built_cache());
+  d = TokenDataset::open(o, *byte_);
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_FALSE((*d)->built_cache());  // the cache file itself did not make the cache stale
+  EXPECT_EQ(all_text(**d), "some text\n");
+}
+
 TEST_F(DatasetTest, JsonlTextFields) {
   const std::string data = put("docs.jsonl",
                                "{\"text\": \"alpha\"}\n\n{\"id\": 2, \"text\": \"beta\\n\"}\r\n{\"text\": \"\"}\n"
