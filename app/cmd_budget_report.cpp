@@ -89,7 +89,7 @@ void register_budget_report(CLI::App& root, Action& run) {
       ->capture_default_str();
   cmd->add_option("--model,-m", args->model, "model preset name or model .toml file")->capture_default_str();
   cmd->add_option("--mode", args->mode, "training mode: full, lora or qlora")->capture_default_str();
-  cmd->add_option("--base", args->base, "frozen base precision for lora/qlora: f32, f16, bf16, q8, q4, nf4, nf4-dq");
+  cmd->add_option("--base-format", args->base, "frozen base storage: f32, f16, bf16 (lora); nf4-dq, nf4, q8 (qlora)");
   cmd->add_option("--rank,-r", args->rank, "LoRA rank")->capture_default_str();
   cmd->add_option("--targets", args->targets, "LoRA targets, comma-separated (default: q,k,v,o,gate,up,down,in_proj,out_proj)");
   cmd->add_option("--optimizer", args->optimizer, "adamw or sgd")->capture_default_str();

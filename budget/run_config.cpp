@@ -26,7 +26,8 @@ Result<trainer::TrainMode> parse_train_mode(std::string_view name) {
 }
 
 Precision default_base_precision(trainer::TrainMode mode) {
-  return mode == trainer::TrainMode::kQlora ? Precision::kNF4 : Precision::kF32;
+  // qlora: NF4 with double-quantized scales, what `nightshift train --mode qlora` builds by default.
+  return mode == trainer::TrainMode::kQlora ? Precision::kNF4DoubleQuant : Precision::kF32;
 }
 
 Status validate_run_config(const RunConfig& r) {

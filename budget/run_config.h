@@ -24,7 +24,7 @@ common::Result<trainer::TrainMode> parse_train_mode(std::string_view name);  // 
 struct RunConfig {
   trainer::TrainMode mode = trainer::TrainMode::kFull;
   // Storage of the frozen linear weights in lora/qlora (ignored in full), as the engine supports
-  // it: lora f32/f16/bf16 (default f32), qlora nf4/nf4-dq/q8 (default nf4). Use
+  // it: lora f32/f16/bf16 (default f32), qlora nf4/nf4-dq/q8 (default nf4-dq, as train). Use
   // default_base_precision(mode) unless the user chose one.
   Precision base_precision = Precision::kF32;
   int lora_rank = 16;                    // adapter rank r at the start (lora/qlora)
