@@ -10,6 +10,17 @@
 #include "thermal/policy.h"
 
 namespace thermal {
+namespace {
+
+constexpr double kStuckPowerSwing = 0.25;
+
+// The share of the trainer's full power a decision asks for (0 while waiting or stopped).
+double power_of(const Decision& d, const Knobs& knobs) {
+  if (d.action == Action::kCheckpointAndWait || d.action == Action::kStop) return 0;
+  return static_cast<double>(d.threads) / knobs.threads_max * d.duty;
+}
+
+}  // namespace
 
 common::Result<std::unique_ptr<Governor>> Governor::create(const GovernorConfig& config, const Knobs& knobs,
                                                            const common::Clock& clock) {
@@ -65,12 +76,16 @@ Decision Governor::decide(const Reading& reading, const std::optional<StepReport
                         config_.plausible_min_c, config_.plausible_max_c);
   } else if (config_.stuck_after_s > 0) {
     if (same_value_c_ && *same_value_c_ == reading.temp_c) {
-      if (now_s - same_since_s_ >= config_.stuck_after_s) {
-        fault = fmt::format("the reading is stuck at {:.3f} °C for {:.0f} s", reading.temp_c, now_s - same_since_s_);
+      if (now_s - same_since_s_ >= config_.stuck_after_s && same_power_max_ - same_power_min_ >= kStuckPowerSwing) {
+        fault = fmt::format("the reading is stuck at {:.3f} °C for {:.0f} s while the load changed",
+                            reading.temp_c, now_s - same_since_s_);
       }
     } else {
+      // Before the first reading the device counts as idle (the run starting is a load change).
+      double power = same_value_c_ ? power_of(decision_, knobs_) : 0.0;
       same_value_c_ = reading.temp_c;
       same_since_s_ = now_s;
+      same_power_min_ = same_power_max_ = power;
     }
   }
 
@@ -230,6 +245,9 @@ void Governor::finish(double now_s, double temp_c, Decision d) {
     add_event(now_s, temp_c, EventKind::kAdjust, before, d, d.reason);
   }
   decision_ = std::move(d);
+  double power = power_of(decision_, knobs_);
+  same_power_min_ = std::min(same_power_min_, power);
+  same_power_max_ = std::max(same_power_max_, power);
 }
 
 void Governor::add_event(double now_s, double temp_c, EventKind kind, const Decision& before, const Decision& after,

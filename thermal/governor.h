@@ -72,7 +72,8 @@ class Governor {
   // `last_step`: the step run since the previous decide() call, if any (its step_s turns a duty
   // cycle into pause_ms). Order of precedence:
   //   1. sensor faults (read error, NaN, outside [plausible_min_c, plausible_max_c], unchanged
-  //      for stuck_after_s): the last decision holds for fault_grace_s, then the fail-safe
+  //      for stuck_after_s while the power it decided swung by ≥ 0.25, the time before the first
+  //      decision counting as idle): the last decision holds for fault_grace_s, then the fail-safe
   //      (FailSafe::kPause: checkpoint and wait; kMinDuty: threads_min at fail_safe_duty);
   //      stop after max_wait_s without a good reading.
   //   2. at or above the emergency limit (emergency_c, else the sensor's crit, else stop_c + 10):
@@ -119,8 +120,10 @@ class Governor {
   bool grace_logged_ = false;
   double fault_since_s_ = 0;
   std::optional<double> last_good_s_;
-  std::optional<double> same_value_c_;  // stuck detection: the value and since when
-  double same_since_s_ = 0;
+  std::optional<double> same_value_c_;  // stuck detection: the value, since when, and the range
+  double same_since_s_ = 0;             // of power decided meanwhile
+  double same_power_min_ = 0;
+  double same_power_max_ = 0;
 
   // Cool-down and stop.
   bool waiting_ = false;

@@ -67,7 +67,10 @@ struct GovernorConfig {
   FailSafe fail_safe = FailSafe::kPause;
   double fail_safe_duty = 0.25;  // duty for FailSafe::kMinDuty
   double fault_grace_s = 10;     // bad readings for less than this keep the last decision
-  double stuck_after_s = 900;    // an exactly unchanged value for this long is a fault (0 = off)
+  double stuck_after_s = 900;    // a value exactly unchanged for this long while the trainer's power
+                                 // (threads/threads_max × duty, 0 idle) swung by ≥ 0.25 is a fault:
+                                 // the sensor does not respond to load (0 = off). A steady value
+                                 // under a steady load is fine (1 °C-resolution zones do that).
   double plausible_min_c = -40;  // readings outside [min, max] are faults (−273, 250, ...)
   double plausible_max_c = 150;
 

@@ -358,6 +358,20 @@ TEST_F(GovernorTest, StuckSensorIsAFault) {
   EXPECT_EQ(count(EventKind::kSensorRecovered), 1);
 }
 
+TEST_F(GovernorTest, SteadyValueUnderSteadyLoadIsNotStuck) {
+  // A 1 °C-resolution zone on a well-cooled machine: the value moves while the run warms up, then
+  // sits at 60 °C for an hour of constant full load. That is not a fault.
+  GovernorConfig c;
+  c.stuck_after_s = 300;
+  auto g = make(c);
+  for (double temp : {45.0, 50.0, 55.0, 58.0}) at(*g, 30, temp);
+  Decision d;
+  for (int i = 0; i < 3600; ++i) d = at(*g, 1, 60.0);
+  EXPECT_FALSE(d.fail_safe);
+  EXPECT_EQ(d.action, Action::kNormal);
+  EXPECT_EQ(count(EventKind::kSensorFault), 0);
+}
+
 TEST_F(GovernorTest, SensorGoneAllNightStopsAfterMaxWait) {
   GovernorConfig c;
   c.max_wait_s = 1800;
