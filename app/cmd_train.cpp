@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "app/command_registry.h"
+#include "app/lora_run.h"
 #include "app/run_config.h"
 #include "app/train_loop.h"
 #include "common/atomic_file.h"
@@ -33,6 +34,7 @@ struct TrainFlags {
   std::optional<float> lr, min_lr, weight_decay, grad_clip;
   std::optional<uint64_t> seed;
   bool grad_checkpoint = false;
+  LoraFlags lora;  // --mode, --base, --rank, ... (app/lora_run.h)
 };
 
 std::atomic<bool> g_stop{false};
@@ -125,6 +127,8 @@ int train_main(const TrainFlags& flags) {
   auto cfg = resolve_config(flags);
   if (!cfg.ok()) return report_error(cfg.status());
   RunConfig c = *cfg;
+  auto lora = resolve_lora(flags.config, flags.lora, flags.preset || flags.model, flags.out.has_value(), &c);
+  if (!lora.ok()) return report_error(lora.status());
 
   auto tok = trainer::make_tokenizer(c.tokenizer);
   if (!tok.ok()) return report_error(tok.status());
@@ -135,6 +139,10 @@ int train_main(const TrainFlags& flags) {
 
   auto resume = resume_point(c, model_toml);
   if (!resume.ok()) return report_error(resume.status());
+  if (*resume) {
+    Status same = check_lora_resume(**resume, c);
+    if (!same.ok()) return report_error(same);
+  }
 
   trainer::DatasetOptions dopt;
   dopt.data_path = c.data_path;
@@ -169,6 +177,11 @@ int train_main(const TrainFlags& flags) {
     }
   }
 
+  if (!*resume) {
+    Status prepared = prepare_lora_model(*lora, t.model());
+    if (!prepared.ok()) return report_error(prepared);
+  }
+
   std::error_code ec;
   fs::create_directories(c.out_dir, ec);
   if (ec) return report_error(Status::IOError(c.out_dir + ": cannot create the run directory: " + ec.message()));
@@ -180,7 +193,7 @@ int train_main(const TrainFlags& flags) {
   lo.checkpoint_base.shape = c.shape;
   lo.checkpoint_base.model_toml = model_toml;
   lo.checkpoint_base.tokenizer_spec = c.tokenizer;
-  lo.checkpoint_base.run_json = run_config_to_json(c);
+  lo.checkpoint_base.run_json = add_lora_to_run_json(run_config_to_json(c), *lora);
   lo.eval_every = have_val ? c.eval_every : 0;
   lo.eval_batches = c.eval_batches;
   lo.eval_at_end = have_val;
@@ -225,7 +238,8 @@ void register_train(CLI::App& root, Action& run) {
   cmd->add_option("--checkpoint-every", f->checkpoint_every, "checkpoint every N steps (0 = at the end)");
   cmd->add_option("--log-every", f->log_every, "progress line every N steps");
   cmd->add_flag("--grad-checkpoint", f->grad_checkpoint, "recompute each block in backward to save memory");
-  cmd->add_option("--out", f->out, "run directory (default runs/<model name>)");
+  cmd->add_option("--out", f->out, "run directory (default runs/<model name>, runs/<model>-<mode> for lora/qlora)");
+  add_lora_flags(cmd, &f->lora);
   cmd->callback([&run, f] { run = [f] { return train_main(*f); }; });
 }
 

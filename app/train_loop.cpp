@@ -114,7 +114,13 @@ Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const LoopOptions&
         continue;
       }
       if (d.threads > 0 && d.threads != trainer.threads()) trainer.set_threads(d.threads);
-      if (d.lora_rank > 0) NS_RETURN_IF_ERROR(trainer.set_lora_rank(d.lora_rank));
+      if (d.lora_rank > 0 && trainer.lora_rank() > 0) {  // full-mode runs have no rank to change
+        auto change = trainer.set_lora_rank(d.lora_rank);
+        if (!change.ok()) return change.status();
+        if (change->new_rank != change->old_rank) {
+          for (LoopObserver* o : observers) o->on_lora_rank(trainer.steps_done() + 1, *change);
+        }
+      }
       if (d.pause_ms > 0) sleep_interruptible(clock, d.pause_ms, options);
       if (stop_flag(options)) continue;
     }
@@ -187,6 +193,12 @@ void StderrProgress::on_directive(const Directive& d) {
                                                                           : "adjust";
   fmt::print(stderr, "governor: {} (threads {}, rank {}, pause {:.0f} ms){}{}\n", what, d.threads, d.lora_rank,
              d.pause_ms, d.reason.empty() ? "" : ": ", d.reason);
+}
+
+void StderrProgress::on_lora_rank(int64_t next_step, const trainer::LoraRankReport& c) {
+  const double kept = c.update_norm_sq > 0 ? 100.0 * (1.0 - c.discarded_sq / c.update_norm_sq) : 100.0;
+  fmt::print(stderr, "lora rank {} -> {} before step {} ({} adapters, {:.2f}% of the update's energy kept)\n",
+             c.old_rank, c.new_rank, next_step, c.adapters.size(), kept);
 }
 
 void StderrProgress::on_finish(const LoopOutcome& o) {

@@ -77,6 +77,8 @@ class LoopObserver {
   virtual void on_eval(int64_t step, const trainer::EvalStats& eval) {}
   virtual void on_checkpoint(int64_t step, const std::string& dir) {}
   virtual void on_directive(const Directive& directive) {}   // every directive other than a plain proceed
+  // The adapters' rank changed before step `next_step` (per adapter in change.adapters).
+  virtual void on_lora_rank(int64_t next_step, const trainer::LoraRankReport& change) {}
   virtual void on_finish(const LoopOutcome& outcome) {}
 };
 
@@ -108,6 +110,7 @@ class StderrProgress final : public LoopObserver {
   void on_eval(int64_t step, const trainer::EvalStats& eval) override;
   void on_checkpoint(int64_t step, const std::string& dir) override;
   void on_directive(const Directive& directive) override;
+  void on_lora_rank(int64_t next_step, const trainer::LoraRankReport& change) override;
   void on_finish(const LoopOutcome& outcome) override;
 
  private:

@@ -58,6 +58,7 @@ namespace thermal {
 
 class PolicyImpl;
 
+// Not thread-safe: one Governor per training loop, called from that loop's thread.
 class Governor {
  public:
   // InvalidArgument (naming the field) for a bad config or knobs (threads_max < 1, rank < 0).

@@ -109,8 +109,14 @@ common::Result<size_t> choose_sensor(const std::vector<SensorInfo>& sensors,
 
   if (!patterns.empty()) {
     for (const std::string& pattern : patterns) {
-      std::optional<size_t> hit =
-          best_of([&](const SensorInfo& s) { return sensor_matches(s, pattern); }, false);
+      // A bare catch-all ("*", "*/*") is a last resort among CPU-ish sensors, not a licence to
+      // govern by a disk or a GPU; naming one ("nvme*") still selects it.
+      const bool catch_all = pattern == "*" || pattern == "*/*";
+      std::optional<size_t> hit = best_of(
+          [&](const SensorInfo& s) {
+            return sensor_matches(s, pattern) && (!catch_all || sensor_priority(s).has_value());
+          },
+          false);
       if (hit) return *hit;
     }
     std::string wanted;

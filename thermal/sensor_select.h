@@ -42,7 +42,8 @@ std::optional<int> sensor_priority(const SensorInfo& sensor);
 
 // Picks the sensor to govern by and returns its index in `sensors`.
 //  - patterns non-empty: the first pattern (in order) that matches a sensor wins; among several
-//    sensors it matches, the best by sensor_priority (then list order). NotFound when no pattern
+//    sensors it matches, the best by sensor_priority (then list order); a bare "*" or "*/*" never
+//    selects a non-CPU sensor (nvme, GPU, ...), naming it does. NotFound when no pattern
 //    matches, naming the patterns and listing every sensor that exists.
 //  - patterns empty: the best sensor by sensor_priority. NotFound when there is no suitable one
 //    (the message lists what exists, or says there are no temperature sensors).

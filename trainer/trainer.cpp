@@ -61,12 +61,16 @@ void Trainer::set_threads(int n) {
   set_compute_threads(threads_);
 }
 
-common::Status Trainer::set_lora_rank(int rank) {
+Result<LoraRankReport> Trainer::set_lora_rank(int rank) {
   LoraRegistry* lora = model_->lora();
   if (!lora) return Status::InvalidArgument("the LoRA rank can only change in a lora or qlora run");
-  if (rank == lora->rank()) return Status::Ok();
-  auto r = lora->set_rank(rank, options_.seed + static_cast<uint64_t>(step_));
-  return r.ok() ? Status::Ok() : r.status();
+  rank = std::clamp(rank, std::max(1, model_->shape().lora.rank_floor), lora->rank_capacity());
+  if (rank == lora->rank()) {
+    LoraRankReport same;
+    same.old_rank = same.new_rank = rank;
+    return same;
+  }
+  return lora->set_rank(rank, options_.seed + static_cast<uint64_t>(step_));
 }
 
 int Trainer::lora_rank() const { return model_->lora() ? model_->lora()->rank() : 0; }

@@ -92,8 +92,10 @@ class Trainer {
   void set_threads(int n);   // OpenMP and OpenBLAS (one pool); clamped to [1, shape.max_threads]
   int threads() const { return threads_; }
   void set_lr_scale(float scale) { lr_scale_ = scale; }  // e.g. a governor cooling the run
-  // LoRA rank of a lora/qlora run (LoraRegistry::set_rank); InvalidArgument in full mode or out of range.
-  common::Status set_lora_rank(int rank);
+  // LoRA rank of a lora/qlora run (LoraRegistry::set_rank), clamped to [shape.lora.rank_floor,
+  // rank capacity]; returns what changed (old == new when nothing did) for the run log.
+  // InvalidArgument in full mode.
+  common::Result<LoraRankReport> set_lora_rank(int rank);
   int lora_rank() const;  // 0 in full mode
   float lr_scale() const { return lr_scale_; }
 

@@ -74,6 +74,14 @@ TEST(SensorSelect, OnlyNonCpuSensorsIsNotFoundUnlessAsked) {
   EXPECT_EQ(*choose_sensor(sensors, {"nvme"}), 0u);
 }
 
+TEST(SensorSelect, CatchAllPatternDoesNotPickADisk) {
+  std::vector<SensorInfo> disk_only = {sensor("nvme", "nvme-pci-0100", "Composite")};
+  EXPECT_FALSE(choose_sensor(disk_only, {"macsmc*", "*"}).ok());
+  EXPECT_EQ(*choose_sensor(disk_only, {"nvme*"}), 0u);
+  std::vector<SensorInfo> both = {sensor("nvme", "nvme-pci-0100", "Composite"), sensor("acpitz", "acpitz-acpi-0", "temp1")};
+  EXPECT_EQ(*choose_sensor(both, {"*"}), 1u);
+}
+
 TEST(SensorSelect, PatternsInOrderOfPreference) {
   std::vector<SensorInfo> sensors = {sensor("acpitz", "acpitz-acpi-0", "temp1"),
                                      sensor("k10temp", "k10temp-pci-00c3", "Tctl")};
