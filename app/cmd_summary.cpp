@@ -18,6 +18,7 @@ int run_summary(const SummaryArgs& args) {
   auto summary = summarize_run(**reader);
   if (!summary.ok()) return report_error(summary.status().with_context(args.run_dir));
   std::string text = args.json ? render_summary_json(*summary) : render_summary_text(*summary);
+  if (!text.empty() && text.back() != '\n') text += '\n';
   std::fputs(text.c_str(), stdout);
   return kExitOk;
 }

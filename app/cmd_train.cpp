@@ -1,8 +1,10 @@
-// `nightshift train [RUN.toml] [flags]`: trains a model on a text corpus, printing progress on
-// stderr and writing checkpoints to the run directory; resumes when the directory already holds a
-// checkpoint of the same run. Flags override the run TOML (app/run_config.h). Bad input (missing or
-// empty data, bad config, corrupt checkpoint, a run directory of a different run): one line naming
-// the file and the problem, exit 2, nothing overwritten.
+// `nightshift train [RUN.toml] [flags]`: trains a model on a text corpus and writes checkpoints to
+// the run directory; resumes when the directory already holds a checkpoint of the same run. Flags
+// (app/train_flags.h) override the run TOML (app/run_config.h). Around the loop, the supervision
+// (app/train_supervision.h): memory plan (exit 3 when it does not fit), run log, thermal governor,
+// windows/battery/disk, dashboard. SIGINT/SIGTERM: finish the step, checkpoint, exit 0. Bad input
+// (missing or empty data, bad config, corrupt checkpoint, a run directory of a different run): one
+// line naming the file and the problem, exit 2, nothing overwritten.
 #include <csignal>
 #include <filesystem>
 #include <memory>
@@ -11,6 +13,8 @@
 #include "app/command_registry.h"
 #include "app/lora_run.h"
 #include "app/run_config.h"
+#include "app/train_flags.h"
+#include "app/train_supervision.h"
 #include "app/train_loop.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
@@ -26,19 +30,12 @@ namespace {
 namespace fs = std::filesystem;
 using common::Status;
 
-struct TrainFlags {
-  std::string config;
-  std::optional<std::string> preset, model, data, tokenizer, out;
-  std::optional<int64_t> steps, warmup;
-  std::optional<int> batch, seq, accum, threads, eval_every, eval_batches, checkpoint_every, log_every;
-  std::optional<float> lr, min_lr, weight_decay, grad_clip;
-  std::optional<uint64_t> seed;
-  bool grad_checkpoint = false;
-  LoraFlags lora;  // --mode, --base, --rank, ... (app/lora_run.h)
-};
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
+std::atomic<bool> g_stop{false};       // signals, the dashboard: checkpoint and end the run
+std::atomic<bool> g_signalled{false};  // the stop came from SIGINT/SIGTERM
+extern "C" void on_stop_signal(int) {
+  g_signalled.store(true);
+  g_stop.store(true);
+}
 
 // RAII: SIGINT/SIGTERM set g_stop while a run is in progress; the previous handlers come back after.
 class StopSignals {
@@ -59,54 +56,22 @@ class StopSignals {
   struct sigaction old_int_ = {}, old_term_ = {};
 };
 
-common::Result<RunConfig> resolve_config(const TrainFlags& f) {
-  RunConfig c = default_run_config();
-  if (!f.config.empty()) NS_RETURN_IF_ERROR(load_run_config_file(f.config, &c));
-  if (f.preset && f.model) return Status::InvalidArgument("give either --preset or --model, not both");
-  if (f.preset) {
-    auto m = trainer::model_preset(*f.preset);
-    if (!m.ok()) return m.status();
-    c.model = *m;
-    c.model_source = "preset:" + *f.preset;
+// A run directory that already holds a checkpoint must hold this very run: the same model, shape
+// and tokenizer (the weights could not load otherwise), and the same training settings unless
+// --force (the differences are listed).
+common::Result<std::optional<trainer::CheckpointInfo>> resume_point(const RunConfig& c, const std::string& model_toml,
+                                                                    const std::string& run_json,
+                                                                    const SupervisionFlags& watch) {
+  const bool has_log = fs::exists(fs::path(c.out_dir) / "run.db");
+  if (!trainer::has_checkpoint(c.out_dir)) {
+    if (watch.resume == "never" && has_log) {
+      return Status::InvalidArgument(c.out_dir + ": holds a run already (--resume never); choose another --out");
+    }
+    return std::optional<trainer::CheckpointInfo>();
   }
-  if (f.model) {
-    auto m = trainer::load_model_config_file(*f.model);
-    if (!m.ok()) return m.status();
-    c.model = *m;
-    c.model_source = *f.model;
+  if (watch.resume == "never") {
+    return Status::InvalidArgument(c.out_dir + ": holds a run already (--resume never); choose another --out");
   }
-  if (f.data) c.data_path = *f.data;
-  if (f.tokenizer) c.tokenizer = *f.tokenizer;
-  if (f.out) c.out_dir = *f.out;
-  if (f.steps) c.train.steps = *f.steps;
-  if (f.warmup) c.train.warmup = *f.warmup;
-  if (f.batch) c.shape.batch = *f.batch;
-  if (f.seq) c.shape.seq_len = *f.seq;
-  if (f.accum) c.train.accum = *f.accum;
-  if (f.threads) c.train.threads = *f.threads;
-  if (f.eval_every) c.eval_every = *f.eval_every;
-  if (f.eval_batches) c.eval_batches = *f.eval_batches;
-  if (f.checkpoint_every) c.checkpoint_every = *f.checkpoint_every;
-  if (f.log_every) c.log_every = *f.log_every;
-  if (f.lr) c.train.lr = *f.lr;
-  if (f.min_lr) c.train.min_lr = *f.min_lr;
-  if (f.weight_decay) c.train.weight_decay = *f.weight_decay;
-  if (f.grad_clip) c.train.grad_clip = *f.grad_clip;
-  if (f.seed) c.train.seed = *f.seed;
-  if (f.grad_checkpoint) c.shape.grad_checkpoint = true;
-  if (f.lr && !f.min_lr && c.train.min_lr > c.train.lr) c.train.min_lr = c.train.lr / 10;
-  if (c.train.warmup >= c.train.steps) c.train.warmup = c.train.steps / 10;
-  if (c.out_dir.empty()) c.out_dir = "runs/" + c.model.name;
-  NS_RETURN_IF_ERROR(validate_run_config(c));
-  if (c.data_path.empty()) {
-    return Status::InvalidArgument("no training data: give --data FILE|DIR|FILE.jsonl or [data] path in the run config");
-  }
-  return c;
-}
-
-// A run directory that already holds a checkpoint must hold this very run (same model and shape).
-common::Result<std::optional<trainer::CheckpointInfo>> resume_point(const RunConfig& c, const std::string& model_toml) {
-  if (!trainer::has_checkpoint(c.out_dir)) return std::optional<trainer::CheckpointInfo>();
   NS_ASSIGN_OR_RETURN(trainer::CheckpointInfo info, trainer::read_latest_checkpoint(c.out_dir));
   if (info.model_toml != model_toml) {
     return Status::InvalidArgument(c.out_dir + ": holds a checkpoint of a different model; choose another --out");
@@ -120,11 +85,29 @@ common::Result<std::optional<trainer::CheckpointInfo>> resume_point(const RunCon
     return Status::InvalidArgument(c.out_dir + ": holds a run with tokenizer " + info.tokenizer_spec +
                                    "; choose another --out");
   }
+  std::vector<std::string> diff = run_config_differences(info.run_json, run_json);
+  if (!diff.empty()) {
+    std::string text;
+    for (const std::string& d : diff) text += (text.empty() ? "" : "; ") + d;
+    if (!watch.force) {
+      return Status::InvalidArgument(c.out_dir + ": holds a run with other training settings (" + text +
+                                     "); use the same settings, --force to resume anyway, or another --out");
+    }
+    common::log_warning(c.out_dir + ": resuming with changed settings (--force): " + text);
+  }
   return std::optional<trainer::CheckpointInfo>(info);
 }
 
+// Bytes of one checkpoint of this model: the weights and the two AdamW moments of every trainable
+// tensor, plus a little for the state file.
+uint64_t checkpoint_bytes(const trainer::Model& model) {
+  uint64_t bytes = 1 << 20;
+  for (const trainer::ParamRef& p : model.params()) bytes += 3ull * static_cast<uint64_t>(p.numel) * sizeof(float);
+  return bytes;
+}
+
 int train_main(const TrainFlags& flags) {
-  auto cfg = resolve_config(flags);
+  auto cfg = resolve_train_config(flags);
   if (!cfg.ok()) return report_error(cfg.status());
   RunConfig c = *cfg;
   auto lora = resolve_lora(flags.config, flags.lora, flags.preset || flags.model, flags.out.has_value(), &c);
@@ -136,8 +119,16 @@ int train_main(const TrainFlags& flags) {
   Status valid = trainer::validate_model_config(c.model, c.model_source);
   if (!valid.ok()) return report_error(valid);
   const std::string model_toml = trainer::model_config_to_toml(c.model);
+  const std::string run_json = add_lora_to_run_json(run_config_to_json(c), *lora);
 
-  auto resume = resume_point(c, model_toml);
+  auto plan = plan_supervision(flags.watch, c);
+  if (!plan.ok()) return report_error(plan.status());
+  if (!plan->refusal.empty()) {
+    std::fprintf(stderr, "nightshift: %s: the run does not fit in memory\n%s\n", c.out_dir.c_str(), plan->refusal.c_str());
+    return kExitDoesNotFit;
+  }
+
+  auto resume = resume_point(c, model_toml, run_json, flags.watch);
   if (!resume.ok()) return report_error(resume.status());
   if (*resume) {
     Status same = check_lora_resume(**resume, c);
@@ -193,53 +184,35 @@ int train_main(const TrainFlags& flags) {
   lo.checkpoint_base.shape = c.shape;
   lo.checkpoint_base.model_toml = model_toml;
   lo.checkpoint_base.tokenizer_spec = c.tokenizer;
-  lo.checkpoint_base.run_json = add_lora_to_run_json(run_config_to_json(c), *lora);
+  lo.checkpoint_base.run_json = run_json;
   lo.eval_every = have_val ? c.eval_every : 0;
   lo.eval_batches = c.eval_batches;
   lo.eval_at_end = have_val;
   lo.checkpoint_every = c.checkpoint_every;
+  lo.checkpoint_minutes = flags.watch.checkpoint_minutes;
+  lo.keep_checkpoints = flags.watch.keep;
   lo.stop_requested = &g_stop;
 
-  // Observers and governor: the progress printer here; a run log, dashboard or thermal governor
-  // plug in the same way (app/train_loop.h).
-  StderrProgress progress(c.log_every);
-  std::vector<LoopObserver*> observers{&progress};
-  StepGovernor* governor = nullptr;
-
   common::SteadyClock clock;
+  auto supervision = Supervision::start(*plan, c, run_json, t.lora_rank(), checkpoint_bytes(t.model()),
+                                        resume->has_value(), clock);
+  if (!supervision.ok()) return report_error(supervision.status());
   g_stop.store(false);
   StopSignals signals;
-  auto outcome = run_train_loop(t, lo, governor, observers, clock);
+  Status dash = (*supervision)->start_dashboard(&g_stop);
+  if (!dash.ok()) return report_error(dash);
+  auto outcome = run_train_loop(t, lo, (*supervision)->governor(), (*supervision)->observers(), clock);
+  const bool interrupted = outcome.ok() && outcome->end == LoopEnd::kStopRequested && g_signalled.load();
+  Status finished = (*supervision)->finish(outcome.ok() ? Status::Ok() : outcome.status(), interrupted);
   if (!outcome.ok()) return report_error(outcome.status());
+  if (!finished.ok()) return report_error(finished);
   return kExitOk;
 }
 
 void register_train(CLI::App& root, Action& run) {
   auto f = std::make_shared<TrainFlags>();
   CLI::App* cmd = root.add_subcommand("train", "train a model on a text corpus (resumes a run directory)");
-  cmd->add_option("config", f->config, "run config TOML ([model], [data], [train]); flags override it");
-  cmd->add_option("--preset", f->preset, "model preset (gpt-tiny, gpt-small, ...)");
-  cmd->add_option("--model", f->model, "model TOML file");
-  cmd->add_option("--data", f->data, "text file, directory of text files, or JSONL with a \"text\" field");
-  cmd->add_option("--tokenizer", f->tokenizer, "byte | gpt2:DIR (encoder.json + vocab.bpe)");
-  cmd->add_option("--steps", f->steps, "optimizer steps of the whole run");
-  cmd->add_option("--batch", f->batch, "micro-batch size B");
-  cmd->add_option("--seq", f->seq, "sequence length T");
-  cmd->add_option("--accum", f->accum, "micro-batches per optimizer step");
-  cmd->add_option("--lr", f->lr, "peak learning rate");
-  cmd->add_option("--min-lr", f->min_lr, "floor of the cosine decay");
-  cmd->add_option("--warmup", f->warmup, "linear warmup steps");
-  cmd->add_option("--weight-decay", f->weight_decay, "AdamW decoupled weight decay");
-  cmd->add_option("--grad-clip", f->grad_clip, "max global gradient norm (0 = off)");
-  cmd->add_option("--seed", f->seed, "seed for init and data sampling");
-  cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)");
-  cmd->add_option("--eval-every", f->eval_every, "evaluate every N steps (0 = at the end)");
-  cmd->add_option("--eval-batches", f->eval_batches, "validation batches per evaluation");
-  cmd->add_option("--checkpoint-every", f->checkpoint_every, "checkpoint every N steps (0 = at the end)");
-  cmd->add_option("--log-every", f->log_every, "progress line every N steps");
-  cmd->add_flag("--grad-checkpoint", f->grad_checkpoint, "recompute each block in backward to save memory");
-  cmd->add_option("--out", f->out, "run directory (default runs/<model name>, runs/<model>-<mode> for lora/qlora)");
-  add_lora_flags(cmd, &f->lora);
+  add_train_flags(cmd, f.get());
   cmd->callback([&run, f] { run = [f] { return train_main(*f); }; });
 }
 

@@ -235,4 +235,22 @@ Result<RunConfig> run_config_from_json(const std::string& text, const std::strin
   return c;
 }
 
+std::vector<std::string> run_config_differences(const std::string& old_json, const std::string& new_json) {
+  std::vector<std::string> out;
+  json a = json::parse(old_json, nullptr, false), b = json::parse(new_json, nullptr, false);
+  if (!a.is_object() || !b.is_object()) return out;
+  static const char* kCompared[][2] = {
+      {"data", "path"},   {"data", "tokenizer"}, {"data", "val_fraction"}, {"train", "batch"},
+      {"train", "seq_len"}, {"train", "accum"},  {"train", "lr"},           {"train", "min_lr"},
+      {"train", "warmup"}, {"train", "weight_decay"}, {"train", "grad_clip"}, {"train", "beta1"},
+      {"train", "beta2"}, {"train", "seed"},     {"train", "grad_checkpoint"}};
+  for (const auto& key : kCompared) {
+    const json* va = a.contains(key[0]) && a[key[0]].contains(key[1]) ? &a[key[0]][key[1]] : nullptr;
+    const json* vb = b.contains(key[0]) && b[key[0]].contains(key[1]) ? &b[key[0]][key[1]] : nullptr;
+    const std::string sa = va ? va->dump() : "(unset)", sb = vb ? vb->dump() : "(unset)";
+    if (sa != sb) out.push_back(std::string(key[0]) + "." + key[1] + ": " + sa + " -> " + sb);
+  }
+  return out;
+}
+
 }  // namespace app

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "trainer/layout.h"
@@ -51,6 +52,11 @@ common::Status validate_run_config(const RunConfig& config);
 // JSON object text (data, tokenizer, shape, schedule, cadence, out) and back. The model is stored
 // separately in checkpoints (as TOML). Corruption naming `source` for malformed JSON.
 std::string run_config_to_json(const RunConfig& config);
+
+// The training settings that differ between a run directory's config (`old_json`) and a new one,
+// one "train.lr: 0.001 -> 0.0003" line each. Settings that may change on resume are not compared:
+// steps (train further), threads, cadence (eval/checkpoint/log), the run directory.
+std::vector<std::string> run_config_differences(const std::string& old_json, const std::string& new_json);
 common::Result<RunConfig> run_config_from_json(const std::string& json_text, const std::string& source);
 
 }  // namespace app

@@ -59,6 +59,14 @@ void RunLogObserver::on_eval(int64_t step, const trainer::EvalStats& eval) {
   log_.append_event("eval", text);
 }
 
+void RunLogObserver::on_lora_rank(int64_t next_step, const trainer::LoraRankReport& change) {
+  const double kept = change.update_norm_sq > 0 ? 100.0 * (1.0 - change.discarded_sq / change.update_norm_sq) : 100.0;
+  char text[160];
+  std::snprintf(text, sizeof text, "rank %d -> %d before step %lld (%zu adapters, %.2f%% of the update kept)",
+                change.old_rank, change.new_rank, static_cast<long long>(next_step), change.adapters.size(), kept);
+  log_.append_event("lora_rank", text);
+}
+
 void RunLogObserver::on_checkpoint(int64_t step, const std::string& dir) {
   log_.record_checkpoint({step, dir, directory_bytes(dir), ""});
 }
@@ -145,6 +153,13 @@ Directive ControlGovernor::before_step(const StepContext& context) {
     return d;
   }
   if (inner_) d = inner_->before_step(context);
+  if (d.action == Directive::Action::kCheckpointAndWait && sampler_ && clock_.now_s() - last_sample_s_ >= 1.0) {
+    double temp_c = kNullReal;  // a cool-down or a wait of the inner governor: keep the plots moving
+    uint64_t rss = 0;
+    sampler_(temp_c, rss);
+    log_.append_sample(temp_c, rss);
+    last_sample_s_ = clock_.now_s();
+  }
   if (checkpoint_requested_) {
     d.checkpoint = true;
     if (d.reason.empty()) d.reason = "checkpoint requested from a dashboard";

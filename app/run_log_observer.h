@@ -35,6 +35,8 @@ class RunLogObserver final : public LoopObserver {
   // The validation loss goes into that step's row (rewritten in the same batch) and an "eval" event.
   void on_eval(int64_t step, const trainer::EvalStats& eval) override;
   void on_checkpoint(int64_t step, const std::string& dir) override;
+  // A "lora_rank" event: old -> new and how much of the adapters' update was kept.
+  void on_lora_rank(int64_t next_step, const trainer::LoraRankReport& change) override;
   // A "governor" event when the directive differs from the previous one (waits repeat quietly).
   void on_directive(const Directive& directive) override;
   // finished / stopped, and the final flush.

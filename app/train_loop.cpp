@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 
 #include "common/units.h"
 
@@ -37,8 +38,8 @@ void sleep_interruptible(common::Clock& clock, double ms, const LoopOptions& o) 
 
 class LoopState {
  public:
-  LoopState(trainer::Trainer& t, const LoopOptions& o, const std::vector<LoopObserver*>& obs)
-      : trainer_(t), options_(o), observers_(obs) {}
+  LoopState(trainer::Trainer& t, const LoopOptions& o, const std::vector<LoopObserver*>& obs, common::Clock& clock)
+      : last_checkpoint_s_(clock.now_s()), trainer_(t), options_(o), observers_(obs), clock_(clock) {}
 
   Status checkpoint() {
     if (trainer_.steps_done() == 0 || trainer_.steps_done() == last_checkpoint_step_) return Status::Ok();
@@ -50,6 +51,7 @@ class LoopState {
     info.val_loss = outcome.val_loss;
     NS_RETURN_IF_ERROR(trainer::save_checkpoint(options_.run_dir, trainer_.model(), info, options_.keep_checkpoints));
     last_checkpoint_step_ = info.step;
+    last_checkpoint_s_ = clock_.now_s();
     char name[32];
     std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(info.step));
     outcome.checkpoint_dir = options_.run_dir + "/checkpoints/" + name;
@@ -68,11 +70,13 @@ class LoopState {
 
   LoopOutcome outcome;
   int64_t last_eval_step_ = -1;
+  double last_checkpoint_s_ = 0;  // clock time of the last checkpoint (or the start)
 
  private:
   trainer::Trainer& trainer_;
   const LoopOptions& options_;
   const std::vector<LoopObserver*>& observers_;
+  common::Clock& clock_;
   int64_t last_checkpoint_step_ = -1;
 };
 
@@ -80,7 +84,7 @@ class LoopState {
 
 Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const LoopOptions& options, StepGovernor* governor,
                                    const std::vector<LoopObserver*>& observers, common::Clock& clock) {
-  LoopState state(trainer, options, observers);
+  LoopState state(trainer, options, observers, clock);
   for (LoopObserver* o : observers) o->on_start(trainer);
   const double t_start = clock.now_s();
   const int64_t first_step = trainer.steps_done();
@@ -149,7 +153,9 @@ Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const LoopOptions&
     for (LoopObserver* o : observers) o->on_step(*s, p);
 
     if (options.eval_every > 0 && trainer.steps_done() % options.eval_every == 0) NS_RETURN_IF_ERROR(state.evaluate());
-    if (options.checkpoint_every > 0 && trainer.steps_done() % options.checkpoint_every == 0) {
+    const bool by_time = options.checkpoint_minutes > 0 &&
+                         clock.now_s() - state.last_checkpoint_s_ >= 60.0 * options.checkpoint_minutes;
+    if (by_time || (options.checkpoint_every > 0 && trainer.steps_done() % options.checkpoint_every == 0)) {
       NS_RETURN_IF_ERROR(state.checkpoint());
     }
   }
@@ -167,42 +173,59 @@ Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const LoopOptions&
 
 void StderrProgress::on_start(const trainer::Trainer& t) {
   const trainer::Model& m = t.model();
-  fmt::print(stderr, "model {}: {} parameters, {} blocks | batch {} x seq {} x accum {} | {} threads | from step {}\n",
+  fmt::print(stderr, "{}model {}: {} parameters, {} blocks | batch {} x seq {} x accum {} | {} threads | from step {}\n", stamp(),
              m.config().name, common::format_count(static_cast<double>(m.num_params())), m.config().blocks.size(),
              m.batch(), m.seq_len(), t.options().accum, t.threads(), t.steps_done());
 }
 
 void StderrProgress::on_step(const trainer::StepStats& s, const LoopProgress& p) {
   if (s.step % every_ != 0 && s.step != p.steps_total && p.step > 1 && s.step != 1) return;
-  fmt::print(stderr, "step {:>6}/{} | loss {:.4f} | lr {:.2e} | {} tok/s | {:.1f} GFLOP/s | ETA {}\n", s.step,
+  fmt::print(stderr, "{}step {:>6}/{} | loss {:.4f} | lr {:.2e} | {} tok/s | {:.1f} GFLOP/s | ETA {}\n", stamp(), s.step,
              p.steps_total, s.loss, s.lr, common::format_count(p.tokens_per_s), p.gflops,
              common::format_duration(p.eta_s));
 }
 
 void StderrProgress::on_eval(int64_t step, const trainer::EvalStats& e) {
-  fmt::print(stderr, "eval  step {} | val_loss {:.4f} ({} batches)\n", step, e.val_loss, e.batches);
+  fmt::print(stderr, "{}eval  step {} | val_loss {:.4f} ({} batches)\n", stamp(), step, e.val_loss, e.batches);
 }
 
 void StderrProgress::on_checkpoint(int64_t step, const std::string& dir) {
-  fmt::print(stderr, "checkpoint step {} -> {}\n", step, dir);
+  fmt::print(stderr, "{}checkpoint step {} -> {}\n", stamp(), step, dir);
+}
+
+std::string StderrProgress::stamp() const {
+  if (!timestamps_) return "";
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S ", &tm);
+  return buf;
 }
 
 void StderrProgress::on_directive(const Directive& d) {
-  const char* what = d.action == Directive::Action::kStop               ? "stop"
+  // Only changes: a duty cycle repeats the same directive before every step.
+  std::string text = d.action == Directive::Action::kStop               ? "stop"
                      : d.action == Directive::Action::kCheckpointAndWait ? "checkpoint and wait"
                                                                           : "adjust";
-  fmt::print(stderr, "governor: {} (threads {}, rank {}, pause {:.0f} ms){}{}\n", what, d.threads, d.lora_rank,
-             d.pause_ms, d.reason.empty() ? "" : ": ", d.reason);
+  if (d.threads > 0) text += fmt::format(", threads {}", d.threads);
+  if (d.lora_rank > 0) text += fmt::format(", rank {}", d.lora_rank);
+  if (d.pause_ms > 0 && d.action == Directive::Action::kProceed) text += fmt::format(", pause {:.0f} ms", d.pause_ms);
+  if (!d.reason.empty()) text += ": " + d.reason;
+  const std::string key = std::to_string(static_cast<int>(d.action)) + d.reason;
+  if (key == last_directive_) return;
+  last_directive_ = key;
+  fmt::print(stderr, "{}governor: {}\n", stamp(), text);
 }
 
 void StderrProgress::on_lora_rank(int64_t next_step, const trainer::LoraRankReport& c) {
   const double kept = c.update_norm_sq > 0 ? 100.0 * (1.0 - c.discarded_sq / c.update_norm_sq) : 100.0;
-  fmt::print(stderr, "lora rank {} -> {} before step {} ({} adapters, {:.2f}% of the update's energy kept)\n",
+  fmt::print(stderr, "{}lora rank {} -> {} before step {} ({} adapters, {:.2f}% of the update's energy kept)\n", stamp(),
              c.old_rank, c.new_rank, next_step, c.adapters.size(), kept);
 }
 
 void StderrProgress::on_finish(const LoopOutcome& o) {
-  fmt::print(stderr, "done: {} after {} steps | loss {:.4f}{}\n", loop_end_name(o.end), o.steps_done, o.last_loss,
+  fmt::print(stderr, "{}done: {} after {} steps | loss {:.4f}{}\n", stamp(), loop_end_name(o.end), o.steps_done, o.last_loss,
              o.val_loss >= 0 ? fmt::format(" | val_loss {:.4f}", o.val_loss) : std::string());
 }
 

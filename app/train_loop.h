@@ -90,6 +90,7 @@ struct LoopOptions {
   bool eval_at_end = true;                 // needs a validation source in the trainer
   int checkpoint_every = 0;                // 0 = only at the end
   int keep_checkpoints = 2;
+  double checkpoint_minutes = 0;           // > 0: also checkpoint when this much time has passed since the last
   const std::atomic<bool>* stop_requested = nullptr;  // polled before each step and while waiting
 };
 
@@ -104,7 +105,8 @@ common::Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const Loop
 // every `every` steps (and the first and the last), evaluations and checkpoints.
 class StderrProgress final : public LoopObserver {
  public:
-  explicit StderrProgress(int every) : every_(every) {}
+  // `timestamps`: prefix every line with the local date and time (--headless).
+  explicit StderrProgress(int every, bool timestamps = false) : every_(every), timestamps_(timestamps) {}
   void on_start(const trainer::Trainer& trainer) override;
   void on_step(const trainer::StepStats& stats, const LoopProgress& progress) override;
   void on_eval(int64_t step, const trainer::EvalStats& eval) override;
@@ -114,7 +116,10 @@ class StderrProgress final : public LoopObserver {
   void on_finish(const LoopOutcome& outcome) override;
 
  private:
+  std::string stamp() const;
   int every_;
+  bool timestamps_;
+  std::string last_directive_;
 };
 
 }  // namespace app
