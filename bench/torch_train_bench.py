@@ -14,6 +14,11 @@ the chunked scan (log-depth within chunks) and the manual one (a torch.autograd.
 hand-written backward, one fused multiply-add per timestep each way) for two steps, keeps the
 fastest and reports all three.
 
+--lora-rank R (R > 0) measures the LoRA counterpart of `nightshift train --mode lora|qlora`: every
+weight frozen, rank-R adapters (scale alpha/R with alpha = R) on the linear maps named q, k, v, o,
+gate, up, down, in_proj, out_proj, AdamW on the adapters only. The frozen base stays fp32 (PyTorch
+has no NF4 matmul on the CPU), so against a qlora run it is an upper bound on PyTorch's speed.
+
     /usr/bin/python3 bench/torch_train_bench.py --preset gpt-tiny --batch 12 --seq 64 --threads 2 --steps 30
 """
 import os
@@ -57,8 +62,35 @@ def parse_args(argv=None):
     ap.add_argument("--data", help="a text file read as byte tokens (default: uniform random tokens)")
     ap.add_argument("--scan", choices=("auto", "sequential", "chunked", "manual"), default="auto")
     ap.add_argument("--chunk", type=int, default=16, help="chunk length of the chunked scan")
+    ap.add_argument("--lora-rank", type=int, default=0, help="train rank-R LoRA adapters on a frozen base (0: full)")
     ap.add_argument("--no-passive", action="store_true", help="do not force OMP_WAIT_POLICY=PASSIVE")
     return ap.parse_args(argv)
+
+
+LORA_TARGETS = {"q", "k", "v", "o", "gate", "up", "down", "in_proj", "out_proj"}
+
+
+class LoraLinear(torch.nn.Module):
+    """y = base(x) + scale * (x Aᵀ) Bᵀ with the base frozen; B starts at zero."""
+
+    def __init__(self, base, rank):
+        super().__init__()
+        self.base = base
+        self.a = torch.nn.Parameter(torch.randn(rank, base.in_features) / base.in_features ** 0.5)
+        self.b = torch.nn.Parameter(torch.zeros(base.out_features, rank))
+        self.scale = 1.0
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.a.t()) @ self.b.t() * self.scale
+
+
+def add_lora(model, rank):
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if name in LORA_TARGETS and isinstance(child, torch.nn.Linear):
+                setattr(parent, name, LoraLinear(child, rank))
 
 
 def build(args):
@@ -68,7 +100,12 @@ def build(args):
     torch.manual_seed(args.seed)
     model = R.Model(cfg)
     model.init_weights(args.seed)
-    opt = R.make_adamw(model, args.lr, args.weight_decay)
+    if args.lora_rank > 0:
+        add_lora(model, args.lora_rank)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
+    else:
+        opt = R.make_adamw(model, args.lr, args.weight_decay)
     return cfg, model, opt
 
 
@@ -95,7 +132,7 @@ def train_step(model, opt, inputs, targets):
     opt.zero_grad(set_to_none=True)
     loss = model.loss(inputs, targets)[0]
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     opt.step()
     return float(loss)
 
@@ -152,6 +189,7 @@ def main(argv=None):
         "gflop_per_s": fpt * tokens * args.steps / total / 1e9,
         "last_loss": loss,
         "scan": scan,
+        "lora_rank": args.lora_rank,
     }
     if scan_probe:
         out["scan_probe_ms"] = scan_probe

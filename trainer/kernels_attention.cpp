@@ -1,6 +1,9 @@
 // Causal multi-head self-attention with grouped KV heads and an optional sliding window, forward and
 // backward. Per (batch, head) the score and value products go through single-threaded sgemm inside
 // an OpenMP loop (OpenBLAS runs serially inside a parallel region); the softmax is our own loop.
+// Queries go in blocks of kRowBlock rows, and each block's products cover only the keys some row of
+// the block can see (from the block's first visible key to its last row): the masked upper
+// triangle, and the keys behind a sliding window, are never computed.
 // Reference: Vaswani et al. 2017 (scaled dot-product attention); GQA as Ainslie et al. 2023.
 #include <cblas.h>
 #include <omp.h>
@@ -18,6 +21,9 @@ namespace {
 
 // The first visible key position for query t.
 inline int first_visible(int t, int window) { return window > 0 ? std::max(0, t - window + 1) : 0; }
+
+// Query rows per block: rows [r0, r1) see keys [first_visible(r0), r1) at most.
+constexpr int kRowBlock = 64;
 
 // Masked, numerically stable softmax of one row of scores in place: entries outside [lo, hi] become 0.
 void softmax_row(float* p, int lo, int hi, int T) {
@@ -59,9 +65,17 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
     const float* Vv = v + static_cast<int64_t>(b) * T * ldkv + g * Dh;   // (T, Dh) stride ldkv
     float* P = probs + static_cast<int64_t>(task) * T * T;               // (T, T)
     float* O = out + static_cast<int64_t>(b) * T * ldq + h * Dh;         // (T, Dh) stride ldq
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, scale, Q, ldq, K, ldkv, 0.0f, P, T);
-    for (int t = 0; t < T; ++t) softmax_row(P + static_cast<int64_t>(t) * T, first_visible(t, window), t, T);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, 1.0f, P, T, Vv, ldkv, 0.0f, O, ldq);
+    for (int r0 = 0; r0 < T; r0 += kRowBlock) {
+      const int r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
+      const int lo = first_visible(r0, window), keys = r1 - lo;
+      float* Pb = P + static_cast<int64_t>(r0) * T + lo;  // (rows, keys) stride T
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, Dh, scale, Q + static_cast<int64_t>(r0) * ldq,
+                  ldq, K + static_cast<int64_t>(lo) * ldkv, ldkv, 0.0f, Pb, T);
+      // Each row's softmax also zeroes the columns outside its visible keys (never computed above).
+      for (int t = r0; t < r1; ++t) softmax_row(P + static_cast<int64_t>(t) * T, first_visible(t, window), t, T);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, Dh, keys, 1.0f, Pb, T,
+                  Vv + static_cast<int64_t>(lo) * ldkv, ldkv, 0.0f, O + static_cast<int64_t>(r0) * ldq, ldq);
+    }
   }
 }
 
@@ -93,20 +107,31 @@ void attention_backward(float* dq, float* dk, float* dv, float* probs, float* sc
       const float* dO = dout + static_cast<int64_t>(b) * T * ldq + h * Dh;
       float* dQ = dq + static_cast<int64_t>(b) * T * ldq + h * Dh;
       float* P = probs + (static_cast<int64_t>(b) * H + h) * T * T;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, 1.0f, dO, ldq, Vv, ldkv, 0.0f, dP, T);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, Dh, T, 1.0f, P, T, dO, ldq, 1.0f, dV, ldkv);
-      for (int t = 0; t < T; ++t) {
-        float* p = P + static_cast<int64_t>(t) * T;
-        const float* dp = dP + static_cast<int64_t>(t) * T;
-        const int lo = first_visible(t, window);
-        float dot = 0.0f;
+      for (int r0 = 0; r0 < T; r0 += kRowBlock) {
+        const int r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
+        const int lo = first_visible(r0, window), keys = r1 - lo;
+        const int64_t qoff = static_cast<int64_t>(r0) * ldq, kvoff = static_cast<int64_t>(lo) * ldkv;
+        const int64_t poff = static_cast<int64_t>(r0) * T + lo;  // block (rows, keys) of P and dP, stride T
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, Dh, 1.0f, dO + qoff, ldq, Vv + kvoff, ldkv,
+                    0.0f, dP + poff, T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, Dh, rows, 1.0f, P + poff, T, dO + qoff, ldq, 1.0f,
+                    dV + kvoff, ldkv);
+        // P is zero outside each row's visible keys, so the block products below see zeros there.
+        for (int t = r0; t < r1; ++t) {
+          float* p = P + static_cast<int64_t>(t) * T;
+          const float* dp = dP + static_cast<int64_t>(t) * T;
+          const int first = first_visible(t, window);
+          float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
-        for (int s = lo; s <= t; ++s) dot += p[s] * dp[s];
+          for (int s = first; s <= t; ++s) dot += p[s] * dp[s];
 #pragma omp simd
-        for (int s = lo; s <= t; ++s) p[s] = p[s] * (dp[s] - dot) * scale;
+          for (int s = first; s <= t; ++s) p[s] = p[s] * (dp[s] - dot) * scale;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, Dh, keys, 1.0f, P + poff, T, K + kvoff, ldkv,
+                    1.0f, dQ + qoff, ldq);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, Dh, rows, 1.0f, P + poff, T, Q + qoff, ldq, 1.0f,
+                    dK + kvoff, ldkv);
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, 1.0f, P, T, K, ldkv, 1.0f, dQ, ldq);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, Dh, T, 1.0f, P, T, Q, ldq, 1.0f, dK, ldkv);
     }
   }
 }
