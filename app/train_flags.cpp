@@ -45,7 +45,7 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--thermal-policy", w->thermal_policy, "threshold | setpoint | none (default threshold)");
   cmd->add_option("--sensor", w->sensors, "sensor pattern (chip or chip/label, globs), in order of preference");
   cmd->add_option("--fail-safe", w->fail_safe, "on sensor faults: pause | min-duty (default pause)");
-  cmd->add_option("--sim-speed", w->sim_speed, "--thermal sim: simulated seconds per real second (default 1)")
+  cmd->add_option("--sim-speed", w->sim_speed, "--thermal sim or replay: thermal seconds per real second (default 1)")
       ->check(CLI::Range(0.001, 100000.0));
   cmd->add_option("--shrink-c", w->shrink_c, "shrink LoRA rank and threads at or above this °C");
   cmd->add_option("--pause-c", w->pause_c, "pause after every step at or above this °C");

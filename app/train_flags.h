@@ -25,7 +25,7 @@ struct SupervisionFlags {
   std::string thermal_policy;            // threshold | setpoint | none ("" = the profile's)
   std::vector<std::string> sensors;      // sensor patterns (chip/label)
   std::string fail_safe = "pause";       // pause | min-duty
-  double sim_speed = 1.0;                // the simulated plant's time runs this much faster
+  double sim_speed = 1.0;                // sim/replay: thermal time runs this much faster
   std::optional<double> shrink_c, pause_c, stop_c, resume_c, setpoint_c;
   double checkpoint_minutes = 0;         // 0: by steps only
   int keep = 3;                          // checkpoints kept

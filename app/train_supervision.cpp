@@ -224,7 +224,8 @@ Result<std::unique_ptr<Supervision>> Supervision::start(const SupervisionPlan& p
   // The thermal governor.
   NS_ASSIGN_OR_RETURN(ThermalSourceSpec spec, parse_thermal_source(f.thermal));
   common::Clock* tclock = &clock;
-  if (spec.kind == ThermalSourceSpec::Kind::kSim && f.sim_speed != 1.0) {
+  const bool virtual_time = spec.kind == ThermalSourceSpec::Kind::kSim || spec.kind == ThermalSourceSpec::Kind::kReplay;
+  if (virtual_time && f.sim_speed != 1.0) {
     s.thermal_clock = std::make_unique<ScaledClock>(clock, f.sim_speed);
     tclock = s.thermal_clock.get();
   }

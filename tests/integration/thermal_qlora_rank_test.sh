@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The thermal governor really changes the adapters' rank of a QLoRA run: a model pre-trained here,
+# quantized to NF4, fine-tuned with --mode qlora --rank 8 while a replayed temperature trace goes
+# from cool into the shrink band (75-85 °C) and back. The run log must show the rank halving under
+# heat (lora_rank events, the steps' lora_rank column) and coming back to 8 when cool, and the run
+# must finish with a checkpoint. The trace is in minutes; --sim-speed plays it 600x faster.
+set -euo pipefail
+BIN=${NIGHTSHIFT_BIN:?NIGHTSHIFT_BIN must point at the nightshift binary}
+PY=/usr/bin/python3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export XDG_CACHE_HOME="$work/cache"
+fail() { echo "FAIL: $*" >&2; tail -30 "$work/qlora.log" >&2 2>/dev/null || true; exit 1; }
+
+for i in $(seq 1 400); do echo "line $i: the quick brown fox jumps over the lazy dog while the night goes on."; done > "$work/corpus.txt"
+printf 'name = "micro"\nd_model = 64\nblocks = ["attn+mlp", "attn+mlp"]\n[attn]\nn_heads = 2\n' > "$work/micro.toml"
+"$BIN" train --model "$work/micro.toml" --data "$work/corpus.txt" --batch 2 --seq 16 --threads 1 --steps 30 \
+  --thermal none --out "$work/pre" 2> "$work/pre.log" || fail "pre-training"
+"$BIN" quantize "$work/pre" --format nf4 --out "$work/base.safetensors" 2> "$work/quant.log" || fail "quantize"
+
+cat > "$work/trace.csv" <<'CSV'
+time_s,temp_c
+0,60
+600,80
+1800,80
+1860,60
+100000,60
+CSV
+# 600x: hot from 1 s to 3 s of the run, cool after; the run lasts 7 s (--max-hours).
+"$BIN" train --mode qlora --base "$work/base.safetensors" --rank 8 --rank-floor 2 --data "$work/corpus.txt" \
+  --batch 2 --seq 16 --threads 1 --steps 1000000 --max-hours 0.00195 --thermal "replay:$work/trace.csv" \
+  --sim-speed 600 --out "$work/qlora" --headless 2> "$work/qlora.log" || fail "qlora run"
+grep -q "lora rank 8 -> 4" "$work/qlora.log" || fail "the rank did not shrink to 4 under heat"
+"$BIN" log "$work/qlora" events | grep -q ',lora_rank,"rank 8 -> 4' || fail "no lora_rank event for the shrink"
+"$BIN" log "$work/qlora" events | grep -Eq ',lora_rank,"rank [0-9]+ -> 8' || fail "the rank did not come back to 8"
+"$BIN" log "$work/qlora" steps --format json | $PY -c "
+import json, sys
+ranks = [r['lora_rank'] for r in sorted(json.load(sys.stdin), key=lambda r: r['step'])]
+assert ranks[0] == 8, ranks[:5]
+low = min(ranks)
+assert low < 8, 'never shrunk'
+first_low = ranks.index(low)
+assert 8 in ranks[first_low:], 'never grew back'
+assert ranks[-1] == 8, ranks[-5:]
+print(f'{len(ranks)} steps, rank 8 -> {low} -> 8')
+" || fail "lora_rank column"
+[ -f "$work/qlora/checkpoints/latest" ] || fail "no checkpoint"
+echo "PASS thermal_qlora_rank_test"
