@@ -65,6 +65,8 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--power-supply", w->power_supply_root, "power-supply tree to read (default /sys/class/power_supply)");
   cmd->add_option("--memory-limit", w->memory_limit, "memory budget (e.g. 4G; default: the profile's available memory)");
   cmd->add_flag("--no-memory-check", w->no_memory_check, "do not refuse a run whose plan exceeds the budget");
+  cmd->add_option("--memory-low-water", w->memory_low_water,
+                  "pause while the system's available memory is below this (default 5% of RAM, 256M..1G)");
 }
 
 Result<uint64_t> parse_byte_size(const std::string& text, const std::string& what) {

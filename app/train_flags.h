@@ -38,6 +38,7 @@ struct SupervisionFlags {
   std::string power_supply_root = "/sys/class/power_supply";
   std::string memory_limit;              // "" = the profile's available memory; "4G", "512M", bytes
   bool no_memory_check = false;
+  std::string memory_low_water;          // pause below this MemAvailable ("" = 5% of RAM, 256 MiB..1 GiB)
   std::string name;                      // run name in the log and dashboard
 };
 

@@ -112,6 +112,9 @@ Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, const Ru
     common::SteadyClock probe_clock;  // a malformed replay file or a missing sensor is bad input
     NS_RETURN_IF_ERROR(open_thermal_source(spec, plan.profile, flags.sensors, probe_clock).status());
   }
+  if (!flags.memory_low_water.empty()) {
+    NS_RETURN_IF_ERROR(parse_byte_size(flags.memory_low_water, "--memory-low-water").status());
+  }
   if (!flags.memory_limit.empty()) {
     NS_ASSIGN_OR_RETURN(plan.budget_bytes, parse_byte_size(flags.memory_limit, "--memory-limit"));
   } else {
@@ -263,6 +266,7 @@ Result<std::unique_ptr<Supervision>> Supervision::start(const SupervisionPlan& p
   co.checkpoint_dir = config.out_dir;
   co.checkpoint_bytes = checkpoint_bytes;
   co.memory = MemoryWatchConfig{};
+  if (!f.memory_low_water.empty()) co.memory->low_water_bytes = *parse_byte_size(f.memory_low_water, "--memory-low-water");
   co.batch = {config.shape.batch, config.train.accum};
   co.activation_bytes_per_sequence = plan.activation_bytes_per_sequence;
   s.conditions = std::make_unique<ConditionsGovernor>(co, s.thermal.get(), clock,
