@@ -16,6 +16,7 @@
 #include "app/train_flags.h"
 #include "app/train_supervision.h"
 #include "app/train_loop.h"
+#include "app/trainer_holder.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
 #include "trainer/batch_source.h"
@@ -146,15 +147,10 @@ int train_main(const TrainFlags& flags) {
       trainer::BatchSampler::check_fits(**data, trainer::Split::kVal, c.shape.batch, c.shape.seq_len).ok();
   if (!have_val) common::log_warning(c.data_path + ": the validation split is shorter than one sequence; no evaluation");
 
-  trainer::SamplerBatchSource train_src(**data, trainer::Split::kTrain, c.shape.batch, c.shape.seq_len, c.train.seed);
-  std::unique_ptr<trainer::SamplerBatchSource> val_src;
-  if (have_val) {
-    val_src = std::make_unique<trainer::SamplerBatchSource>(**data, trainer::Split::kVal, c.shape.batch,
-                                                            c.shape.seq_len, c.train.seed);
-  }
-  auto trainer = trainer::Trainer::create(c.model, c.shape, c.train, &train_src, val_src.get());
-  if (!trainer.ok()) return report_error(trainer.status().with_context(c.model_source));
-  trainer::Trainer& t = **trainer;
+  TrainerHolder holder(c.model, c.shape, c.train, **data, have_val);
+  Status built = holder.build();
+  if (!built.ok()) return report_error(built.with_context(c.model_source));
+  trainer::Trainer& t = holder.trainer();
   if (*resume) {
     const trainer::CheckpointInfo& info = **resume;
     Status s = trainer::load_checkpoint_tensors(info, t.model(), true);
@@ -192,6 +188,12 @@ int train_main(const TrainFlags& flags) {
   lo.checkpoint_minutes = flags.watch.checkpoint_minutes;
   lo.keep_checkpoints = flags.watch.keep;
   lo.stop_requested = &g_stop;
+  const LoraRun& lora_run = *lora;
+  lo.rebatch = [&holder, &lora_run](int micro_batch, const std::string& checkpoint_dir) -> common::Result<trainer::Trainer*> {
+    NS_ASSIGN_OR_RETURN(trainer::Trainer* rebuilt, holder.rebuild(micro_batch, checkpoint_dir));
+    if (checkpoint_dir.empty()) NS_RETURN_IF_ERROR(prepare_lora_model(lora_run, rebuilt->model()));
+    return rebuilt;
+  };
 
   common::SteadyClock clock;
   auto supervision = Supervision::start(*plan, c, run_json, t.lora_rank(), checkpoint_bytes(t.model()),

@@ -12,6 +12,7 @@ ConditionsGovernor::ConditionsGovernor(const ConditionsOptions& options, StepGov
                                        EventSink sink)
     : options_(options), inner_(inner), clock_(clock), sink_(std::move(sink)) {
   if (options_.window) window_ = std::make_unique<RunWindow>(*options_.window, &clock_);
+  micro_batch_ = options_.batch.micro_batch;
   if (options_.memory) {
     memory_ = std::make_unique<MemoryWatch>(*options_.memory, options_.batch, options_.activation_bytes_per_sequence);
   }
@@ -42,6 +43,18 @@ void ConditionsGovernor::poll_slow(double now_s) {
     if (d.ok()) {
       memory_paused_ = memory_->paused();
       memory_detail_ = d->reason;
+      if (d->action == MemoryAction::kShrinkMicroBatch || d->action == MemoryAction::kRestoreMicroBatch ||
+          d->action == MemoryAction::kResume) {
+        if (d->shape.micro_batch != micro_batch_) {
+          micro_batch_ = d->shape.micro_batch;
+          pending_micro_batch_ = micro_batch_;
+          if (sink_) {
+            sink_(micro_batch_ < options_.batch.micro_batch ? "memory_shrink" : "memory_restore",
+                  "micro-batch " + std::to_string(micro_batch_) + " x accumulation " +
+                      std::to_string(d->shape.accumulation_steps) + ": " + d->reason);
+          }
+        }
+      }
     }
   }
 }
@@ -88,7 +101,12 @@ Directive ConditionsGovernor::before_step(const StepContext& context) {
     return out;
   }
   if (state_ != "training") report("resume", "training", "conditions allow training again");
-  if (inner_) return inner_->before_step(context);
+  if (inner_) out = inner_->before_step(context);
+  if (pending_micro_batch_ > 0 && out.action == Directive::Action::kProceed) {
+    out.micro_batch = pending_micro_batch_;
+    if (out.reason.empty()) out.reason = "memory: micro-batch " + std::to_string(pending_micro_batch_);
+    pending_micro_batch_ = 0;
+  }
   return out;
 }
 

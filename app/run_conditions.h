@@ -1,8 +1,8 @@
 // ConditionsGovernor: the conditions of an unattended run, checked before every step ahead of the
 // thermal governor — the time window and deadlines (--until, --max-hours, --window), the power
 // supply (on battery: pause or stop, per --on-battery), the free disk space where checkpoints go
-// (stop cleanly while one more checkpoint still fits), and the system's available memory (pause
-// before the machine would swap). Each change of condition is reported once to an event sink.
+// (stop cleanly while one more checkpoint still fits), and the system's available memory (a smaller
+// micro-batch with more accumulation, or a pause, before the machine would swap). Each change of condition is reported once to an event sink.
 // Decisions only; the loop acts on them. Reads time only from the injected clock.
 #pragma once
 
@@ -62,6 +62,8 @@ class ConditionsGovernor final : public StepGovernor {
   std::string disk_detail_;
   bool memory_paused_ = false;
   std::string memory_detail_;
+  int micro_batch_ = 0;          // the micro-batch the memory watch wants
+  int pending_micro_batch_ = 0;  // a change not yet handed to the loop
   std::string battery_detail_;
   std::string state_ = "training";
 };

@@ -39,17 +39,19 @@ void sleep_interruptible(common::Clock& clock, double ms, const LoopOptions& o) 
 class LoopState {
  public:
   LoopState(trainer::Trainer& t, const LoopOptions& o, const std::vector<LoopObserver*>& obs, common::Clock& clock)
-      : last_checkpoint_s_(clock.now_s()), trainer_(t), options_(o), observers_(obs), clock_(clock) {}
+      : last_checkpoint_s_(clock.now_s()), trainer_(&t), options_(o), observers_(obs), clock_(clock) {}
+
+  void set_trainer(trainer::Trainer* t) { trainer_ = t; }
 
   Status checkpoint() {
-    if (trainer_.steps_done() == 0 || trainer_.steps_done() == last_checkpoint_step_) return Status::Ok();
+    if (trainer_->steps_done() == 0 || trainer_->steps_done() == last_checkpoint_step_) return Status::Ok();
     trainer::CheckpointInfo info = options_.checkpoint_base;
-    info.step = trainer_.steps_done();
-    info.train_position = trainer_.train_source()->position();
-    info.options = trainer_.options();
+    info.step = trainer_->steps_done();
+    info.train_position = trainer_->train_source()->position();
+    info.options = trainer_->options();
     info.train_loss = outcome.last_loss;
     info.val_loss = outcome.val_loss;
-    NS_RETURN_IF_ERROR(trainer::save_checkpoint(options_.run_dir, trainer_.model(), info, options_.keep_checkpoints));
+    NS_RETURN_IF_ERROR(trainer::save_checkpoint(options_.run_dir, trainer_->model(), info, options_.keep_checkpoints));
     last_checkpoint_step_ = info.step;
     last_checkpoint_s_ = clock_.now_s();
     char name[32];
@@ -60,11 +62,11 @@ class LoopState {
   }
 
   Status evaluate() {
-    auto e = trainer_.evaluate(options_.eval_batches);
+    auto e = trainer_->evaluate(options_.eval_batches);
     if (!e.ok()) return e.status();
     outcome.val_loss = e->val_loss;
-    last_eval_step_ = trainer_.steps_done();
-    for (LoopObserver* o : observers_) o->on_eval(trainer_.steps_done(), *e);
+    last_eval_step_ = trainer_->steps_done();
+    for (LoopObserver* o : observers_) o->on_eval(trainer_->steps_done(), *e);
     return Status::Ok();
   }
 
@@ -73,7 +75,7 @@ class LoopState {
   double last_checkpoint_s_ = 0;  // clock time of the last checkpoint (or the start)
 
  private:
-  trainer::Trainer& trainer_;
+  trainer::Trainer* trainer_;
   const LoopOptions& options_;
   const std::vector<LoopObserver*>& observers_;
   common::Clock& clock_;
@@ -82,28 +84,29 @@ class LoopState {
 
 }  // namespace
 
-Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const LoopOptions& options, StepGovernor* governor,
+Result<LoopOutcome> run_train_loop(trainer::Trainer& first, const LoopOptions& options, StepGovernor* governor,
                                    const std::vector<LoopObserver*>& observers, common::Clock& clock) {
-  LoopState state(trainer, options, observers, clock);
-  for (LoopObserver* o : observers) o->on_start(trainer);
+  trainer::Trainer* current = &first;
+  LoopState state(first, options, observers, clock);
+  for (LoopObserver* o : observers) o->on_start(*current);
   const double t_start = clock.now_s();
-  const int64_t first_step = trainer.steps_done();
+  const int64_t first_step = current->steps_done();
   double ema_tok_s = 0, ema_flop_s = 0, ema_step_s = 0;
   trainer::StepStats last;
   bool have_last = false;
   state.outcome.end = LoopEnd::kCompleted;
 
-  while (!trainer.done()) {
+  while (!current->done()) {
     if (stop_flag(options)) {
       state.outcome.end = LoopEnd::kStopRequested;
       break;
     }
     if (governor) {
-      StepContext ctx{trainer.steps_done() + 1, trainer.options().steps, trainer.threads(),
-                      trainer.model().shape().max_threads, have_last ? &last : nullptr};
+      StepContext ctx{current->steps_done() + 1, current->options().steps, current->threads(),
+                      current->model().shape().max_threads, have_last ? &last : nullptr};
       Directive d = governor->before_step(ctx);
       const bool plain = d.action == Directive::Action::kProceed && d.threads <= 0 && d.lora_rank <= 0 &&
-                         d.pause_ms <= 0 && !d.checkpoint;
+                         d.micro_batch <= 0 && d.pause_ms <= 0 && !d.checkpoint;
       if (!plain) {
         for (LoopObserver* o : observers) o->on_directive(d);
       }
@@ -117,18 +120,26 @@ Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const LoopOptions&
         have_last = false;
         continue;
       }
-      if (d.threads > 0 && d.threads != trainer.threads()) trainer.set_threads(d.threads);
-      if (d.lora_rank > 0 && trainer.lora_rank() > 0) {  // full-mode runs have no rank to change
-        auto change = trainer.set_lora_rank(d.lora_rank);
+      if (d.micro_batch > 0 && d.micro_batch != current->model().batch() && options.rebatch) {
+        NS_RETURN_IF_ERROR(state.checkpoint());
+        auto rebuilt = options.rebatch(d.micro_batch, current->steps_done() > 0 ? state.outcome.checkpoint_dir : "");
+        if (!rebuilt.ok()) return rebuilt.status();
+        current = *rebuilt;
+        state.set_trainer(current);
+        have_last = false;
+      }
+      if (d.threads > 0 && d.threads != current->threads()) current->set_threads(d.threads);
+      if (d.lora_rank > 0 && current->lora_rank() > 0) {  // full-mode runs have no rank to change
+        auto change = current->set_lora_rank(d.lora_rank);
         if (!change.ok()) return change.status();
         if (change->new_rank != change->old_rank) {
-          for (LoopObserver* o : observers) o->on_lora_rank(trainer.steps_done() + 1, *change);
+          for (LoopObserver* o : observers) o->on_lora_rank(current->steps_done() + 1, *change);
         }
       }
       if (d.pause_ms > 0) sleep_interruptible(clock, d.pause_ms, options);
       if (stop_flag(options)) continue;
     }
-    auto s = trainer.step();
+    auto s = current->step();
     if (!s.ok()) {
       (void)state.checkpoint();  // keep what was done before the failure
       return s.status();
@@ -139,31 +150,31 @@ Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const LoopOptions&
     if (governor) governor->after_step(*s);
 
     const double step_s = std::max(s->step_s, 1e-9);
-    const double a = trainer.steps_done() - first_step <= 1 ? 1.0 : 0.1;
+    const double a = current->steps_done() - first_step <= 1 ? 1.0 : 0.1;
     ema_tok_s = (1 - a) * ema_tok_s + a * s->tokens / step_s;
     ema_flop_s = (1 - a) * ema_flop_s + a * s->flops / step_s;
     ema_step_s = (1 - a) * ema_step_s + a * step_s;
     LoopProgress p;
-    p.step = trainer.steps_done();
-    p.steps_total = trainer.options().steps;
+    p.step = current->steps_done();
+    p.steps_total = current->options().steps;
     p.tokens_per_s = ema_tok_s;
     p.gflops = ema_flop_s / 1e9;
     p.eta_s = ema_step_s * static_cast<double>(p.steps_total - p.step);
     p.elapsed_s = clock.now_s() - t_start;
     for (LoopObserver* o : observers) o->on_step(*s, p);
 
-    if (options.eval_every > 0 && trainer.steps_done() % options.eval_every == 0) NS_RETURN_IF_ERROR(state.evaluate());
+    if (options.eval_every > 0 && current->steps_done() % options.eval_every == 0) NS_RETURN_IF_ERROR(state.evaluate());
     const bool by_time = options.checkpoint_minutes > 0 &&
                          clock.now_s() - state.last_checkpoint_s_ >= 60.0 * options.checkpoint_minutes;
-    if (by_time || (options.checkpoint_every > 0 && trainer.steps_done() % options.checkpoint_every == 0)) {
+    if (by_time || (options.checkpoint_every > 0 && current->steps_done() % options.checkpoint_every == 0)) {
       NS_RETURN_IF_ERROR(state.checkpoint());
     }
   }
-  if (state.outcome.end == LoopEnd::kCompleted && options.eval_at_end && state.last_eval_step_ != trainer.steps_done()) {
+  if (state.outcome.end == LoopEnd::kCompleted && options.eval_at_end && state.last_eval_step_ != current->steps_done()) {
     NS_RETURN_IF_ERROR(state.evaluate());
   }
   NS_RETURN_IF_ERROR(state.checkpoint());
-  state.outcome.steps_done = trainer.steps_done();
+  state.outcome.steps_done = current->steps_done();
   for (LoopObserver* o : observers) o->on_finish(state.outcome);
   return state.outcome;
 }

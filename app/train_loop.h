@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct Directive {
   Action action = Action::kProceed;
   int threads = 0;          // > 0: run from now on with this many threads
   int lora_rank = 0;        // > 0: set the LoRA rank (lora/qlora runs only)
+  int micro_batch = 0;      // > 0: checkpoint, then continue with this micro-batch (LoopOptions::rebatch)
   double pause_ms = 0;      // kProceed: sleep before the step (duty cycle); kCheckpointAndWait: wait
   bool checkpoint = false;  // write a checkpoint before anything else
   std::string reason;       // for logs: "86 °C >= 85 °C"
@@ -92,10 +94,15 @@ struct LoopOptions {
   int keep_checkpoints = 2;
   double checkpoint_minutes = 0;           // > 0: also checkpoint when this much time has passed since the last
   const std::atomic<bool>* stop_requested = nullptr;  // polled before each step and while waiting
+  // Rebuilds the trainer with another micro-batch from the checkpoint just written (an empty
+  // directory: no step yet) and returns it; the loop goes on with it. Null: micro-batch changes
+  // are ignored.
+  std::function<common::Result<trainer::Trainer*>(int micro_batch, const std::string& checkpoint_dir)> rebatch;
 };
 
 // Runs until the trainer is done, the stop flag is set, or the governor says stop; always ends with
 // a checkpoint of the last completed step (unless no step ran). Errors: a failed step or checkpoint.
+// `trainer` may be replaced during the run (LoopOptions::rebatch); the caller's owner keeps it.
 common::Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const LoopOptions& options,
                                            StepGovernor* governor, const std::vector<LoopObserver*>& observers,
                                            common::Clock& clock);
