@@ -242,7 +242,7 @@ std::vector<std::string> run_config_differences(const std::string& old_json, con
   static const char* kCompared[][2] = {
       {"data", "path"},   {"data", "tokenizer"}, {"data", "val_fraction"}, {"train", "batch"},
       {"train", "seq_len"}, {"train", "accum"},  {"train", "lr"},           {"train", "min_lr"},
-      {"train", "warmup"}, {"train", "weight_decay"}, {"train", "grad_clip"}, {"train", "beta1"},
+      {"train", "weight_decay"}, {"train", "grad_clip"}, {"train", "beta1"},
       {"train", "beta2"}, {"train", "seed"},     {"train", "grad_checkpoint"}};
   for (const auto& key : kCompared) {
     const json* va = a.contains(key[0]) && a[key[0]].contains(key[1]) ? &a[key[0]][key[1]] : nullptr;

@@ -55,7 +55,8 @@ std::string run_config_to_json(const RunConfig& config);
 
 // The training settings that differ between a run directory's config (`old_json`) and a new one,
 // one "train.lr: 0.001 -> 0.0003" line each. Settings that may change on resume are not compared:
-// steps (train further), threads, cadence (eval/checkpoint/log), the run directory.
+// steps (train further) and the warmup derived from them, threads, cadence (eval/checkpoint/log),
+// the run directory.
 std::vector<std::string> run_config_differences(const std::string& old_json, const std::string& new_json);
 common::Result<RunConfig> run_config_from_json(const std::string& json_text, const std::string& source);
 
