@@ -4,7 +4,8 @@
 # `nightshift sensors` sees it and picks the CPU sensor, follows values written to the files,
 # finds the sensor again after it moves to another hwmon number, reports unknown patterns (exit 2),
 # and that the governor (sensors --follow) reacts: throttle, pause, checkpoint-and-wait, resume,
-# fail-safe when the sensor disappears or reads absurd values, recovery when it comes back.
+# fail-safe when the sensor disappears or reads absurd values, recovery when it comes back; and a
+# real `train --thermal libsensors` run that pauses, cools down and trains again.
 # Prints SKIPPED and exits 0 where mount namespaces are not permitted.
 set -uo pipefail
 
@@ -145,6 +146,43 @@ if [[ -f /etc/sensors3.conf ]]; then
     echo "note: cannot bind-mount over /etc/sensors3.conf here; config hook check skipped"
   fi
 fi
+
+# 7. A real training run governed by libsensors: `train --thermal libsensors` reads the fake chip
+#    before every step; heat pauses it per step, 96 °C makes it checkpoint and wait (no steps), and
+#    it trains again once the chip is cool; every decision is an event in the run log.
+for i in $(seq 1 300); do echo "line $i: the quick brown fox jumps over the lazy dog."; done > "$work/corpus.txt"
+printf 'name = "micro"\nd_model = 32\nblocks = ["attn+mlp"]\n[attn]\nn_heads = 2\n' > "$work/micro.toml"
+echo 60000 > $chip/temp1_input
+XDG_CACHE_HOME="$work/cache" "$BIN" train --model "$work/micro.toml" --data "$work/corpus.txt" --batch 2 --seq 16 \
+  --threads 1 --steps 10000000 --thermal libsensors --out "$work/run" --headless 2> "$work/train.err" &
+train_pid=$!
+steps() { "$BIN" log "$work/run" steps 2>/dev/null | tail -n +2 | wc -l; }
+wait_for() {  # wait_for SECONDS COMMAND...
+  local t=$1; shift
+  for _ in $(seq 1 $((t * 10))); do "$@" && return 0; sleep 0.1; done; return 1
+}
+event() { "$BIN" log "$work/run" events 2>/dev/null | grep -q "$1"; }
+if wait_for 30 bash -c "[ \$(\"$BIN\" log '$work/run' steps 2>/dev/null | wc -l) -gt 10 ]" &&
+   event ',thermal,"governing by libsensors'; then
+  pass "train --thermal libsensors trains and says which sensor governs"
+else fail "train --thermal libsensors did not start: $(tail -3 "$work/train.err")"; fi
+echo 88000 > $chip/temp1_input
+if wait_for 20 event 'thermal_transition,.*normal -> pause'; then pass "train: 88 °C pauses after each step"
+else fail "train: no pause transition at 88 °C"; fi
+echo 96500 > $chip/temp1_input
+if wait_for 20 event ',cooldown,'; then
+  sleep 1; before=$(steps); sleep 2
+  if [[ "$before" == "$(steps)" ]]; then pass "train: 96.5 °C checkpoints and waits (no steps)"
+  else fail "train: steps go on at 96.5 °C"; fi
+else fail "train: no cooldown at 96.5 °C"; fi
+echo 60000 > $chip/temp1_input
+before=$(steps)
+if wait_for 30 bash -c "[ \$(\"$BIN\" log '$work/run' steps | tail -n +2 | wc -l) -gt $((before + 5)) ]"; then
+  pass "train: trains again when cool"
+else fail "train: no steps after cooling down"; fi
+kill -TERM $train_pid; wait $train_pid; rc=$?
+if [[ $rc -eq 0 && -f "$work/run/checkpoints/latest" ]]; then pass "train: SIGTERM checkpoints and exits 0"
+else fail "train: SIGTERM rc=$rc"; fi
 
 if [[ $failures -gt 0 ]]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all thermal hwmon checks passed"
