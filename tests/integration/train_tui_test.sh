@@ -2,7 +2,7 @@
 # The dashboard on a real training run, driven in tmux as a person would:
 #  - in-process (`nightshift train --tui`): every panel at 80x24 with the run's values, `p` pauses
 #    the trainer (logged, PAUSED on screen, the step count stops), `p` resumes, `q` checkpoints and
-#    stops; the process exits 0 and the terminal is restored;
+#    stops; the process exits 0 and the terminal is restored (also on SIGTERM, with a checkpoint);
 #  - attached (`nightshift top` beside a --headless run): `p` pauses the trainer through the control
 #    table, `q` leaves a checkpoint at the last step and a stopped run.
 source "$(dirname "$0")/dashboard_lib.sh"
@@ -44,6 +44,18 @@ last=$("$BIN" log "$RUN" steps --format json | $PY -c "import json,sys; print(ma
 [ "$(cat "$RUN/checkpoints/latest")" = "$(printf 'step-%08d' "$last")" ] || fail "no checkpoint at the last step $last"
 screen_has "TTY_RESTORED" || fail "terminal modes not restored"
 screen_has "Governor" && fail "the dashboard is still on the screen"
+tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
+
+# --- SIGTERM while the dashboard is up: checkpoint, exit 0, terminal restored ------------------------
+RUN=$WORK/sigterm
+tmux_start 80 24 "s=\$(stty -g); $TRAIN --out '$RUN' --tui --name tui-term 2>'$WORK/err2.txt' </dev/tty & echo \$! > '$WORK/pid'; wait \$!; rc=\$?; [ \"\$(stty -g)\" = \"\$s\" ] && echo TTY_RESTORED; (exit \$rc)"
+wait_until 30 screen_has "tui-term" || fail "train --tui (second run) did not draw: $(cat "$WORK/err2.txt")"
+wait_until 20 bash -c "[ \$('$BIN' log '$RUN' steps 2>/dev/null | wc -l) -gt 10 ]" || fail "no steps in the second run"
+kill -TERM "$(cat "$WORK/pid")"
+wait_until 30 screen_has "EXIT=0" || fail "train --tui did not exit 0 on SIGTERM"
+screen_has "TTY_RESTORED" || fail "terminal modes not restored after SIGTERM"
+[ -f "$RUN/checkpoints/latest" ] || fail "no checkpoint after SIGTERM"
+[ "$(run_field "$RUN" status)" = interrupted ] || fail "the run is not marked interrupted"
 tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
 
 # --- attached -------------------------------------------------------------------------------------
