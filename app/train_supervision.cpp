@@ -112,6 +112,16 @@ Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, const Ru
     common::SteadyClock probe_clock;  // a malformed replay file or a missing sensor is bad input
     NS_RETURN_IF_ERROR(open_thermal_source(spec, plan.profile, flags.sensors, probe_clock).status());
   }
+  thermal::GovernorConfig& gov = plan.governor;
+  gov = governor_config_from_profile(plan.profile.thermal);
+  if (!flags.thermal_policy.empty()) gov.policy = *thermal::parse_policy(flags.thermal_policy);
+  gov.fail_safe = *thermal::parse_fail_safe(flags.fail_safe);
+  if (flags.shrink_c) gov.shrink_c = *flags.shrink_c;
+  if (flags.pause_c) gov.pause_c = *flags.pause_c;
+  if (flags.stop_c) gov.stop_c = *flags.stop_c;
+  if (flags.resume_c) gov.resume_c = *flags.resume_c;
+  if (flags.setpoint_c) gov.setpoint_c = *flags.setpoint_c;
+  NS_RETURN_IF_ERROR(gov.validate());
   if (!flags.memory_low_water.empty()) {
     NS_RETURN_IF_ERROR(parse_byte_size(flags.memory_low_water, "--memory-low-water").status());
   }
@@ -187,15 +197,7 @@ Result<std::unique_ptr<Supervision>> Supervision::start(const SupervisionPlan& p
       if (latest.ok()) previous = latest->id;
     }
   }
-  thermal::GovernorConfig gov = governor_config_from_profile(plan.profile.thermal);
-  if (!f.thermal_policy.empty()) gov.policy = *thermal::parse_policy(f.thermal_policy);
-  gov.fail_safe = *thermal::parse_fail_safe(f.fail_safe);
-  if (f.shrink_c) gov.shrink_c = *f.shrink_c;
-  if (f.pause_c) gov.pause_c = *f.pause_c;
-  if (f.stop_c) gov.stop_c = *f.stop_c;
-  if (f.resume_c) gov.resume_c = *f.resume_c;
-  if (f.setpoint_c) gov.setpoint_c = *f.setpoint_c;
-  NS_RETURN_IF_ERROR(gov.validate());
+  const thermal::GovernorConfig& gov = plan.governor;
   if (previous) {
     NS_RETURN_IF_ERROR(s.log->continue_run(*previous));
     s.log->append_event("resume", "resumed by a new process");

@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "profiles/profile.h"
+#include "thermal/governor_config.h"
 
 namespace app {
 
@@ -26,6 +27,7 @@ namespace app {
 struct SupervisionPlan {
   SupervisionFlags flags;
   profiles::HardwareProfile profile;
+  thermal::GovernorConfig governor;  // the profile's thresholds with the flags on top, validated
   uint64_t budget_bytes = 0;    // --memory-limit, else the profile's available memory
   uint64_t planned_bytes = 0;   // the planner's total for this run
   uint64_t activation_bytes_per_sequence = 0;

@@ -102,7 +102,8 @@ echo 0 > "$ps/AC/online"; echo Discharging > "$ps/BAT0/status"
 [ "$(steps_logged "$work/f")" = 0 ] || fail "--on-battery stop trained"
 
 # --- bad times and policies: exit 2, nothing created ----------------------------------------------------
-for bad in "--until 25:99" "--window 22:00" "--on-battery sometimes" "--resume maybe" "--thermal replay:$work/none.csv"; do
+for bad in "--until 25:99" "--window 22:00" "--on-battery sometimes" "--resume maybe" "--thermal replay:$work/none.csv" \
+           "--shrink-c 90 --pause-c 80" "--thermal-policy hot" "--memory-limit lots" "--profile no-such-device"; do
   rc=0; "$BIN" train "${common[@]}" --steps 10 --out "$work/g" $bad 2> "$work/bad.log" || rc=$?
   [ "$rc" = 2 ] || fail "$bad: exit $rc"
   [ "$(wc -l < "$work/bad.log")" = 1 ] || fail "$bad: not one line: $(cat "$work/bad.log")"
