@@ -4,16 +4,8 @@
 # from cool into the shrink band (75-85 °C) and back. The run log must show the rank halving under
 # heat (lora_rank events, the steps' lora_rank column) and coming back to 8 when cool, and the run
 # must finish with a checkpoint. The trace is in minutes; --sim-speed plays it 600x faster.
-set -euo pipefail
-BIN=${NIGHTSHIFT_BIN:?NIGHTSHIFT_BIN must point at the nightshift binary}
-PY=/usr/bin/python3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export XDG_CACHE_HOME="$work/cache"
-fail() { echo "FAIL: $*" >&2; tail -30 "$work/qlora.log" >&2 2>/dev/null || true; exit 1; }
-
-for i in $(seq 1 400); do echo "line $i: the quick brown fox jumps over the lazy dog while the night goes on."; done > "$work/corpus.txt"
-printf 'name = "micro"\nd_model = 64\nblocks = ["attn+mlp", "attn+mlp"]\n[attn]\nn_heads = 2\n' > "$work/micro.toml"
+source "$(dirname "$0")/train_lib.sh"
+make_micro_model 2 64
 "$BIN" train --model "$work/micro.toml" --data "$work/corpus.txt" --batch 2 --seq 16 --threads 1 --steps 30 \
   --thermal none --out "$work/pre" 2> "$work/pre.log" || fail "pre-training"
 "$BIN" quantize "$work/pre" --format nf4 --out "$work/base.safetensors" 2> "$work/quant.log" || fail "quantize"

@@ -5,24 +5,14 @@
 # The run must first lower its micro-batch (4 -> smaller, same effective batch: every step still
 # trains 4 x 16 tokens), then pause (a memory_pause event, no steps while the memory is held), go on
 # when the other process exits (a resume event, steps advance), and stop cleanly on SIGTERM.
-set -euo pipefail
-BIN=${NIGHTSHIFT_BIN:?NIGHTSHIFT_BIN must point at the nightshift binary}
-PY=/usr/bin/python3
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-export XDG_CACHE_HOME="$work/cache"
-fail() { echo "FAIL: $*" >&2; tail -20 "$work/train.log" >&2 || true; exit 1; }
-wait_until() { local t=$1; shift; for _ in $(seq 1 $((t * 10))); do "$@" && return 0; sleep 0.1; done; return 1; }
+source "$(dirname "$0")/train_lib.sh"
 steps_logged() { "$BIN" log "$work/run" steps 2>/dev/null | tail -n +2 | wc -l; }
 
 avail_kib=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
 if [ "$avail_kib" -lt $((5 * 1024 * 1024)) ]; then echo "SKIP: less than 5 GiB available"; exit 77; fi
 low_water=$(( (avail_kib - 1024 * 1024) / 1024 ))M
 
-for i in $(seq 1 400); do echo "line $i: the quick brown fox jumps over the lazy dog while the night goes on."; done > "$work/corpus.txt"
-printf 'name = "micro"\nd_model = 32\nblocks = ["attn+mlp"]\n[attn]\nn_heads = 2\n' > "$work/micro.toml"
+make_micro_model 1
 "$BIN" train --model "$work/micro.toml" --data "$work/corpus.txt" --batch 4 --seq 16 --threads 1 --steps 10000000 \
   --thermal none --memory-low-water "$low_water" --out "$work/run" --headless 2> "$work/train.log" &
 trainer=$!; pids+=("$trainer")

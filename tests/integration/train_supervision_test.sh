@@ -5,22 +5,8 @@
 # --resume never and changed settings are refused (exit 2, nothing touched) unless --force; a
 # run that does not fit --memory-limit exits 3; --max-hours stops at the deadline; on battery
 # (a fake power-supply tree) the run pauses and goes on when mains comes back; bad times exit 2.
-set -euo pipefail
-BIN=${NIGHTSHIFT_BIN:?NIGHTSHIFT_BIN must point at the nightshift binary}
-PY=/usr/bin/python3
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-export XDG_CACHE_HOME="$work/cache"
-fail() { echo "FAIL: $*" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; tail -20 "$f" >&2; done; exit 1; }
-wait_until() { local t=$1; shift; for _ in $(seq 1 $((t * 10))); do "$@" && return 0; sleep 0.1; done; return 1; }
-steps_logged() { "$BIN" log "$1" steps 2>/dev/null | tail -n +2 | wc -l; }
-run_field() { "$BIN" log "$1" runs --format json | $PY -c "import json,sys; print(json.load(sys.stdin)[-1]['$2'])"; }
-tree_sum() { (cd "$1" && find . -type f -exec sha256sum {} + | sort); }
-
-for i in $(seq 1 400); do echo "line $i: the quick brown fox jumps over the lazy dog while the night goes on."; done > "$work/corpus.txt"
-printf 'name = "micro"\nd_model = 32\nblocks = ["attn+mlp", "attn+mlp"]\n[attn]\nn_heads = 2\n' > "$work/micro.toml"
+source "$(dirname "$0")/train_lib.sh"
+make_micro_model 2
 common=(--model "$work/micro.toml" --data "$work/corpus.txt" --batch 2 --seq 16 --threads 1 --eval-batches 2)
 
 # --- headless, simulated plant: timestamps on stderr, steps and thermal events in the log ---------
@@ -46,7 +32,7 @@ kill -TERM "$pid"
 rc=0; wait "$pid" || rc=$?
 [ "$rc" = 0 ] || fail "SIGTERM exit code $rc"
 [ "$(run_field "$work/b" status)" = interrupted ] || fail "status after SIGTERM is not interrupted"
-last=$("$BIN" log "$work/b" steps --format json | $PY -c "import json,sys; print(max(r['step'] for r in json.load(sys.stdin)))")
+last=$(last_step "$work/b")
 [ "$(cat "$work/b/checkpoints/latest")" = "$(printf 'step-%08d' "$last")" ] || fail "no checkpoint at the last step $last"
 
 # --- re-running resumes the same run; more steps allowed ------------------------------------------
