@@ -1,11 +1,13 @@
 // Checkpoint writing (temporary directory, fsync, rename, `latest` pointer, pruning) and loading
-// (state.json parsing, size and checksum verification, tensors copied into the model's arenas).
+// (scanning for the newest valid checkpoint, state.json parsing, size and checksum verification,
+// tensors copied into the model's arenas).
 #include "trainer/checkpoint.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "common/atomic_file.h"
+#include "common/log.h"
 #include "trainer/lora_plan.h"
 #include "trainer/safetensors.h"
 
@@ -43,11 +46,52 @@ std::string hex64(uint64_t v) {
 }
 
 Status fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::IOError(dir + ": cannot open directory: " + std::strerror(errno));
-  ::fsync(fd);
+  const int rc = ::fsync(fd);
+  const int err = errno;
   ::close(fd);
+  if (rc != 0) return Status::IOError(dir + ": fsync: " + std::strerror(err));
   return Status::Ok();
+}
+
+// The folders of RUN_DIR/checkpoints: "step-<digits>" checkpoints, highest step first, and
+// "step-<digits>.tmp" leftovers of unfinished writes.
+struct CheckpointScan {
+  std::vector<std::pair<int64_t, fs::path>> dirs;
+  std::vector<fs::path> temps;
+};
+
+// The step of a "step-<digits>" name (with `suffix` after the digits), or -1.
+int64_t parse_step_name(const std::string& n, const std::string& suffix) {
+  if (n.size() <= 5 + suffix.size() || n.rfind("step-", 0) != 0) return -1;
+  if (n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0) return -1;
+  const std::string digits = n.substr(5, n.size() - 5 - suffix.size());
+  if (digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return -1;
+  return std::stoll(digits);
+}
+
+CheckpointScan scan_checkpoints(const fs::path& root) {
+  CheckpointScan scan;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    std::error_code dec;
+    if (!e.is_directory(dec) || e.is_symlink(dec)) continue;
+    const std::string n = e.path().filename().string();
+    if (int64_t step = parse_step_name(n, ""); step >= 0) scan.dirs.emplace_back(step, e.path());
+    else if (parse_step_name(n, ".tmp") >= 0) scan.temps.push_back(e.path());
+  }
+  std::sort(scan.dirs.begin(), scan.dirs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  return scan;
+}
+
+// read_checkpoint_dir + verify_checkpoint_files.
+Result<CheckpointInfo> read_valid_checkpoint(const std::string& dir) {
+  NS_ASSIGN_OR_RETURN(CheckpointInfo info, read_checkpoint_dir(dir));
+  NS_RETURN_IF_ERROR(verify_checkpoint_files(info));
+  info.files_verified = true;
+  return info;
 }
 
 json options_to_json(const TrainOptions& o) {
@@ -144,15 +188,41 @@ Result<uint64_t> fnv1a64_file(const std::string& path, uint64_t* bytes) {
 }
 
 bool has_checkpoint(const std::string& run_dir) {
+  const fs::path root = fs::path(run_dir) / "checkpoints";
   std::error_code ec;
-  return fs::exists(fs::path(run_dir) / "checkpoints" / "latest", ec);
+  return fs::exists(root / "latest", ec) || !scan_checkpoints(root).dirs.empty();
 }
+
+namespace {
+
+// Moves the finished folder `tmp` to `final_dir`. When final_dir exists (the same step saved again,
+// or a damaged checkpoint of that step), the two are swapped atomically so that a crash never leaves
+// neither, and the old one (now at tmp) is deleted.
+Status move_into_place(const fs::path& tmp, const fs::path& final_dir) {
+  std::error_code ec;
+  if (fs::exists(final_dir, ec)) {
+    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) == 0) {
+      fs::remove_all(tmp, ec);
+      return Status::Ok();
+    }
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+      return Status::IOError(final_dir.string() + ": cannot swap the checkpoint into place: " + std::strerror(errno));
+    fs::remove_all(final_dir, ec);  // no RENAME_EXCHANGE here: older checkpoints cover the gap
+  }
+  if (::rename(tmp.c_str(), final_dir.c_str()) != 0)
+    return Status::IOError(final_dir.string() + ": cannot rename the checkpoint into place: " + std::strerror(errno));
+  return Status::Ok();
+}
+
+}  // namespace
 
 Status save_checkpoint(const std::string& run_dir, const Model& model, const CheckpointInfo& info, int keep_last) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   std::error_code ec;
+  const bool root_existed = fs::is_directory(root, ec);
   fs::create_directories(root, ec);
   if (ec) return Status::IOError(root.string() + ": cannot create directory: " + ec.message());
+  if (!root_existed) NS_RETURN_IF_ERROR(fsync_dir(root.parent_path().string()));
   const std::string name = step_dir_name(info.step);
   const fs::path tmp = root / (name + ".tmp");
   const fs::path final_dir = root / name;
@@ -170,6 +240,7 @@ Status save_checkpoint(const std::string& run_dir, const Model& model, const Che
   }
   const std::map<std::string, std::string> meta{{"format", kFormat}, {"step", std::to_string(info.step)}};
   json files = json::object();
+  // Each file: written to a temporary name, fsynced, renamed, the folder fsynced (write_safetensors).
   auto write_one = [&](const char* file, const std::vector<TensorRef>& tensors) -> Status {
     const std::string path = (tmp / file).string();
     NS_RETURN_IF_ERROR(write_safetensors(path, tensors, meta));
@@ -178,67 +249,115 @@ Status save_checkpoint(const std::string& run_dir, const Model& model, const Che
     files[file] = json{{"bytes", bytes}, {"fnv1a64", hex64(sum)}};
     return Status::Ok();
   };
-  NS_RETURN_IF_ERROR(write_one(kWeightsFile, weights));
-  if (!moments.empty()) NS_RETURN_IF_ERROR(write_one(kOptimizerFile, moments));
-
-  json run = json::parse(info.run_json, nullptr, /*allow_exceptions=*/false);
-  if (run.is_discarded()) run = json::object();
-  json state{{"format", kFormat},
-             {"version", kVersion},
-             {"step", info.step},
-             {"train_position", info.train_position},
-             {"rng", {hex64(info.rng[0]), hex64(info.rng[1]), hex64(info.rng[2]), hex64(info.rng[3])}},
-             {"options", options_to_json(info.options)},
-             {"shape",
-              {{"batch", info.shape.batch},
-               {"seq_len", info.shape.seq_len},
-               {"grad_checkpoint", info.shape.grad_checkpoint},
-               {"mode", train_mode_name(info.shape.mode)},
-               {"lora_rank", info.shape.lora_rank}}},
-             {"lora", model.lora() == nullptr ? json(nullptr) : lora_to_json(model.shape(), model.lora()->rank())},
-             {"model_toml", info.model_toml},
-             {"tokenizer", info.tokenizer_spec},
-             {"run", run},
-             {"train_loss", info.train_loss},
-             {"val_loss", info.val_loss},
-             {"files", files}};
-  NS_RETURN_IF_ERROR(common::write_file_atomic((tmp / "state.json").string(), state.dump(2) + "\n"));
-  NS_RETURN_IF_ERROR(fsync_dir(tmp.string()));
-  fs::remove_all(final_dir, ec);
-  fs::rename(tmp, final_dir, ec);
-  if (ec) return Status::IOError(final_dir.string() + ": cannot rename checkpoint into place: " + ec.message());
-  NS_RETURN_IF_ERROR(fsync_dir(root.string()));
-  NS_RETURN_IF_ERROR(common::write_file_atomic((root / "latest").string(), name + "\n"));
-
-  // Prune: keep the newest `keep_last` complete checkpoints (names sort by step).
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(root, ec)) {
-    const std::string n = e.path().filename().string();
-    if (e.is_directory() && n.rfind("step-", 0) == 0 && n.find(".tmp") == std::string::npos) names.push_back(n);
+  auto write_all = [&]() -> Status {
+    NS_RETURN_IF_ERROR(write_one(kWeightsFile, weights));
+    if (!moments.empty()) NS_RETURN_IF_ERROR(write_one(kOptimizerFile, moments));
+    json run = json::parse(info.run_json, nullptr, /*allow_exceptions=*/false);
+    if (run.is_discarded()) run = json::object();
+    json state{{"format", kFormat},
+               {"version", kVersion},
+               {"step", info.step},
+               {"train_position", info.train_position},
+               {"rng", {hex64(info.rng[0]), hex64(info.rng[1]), hex64(info.rng[2]), hex64(info.rng[3])}},
+               {"options", options_to_json(info.options)},
+               {"shape",
+                {{"batch", info.shape.batch},
+                 {"seq_len", info.shape.seq_len},
+                 {"grad_checkpoint", info.shape.grad_checkpoint},
+                 {"mode", train_mode_name(info.shape.mode)},
+                 {"lora_rank", info.shape.lora_rank}}},
+               {"lora", model.lora() == nullptr ? json(nullptr) : lora_to_json(model.shape(), model.lora()->rank())},
+               {"model_toml", info.model_toml},
+               {"tokenizer", info.tokenizer_spec},
+               {"run", run},
+               {"train_loss", info.train_loss},
+               {"val_loss", info.val_loss},
+               {"files", files}};
+    NS_RETURN_IF_ERROR(common::write_file_atomic((tmp / "state.json").string(), state.dump(2) + "\n"));
+    NS_RETURN_IF_ERROR(fsync_dir(tmp.string()));
+    NS_RETURN_IF_ERROR(move_into_place(tmp, final_dir));
+    return fsync_dir(root.string());
+  };
+  Status written = write_all();
+  if (!written.ok()) {
+    fs::remove_all(tmp, ec);
+    return Status::IOError("checkpoint of step " + std::to_string(info.step) + " not written (the previous " +
+                           "checkpoints are intact): " + written.message());
   }
-  std::sort(names.begin(), names.end());
-  for (size_t i = 0; i + static_cast<size_t>(std::max(keep_last, 1)) < names.size(); ++i) {
-    if (names[i] != name) fs::remove_all(root / names[i], ec);
-  }
+
+  Status latest = common::write_file_atomic((root / "latest").string(), name + "\n");
+  if (!latest.ok()) common::log_warning("checkpoint " + final_dir.string() + " is saved, but " + latest.message());
+  Status pruned = prune_checkpoints(run_dir, keep_last);
+  if (!pruned.ok()) common::log_warning("checkpoint " + final_dir.string() + " is saved, but pruning failed: " + pruned.message());
   return Status::Ok();
 }
 
 Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
-  const std::string latest_path = (root / "latest").string();
-  auto latest = common::read_file(latest_path);
-  if (!latest.ok()) {
-    if (latest.status().code() == common::StatusCode::kNotFound) {
-      return Status::NotFound(run_dir + ": no checkpoint (" + latest_path + " is missing)");
+  const CheckpointScan scan = scan_checkpoints(root);
+  for (const fs::path& t : scan.temps) {
+    common::log_warning(t.string() + ": an unfinished checkpoint (interrupted while being written); ignored");
+  }
+  if (scan.dirs.empty()) return Status::NotFound(run_dir + ": no checkpoint (nothing in " + root.string() + ")");
+  std::string newest_error;
+  for (const auto& [step, dir] : scan.dirs) {
+    auto info = read_valid_checkpoint(dir.string());
+    if (info.ok()) return info;
+    common::log_warning(info.status().message() + "; skipping this checkpoint, trying an older one");
+    if (newest_error.empty()) newest_error = info.status().message();
+  }
+  return Status::Corruption(newest_error + " (no valid checkpoint in " + root.string() + ": all " +
+                            std::to_string(scan.dirs.size()) + " are damaged or incomplete)");
+}
+
+Status prune_checkpoints(const std::string& run_dir, int keep) {
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  const CheckpointScan scan = scan_checkpoints(root);
+  std::string first_failure;
+  auto remove = [&](const fs::path& p) {
+    std::error_code ec;
+    fs::remove_all(p, ec);
+    if (ec && first_failure.empty()) first_failure = p.string() + ": cannot delete: " + ec.message();
+  };
+  for (const fs::path& t : scan.temps) remove(t);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {  // "latest.tmp.<pid>" of an interrupted update
+    if (e.path().filename().string().rfind("latest.tmp.", 0) == 0) remove(e.path());
+  }
+  if (keep > 0) {
+    int valid = 0;
+    for (const auto& [step, dir] : scan.dirs) {
+      if (valid >= keep) {
+        remove(dir);
+      } else if (read_valid_checkpoint(dir.string()).ok()) {
+        ++valid;
+      } else if (valid > 0) {
+        remove(dir);  // damaged and superseded by a newer valid checkpoint
+      }
     }
-    return latest.status();
   }
-  std::string name = *latest;
-  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-  if (name.empty() || name.find('/') != std::string::npos) {
-    return Status::Corruption(latest_path + ": does not name a checkpoint");
+  if (!first_failure.empty()) return Status::IOError(first_failure);
+  return Status::Ok();
+}
+
+Status verify_checkpoint_files(const CheckpointInfo& info) {
+  const std::string state_path = info.dir + "/state.json";
+  NS_ASSIGN_OR_RETURN(std::string text, common::read_file(state_path));
+  json s = json::parse(text, nullptr, false);
+  if (s.is_discarded() || !s.is_object() || !s.contains("files") || !s.at("files").is_object())
+    return Status::Corruption(state_path + ": not valid JSON or no 'files' (truncated?)");
+  const json& files = s.at("files");
+  if (!files.contains(kWeightsFile)) return Status::Corruption(state_path + ": lists no " + std::string(kWeightsFile));
+  for (const auto& [file, entry] : files.items()) {
+    if (file.empty() || file.find('/') != std::string::npos)
+      return Status::Corruption(state_path + ": bad file name '" + file + "'");
+    try {
+      NS_RETURN_IF_ERROR(verify_file(info.dir + "/" + file, files, file.c_str()));
+    } catch (const std::exception&) {
+      return Status::Corruption(state_path + ": malformed entry for " + file);
+    }
   }
-  return read_checkpoint_dir((root / name).string());
+  return Status::Ok();
 }
 
 Result<CheckpointInfo> read_checkpoint_dir(const std::string& dir) {
@@ -287,10 +406,12 @@ Status load_checkpoint_tensors(const CheckpointInfo& info, Model& model, bool wi
 
   auto load = [&](const char* file, auto wanted) -> Status {
     const std::string path = info.dir + "/" + file;
-    try {
-      NS_RETURN_IF_ERROR(verify_file(path, files, file));
-    } catch (const std::exception& e) {
-      return Status::Corruption(state_path + ": malformed entry for " + file);
+    if (!info.files_verified) {
+      try {
+        NS_RETURN_IF_ERROR(verify_file(path, files, file));
+      } catch (const std::exception&) {
+        return Status::Corruption(state_path + ": malformed entry for " + file);
+      }
     }
     NS_ASSIGN_OR_RETURN(auto st, SafetensorsFile::open(path));
     const TensorStore& store = model.tensors();

@@ -4,10 +4,13 @@
 //   RUN_DIR/checkpoints/step-00000100/state.json             step, RNG, data position, schedule,
 //                                                            resolved model and run config, and the
 //                                                            size + FNV-1a-64 of both files
-//   RUN_DIR/checkpoints/latest                               the name of the newest complete one
-// A checkpoint is written into "<name>.tmp/", fsynced, renamed, and only then made `latest`, so a
-// crash or power cut leaves the previous checkpoint intact. Loading verifies sizes and checksums and
-// names the damaged file. Not thread-safe with respect to the model (call between steps).
+//   RUN_DIR/checkpoints/latest                               the name of the newest one written
+//                                                            (informational: readers scan the folder)
+// A checkpoint is written into "step-N.tmp/" (every file fsynced), the folder fsynced, renamed into
+// place, and the checkpoints folder fsynced, so a crash, a kill or a full disk leaves the previous
+// checkpoints intact. Readers take the newest checkpoint whose files all match their sizes and
+// checksums; damaged, partial or unfinished ones are skipped with a warning (common/log.h).
+// Not thread-safe with respect to the model (call between steps); one writer per run directory.
 #pragma once
 
 #include <array>
@@ -33,28 +36,53 @@ struct CheckpointInfo {
   float train_loss = 0.0f;            // loss of the last step
   float val_loss = -1.0f;             // last validation loss, -1 when none
   int lora_active_rank = 0;           // lora/qlora: the adapters' rank when saved (set by save_checkpoint)
-  // Set by read_latest_checkpoint: the checkpoint's directory.
+  // Set by read_latest_checkpoint / read_checkpoint_dir: the checkpoint's directory.
   std::string dir;
+  // Set by read_latest_checkpoint: every file's size and checksum was checked against state.json,
+  // so load_checkpoint_tensors does not hash the files a second time.
+  bool files_verified = false;
 };
 
-// Writes a checkpoint of `model` (weights, and moments when it is a training model) with `info`,
-// then prunes older checkpoints so that `keep_last` remain. IOError naming the path on failure;
-// the previous checkpoint stays valid.
+// Writes a checkpoint of `model` (weights, and moments when it is a training model) with `info`
+// atomically (see the top of this file), then prune_checkpoints(run_dir, keep_last). A checkpoint of
+// the same step already on disk is swapped out atomically (renameat2 RENAME_EXCHANGE where the file
+// system has it). On failure (a full disk, an unwritable folder) the unfinished "step-N.tmp" is
+// removed and IOError says which file failed and that the previous checkpoint is intact. A failed
+// prune or `latest` update is a warning only: the new checkpoint is already durable.
 common::Status save_checkpoint(const std::string& run_dir, const Model& model, const CheckpointInfo& info,
                                int keep_last = 2);
 
-// The newest checkpoint of a run: NotFound when the run has none; Corruption naming the file when
-// `latest` or state.json is unreadable, truncated or of an unknown format.
+// The newest valid checkpoint of a run: checkpoint folders are tried from the highest step down,
+// each needing a readable state.json of this format and every listed file with its recorded size
+// and checksum. Each damaged, truncated or incomplete one, and each leftover "step-N.tmp" of an
+// unfinished write, is skipped with a warning through common::log_warning. NotFound when the run
+// has no checkpoint folder at all; Corruption naming the newest checkpoint's damaged file when none
+// is valid. The result has files_verified set.
 common::Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir);
-// One checkpoint directory (RUN_DIR/checkpoints/step-N), latest or not. Errors as above.
+// One checkpoint directory (RUN_DIR/checkpoints/step-N), latest or not: state.json only (the files
+// are checked by verify_checkpoint_files or load_checkpoint_tensors). NotFound / Corruption naming
+// state.json when it is missing, truncated or of an unknown format.
 common::Result<CheckpointInfo> read_checkpoint_dir(const std::string& dir);
-// True when RUN_DIR/checkpoints/latest exists.
+// Checks every file listed in info.dir/state.json (model.safetensors at least) against its recorded
+// size and FNV-1a-64. Corruption / NotFound naming the file otherwise.
+common::Status verify_checkpoint_files(const CheckpointInfo& info);
+// True when the run directory holds a checkpoint folder (RUN_DIR/checkpoints/step-N, valid or not)
+// or a `latest` pointer; leftover "step-N.tmp" folders alone do not count.
 bool has_checkpoint(const std::string& run_dir);
 
+// Keeps the newest `keep` valid checkpoints of RUN_DIR and deletes every older checkpoint folder,
+// damaged checkpoints older than a valid one, leftover "step-N.tmp" folders and stray temporary
+// files of the `latest` pointer. Damaged checkpoints newer than every valid one are left for
+// inspection (the run overwrites them when it reaches their step). keep <= 0 keeps every checkpoint
+// and only removes the leftovers. Validity is checked as read_latest_checkpoint does (sizes and
+// checksums), newest first, stopping at the keep-th valid one. A run without checkpoints is OK.
+// IOError naming the first path that could not be deleted (the others are still tried).
+common::Status prune_checkpoints(const std::string& run_dir, int keep);
+
 // Loads the weights (and, when with_optimizer, the AdamW moments) of the checkpoint in info.dir into
-// `model`, after checking each file's size and checksum against state.json. Corruption naming the
-// file for damage; InvalidArgument naming the tensor when the model's layout does not match.
-// A lora/qlora model also gets its adapters' saved rank back.
+// `model`, after checking each file's size and checksum against state.json (skipped when
+// info.files_verified). Corruption naming the file for damage; InvalidArgument naming the tensor
+// when the model's layout does not match. A lora/qlora model also gets its adapters' saved rank back.
 common::Status load_checkpoint_tensors(const CheckpointInfo& info, Model& model, bool with_optimizer);
 
 // FNV-1a 64 of a whole file, streamed. IOError/NotFound naming the file.

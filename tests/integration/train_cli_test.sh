@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nightshift train / eval / sample end to end on a small generated corpus (progress, checkpoint,
-# resume, eval --json, sampling), and the bad-input contract: one line naming the file and the
-# problem, exit code 2, nothing overwritten.
+# resume, eval --json, sampling), resuming past damaged checkpoints (skipped with a warning), and the
+# bad-input contract: one line naming the file and the problem, exit code 2, nothing overwritten.
 set -euo pipefail
 BIN=${NIGHTSHIFT_BIN:?NIGHTSHIFT_BIN must point at the nightshift binary}
 work=$(mktemp -d)
@@ -66,19 +66,37 @@ expect_bad bad_run_toml "run_bad.toml" "$BIN" train "$work/run_bad.toml" --data 
 before=$(cd "$work/run" && find . -type f -exec sha256sum {} + | sort)
 expect_bad other_model "$work/run" "$BIN" train --preset gpt-small --data "$work/corpus.txt" --batch 4 --seq 32 --out "$work/run"
 
-# A corrupt checkpoint is named; train refuses to resume from it and overwrites nothing.
-ckpt="$work/run/checkpoints/step-00000030/model.safetensors"
-cp "$ckpt" "$work/model.good"
-printf '\x13\x37' | dd of="$ckpt" bs=1 seek=200 conv=notrunc status=none
+# A damaged newest checkpoint is skipped with a warning naming the file: eval and train use the
+# newest valid one (train resumes from it). Only when no checkpoint is valid do they refuse, naming
+# the newest damaged file, and nothing in the run directory changes.
+ckpt30="$work/run/checkpoints/step-00000030"
+printf '\x13\x37' | dd of="$ckpt30/model.safetensors" bs=1 seek=200 conv=notrunc status=none
+"$BIN" eval "$work/run" --json > "$work/eval20.json" 2> "$work/eval20.err" || { cat "$work/eval20.err"; fail "eval past a damaged checkpoint"; }
+grep -q "warn.*step-00000030/model.safetensors: checksum mismatch" "$work/eval20.err" || { cat "$work/eval20.err"; fail "eval: no warning naming the damaged file"; }
+/usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["step"] == 20, j' "$work/eval20.json" || fail "eval did not use step 20"
+"$BIN" train --preset gpt-tiny --data "$work/corpus.txt" --steps 40 --batch 4 --seq 32 --threads 1 \
+  --out "$work/run" 2> "$work/skip.log" || { cat "$work/skip.log"; fail "train past a damaged checkpoint"; }
+grep -q "warn.*step-00000030/model.safetensors: checksum mismatch" "$work/skip.log" || { cat "$work/skip.log"; fail "train: no warning naming the damaged file"; }
+grep -q "from step 20" "$work/skip.log" || fail "did not resume from step 20, the newest valid checkpoint"
+[ "$(cat "$work/run/checkpoints/latest")" = "step-00000040" ] || fail "latest is not step 40"
+# Pruning (keep 2) removed the damaged step 30, superseded by the valid step 40, and kept step 20.
+[ ! -e "$ckpt30" ] || fail "the damaged step 30 was kept after a newer valid checkpoint"
+[ -d "$work/run/checkpoints/step-00000020" ] || fail "step 20 was pruned"
+
+truncate -s 100 "$work/run/checkpoints/step-00000040/optimizer.safetensors"
+"$BIN" train --preset gpt-tiny --data "$work/corpus.txt" --steps 40 --batch 4 --seq 32 --threads 1 \
+  --out "$work/run" 2> "$work/trunc.log" || { cat "$work/trunc.log"; fail "train past a truncated checkpoint"; }
+grep -q "warn.*step-00000040/optimizer.safetensors: truncated" "$work/trunc.log" || { cat "$work/trunc.log"; fail "no warning naming the truncated file"; }
+grep -q "from step 20" "$work/trunc.log" || fail "did not resume from step 20"
+
+for d in "$work"/run/checkpoints/step-*; do
+  printf '\x13\x37' | dd of="$d/model.safetensors" bs=1 seek=200 conv=notrunc status=none
+done
 before=$(cd "$work/run" && find . -type f -exec sha256sum {} + | sort)
-expect_bad corrupt_eval "model.safetensors" "$BIN" eval "$work/run"
-expect_bad corrupt_train "model.safetensors" "$BIN" train --preset gpt-tiny --data "$work/corpus.txt" --steps 40 \
-  --batch 4 --seq 32 --out "$work/run"
+expect_bad corrupt_eval "step-00000040/model.safetensors" "$BIN" eval "$work/run"
+expect_bad corrupt_train "step-00000040/model.safetensors" "$BIN" train --preset gpt-tiny --data "$work/corpus.txt" \
+  --steps 50 --batch 4 --seq 32 --out "$work/run"
 after=$(cd "$work/run" && find . -type f -exec sha256sum {} + | sort)
 [ "$before" = "$after" ] || fail "a refused resume changed the run directory"
-cp "$work/model.good" "$ckpt"
-truncate -s 100 "$work/run/checkpoints/step-00000030/optimizer.safetensors"
-expect_bad truncated "optimizer.safetensors" "$BIN" train --preset gpt-tiny --data "$work/corpus.txt" --steps 40 \
-  --batch 4 --seq 32 --out "$work/run"
 expect_bad no_run "no checkpoint" "$BIN" eval "$work/nothing_here"
 echo "OK"
