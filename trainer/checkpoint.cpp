@@ -86,6 +86,8 @@ CheckpointScan scan_checkpoints(const fs::path& root) {
   return scan;
 }
 
+Status prune(const std::string& run_dir, int keep, const fs::path& fresh);
+
 // read_checkpoint_dir + verify_checkpoint_files.
 Result<CheckpointInfo> read_valid_checkpoint(const std::string& dir) {
   NS_ASSIGN_OR_RETURN(CheckpointInfo info, read_checkpoint_dir(dir));
@@ -287,7 +289,7 @@ Status save_checkpoint(const std::string& run_dir, const Model& model, const Che
 
   Status latest = common::write_file_atomic((root / "latest").string(), name + "\n");
   if (!latest.ok()) common::log_warning("checkpoint " + final_dir.string() + " is saved, but " + latest.message());
-  Status pruned = prune_checkpoints(run_dir, keep_last);
+  Status pruned = prune(run_dir, keep_last, final_dir);
   if (!pruned.ok()) common::log_warning("checkpoint " + final_dir.string() + " is saved, but pruning failed: " + pruned.message());
   return Status::Ok();
 }
@@ -310,7 +312,11 @@ Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir) {
                             std::to_string(scan.dirs.size()) + " are damaged or incomplete)");
 }
 
-Status prune_checkpoints(const std::string& run_dir, int keep) {
+namespace {
+
+// prune_checkpoints, with `fresh` (when not empty) a checkpoint folder known to be valid because it
+// was just written and its checksums computed from the files on disk: it is not hashed again.
+Status prune(const std::string& run_dir, int keep, const fs::path& fresh) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   const CheckpointScan scan = scan_checkpoints(root);
   std::string first_failure;
@@ -329,7 +335,7 @@ Status prune_checkpoints(const std::string& run_dir, int keep) {
     for (const auto& [step, dir] : scan.dirs) {
       if (valid >= keep) {
         remove(dir);
-      } else if (read_valid_checkpoint(dir.string()).ok()) {
+      } else if (dir == fresh || read_valid_checkpoint(dir.string()).ok()) {
         ++valid;
       } else if (valid > 0) {
         remove(dir);  // damaged and superseded by a newer valid checkpoint
@@ -339,6 +345,10 @@ Status prune_checkpoints(const std::string& run_dir, int keep) {
   if (!first_failure.empty()) return Status::IOError(first_failure);
   return Status::Ok();
 }
+
+}  // namespace
+
+Status prune_checkpoints(const std::string& run_dir, int keep) { return prune(run_dir, keep, fs::path()); }
 
 Status verify_checkpoint_files(const CheckpointInfo& info) {
   const std::string state_path = info.dir + "/state.json";
