@@ -67,6 +67,8 @@ void RunLogObserver::on_lora_rank(int64_t next_step, const trainer::LoraRankRepo
   log_.append_event("lora_rank", text);
 }
 
+void RunLogObserver::on_checkpoint_begin(int64_t) { (void)log_.flush(true); }
+
 void RunLogObserver::on_checkpoint(int64_t step, const std::string& dir) {
   log_.record_checkpoint({step, dir, directory_bytes(dir), ""});
 }

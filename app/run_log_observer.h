@@ -34,6 +34,8 @@ class RunLogObserver final : public LoopObserver {
   void on_step(const trainer::StepStats& stats, const LoopProgress& progress) override;
   // The validation loss goes into that step's row (rewritten in the same batch) and an "eval" event.
   void on_eval(int64_t step, const trainer::EvalStats& eval) override;
+  // Flushes the steps buffered so far: every step up to a checkpoint is in the log before it exists.
+  void on_checkpoint_begin(int64_t step) override;
   void on_checkpoint(int64_t step, const std::string& dir) override;
   // A "lora_rank" event: old -> new and how much of the adapters' update was kept.
   void on_lora_rank(int64_t next_step, const trainer::LoraRankReport& change) override;

@@ -51,6 +51,7 @@ class LoopState {
     info.options = trainer_->options();
     info.train_loss = outcome.last_loss;
     info.val_loss = outcome.val_loss;
+    for (LoopObserver* o : observers_) o->on_checkpoint_begin(info.step);
     NS_RETURN_IF_ERROR(trainer::save_checkpoint(options_.run_dir, trainer_->model(), info, options_.keep_checkpoints));
     last_checkpoint_step_ = info.step;
     last_checkpoint_s_ = clock_.now_s();

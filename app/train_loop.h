@@ -77,6 +77,9 @@ class LoopObserver {
   virtual void on_start(const trainer::Trainer& trainer) {}
   virtual void on_step(const trainer::StepStats& stats, const LoopProgress& progress) {}
   virtual void on_eval(int64_t step, const trainer::EvalStats& eval) {}
+  // Just before a checkpoint of `step` is written (e.g. to make the log of every step up to it
+  // durable first, so a kill after the checkpoint loses no logged step).
+  virtual void on_checkpoint_begin(int64_t step) {}
   virtual void on_checkpoint(int64_t step, const std::string& dir) {}
   virtual void on_directive(const Directive& directive) {}   // every directive other than a plain proceed
   // The adapters' rank changed before step `next_step` (per adapter in change.adapters).
