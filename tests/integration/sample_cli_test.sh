@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `nightshift sample` on short runs of mamba-tiny, hybrid-tiny and gpt-tiny: it generates with the
+# recurrent state (says so on stderr), greedy text equals the text of re-running the whole context
+# per token (--recompute) while the context fits the run's sequence length, it keeps going past the
+# sequence length, a seeded draw repeats, and bad input exits 2 with one line.
+set -euo pipefail
+BIN=${NIGHTSHIFT_BIN:?set by ctest}
+export OMP_WAIT_POLICY=PASSIVE  # the short training runs share the machine with other tests
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# A corpus with structure a few steps can pick up: numbered lines of a small vocabulary.
+for i in $(seq 1 3000); do
+  echo "line $((i % 97)): the cat sat on the mat and the dog ate the $((i % 7)) bones."
+done >"$WORK/corpus.txt"
+
+SEQ=32
+for preset in mamba-tiny hybrid-tiny gpt-tiny; do
+  run="$WORK/$preset"
+  "$BIN" train --preset "$preset" --data "$WORK/corpus.txt" --tokenizer byte --steps 30 --batch 4 --seq $SEQ \
+    --lr 3e-3 --warmup 5 --threads 1 --eval-every 0 --eval-batches 2 --log-every 30 --out "$run" >"$WORK/train.log" 2>&1 ||
+    { cat "$WORK/train.log"; fail "$preset: training failed"; }
+
+  # Greedy, prompt + tokens within one sequence: both ways must give the same text.
+  prompt="line 4"
+  n=$((SEQ - ${#prompt}))
+  "$BIN" sample "$run" --prompt "$prompt" --tokens $n --temperature 0 >"$WORK/rec.out" 2>"$WORK/rec.err" ||
+    { cat "$WORK/rec.err"; fail "$preset: sample failed"; }
+  grep -q "recurrent state" "$WORK/rec.err" || fail "$preset: sample did not use the recurrent state: $(cat "$WORK/rec.err")"
+  "$BIN" sample "$run" --prompt "$prompt" --tokens $n --temperature 0 --recompute >"$WORK/full.out" 2>"$WORK/full.err" ||
+    { cat "$WORK/full.err"; fail "$preset: sample --recompute failed"; }
+  grep -q "recurrent state" "$WORK/full.err" && fail "$preset: --recompute still used the recurrent state"
+  [ "$(head -c ${#prompt} "$WORK/rec.out")" = "$prompt" ] || fail "$preset: output does not start with the prompt"
+  [ "$(wc -c <"$WORK/rec.out")" -eq $((SEQ + 1)) ] || fail "$preset: expected $SEQ bytes and a newline, got $(wc -c <"$WORK/rec.out")"
+  cmp -s "$WORK/rec.out" "$WORK/full.out" ||
+    fail "$preset: recurrent and full-forward greedy text differ: '$(cat "$WORK/rec.out")' vs '$(cat "$WORK/full.out")'"
+  echo "ok   $preset: greedy recurrent == full forward: $(head -1 "$WORK/rec.out")"
+
+  # Past the sequence length, and a seeded draw repeats.
+  "$BIN" sample "$run" --prompt "$prompt" --tokens 150 --seed 3 >"$WORK/a.out" 2>/dev/null || fail "$preset: long sample failed"
+  "$BIN" sample "$run" --prompt "$prompt" --tokens 150 --seed 3 >"$WORK/b.out" 2>/dev/null || fail "$preset: long sample failed"
+  [ "$(wc -c <"$WORK/a.out")" -eq $((${#prompt} + 150 + 1)) ] || fail "$preset: long sample has $(wc -c <"$WORK/a.out") bytes"
+  cmp -s "$WORK/a.out" "$WORK/b.out" || fail "$preset: the same seed gave different text"
+  echo "ok   $preset: 150 tokens past seq $SEQ, seeded draw repeats"
+done
+
+expect_bad() {  # expect_bad FRAGMENT ARGS...
+  local fragment=$1; shift
+  set +e
+  local err rc
+  err=$("$BIN" sample "$@" 2>&1 >/dev/null); rc=$?
+  set -e
+  [ $rc -eq 2 ] || fail "exit $rc for sample $* ($err)"
+  [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "more than one line for sample $*: $err"
+  [[ "$err" == *"$fragment"* ]] || fail "message for sample $* lacks '$fragment': $err"
+  echo "ok   exit 2: $err"
+}
+mkdir "$WORK/empty-run"
+expect_bad "$WORK/empty-run" "$WORK/empty-run" --prompt "x"
+expect_bad "--tokens" "$WORK/mamba-tiny" --prompt "x" --tokens -1
+expect_bad "--prompt" "$WORK/mamba-tiny" --prompt ""
+expect_bad "--threads" "$WORK/mamba-tiny" --prompt "x" --threads 0
+echo "PASS"
