@@ -49,9 +49,9 @@ echo "soak: uninterrupted run ${ref_ms} ms"
 # --- the killed run -----------------------------------------------------------------------------
 # Kill delays are uniform in [0, max_ms], from before the first step (startup, token cache, resume)
 # to well into training, so kills land in steps, evaluations and checkpoint writes alike. max_ms is
-# twice the expected time left divided by the kills left plus one: the mean attempt does less than
-# its share of the remaining work and no attempt can outlast the work left, so the run cannot
-# finish before the last kill.
+# twice the expected time left divided by the kills left plus two: the mean attempt does less than
+# its share of the remaining work and no attempt gets more than 2/3 of the work left, so the run
+# does not finish before the last kill even when it runs faster than the uninterrupted one did.
 startup_ms=100
 kills=0
 attempts=0
@@ -68,7 +68,7 @@ while :; do
     done_steps=0
     if [ -n "$newest" ]; then done_steps=$((10#${newest##*/step-})); fi
     left_ms=$(( ref_ms * (STEPS - done_steps) / STEPS + startup_ms ))
-    max_ms=$(( 2 * left_ms / (KILLS - kills + 1) ))
+    max_ms=$(( 2 * left_ms / (KILLS - kills + 2) ))
     delay_ms=$(( (RANDOM * 32768 + RANDOM) % (max_ms + 1) ))
     sleep "$(awk -v ms="$delay_ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
     kill -KILL "$child" 2>/dev/null || true
