@@ -51,8 +51,14 @@ def parse_list(text, known, what):
     items = [x for x in text.split(",") if x]
     bad = [x for x in items if x not in known]
     if bad:
-        raise SystemExit(f"end_to_end.py: unknown {what} {', '.join(bad)} (known: {', '.join(known)})")
+        fail(f"unknown {what} {', '.join(bad)} (known: {', '.join(known)})")
     return items
+
+
+def fail(message):
+    """Bad input: one line on stderr, exit 2."""
+    print(f"end_to_end.py: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def run_streaming(cmd, env=None, on_line=None):
@@ -210,9 +216,9 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--ttl", default="gpt-tiny,hybrid-tiny", help="presets for time-to-loss ('' to skip)")
     ap.add_argument("--target", type=float, default=2.5, help="validation loss of the time-to-loss runs")
-    ap.add_argument("--ttl-max-steps", type=int, default=2000)
+    ap.add_argument("--ttl-max-steps", type=int, default=1000)
     ap.add_argument("--ttl-eval-every", type=int, default=50)
-    ap.add_argument("--max-seconds", type=float, default=25.0, help="cap on our timed steps per configuration")
+    ap.add_argument("--max-seconds", type=float, default=15.0, help="cap on our timed steps per configuration")
     ap.add_argument("--workdir", default=os.path.join(REPO, "build", "bench-runs"))
     ap.add_argument("--json", help="also write every figure to this JSON file")
     args = ap.parse_args()
@@ -222,7 +228,7 @@ def main():
     ttl = parse_list(args.ttl, ["gpt-tiny", "hybrid-tiny", "mamba-tiny"], "time-to-loss preset")
     for path, what in ((args.bin, "nightshift binary"), (args.probe, "machine probe"), (args.data, "data file")):
         if not os.path.exists(path):
-            raise SystemExit(f"end_to_end.py: {path}: {what} not found")
+            fail(f"{path}: {what} not found")
     os.makedirs(args.workdir, exist_ok=True)
     args.env = dict(os.environ, XDG_CACHE_HOME=os.path.join(os.path.abspath(args.workdir), "cache"))
     args.have_torch = torch_available()
