@@ -298,7 +298,7 @@ Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   const CheckpointScan scan = scan_checkpoints(root);
   for (const fs::path& t : scan.temps) {
-    common::log_warning(t.string() + ": an unfinished checkpoint (interrupted while being written); ignored");
+    common::log_warning(t.string() + ": an unfinished checkpoint (being written, or interrupted while it was); ignored");
   }
   if (scan.dirs.empty()) return Status::NotFound(run_dir + ": no checkpoint (nothing in " + root.string() + ")");
   std::string newest_error;
