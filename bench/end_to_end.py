@@ -206,6 +206,32 @@ def fmt(x, spec="{:.0f}"):
     return "-" if x is None or (isinstance(x, float) and x != x) else spec.format(x)
 
 
+def print_throughput(rows):
+    print("\nTraining throughput (MFU: model FLOPs / measured sgemm peak of that thread count; "
+          "qlora's PyTorch column is LoRA on an fp32 base)")
+    print("(ours: as a user runs it; ours-P: with OMP_WAIT_POLICY=PASSIVE like PyTorch; RSS: peak resident set; "
+          "planned: budget-report's training total)")
+    head = ("preset", "mode", "thr", "B x T", "ours tok/s", "ours-P tok/s", "torch tok/s", "ratio", "ratio-P",
+            "ours ms/step", "torch ms/step", "ours MFU", "ours-P MFU", "torch MFU", "ours RSS MiB", "torch RSS MiB",
+            "planned MiB")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        o, t, op = r["ours"], r["torch"], r["ours_passive"]
+        cells = (r["preset"], r["mode"], str(r["threads"]), f"{r['batch']} x {r['seq']}", fmt(o.get("tokens_per_s")),
+                 fmt(op.get("tokens_per_s")), fmt(t.get("tokens_per_s")) if "error" not in t else "n/a",
+                 fmt(r.get("ratio"), "{:.2f}x"), fmt(r.get("ratio_passive"), "{:.2f}x"),
+                 fmt(o.get("ms_per_step"), "{:.1f}"), fmt(t.get("ms_per_step"), "{:.1f}"),
+                 fmt(r.get("mfu"), "{:.1%}"), fmt(r.get("mfu_passive"), "{:.1%}"), fmt(r.get("torch_mfu"), "{:.1%}"),
+                 fmt(o.get("peak_rss_mib")),
+                 fmt(t.get("peak_rss_mib")), fmt(r.get("planned_mib")))
+        print("| " + " | ".join(cells) + " |")
+    for r in rows:
+        for side in ("ours", "ours_passive", "torch"):
+            if r[side].get("error"):
+                print(f"note: {r['preset']} {r['mode']} {r['threads']}t {side}: {r[side]['error']}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=os.path.join(REPO, "build", "app", "nightshift"))
@@ -273,29 +299,8 @@ def main():
                       f"torch {fmt(r_torch.get('tokens_per_s'))} tok/s {r_ours.get('error') or ''}"
                       f"{r_torch.get('error') or ''}", file=sys.stderr, flush=True)
 
-    print("\nTraining throughput (MFU: model FLOPs / measured sgemm peak of that thread count; "
-          "qlora's PyTorch column is LoRA on an fp32 base)")
-    print("(ours: as a user runs it; ours-P: with OMP_WAIT_POLICY=PASSIVE like PyTorch; RSS: peak resident set; "
-          "planned: budget-report's training total)")
-    head = ("preset", "mode", "thr", "B x T", "ours tok/s", "ours-P tok/s", "torch tok/s", "ratio", "ratio-P",
-            "ours ms/step", "torch ms/step", "ours MFU", "ours-P MFU", "torch MFU", "ours RSS MiB", "torch RSS MiB",
-            "planned MiB")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for r in rows:
-        o, t, op = r["ours"], r["torch"], r["ours_passive"]
-        cells = (r["preset"], r["mode"], str(r["threads"]), f"{r['batch']} x {r['seq']}", fmt(o.get("tokens_per_s")),
-                 fmt(op.get("tokens_per_s")), fmt(t.get("tokens_per_s")) if "error" not in t else "n/a",
-                 fmt(r.get("ratio"), "{:.2f}x"), fmt(r.get("ratio_passive"), "{:.2f}x"),
-                 fmt(o.get("ms_per_step"), "{:.1f}"), fmt(t.get("ms_per_step"), "{:.1f}"),
-                 fmt(r.get("mfu"), "{:.1%}"), fmt(r.get("mfu_passive"), "{:.1%}"), fmt(r.get("torch_mfu"), "{:.1%}"),
-                 fmt(o.get("peak_rss_mib")),
-                 fmt(t.get("peak_rss_mib")), fmt(r.get("planned_mib")))
-        print("| " + " | ".join(cells) + " |")
-    for r in rows:
-        for side in ("ours", "ours_passive", "torch"):
-            if r[side].get("error"):
-                print(f"note: {r['preset']} {r['mode']} {r['threads']}t {side}: {r[side]['error']}")
+    if rows:
+        print_throughput(rows)
     sys.stdout.flush()
 
     ttl_rows = []

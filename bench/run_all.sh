@@ -25,10 +25,12 @@ min_time=0.3
   echo "== machine"
   "$build/bench/machine_probe_bench"
   echo
-  echo "== kernels (fraction of the measured sgemm peak / triad bandwidth)"
-  "$build/bench/kernels_bench" --benchmark_min_time=$min_time 2>&1
-  "$build/bench/attention_ssm_bench" --benchmark_min_time=$min_time 2>&1
-  "$build/bench/qmatmul_bench" --benchmark_min_time=$min_time 2>&1
+  echo "== kernels (fraction of the measured sgemm peak / triad bandwidth; OMP_WAIT_POLICY=PASSIVE)"
+  # Passive OpenMP waits: on a shared machine spinning threads lose their core and the timings
+  # measure the scheduler instead of the kernel.
+  OMP_WAIT_POLICY=PASSIVE "$build/bench/kernels_bench" --benchmark_min_time=$min_time 2>&1
+  OMP_WAIT_POLICY=PASSIVE "$build/bench/attention_ssm_bench" --benchmark_min_time=$min_time 2>&1
+  OMP_WAIT_POLICY=PASSIVE "$build/bench/qmatmul_bench" --benchmark_min_time=$min_time 2>&1
   echo
   echo "== run log cost per step"
   "$build/bench/run_log_bench" --benchmark_min_time=$min_time \
