@@ -1,13 +1,33 @@
 // nightshift's entry point: builds the CLI from the registered subcommands and runs the chosen one.
 // The only place that ends the process with an exit code; everything below returns Status.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "app/command_registry.h"
 
+namespace {
+
+// OpenMP threads (ours and OpenBLAS's, one pool) wait at barriers. GNU OpenMP's default spins for a
+// long while first, which on a machine doing anything else (a laptop overnight, a shared box) burns
+// the time slice the working thread needs: measured 5-10x slower 2-thread training when another
+// process holds a core (BENCHMARKS.md). libgomp reads its settings when the library loads, before
+// main, so nightshift re-executes itself once with passive waiting unless the user chose a policy.
+void prefer_passive_openmp_waiting(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // exec failed (no /proc): go on with the default policy.
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  prefer_passive_openmp_waiting(argv);
   CLI::App root{"nightshift: train small language models on this machine, overnight, safely"};
   root.require_subcommand(1);
   root.set_version_flag("--version", "nightshift 0.1.0");
