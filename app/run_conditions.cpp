@@ -32,12 +32,6 @@ void ConditionsGovernor::poll_slow(double now_s) {
     on_battery_ = power.on_battery;
     battery_detail_ = power.detail;
   }
-  if (!options_.checkpoint_dir.empty() && options_.checkpoint_bytes > 0) {
-    // Stop while the last checkpoint still fits: room for two means one more is safe after this.
-    common::Status room = check_disk_room(options_.checkpoint_dir, 2 * options_.checkpoint_bytes);
-    disk_low_ = !room.ok();
-    disk_detail_ = room.ok() ? "" : room.message();
-  }
   if (memory_) {
     common::Result<MemoryDecision> d = memory_->poll();
     if (d.ok()) {
@@ -59,8 +53,18 @@ void ConditionsGovernor::poll_slow(double now_s) {
   }
 }
 
+void ConditionsGovernor::check_disk() {
+  if (options_.checkpoint_dir.empty() || options_.checkpoint_bytes == 0) return;
+  // Stop while the last checkpoint still fits: room for two means one more is safe after this.
+  // One statvfs per step: cheap, and a disk can fill between two checkpoints.
+  common::Status room = check_disk_room(options_.checkpoint_dir, 2 * options_.checkpoint_bytes);
+  disk_low_ = !room.ok();
+  disk_detail_ = room.ok() ? "" : room.message();
+}
+
 Directive ConditionsGovernor::before_step(const StepContext& context) {
   poll_slow(clock_.now_s());
+  check_disk();
   Directive out;
   if (window_) {
     WindowDecision w = window_->decide();

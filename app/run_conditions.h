@@ -29,7 +29,7 @@ struct ConditionsOptions {
   std::optional<MemoryWatchConfig> memory;         // none: no memory watch
   BatchShape batch;                                // for the memory watch
   uint64_t activation_bytes_per_sequence = 0;
-  double poll_s = 5;                               // battery, disk and memory are read this often
+  double poll_s = 5;                               // battery and memory are read this often (disk: every step)
   double max_wait_ms = 5000;                       // a wait is re-asked at least this often
 };
 
@@ -48,6 +48,7 @@ class ConditionsGovernor final : public StepGovernor {
 
  private:
   void poll_slow(double now_s);
+  void check_disk();
   void report(const std::string& kind, const std::string& state, const std::string& detail);
 
   ConditionsOptions options_;

@@ -31,7 +31,7 @@ Linear Linear::quantized(const QuantView& base, float* panel) {
 }
 
 Linear Linear::with_adapter(LoraTensors* adapter, float* u, float* g) const {
-  CHECK(adapter != nullptr && u != nullptr && g != nullptr);
+  CHECK(adapter != nullptr && u != nullptr);  // g (backward scratch) is null in forward-only models
   CHECK(adapter->in == in_ && adapter->out == out_);
   Linear l = *this;
   l.adapter_ = adapter;
@@ -55,7 +55,10 @@ void Linear::backward(float* dinp, const float* dout, const float* inp, int N) c
   } else {
     matmul_backward(dinp, grad_, dout, inp, weight_, N, static_cast<int>(in_), static_cast<int>(out_));
   }
-  if (adapter_ != nullptr) lora_backward(dinp, *adapter_, dout, inp, u_, g_, N);
+  if (adapter_ != nullptr) {
+    CHECK(g_ != nullptr);  // a forward-only model never runs backward
+    lora_backward(dinp, *adapter_, dout, inp, u_, g_, N);
+  }
 }
 
 // The default binding of a linear weight: the plain fp32 tensor the layer listed (see layer.h).

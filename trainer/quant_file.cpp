@@ -78,7 +78,7 @@ Result<std::unique_ptr<BaseSource>> BaseSource::open(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     CheckpointInfo ck;
-    if (fs::exists(fs::path(path) / "checkpoints" / "latest", ec)) {
+    if (has_checkpoint(path)) {
       NS_ASSIGN_OR_RETURN(ck, read_latest_checkpoint(path));
     } else if (fs::exists(fs::path(path) / "state.json", ec)) {
       NS_ASSIGN_OR_RETURN(ck, read_checkpoint_dir(path));

@@ -37,4 +37,11 @@ assert ranks[-1] == 8, ranks[-5:]
 print(f'{len(ranks)} steps, rank 8 -> {low} -> 8')
 " || fail "lora_rank column"
 [ -f "$work/qlora/checkpoints/latest" ] || fail "no checkpoint"
+# The adapted run is usable: evaluated, sampled, exported (forward-only models with adapters).
+"$BIN" eval "$work/qlora" --json > "$work/eval.json" 2> "$work/eval.log" || fail "eval of the qlora run"
+$PY -c "import json,sys,math; j=json.load(open(sys.argv[1])); assert math.isfinite(j['val_loss']), j" "$work/eval.json" || fail "eval json"
+"$BIN" sample "$work/qlora" --prompt "the " --tokens 20 > "$work/sample.txt" 2> "$work/sample.log" || fail "sample of the qlora run"
+[ -s "$work/sample.txt" ] || fail "empty sample"
+"$BIN" export-adapter "$work/qlora" --out "$work/adapter" 2> "$work/export.log" || fail "export-adapter of the qlora run"
+[ -f "$work/adapter/adapter_model.safetensors" ] && [ -f "$work/adapter/adapter_config.json" ] || fail "no PEFT files"
 echo "PASS thermal_qlora_rank_test"
