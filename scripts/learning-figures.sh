@@ -11,7 +11,8 @@
 #   rest and all evaluations; delete OUT_DIR to start over.
 # Environment: NIGHTSHIFT_BIN (default build/app/nightshift), CORPUS (default
 #   ../shared/data/tinyshakespeare.txt next to the repository), FORTUNES (default
-#   /usr/share/games/fortunes), THREADS (2), STEPS (2000), FT_STEPS (300), RANK (16),
+#   /usr/share/games/fortunes), THREADS (2), STEPS (2000), FT_STEPS (300), RANK (16), TARGETS
+#   (q,k,v,o,gate,up,down: every matrix of gpt-tiny's blocks),
 #   MODELS ("gpt-tiny hybrid-tiny"), OMP_WAIT_POLICY (PASSIVE: on a machine shared with other
 #   jobs, spinning OpenMP threads lose most of their time slices; set ACTIVE on an idle machine).
 set -euo pipefail
@@ -24,6 +25,7 @@ THREADS="${THREADS:-2}"
 STEPS="${STEPS:-2000}"
 FT_STEPS="${FT_STEPS:-300}"
 RANK="${RANK:-16}"
+TARGETS="${TARGETS:-q,k,v,o,gate,up,down}"
 MODELS="${MODELS:-gpt-tiny hybrid-tiny}"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 B=12
@@ -105,10 +107,10 @@ for mode in full lora qlora; do
     # Full fine-tune: continue the pre-training run on the new text at a constant learning rate
     # (a copy of the run directory resumes with the weights and optimizer moments).
     full) ! fresh "$dir" || { cp -r "$pre" "$dir"; timed "$dir" "$BIN" train --preset "$preset" --tokenizer byte "${ft_common[@]}" \
-              --steps $((STEPS + FT_STEPS)) --lr 1e-3 --min-lr 1e-3 --out "$dir"; } ;;
-    lora) ! fresh "$dir" || timed "$dir" "$BIN" train --mode lora --base "$pre" --rank "$RANK" --targets all "${ft_common[@]}" \
+              --steps $((STEPS + FT_STEPS)) --lr 1e-3 --min-lr 1e-3 --force --out "$dir"; } ;;
+    lora) ! fresh "$dir" || timed "$dir" "$BIN" train --mode lora --base "$pre" --rank "$RANK" --targets "$TARGETS" "${ft_common[@]}" \
               --steps "$FT_STEPS" --lr 3e-3 --min-lr 3e-3 --out "$dir" ;;
-    qlora) ! fresh "$dir" || timed "$dir" "$BIN" train --mode qlora --base "$OUT/base-nf4.safetensors" --rank "$RANK" --targets all \
+    qlora) ! fresh "$dir" || timed "$dir" "$BIN" train --mode qlora --base "$OUT/base-nf4.safetensors" --rank "$RANK" --targets "$TARGETS" \
               "${ft_common[@]}" --steps "$FT_STEPS" --lr 3e-3 --min-lr 3e-3 --out "$dir" ;;
   esac
   FT_TIME[$mode]=$(cat "$dir.seconds")
@@ -138,7 +140,7 @@ if "expert_load" in j:
 EOF
 done
 echo
-echo "Fine-tuning $preset on the fortune-cookie database ($FT_STEPS steps, batch $B x seq $T, rank $RANK on every matrix for LoRA/QLoRA):"
+echo "Fine-tuning $preset on the fortune-cookie database ($FT_STEPS steps, batch $B x seq $T, LoRA/QLoRA rank $RANK on $TARGETS):"
 printf '| %-6s | %-16s | %-15s | %-22s | %-6s | %-5s |\n' mode "fortunes before" "fortunes after" "Shakespeare after" wall_s cpu_s
 printf '|%s|%s|%s|%s|%s|%s|\n' -------- ------------------ ----------------- ------------------------ -------- -------
 old_before="${VAL[$preset]}"
