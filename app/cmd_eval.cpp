@@ -20,16 +20,27 @@ namespace {
 // Wraps the validation source: before handing out each batch after the first it adds up the expert
 // counts the model's forward left for the previous one (the moe layers' `offset` activations:
 // expert e owns assignment rows [offset[e], offset[e+1])); finish() counts the last batch.
+// A forward-only model shares one set of activation buffers among the blocks of the same kind
+// ("act.recompute.{spec}."), so after a forward they hold the last such block's routing: the load is
+// then measured for the last moe layer of each distinct block kind, and named after that block.
 class ExpertLoadCounter final : public trainer::BatchSource {
  public:
   ExpertLoadCounter(trainer::BatchSource& inner, const trainer::Model& model) : inner_(inner), model_(model) {
-    const std::string suffix = ".moe.offset";
+    const std::string suffix = ".moe.offset", shared = "act.recompute.", own = "act.";
+    const auto& blocks = model.config().blocks;
     for (const trainer::TensorSpec& s : model.tensors().specs()) {
-      if (s.name.rfind("act.", 0) == 0 && s.name.size() > suffix.size() &&
-          s.name.compare(s.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        const std::string layer = s.name.substr(4, s.name.size() - 4 - 7);  // "blocks.{i}.moe"
-        layers_.push_back({layer, s.name, std::vector<int64_t>(static_cast<size_t>(s.numel() - 1), 0)});
+      if (s.name.size() <= suffix.size() || s.name.compare(s.name.size() - suffix.size(), suffix.size(), suffix) != 0)
+        continue;
+      std::string layer;
+      if (s.name.rfind(shared, 0) == 0) {  // act.recompute.{spec}.moe.offset -> the last block of that spec
+        const std::string spec = s.name.substr(shared.size(), s.name.size() - shared.size() - suffix.size());
+        for (size_t i = 0; i < blocks.size(); ++i) {
+          if (trainer::block_spec_to_string(blocks[i]) == spec) layer = "blocks." + std::to_string(i) + ".moe";
+        }
+      } else if (s.name.rfind(own + "blocks.", 0) == 0) {  // act.blocks.{i}.moe.offset
+        layer = s.name.substr(own.size(), s.name.size() - own.size() - std::string(".offset").size());
       }
+      if (!layer.empty()) layers_.push_back({layer, s.name, std::vector<int64_t>(static_cast<size_t>(s.numel() - 1), 0)});
     }
   }
   void next(int32_t* inputs, int32_t* targets) override {
@@ -116,7 +127,7 @@ int eval_main(const EvalFlags& f) {
         load[l.name] = l.load;
         ratio[l.name] = imbalance(l.load);
       }
-      j["expert_load"] = load;            // token assignments per expert, per moe layer
+      j["expert_load"] = load;  // token assignments per expert (the last moe layer of each block kind)
       j["expert_load_max_over_mean"] = ratio;
     }
     std::printf("%s\n", j.dump().c_str());
