@@ -1,6 +1,8 @@
 // lora/qlora setup of `nightshift train` (lora_run.h): [lora] table (toml++), flags, base, adapter.
 #include "app/lora_run.h"
 
+#include <set>
+
 #include <toml++/toml.h>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +17,23 @@ using common::Status;
 using trainer::TrainMode;
 
 namespace {
+
+// "--targets all": every known target kind that this model has a linear map for (a pure attention
+// model has no in_proj, a model without experts no router).
+common::Result<std::vector<std::string>> targets_present(const trainer::ModelConfig& model) {
+  trainer::RunShape probe;
+  probe.training = false;
+  NS_ASSIGN_OR_RETURN(std::vector<trainer::TensorSpec> specs, trainer::list_run_tensors(model, probe));
+  std::set<std::string> present;
+  for (const trainer::TensorSpec& t : specs) {
+    if (t.linear) present.insert(trainer::lora_target_key(t.name));
+  }
+  std::vector<std::string> out;
+  for (const std::string& k : trainer::known_lora_targets()) {
+    if (present.count(k)) out.push_back(k);
+  }
+  return out;
+}
 
 // The [lora] table of a run TOML as flags (only what the table sets).
 Result<LoraFlags> read_lora_table(const std::string& file) {
@@ -186,7 +205,9 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   s.lora.rank_floor = f.rank_floor.value_or(1);
   s.lora.base_id = bi.base_id;
   s.lora.targets.clear();
-  if (f.targets) {
+  if (f.targets && *f.targets == "all") {
+    NS_ASSIGN_OR_RETURN(s.lora.targets, targets_present(bi.config));
+  } else if (f.targets) {
     NS_ASSIGN_OR_RETURN(s.lora.targets, trainer::parse_lora_targets(*f.targets));
   }
   // The base defines the model and the tokenizer.

@@ -44,4 +44,13 @@ $PY -c "import json,sys,math; j=json.load(open(sys.argv[1])); assert math.isfini
 [ -s "$work/sample.txt" ] || fail "empty sample"
 "$BIN" export-adapter "$work/qlora" --out "$work/adapter" 2> "$work/export.log" || fail "export-adapter of the qlora run"
 [ -f "$work/adapter/adapter_model.safetensors" ] && [ -f "$work/adapter/adapter_config.json" ] || fail "no PEFT files"
+# --targets all: every kind of linear map this model has (no in_proj/router in an attention model).
+"$BIN" train --mode qlora --base "$work/base.safetensors" --targets all --data "$work/corpus.txt" --batch 2 --seq 16 \
+  --threads 1 --steps 3 --thermal none --out "$work/all" 2> "$work/all.log" || fail "--targets all"
+"$BIN" export-adapter "$work/all" --out "$work/all-adapter" 2>> "$work/all.log" || fail "export-adapter (all)"
+$PY -c "
+import json, sys
+t = sorted(json.load(open(sys.argv[1]))['target_modules'])
+assert t == ['down', 'gate', 'k', 'o', 'q', 'up', 'v'], t
+" "$work/all-adapter/adapter_config.json" || fail "--targets all adapted the wrong maps"
 echo "PASS thermal_qlora_rank_test"
