@@ -45,6 +45,7 @@ last=$("$BIN" log "$RUN" steps --format json | $PY -c "import json,sys; print(ma
 screen_has "TTY_RESTORED" || fail "terminal modes not restored"
 screen_has "Governor" && fail "the dashboard is still on the screen"
 tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
+TMUX_SOCKET="${TMUX_SOCKET}x"  # a fresh server: a new one on the old socket can race its shutdown
 
 # --- SIGTERM while the dashboard is up: checkpoint, exit 0, terminal restored ------------------------
 RUN=$WORK/sigterm
@@ -57,6 +58,7 @@ screen_has "TTY_RESTORED" || fail "terminal modes not restored after SIGTERM"
 [ -f "$RUN/checkpoints/latest" ] || fail "no checkpoint after SIGTERM"
 [ "$(run_field "$RUN" status)" = interrupted ] || fail "the run is not marked interrupted"
 tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
+TMUX_SOCKET="${TMUX_SOCKET}x"  # a fresh server: a new one on the old socket can race its shutdown
 
 # --- attached -------------------------------------------------------------------------------------
 RUN=$WORK/attached
