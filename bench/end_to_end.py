@@ -128,6 +128,8 @@ def planned_bytes(args, preset, mode, batch, seq, threads):
 def quantize_base(args, run_dir, fmt="nf4"):
     """`nightshift quantize RUN_DIR --format FMT`: the base file a lora/qlora run trains on (None on failure)."""
     path = os.path.join(os.path.dirname(run_dir), os.path.basename(run_dir) + f"-base-{fmt}.safetensors")
+    if os.path.exists(path):  # from an earlier run of this script (quantize refuses to overwrite)
+        os.remove(path)
     r = subprocess.run([args.bin, "quantize", run_dir, "--format", fmt, "--out", path], capture_output=True,
                        text=True, env=args.env)
     if r.returncode != 0:

@@ -136,6 +136,8 @@ def make_bases(args, preset):
     bases = {}
     for mode, fmt in (("qlora", "nf4"), ("lora", "f32")):
         path = os.path.join(args.workdir, f"{preset}-base-{fmt}.safetensors")
+        if os.path.exists(path):  # from an earlier run of this script (quantize refuses to overwrite)
+            os.remove(path)
         r = subprocess.run([args.bin, "quantize", out, "--format", fmt, "--out", path], capture_output=True,
                            text=True, env=args.env)
         bases[mode] = path if r.returncode == 0 else None
