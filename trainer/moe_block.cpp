@@ -2,7 +2,7 @@
 // tokens or assignment rows; every matrix product is one Linear (sgemm) per expert and projection
 // over that expert's contiguous group of rows, so OpenBLAS sees a few medium products, not M·k
 // tiny ones.
-#pragma GCC optimize("no-trapping-math")  // lets fast_exp vectorize (see ssm_kernels.cpp)
+#pragma GCC optimize("no-trapping-math")  // lets fast_expf vectorize (see ssm_scan.cpp)
 
 #include "trainer/moe_block.h"
 
@@ -12,7 +12,7 @@
 
 #include "common/check.h"
 #include "trainer/model_config.h"
-#include "trainer/ssm_math.h"
+#include "trainer/simd_math.h"
 
 namespace trainer {
 namespace {
@@ -20,15 +20,15 @@ namespace {
 // h = silu(g) ⊙ u over n elements.
 void swiglu_act(float* h, const float* g, const float* u, std::size_t n) {
 #pragma omp parallel for simd schedule(static)
-  for (std::size_t i = 0; i < n; ++i) h[i] = fast_silu(g[i]) * u[i];
+  for (std::size_t i = 0; i < n; ++i) h[i] = fast_siluf(g[i]) * u[i];
 }
 
 // dg = dh ⊙ u ⊙ silu'(g), du = dh ⊙ silu(g) (overwrite).
 void swiglu_act_backward(float* dg, float* du, const float* dh, const float* g, const float* u, std::size_t n) {
 #pragma omp parallel for simd schedule(static)
   for (std::size_t i = 0; i < n; ++i) {
-    dg[i] = dh[i] * u[i] * fast_silu_grad(g[i]);
-    du[i] = dh[i] * fast_silu(g[i]);
+    dg[i] = dh[i] * u[i] * fast_silu_gradf(g[i]);
+    du[i] = dh[i] * fast_siluf(g[i]);
   }
 }
 

@@ -1,6 +1,6 @@
 // The SSM sub-layer (see ssm_block.h): Linear maps (sgemm) for the four projections, ssm_kernels for the conv
 // and the scan, small OpenMP loops for the pointwise parts (softplus, the SiLU(z) gate).
-#pragma GCC optimize("no-trapping-math")  // lets fast_exp vectorize (see ssm_kernels.cpp)
+#pragma GCC optimize("no-trapping-math")  // lets fast_expf vectorize (see ssm_scan.cpp)
 
 #include "trainer/ssm_block.h"
 
@@ -11,7 +11,7 @@
 #include "common/check.h"
 #include "trainer/model_config.h"
 #include "trainer/ssm_kernels.h"
-#include "trainer/ssm_math.h"
+#include "trainer/simd_math.h"
 
 namespace trainer {
 namespace {
@@ -150,7 +150,7 @@ void ssm_block_forward(float* out, const SsmActivations& act, const float* x, co
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < M; ++r) {
     float* dt = act.dt + static_cast<std::size_t>(r) * Di;
-    for (int i = 0; i < Di; ++i) dt[i] = softplus(dt[i] + w.dt_bias[i]);
+    for (int i = 0; i < Di; ++i) dt[i] = fast_softplusf(dt[i] + w.dt_bias[i]);
   }
   // y = scan; gated = y ⊙ silu(z)
   float* ssm_state = state ? state->ssm : nullptr;
@@ -161,7 +161,7 @@ void ssm_block_forward(float* out, const SsmActivations& act, const float* x, co
     const float* y = act.y + static_cast<std::size_t>(r) * Di;
     const float* z = act.xz + static_cast<std::size_t>(r) * 2 * Di + Di;
     float* g = act.gated + static_cast<std::size_t>(r) * Di;
-    for (int i = 0; i < Di; ++i) g[i] = y[i] * fast_silu(z[i]);
+    for (int i = 0; i < Di; ++i) g[i] = y[i] * fast_siluf(z[i]);
   }
   // out += gated·out_projᵀ
   w.out_proj.forward(out, act.gated, M, true);
@@ -183,8 +183,8 @@ void ssm_block_backward(float* dx, const float* dout, const float* x, const SsmA
     float* dxz = s.dxz + static_cast<std::size_t>(r) * 2 * Di;
     for (int i = 0; i < Di; ++i) {
       dxz[i] = 0.0f;
-      dxz[Di + i] = dg[i] * y[i] * fast_silu_grad(z[i]);
-      dg[i] *= fast_silu(z[i]);
+      dxz[Di + i] = dg[i] * y[i] * fast_silu_gradf(z[i]);
+      dg[i] *= fast_siluf(z[i]);
     }
   }
   // scan
