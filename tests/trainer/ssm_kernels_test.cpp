@@ -172,6 +172,8 @@ TEST(SsmScan, BackwardAccumulates) {
 
 // Conv over x stored inside wider rows (stride 2·Di, as x_in inside xz).
 struct ConvProblem {
+  ConvProblem() = default;
+  ConvProblem(int b, int t, int di, int k) : B(b), T(t), Di(di), K(k), ldx(2 * di) {}
   int B = 2, T = 7, Di = 10, K = 4, ldx = 20;
   std::vector<float> x = randn(static_cast<std::size_t>(B) * T * ldx, 21);
   std::vector<float> w = randn(static_cast<std::size_t>(Di) * K, 22, 0.5f);
@@ -185,20 +187,21 @@ struct ConvProblem {
 };
 
 TEST(SsmConv, ForwardIsCausalDepthwise) {
-  ConvProblem p;
-  p.forward();
-  for (int b = 0; b < p.B; ++b)
-    for (int t = 0; t < p.T; ++t)
-      for (int d = 0; d < p.Di; ++d) {
-        double ref = p.bias[d];
-        for (int j = 0; j < p.K; ++j) {
-          const int s = t - p.K + 1 + j;
-          if (s >= 0) ref += p.w[d * p.K + j] * p.x[(static_cast<std::size_t>(b) * p.T + s) * p.ldx + d];
+  for (ConvProblem p : {ConvProblem(), ConvProblem(2, 19, 70, 3)}) {
+    p.forward();
+    for (int b = 0; b < p.B; ++b)
+      for (int t = 0; t < p.T; ++t)
+        for (int d = 0; d < p.Di; ++d) {
+          double ref = p.bias[d];
+          for (int j = 0; j < p.K; ++j) {
+            const int s = t - p.K + 1 + j;
+            if (s >= 0) ref += p.w[d * p.K + j] * p.x[(static_cast<std::size_t>(b) * p.T + s) * p.ldx + d];
+          }
+          const std::size_t i = (static_cast<std::size_t>(b) * p.T + t) * p.Di + d;
+          ASSERT_NEAR(p.pre[i], ref, 1e-5);
+          ASSERT_NEAR(p.act[i], ref / (1 + std::exp(-ref)), 1e-5);
         }
-        const std::size_t i = (static_cast<std::size_t>(b) * p.T + t) * p.Di + d;
-        ASSERT_NEAR(p.pre[i], ref, 1e-5);
-        ASSERT_NEAR(p.act[i], ref / (1 + std::exp(-ref)), 1e-5);
-      }
+  }
 }
 
 TEST(SsmConv, HistoryContinuesTheSequence) {
@@ -227,8 +230,13 @@ TEST(SsmConv, HistoryContinuesTheSequence) {
   EXPECT_EQ(t0, whole.T);
 }
 
-TEST(SsmConv, BackwardMatchesFiniteDifferences) {
-  ConvProblem p;
+// The small shape fits one tile of the kernels; 2 x 19 rows by 70 channels spans several tiles
+// of rows and of channels, with partial ones at both ends.
+class SsmConvGradient : public ::testing::TestWithParam<std::tuple<int, int, int, int>> {};
+
+TEST_P(SsmConvGradient, BackwardMatchesFiniteDifferences) {
+  const auto [B, T, Di, K] = GetParam();
+  ConvProblem p(B, T, Di, K);
   const std::vector<float> wout = randn(static_cast<std::size_t>(p.B) * p.T * p.Di, 24);
   auto loss = [&] {
     p.forward();
@@ -246,5 +254,8 @@ TEST(SsmConv, BackwardMatchesFiniteDifferences) {
   expect_fd_gradient("conv.weight", p.w.data(), dw.data(), dw.size(), loss);
   expect_fd_gradient("conv.bias", p.bias.data(), db.data(), db.size(), loss);
 }
+
+INSTANTIATE_TEST_SUITE_P(Shapes, SsmConvGradient,
+                         ::testing::Values(std::tuple{2, 7, 10, 4}, std::tuple{2, 19, 70, 3}));
 
 }  // namespace
