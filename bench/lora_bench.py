@@ -95,7 +95,7 @@ def run_train(args, cmd, warm):
     sampler.join()
     rc = os.waitstatus_to_exitcode(status)
     steps = [(t, int(m.group(1))) for t, line in lines if (m := E.STEP_RE.search(line))]
-    r = {"peak_rss_mib": usage.ru_maxrss / 1024.0,
+    r = {"peak_rss_mib": usage.ru_maxrss / 1024.0, "cpu_s": usage.ru_utime + usage.ru_stime,
          "sampled_peak_mib": {k: round(v / 1024.0, 1) for k, v in peaks.items()}}
     if rc != 0 or not steps:
         r["error"] = f"nightshift train failed (exit {rc}): {lines[-1][1] if lines else ''}"
@@ -167,7 +167,8 @@ def rank_section(args, preset, base):
             tps = [r["tokens_per_s"] for r in ok]
             best = max(ok, key=lambda r: r["tokens_per_s"])
             row.update(tokens_per_s=best["tokens_per_s"], ms_per_step=best["ms_per_step"],
-                       spread=(max(tps) - min(tps)) / max(tps), peak_rss_mib=max(r["peak_rss_mib"] for r in ok))
+                       spread=(max(tps) - min(tps)) / max(tps), peak_rss_mib=max(r["peak_rss_mib"] for r in ok),
+                       cpu_s=min(r["cpu_s"] for r in ok))
         else:
             row["error"] = runs[rank][-1].get("error", "no timed steps")
         rows.append(row)
@@ -180,10 +181,11 @@ def rank_section(args, preset, base):
 def print_ranks(args, rows):
     print(f"\nqlora tokens/s by LoRA rank (NF4 double-quantized base, default targets, {args.threads} threads, best of "
           f"{args.repeat} round-robin runs; spread: (max-min)/max of the repeats; vs r{args.ranks[0]}: speed against "
-          f"the first rank's)")
-    print("| preset | B x T | rank | trainable params | tok/s | ms/step | spread | vs r%d | peak RSS MiB | planned MiB |"
-          % args.ranks[0])
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"the first rank's; CPU s: the least user+system time of a whole run, start-up and checkpoint included, "
+          f"less sensitive to the load than wall time)")
+    print("| preset | B x T | rank | trainable params | tok/s | ms/step | spread | vs r%d | CPU s | peak RSS MiB | "
+          "planned MiB |" % args.ranks[0])
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     first = {}
     for r in rows:
         first.setdefault(r["preset"], r.get("tokens_per_s"))
@@ -192,7 +194,8 @@ def print_ranks(args, rows):
         vs = r["tokens_per_s"] / ref if ref and r.get("tokens_per_s") else None
         print(f"| {r['preset']} | {b} x {t} | {r['rank']} | {fmt(r.get('trainable_params'), '{:,}')} | "
               f"{fmt(r.get('tokens_per_s'))} | {fmt(r.get('ms_per_step'), '{:.1f}')} | {fmt(r.get('spread'), '{:.0%}')} | "
-              f"{fmt(vs, '{:.2f}x')} | {fmt(r.get('peak_rss_mib'))} | {fmt(r.get('planned_mib'))} |")
+              f"{fmt(vs, '{:.2f}x')} | {fmt(r.get('cpu_s'), '{:.1f}')} | {fmt(r.get('peak_rss_mib'))} | "
+              f"{fmt(r.get('planned_mib'))} |")
         if r.get("error"):
             print(f"note: {r['preset']} rank {r['rank']}: {r['error']}")
 
