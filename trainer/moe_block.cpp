@@ -27,8 +27,9 @@ void swiglu_act(float* h, const float* g, const float* u, std::size_t n) {
 void swiglu_act_backward(float* dg, float* du, const float* dh, const float* g, const float* u, std::size_t n) {
 #pragma omp parallel for simd schedule(static)
   for (std::size_t i = 0; i < n; ++i) {
-    dg[i] = dh[i] * u[i] * fast_silu_gradf(g[i]);
-    du[i] = dh[i] * fast_siluf(g[i]);
+    const float sg = fast_sigmoidf(g[i]);  // silu = g·σ(g), silu' = σ(g)·(1 + g·(1 − σ(g)))
+    dg[i] = dh[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
+    du[i] = dh[i] * g[i] * sg;
   }
 }
 

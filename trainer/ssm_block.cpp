@@ -183,8 +183,9 @@ void ssm_block_backward(float* dx, const float* dout, const float* x, const SsmA
     float* dxz = s.dxz + static_cast<std::size_t>(r) * 2 * Di;
     for (int i = 0; i < Di; ++i) {
       dxz[i] = 0.0f;
-      dxz[Di + i] = dg[i] * y[i] * fast_silu_gradf(z[i]);
-      dg[i] *= fast_siluf(z[i]);
+      const float sz = fast_sigmoidf(z[i]);  // silu = z·σ(z), silu' = σ(z)·(1 + z·(1 − σ(z)))
+      dxz[Di + i] = dg[i] * y[i] * sz * (1.0f + z[i] * (1.0f - sz));
+      dg[i] *= z[i] * sz;
     }
   }
   // scan
