@@ -1,5 +1,6 @@
 // Dequant-matmul microbenchmark: NF4 / NF4+double-quant / Q8 / F16 forward (y = x·Wᵀ) and input
-// gradient (dx += dy·W) against plain cblas_sgemm on fp32 weights, on gpt-small's linear shapes at
+// gradient (dx += dy·W) against plain cblas_sgemm on fp32 weights, on gpt-small's linear shapes and
+// hybrid-small's other ones (Mamba in/x/dt/out projections, an expert at its average routed share) at
 // B·T = 2048 tokens. Every case is validated against sgemm on the dequantized weights before it is
 // timed. After the table, prints each quantized time as a ratio of the fp32 time (aim: <= 1.2x).
 #include <benchmark/benchmark.h>
@@ -24,8 +25,15 @@ constexpr int64_t kTokens = 2048;
 struct Shape {
   const char* name;
   int64_t out, in;
+  int64_t tokens;  // rows of activations
 };
-constexpr Shape kShapes[] = {{"qkvo_384x384", 384, 384}, {"up_1536x384", 1536, 384}, {"down_384x1536", 384, 1536}};
+// gpt-small (d_model 384, d_ff 1536): attention projections, MLP up/gate and down. hybrid-small
+// (d_model 384, d_inner 768, state 16, dt rank 24; 8 experts of width 384, top-2): its in_proj has the
+// up shape; the expert matrices are 384x384 at 2048·2/8 = 512 routed tokens.
+constexpr Shape kShapes[] = {{"qkvo_384x384", 384, 384, kTokens},       {"up_1536x384", 1536, 384, kTokens},
+                             {"down_384x1536", 384, 1536, kTokens},     {"ssm_out_384x768", 384, 768, kTokens},
+                             {"ssm_x_56x768", 56, 768, kTokens},        {"ssm_dt_768x24", 768, 24, kTokens},
+                             {"expert_384x384_m512", 384, 384, 512}};
 
 std::vector<float> random_vec(int64_t n, float scale, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -46,35 +54,36 @@ void run_case(benchmark::State& state, const Shape& shape, QuantFormat format, b
   const QuantLayout L{format, shape.out, shape.in, dq};
   const auto w = random_vec(L.n(), 0.02f, 1);
   const trainer::QuantMatrix q = trainer::quantize(L, w.data());
-  const auto x = random_vec(kTokens * shape.in, 1.0f, 2);
-  const auto dy = random_vec(kTokens * shape.out, 1.0f, 3);
+  const int64_t tokens = shape.tokens;
+  const auto x = random_vec(tokens * shape.in, 1.0f, 2);
+  const auto dy = random_vec(tokens * shape.out, 1.0f, 3);
   std::vector<float> panel(trainer::qmatmul_scratch_floats(L));
-  std::vector<float> y(static_cast<size_t>(kTokens * shape.out)), dx(static_cast<size_t>(kTokens * shape.in));
+  std::vector<float> y(static_cast<size_t>(tokens * shape.out)), dx(static_cast<size_t>(tokens * shape.in));
 
   // Validate against sgemm on the dequantized weights.
   std::vector<float> wd(w.size());
   trainer::dequantize(q.view(), wd.data());
-  const int M = kTokens, out = int(shape.out), in = int(shape.in);
+  const int M = int(tokens), out = int(shape.out), in = int(shape.in);
   if (!backward) {
     std::vector<float> ref(y.size());
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, out, in, 1.0f, x.data(), in, wd.data(), in, 0.0f,
                 ref.data(), out);
-    trainer::qmatmul_forward(y.data(), x.data(), q.view(), kTokens, panel.data());
+    trainer::qmatmul_forward(y.data(), x.data(), q.view(), tokens, panel.data());
     if (max_rel_diff(y, ref) > 1e-4) state.SkipWithError("forward does not match the dequantized reference");
   } else {
     std::vector<float> ref(dx.size(), 0.0f);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, in, out, 1.0f, dy.data(), out, wd.data(), in, 1.0f,
                 ref.data(), in);
     std::fill(dx.begin(), dx.end(), 0.0f);
-    trainer::qmatmul_backward_input(dx.data(), dy.data(), q.view(), kTokens, panel.data());
+    trainer::qmatmul_backward_input(dx.data(), dy.data(), q.view(), tokens, panel.data());
     if (max_rel_diff(dx, ref) > 1e-4) state.SkipWithError("input gradient does not match the dequantized reference");
   }
   for (auto _ : state) {
-    if (!backward) trainer::qmatmul_forward(y.data(), x.data(), q.view(), kTokens, panel.data());
-    else trainer::qmatmul_backward_input(dx.data(), dy.data(), q.view(), kTokens, panel.data());
+    if (!backward) trainer::qmatmul_forward(y.data(), x.data(), q.view(), tokens, panel.data());
+    else trainer::qmatmul_backward_input(dx.data(), dy.data(), q.view(), tokens, panel.data());
     benchmark::ClobberMemory();
   }
-  const double flops = 2.0 * double(kTokens) * double(shape.out) * double(shape.in);
+  const double flops = 2.0 * double(tokens) * double(shape.out) * double(shape.in);
   state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
   state.counters["weight_MiB"] = double(L.total_bytes()) / (1 << 20);
 }
@@ -84,23 +93,34 @@ class RatioReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs)
-      if (!r.error_occurred) times_[r.benchmark_name()] = r.GetAdjustedRealTime();
+      if (!r.error_occurred) times_[r.benchmark_name()] = {r.GetAdjustedRealTime(), r.GetAdjustedCPUTime()};
     ConsoleReporter::ReportRuns(runs);
   }
   void print_ratios() const {
-    std::printf("\nquantized time / fp32 sgemm time (%lld tokens)\n", static_cast<long long>(kTokens));
+    // The cpu column is the calling thread's CPU time: with OMP_NUM_THREADS=1 it leaves out the time the
+    // thread waited for a core, so on a busy machine it is the steadier of the two.
+    std::printf("\nquantized time / fp32 sgemm time (same shape and tokens)\n");
+    // With --benchmark_repetitions only the medians are compared (not single repetitions, means or spreads).
+    bool medians = false;
+    for (const auto& [name, t] : times_) medians = medians || name.ends_with("_median");
     for (const auto& [name, t] : times_) {
+      if (medians && !name.ends_with("_median")) continue;
+      if (name.ends_with("_stddev") || name.ends_with("_cv") || name.ends_with("_mean")) continue;
       size_t slash = name.find('/');
       std::string fmt = name.substr(0, slash), rest = name.substr(slash);
       if (fmt.find("f32") != std::string::npos) continue;
       std::string base = fmt.substr(0, fmt.find('_')) + "_f32" + rest;
       auto it = times_.find(base);
-      if (it != times_.end()) std::printf("  %-36s %.3fx\n", name.c_str(), t / it->second);
+      if (it != times_.end())
+        std::printf("  %-48s real %.3fx  cpu %.3fx\n", name.c_str(), t.real / it->second.real, t.cpu / it->second.cpu);
     }
   }
 
  private:
-  std::map<std::string, double> times_;
+  struct Times {
+    double real, cpu;
+  };
+  std::map<std::string, Times> times_;
 };
 
 }  // namespace
@@ -114,9 +134,11 @@ int main(int argc, char** argv) {
   const Fmt fmts[] = {{"f32", QuantFormat::kF32, false}, {"nf4", QuantFormat::kNF4, false},
                       {"nf4dq", QuantFormat::kNF4, true}, {"q8", QuantFormat::kQ8, false},
                       {"f16", QuantFormat::kF16, false}};
+  // Each shape's fp32 case runs right before its quantized ones, so a change of machine load between
+  // them skews fewer ratios.
   for (bool backward : {false, true}) {
-    for (const Fmt& f : fmts) {
-      for (const Shape& s : kShapes) {
+    for (const Shape& s : kShapes) {
+      for (const Fmt& f : fmts) {
         std::string name = std::string(backward ? "bwd_" : "fwd_") + f.name + "/" + s.name;
         benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { run_case(st, s, f.format, f.dq, backward); })
             ->Unit(benchmark::kMillisecond)

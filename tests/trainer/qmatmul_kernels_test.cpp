@@ -1,12 +1,15 @@
 // Tests of the dequant-matmul: forward and input-gradient against a plain double-precision product
-// on the fully dequantized weights, for every format, across several panels and with blocks that
-// straddle rows.
+// on the fully dequantized weights, for every format, across several tiles (row bands and column
+// chunks, with a last chunk shorter than the others), with blocks that straddle rows, for M = 1 and
+// odd shapes; and the tile shapes' invariants.
 #include "trainer/qmatmul_kernels.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
+#include <string>
+#include <utility>
 
 namespace trainer {
 namespace {
@@ -38,7 +41,9 @@ TEST_P(QmatmulTest, ForwardAndInputGradientMatchDequantizedReference) {
   const auto dy = uniform(c.M * c.out, 3);
   std::vector<float> panel(qmatmul_scratch_floats(L));
   if (c.format != QuantFormat::kF32) {
-    ASSERT_LT(qmatmul_panel_rows(L), c.out) << "the case should span several panels";
+    const QmatmulTile f = qmatmul_forward_tile(L), b = qmatmul_backward_tile(L);
+    ASSERT_TRUE(f.rows < c.out || f.cols < c.in) << "the forward should span several tiles";
+    ASSERT_TRUE(b.rows < c.out || b.cols < c.in) << "the input gradient should span several tiles";
   }
 
   // Forward, overwrite and accumulate.
@@ -90,12 +95,48 @@ TEST_P(QmatmulTest, QuantizedProductIsCloseToTheFp32One) {
   EXPECT_LT(rel, bound) << quant_format_name(c.format);
 }
 
+TEST(QmatmulTile, TilesFitTheScratchKeepBlocksWholeAndNeverCoverAllOfW) {
+  for (QuantFormat format : {QuantFormat::kNF4, QuantFormat::kQ8, QuantFormat::kF16, QuantFormat::kBF16}) {
+    for (auto [out, in] : {std::pair<int64_t, int64_t>{384, 384}, {1536, 384}, {384, 1536}, {56, 768}, {768, 24},
+                           {8, 384}, {5632, 2048}, {2048, 5632}, {1, 1088}, {299, 1000}, {3, 200000}}) {
+      const QuantLayout L{format, out, in, format == QuantFormat::kNF4};
+      const size_t scratch = qmatmul_scratch_floats(L);
+      for (const QmatmulTile t : {qmatmul_forward_tile(L), qmatmul_backward_tile(L)}) {
+        SCOPED_TRACE(std::string(quant_format_name(format)) + " " + std::to_string(out) + "x" + std::to_string(in) +
+                     " tile " + std::to_string(t.rows) + "x" + std::to_string(t.cols));
+        ASSERT_GE(t.rows, 1);
+        ASSERT_GE(t.cols, 1);
+        ASSERT_LE(t.rows, out);
+        ASSERT_LE(t.cols, in);
+        EXPECT_LE(static_cast<size_t>(t.rows * t.cols), scratch);
+        EXPECT_LE(t.rows * t.cols, std::max(kQmatmulPanelFloats, in));
+        if (out > 1) {
+          EXPECT_TRUE(t.rows < out || t.cols < in);
+        }
+        if (t.cols < in && is_block_quantized(format)) {
+          EXPECT_EQ(in % kQuantBlock, 0);
+          EXPECT_EQ(t.cols % kQuantBlock, 0);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(qmatmul_scratch_floats(QuantLayout{QuantFormat::kF32, 384, 384, false}), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Formats, QmatmulTest,
     ::testing::Values(Case{QuantFormat::kNF4, false, 300, 1000, 5}, Case{QuantFormat::kNF4, true, 300, 1000, 3},
                       Case{QuantFormat::kNF4, false, 800, 130, 37}, Case{QuantFormat::kQ8, false, 300, 1000, 4},
                       Case{QuantFormat::kF16, false, 260, 1000, 2}, Case{QuantFormat::kBF16, false, 260, 1000, 1},
-                      Case{QuantFormat::kF32, false, 64, 96, 9}),
+                      Case{QuantFormat::kF32, false, 64, 96, 9},
+                      // Column chunks of 384, 384, 320 (1088 = 17 blocks) and an odd number of rows.
+                      Case{QuantFormat::kNF4, true, 299, 1088, 6}, Case{QuantFormat::kNF4, false, 299, 1088, 1},
+                      Case{QuantFormat::kQ8, false, 299, 1088, 1}, Case{QuantFormat::kBF16, false, 97, 1088, 2},
+                      // Wide rows: the input gradient splits columns too; many row bands in the forward.
+                      Case{QuantFormat::kNF4, true, 130, 4096, 2}, Case{QuantFormat::kF16, false, 1100, 192, 3},
+                      // Small matrices that fit one tile are still split; blocks straddling rows.
+                      Case{QuantFormat::kNF4, true, 384, 384, 5}, Case{QuantFormat::kNF4, false, 768, 24, 4},
+                      Case{QuantFormat::kQ8, false, 1, 1088, 3}),
     [](const ::testing::TestParamInfo<Case>& info) {
       return std::string(quant_format_name(info.param.format)) + (info.param.double_quant ? "_dq" : "") + "_" +
              std::to_string(info.param.out) + "x" + std::to_string(info.param.in);
