@@ -5,7 +5,8 @@
 // hand-derived gradients on one (batch, head); the scan forward against ssm_scan_forward_reference,
 // its backward against a central finite difference of the reference along a random direction.
 // Attention reports model GFLOP/s (only the causal/windowed products count, as in MFU) against the
-// sgemm peak; the scan reports GB/s of the tensors it must read and write against the triad bandwidth.
+// sgemm peak; the scan reports GB/s of the tensors it must read and write against the triad bandwidth,
+// and its rate of state updates (one exp each).
 //
 //   build-dir/bench/attention_ssm_bench [--benchmark_filter=REGEX]
 #include <benchmark/benchmark.h>
@@ -158,6 +159,13 @@ struct ScanData {
   double bytes_backward() const { return 4.0 * B * T * (7.0 * Di + 6.0 * N); }
 };
 
+// State updates per second (B·T·Di·N per call, in G/s): each is one exp(Δ·A) and a few FMAs, so
+// this rate, not the bytes moved, is what bounds the scan on a CPU (BENCHMARKS.md works it out).
+void report_state_updates(benchmark::State& state, const ScanData& s) {
+  state.counters["Gupd/s"] = benchmark::Counter(double(s.B) * s.T * s.Di * s.N / 1e9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // L = Σ y·w; dL/dx·r from the kernel against (L(x + εr) − L(x − εr)) / 2ε of the reference, for x = u, dt, bc.
 bool check_scan_backward() {
   ScanData s(2, 24, 8, 4);
@@ -206,6 +214,7 @@ void BM_ScanForward(benchmark::State& state) {
   }
   for (auto _ : state) s.forward(y.data(), false);
   benchlimits::report_bytes(state, s.bytes_forward());
+  report_state_updates(state, s);
 }
 
 void BM_ScanBackward(benchmark::State& state) {
@@ -223,6 +232,7 @@ void BM_ScanBackward(benchmark::State& state) {
                                s.D.data(), scratch.data(), s.B, s.T, s.Di, s.N);
   }
   benchlimits::report_bytes(state, s.bytes_backward());
+  report_state_updates(state, s);
 }
 
 }  // namespace
