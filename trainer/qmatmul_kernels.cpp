@@ -36,7 +36,7 @@ Split choose_split(int64_t k_len, int64_t n_len, int64_t k_align, bool k_splitta
                    bool n_splittable) {
   const int64_t budget = kQmatmulPanelFloats;
   Split best{k_splittable ? std::min(k_len, k_align) : k_len, n_splittable ? std::min(n_len, n_align) : n_len};
-  int64_t best_cost = -1;
+  int64_t best_cost = -1, best_bands = 0;
   const int64_t max_chunks = k_splittable ? ceil_div(k_len, k_align) : 1;
   for (int64_t chunks = 1; chunks <= max_chunks; ++chunks) {
     const int64_t k = std::min(k_len, round_up(ceil_div(k_len, chunks), k_align));
@@ -51,7 +51,9 @@ Split choose_split(int64_t k_len, int64_t n_len, int64_t k_align, bool k_splitta
     const int64_t bands = ceil_div(n_len, n);
     n = std::min(n_len, round_up(ceil_div(n_len, bands), n_align));  // even bands
     const int64_t cost = bands * k_len + chunks * ceil_div(k, kBlasKStep) * n_len;
-    if (best_cost < 0 || cost < best_cost) best = {k, n}, best_cost = cost;
+    // On a tie, fewer bands: the activations are packed once and each sgemm has the widest output.
+    if (best_cost < 0 || cost < best_cost || (cost == best_cost && bands < best_bands))
+      best = {k, n}, best_cost = cost, best_bands = bands;
     if (bands == 1) break;  // more chunks can only add output passes
   }
   return best;

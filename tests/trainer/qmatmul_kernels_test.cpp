@@ -136,7 +136,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{QuantFormat::kNF4, true, 130, 4096, 2}, Case{QuantFormat::kF16, false, 1100, 192, 3},
                       // Small matrices that fit one tile are still split; blocks straddling rows.
                       Case{QuantFormat::kNF4, true, 384, 384, 5}, Case{QuantFormat::kNF4, false, 768, 24, 4},
-                      Case{QuantFormat::kQ8, false, 1, 1088, 3}),
+                      Case{QuantFormat::kQ8, false, 1, 1088, 3},
+                      // One row longer than the panel: K chunks in the forward, column bands in the gradient.
+                      Case{QuantFormat::kQ8, false, 1, 270336, 2}),
     [](const ::testing::TestParamInfo<Case>& info) {
       return std::string(quant_format_name(info.param.format)) + (info.param.double_quant ? "_dq" : "") + "_" +
              std::to_string(info.param.out) + "x" + std::to_string(info.param.in);
