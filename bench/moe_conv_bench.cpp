@@ -4,9 +4,12 @@
 // expert, gathering their rows and scattering the gated outputs back happen inside
 // moe_block_forward / moe_block_backward and have no public function of their own, so the block is
 // timed whole (BM_MoeBlock) and so are its expert products alone (BM_MoeExperts: every expert's
-// gate/up/down Linear over the rows a real routing gave it, plus the shared expert over all tokens,
-// through the public Linear and the dense SwiGLU kernel); block minus experts is the routing,
-// dispatch and combine (with the router's small product). Conv (trainer/ssm_kernels.h): inner
+// gate/up/down Linear over the rows a real routing gave it, one expert after another with each
+// product on all threads, plus the shared expert over all tokens, through the public Linear and the
+// dense SwiGLU kernel). That is the block's schedule for quantized or LoRA experts, so there block
+// minus experts is the routing, dispatch and combine (with the router's small product); plain fp32
+// experts run side by side in the block (one per thread), so the block can beat BM_MoeExperts.
+// Conv (trainer/ssm_kernels.h): inner
 // width 768, kernel 4, input rows strided inside in_proj's output (ldx = 2·768) as the block does.
 //
 // Each case is checked before it is timed: the block's forward against a naive double-precision
