@@ -345,6 +345,11 @@ QuantMatrix quantize(const QuantLayout& layout, const float* src) {
 // ---------------------------------------------------------------------------------------------
 // Dequantize.
 
+// Ranges shorter than this decode on the calling thread without opening an OpenMP region (opening
+// even an inactive one per call costs about a microsecond, and the dequant-matmul decodes its tiles
+// one row segment at a time).
+constexpr int64_t kParallelDecode = 65536;
+
 void dequantize_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
   const QuantLayout& L = w.layout;
   CHECK(begin >= 0 && begin <= end && end <= L.n());
@@ -356,14 +361,18 @@ void dequantize_range(const QuantView& w, int64_t begin, int64_t end, float* out
     case QuantFormat::kF16:
     case QuantFormat::kBF16: {
       const auto* src = reinterpret_cast<const uint16_t*>(w.codes()) + begin;
-      constexpr int64_t kChunk = 4096;
-      const int64_t n_chunks = (count + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (count >= 65536)
-      for (int64_t c = 0; c < n_chunks; ++c) {
-        int64_t lo = c * kChunk, len = std::min(kChunk, count - lo);
+      auto decode = [&](int64_t lo, int64_t len) {
         if (L.format == QuantFormat::kF16) decode_f16(src + lo, len, out + lo);
         else decode_bf16(src + lo, len, out + lo);
+      };
+      if (count < kParallelDecode) {  // short ranges (one row of a tile): no OpenMP region at all
+        decode(0, count);
+        return;
       }
+      constexpr int64_t kChunk = 4096;
+      const int64_t n_chunks = (count + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+      for (int64_t c = 0; c < n_chunks; ++c) decode(c * kChunk, std::min(kChunk, count - c * kChunk));
       return;
     }
     default:
@@ -372,12 +381,17 @@ void dequantize_range(const QuantView& w, int64_t begin, int64_t end, float* out
   const int64_t b_first = begin / kQuantBlock;
   const int64_t b_last = (end - 1) / kQuantBlock;  // inclusive
   if (count == 0) return;
-#pragma omp parallel for schedule(static) if (count >= 65536)
-  for (int64_t b = b_first; b <= b_last; ++b) {
+  auto decode_block = [&](int64_t b) {
     int64_t lo = std::max(begin, b * kQuantBlock);
     int64_t hi = std::min(end, (b + 1) * kQuantBlock);
     decode_in_block(w, b, lo, hi - lo, out + (lo - begin));
+  };
+  if (count < kParallelDecode) {  // short ranges (one row of a tile): no OpenMP region at all
+    for (int64_t b = b_first; b <= b_last; ++b) decode_block(b);
+    return;
   }
+#pragma omp parallel for schedule(static)
+  for (int64_t b = b_first; b <= b_last; ++b) decode_block(b);
 }
 
 }  // namespace trainer
