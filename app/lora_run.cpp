@@ -242,6 +242,9 @@ Status check_lora_resume(const trainer::CheckpointInfo& info, const RunConfig& c
 Status prepare_lora_model(const LoraRun& run, trainer::Model& model) {
   if (run.mode == TrainMode::kFull) return Status::Ok();
   NS_RETURN_IF_ERROR(run.base->fill(model));
+  // The frozen base is now in the model's own memory: the file's pages need not stay resident for
+  // the whole run (the planner counts the base once).
+  run.base->release_resident_pages();
   if (run.adapter) NS_RETURN_IF_ERROR(trainer::load_peft_adapter(*run.adapter, model, run.adapter_dir));
   return Status::Ok();
 }

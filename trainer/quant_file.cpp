@@ -130,7 +130,24 @@ Result<std::unique_ptr<BaseSource>> BaseSource::open(const std::string& path) {
 Status BaseSource::fill(Model& model) const {
   CHECK_MSG(model.lora() != nullptr, "BaseSource::fill needs a lora/qlora model");
   const std::string& path = file_->path();
-  if (checkpoint_) return fill_frozen_base(model, lookup_in_safetensors(*file_), path);
+  // The file's pages of each tensor are released as soon as the tensor is in the model, so loading
+  // never holds the whole base twice (the file's copy and the model's).
+  if (checkpoint_) {
+    const float* previous = nullptr;
+    size_t previous_bytes = 0;
+    const WeightLookup inner = lookup_in_safetensors(*file_);
+    auto releasing = [&](const std::string& name, const std::vector<int64_t>& shape) -> Result<const float*> {
+      if (previous) file_->release_resident_pages(reinterpret_cast<const uint8_t*>(previous), previous_bytes);
+      auto r = inner(name, shape);
+      if (r.ok()) {
+        previous = *r;
+        previous_bytes = sizeof(float);
+        for (int64_t d : shape) previous_bytes *= static_cast<size_t>(d);
+      }
+      return r;
+    };
+    return fill_frozen_base(model, releasing, path);
+  }
   const LoraSettings& want = model.shape().lora;
   if (want.base_format != info_.format || (want.double_quant != info_.double_quant && info_.format == QuantFormat::kNF4))
     return Status::InvalidArgument(path + ": the base is stored as " + quant_format_name(info_.format) +
@@ -144,8 +161,14 @@ Status BaseSource::fill(Model& model) const {
     auto e = file_->get(t.name, t.dtype, t.shape);
     if (!e.ok()) return e.status().with_context(path);
     std::memcpy(store.data(i), (*e)->data, t.bytes);
+    file_->release_resident_pages((*e)->data, t.bytes);
   }
   return Status::Ok();
+}
+
+void BaseSource::release_resident_pages() const {
+  file_->release_resident_pages();
+  std::vector<float>().swap(buffer_);
 }
 
 WeightLookup BaseSource::f32_lookup() const {

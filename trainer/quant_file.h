@@ -55,6 +55,10 @@ class BaseSource {
   // buffer that the next call reuses.
   WeightLookup f32_lookup() const;
 
+  // After fill(): the base's file pages stop counting in this process's resident memory (the frozen
+  // base now lives in the model; a later fill() reads the file again).
+  void release_resident_pages() const;
+
  private:
   BaseSource() = default;
   BaseInfo info_;

@@ -134,6 +134,20 @@ SafetensorsFile::~SafetensorsFile() {
   if (map_ != nullptr) ::munmap(map_, map_bytes_);
 }
 
+void SafetensorsFile::release_resident_pages() const {
+  // A private read-only mapping that was never written: MADV_DONTNEED only unmaps the pages.
+  if (map_ != nullptr) ::madvise(map_, map_bytes_, MADV_DONTNEED);
+}
+
+void SafetensorsFile::release_resident_pages(const uint8_t* data, size_t bytes) const {
+  const auto* begin = static_cast<const uint8_t*>(map_);
+  if (map_ == nullptr || data < begin || data + bytes > begin + map_bytes_) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(data) & ~(page - 1);
+  const uintptr_t hi = reinterpret_cast<uintptr_t>(data + bytes);
+  ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

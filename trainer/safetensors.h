@@ -66,6 +66,13 @@ class SafetensorsFile {
   common::Result<const Entry*> get(const std::string& name, DType dtype, const std::vector<int64_t>& shape) const;
   const std::string& path() const { return path_; }
 
+  // Drops this process's resident pages of the mapping, for a file whose tensors were copied out:
+  // they stop counting in its resident memory, and anything read again later comes back from the
+  // file (the mapping stays valid).
+  void release_resident_pages() const;
+  // The same for the pages holding [data, data + bytes) (a tensor of this file; rounded out to pages).
+  void release_resident_pages(const uint8_t* data, size_t bytes) const;
+
  private:
   SafetensorsFile() = default;
   std::string path_;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Plan vs reality: short real `nightshift train` runs (full and QLoRA, gradient checkpointing off and
-# on, two sequence lengths, plus a hybrid ssm/moe model) against `budget-report --format json` for the
+# Plan vs reality: short real `nightshift train` runs (full, LoRA and QLoRA, gradient checkpointing off
+# and on, two sequence lengths, plus a hybrid ssm/moe model) against `budget-report --format json` for the
 # same configuration. The peak resident memory of each run (ru_maxrss = VmHWM, via GNU time or
 # python) must be within 10% of the planned total. Prints the table of figures.
 set -u
@@ -67,14 +67,26 @@ for seq in 128 256; do
     --preset gpt-small --seq "$seq" --grad-checkpoint
 done
 
-# QLoRA needs a frozen base: the checkpoint of the last full run, quantized to NF4 (double quant).
-if [ -d "$TMP/run" ] && "$NS" quantize "$TMP/run" --format nf4 --out "$TMP/base.safetensors" >"$TMP/log" 2>&1; then
+# LoRA and QLoRA need a frozen base: the checkpoint of the last full run, quantized to NF4 (double
+# quant) or kept in fp32, or the run directory itself.
+[ -d "$TMP/run" ] && mv "$TMP/run" "$TMP/full-run"
+if [ -d "$TMP/full-run" ] && "$NS" quantize "$TMP/full-run" --format nf4 --out "$TMP/base.safetensors" >"$TMP/log" 2>&1; then
   for seq in 128 256; do
     measure "gpt-small qlora r16 T=$seq" "--model gpt-small --seq $seq --mode qlora --rank 16" \
       --mode qlora --base "$TMP/base.safetensors" --rank 16 --seq "$seq"
     measure "gpt-small qlora r16 T=$seq ckpt" "--model gpt-small --seq $seq --mode qlora --rank 16 --grad-checkpoint" \
       --mode qlora --base "$TMP/base.safetensors" --rank 16 --seq "$seq" --grad-checkpoint
   done
+  # LoRA on an fp32 base file, and QLoRA quantizing the checkpoint directory itself while loading:
+  # in both the base's file pages must not stay resident beside the model's copy.
+  if "$NS" quantize "$TMP/full-run" --format f32 --out "$TMP/base-f32.safetensors" >"$TMP/log" 2>&1; then
+    measure "gpt-small lora r16 T=256" "--model gpt-small --seq 256 --mode lora --rank 16" \
+      --mode lora --base "$TMP/base-f32.safetensors" --rank 16 --seq 256
+  else
+    echo "FAIL quantize f32"; sed 's/^/  | /' "$TMP/log" | tail -10; fail=1
+  fi
+  measure "gpt-small qlora r16 T=256 from ckpt" "--model gpt-small --seq 256 --mode qlora --rank 16" \
+    --mode qlora --base "$TMP/full-run" --rank 16 --seq 256
 else
   echo "FAIL quantize"; sed 's/^/  | /' "$TMP/log" | tail -10; fail=1
 fi
