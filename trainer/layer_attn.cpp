@@ -76,7 +76,7 @@ class AttnLayer final : public Layer {
   }
 
   void forward(float* out, const float* xn) override {
-    const int N = B_ * T_, qd = H_ * Dh_, kvd = Hkv_ * Dh_;
+    const int N = B_ * T_;
     lq_.forward(q_, xn, N, false);
     lk_.forward(k_, xn, N, false);
     lv_.forward(v_, xn, N, false);
