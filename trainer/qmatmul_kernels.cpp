@@ -1,11 +1,13 @@
 // Dequant-matmul over tiles of W: decode rows [r0, r0+nr) × cols [c0, c0+nc) of W into the fp32
 // panel (row-major, leading dimension nc), then one sgemm per tile. The forward walks the column
 // chunks of a row band (accumulating into y), the input gradient walks the row chunks of a column
-// band (accumulating into dx); see qmatmul_kernels.h for why. The decode is parallel (OpenMP) and
-// sgemm uses the same OpenMP pool (Debian's OpenMP build of OpenBLAS).
+// band (accumulating into dx); see qmatmul_kernels.h for why. With several threads and enough rows,
+// each thread runs that loop over its own share of the activation rows with a single-threaded sgemm
+// (OpenBLAS's OpenMP build runs one thread inside a parallel region) and its own part of the panel.
 #include "trainer/qmatmul_kernels.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 
@@ -33,8 +35,7 @@ struct Split {
   int64_t k, n;
 };
 Split choose_split(int64_t k_len, int64_t n_len, int64_t k_align, bool k_splittable, int64_t n_align,
-                   bool n_splittable) {
-  const int64_t budget = kQmatmulPanelFloats;
+                   bool n_splittable, int64_t budget) {
   Split best{k_splittable ? std::min(k_len, k_align) : k_len, n_splittable ? std::min(n_len, n_align) : n_len};
   int64_t best_cost = -1, best_bands = 0;
   const int64_t max_chunks = k_splittable ? ceil_div(k_len, k_align) : 1;
@@ -73,19 +74,66 @@ void decode_tile(const QuantView& w, int64_t r0, int64_t nr, int64_t c0, int64_t
   }
 }
 
-}  // namespace
-
-QmatmulTile qmatmul_forward_tile(const QuantLayout& w) {
+QmatmulTile forward_tile(const QuantLayout& w, int64_t budget) {
   // K along W's columns (cut on block boundaries), output bands along W's rows.
-  const Split s = choose_split(w.cols, w.rows, kQuantBlock, cols_splittable(w), 1, true);
+  const Split s = choose_split(w.cols, w.rows, kQuantBlock, cols_splittable(w), 1, true, budget);
   return {s.n, s.k};
 }
 
-QmatmulTile qmatmul_backward_tile(const QuantLayout& w) {
+QmatmulTile backward_tile(const QuantLayout& w, int64_t budget) {
   // K along W's rows (any cut), output bands along W's columns (cut on block boundaries).
-  const Split s = choose_split(w.rows, w.cols, 1, true, kQuantBlock, cols_splittable(w));
+  const Split s = choose_split(w.rows, w.cols, 1, true, kQuantBlock, cols_splittable(w), budget);
   return {s.k, s.n};
 }
+
+// y rows [0, M) (+)= x · Wᵀ, tile by tile, with whatever threads the caller's context gives sgemm.
+void forward_rows(float* y, const float* x, const QuantView& w, int64_t M, float* panel, float beta,
+                  const QmatmulTile& t) {
+  const int64_t out = w.layout.rows, in = w.layout.cols;
+  for (int64_t r0 = 0; r0 < out; r0 += t.rows) {
+    const int64_t nr = std::min(t.rows, out - r0);
+    for (int64_t c0 = 0; c0 < in; c0 += t.cols) {
+      const int64_t nc = std::min(t.cols, in - c0);
+      decode_tile(w, r0, nr, c0, nc, panel);
+      // y[:, r0:r0+nr] (+)= x[:, c0:c0+nc] · tileᵀ  (lda = in, ldc = out)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nr),
+                  static_cast<int>(nc), 1.0f, x + c0, static_cast<int>(in), panel, static_cast<int>(nc),
+                  c0 == 0 ? beta : 1.0f, y + r0, static_cast<int>(out));
+    }
+  }
+}
+
+// dx rows [0, M) += dy · W, tile by tile.
+void backward_rows(float* dx, const float* dy, const QuantView& w, int64_t M, float* panel, const QmatmulTile& t) {
+  const int64_t out = w.layout.rows, in = w.layout.cols;
+  for (int64_t c0 = 0; c0 < in; c0 += t.cols) {
+    const int64_t nc = std::min(t.cols, in - c0);
+    for (int64_t r0 = 0; r0 < out; r0 += t.rows) {
+      const int64_t nr = std::min(t.rows, out - r0);
+      decode_tile(w, r0, nr, c0, nc, panel);
+      // dx[:, c0:c0+nc] += dy[:, r0:r0+nr] · tile  (lda = out, ldc = in)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(nc),
+                  static_cast<int>(nr), 1.0f, dy + r0, static_cast<int>(out), panel, static_cast<int>(nc), 1.0f,
+                  dx + c0, static_cast<int>(in));
+    }
+  }
+}
+
+// Threads for a product over M activation rows: each thread takes a contiguous share of the rows
+// and runs the whole tile loop with a single-threaded sgemm and its own part of the panel (tiles
+// chosen for that part). One parallel region per product instead of a fork and join per tile, and
+// the decoding runs in parallel too. 1 inside a parallel region or when the rows are few.
+constexpr int64_t kMinRowsPerThread = 64;
+int row_threads(int64_t M) {
+  if (omp_in_parallel()) return 1;
+  return static_cast<int>(std::clamp<int64_t>(M / kMinRowsPerThread, 1, omp_get_max_threads()));
+}
+
+}  // namespace
+
+QmatmulTile qmatmul_forward_tile(const QuantLayout& w) { return forward_tile(w, kQmatmulPanelFloats); }
+
+QmatmulTile qmatmul_backward_tile(const QuantLayout& w) { return backward_tile(w, kQmatmulPanelFloats); }
 
 size_t qmatmul_scratch_floats(const QuantLayout& w) {
   if (w.format == QuantFormat::kF32) return 0;
@@ -104,17 +152,18 @@ void qmatmul_forward(float* y, const float* x, const QuantView& w, int64_t M, fl
     return;
   }
   CHECK(panel != nullptr);
-  const QmatmulTile t = qmatmul_forward_tile(w.layout);
-  for (int64_t r0 = 0; r0 < out; r0 += t.rows) {
-    const int64_t nr = std::min(t.rows, out - r0);
-    for (int64_t c0 = 0; c0 < in; c0 += t.cols) {
-      const int64_t nc = std::min(t.cols, in - c0);
-      decode_tile(w, r0, nr, c0, nc, panel);
-      // y[:, r0:r0+nr] (+)= x[:, c0:c0+nc] · tileᵀ  (lda = in, ldc = out)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nr),
-                  static_cast<int>(nc), 1.0f, x + c0, static_cast<int>(in), panel, static_cast<int>(nc),
-                  c0 == 0 ? beta : 1.0f, y + r0, static_cast<int>(out));
-    }
+  const int64_t scratch = static_cast<int64_t>(qmatmul_scratch_floats(w.layout));
+  const int nt = row_threads(M);
+  const QmatmulTile t = nt > 1 ? forward_tile(w.layout, scratch / nt) : qmatmul_forward_tile(w.layout);
+  if (nt == 1 || t.rows * t.cols * nt > scratch) {
+    forward_rows(y, x, w, M, panel, beta, qmatmul_forward_tile(w.layout));
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num();
+    const int64_t m0 = M * tid / nt, m1 = M * (tid + 1) / nt;
+    forward_rows(y + m0 * out, x + m0 * in, w, m1 - m0, panel + tid * t.rows * t.cols, beta, t);
   }
 }
 
@@ -128,17 +177,18 @@ void qmatmul_backward_input(float* dx, const float* dy, const QuantView& w, int6
     return;
   }
   CHECK(panel != nullptr);
-  const QmatmulTile t = qmatmul_backward_tile(w.layout);
-  for (int64_t c0 = 0; c0 < in; c0 += t.cols) {
-    const int64_t nc = std::min(t.cols, in - c0);
-    for (int64_t r0 = 0; r0 < out; r0 += t.rows) {
-      const int64_t nr = std::min(t.rows, out - r0);
-      decode_tile(w, r0, nr, c0, nc, panel);
-      // dx[:, c0:c0+nc] += dy[:, r0:r0+nr] · tile  (lda = out, ldc = in)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(nc),
-                  static_cast<int>(nr), 1.0f, dy + r0, static_cast<int>(out), panel, static_cast<int>(nc), 1.0f,
-                  dx + c0, static_cast<int>(in));
-    }
+  const int64_t scratch = static_cast<int64_t>(qmatmul_scratch_floats(w.layout));
+  const int nt = row_threads(M);
+  const QmatmulTile t = nt > 1 ? backward_tile(w.layout, scratch / nt) : qmatmul_backward_tile(w.layout);
+  if (nt == 1 || t.rows * t.cols * nt > scratch) {
+    backward_rows(dx, dy, w, M, panel, qmatmul_backward_tile(w.layout));
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num();
+    const int64_t m0 = M * tid / nt, m1 = M * (tid + 1) / nt;
+    backward_rows(dx + m0 * in, dy + m0 * out, w, m1 - m0, panel + tid * t.rows * t.cols, t);
   }
 }
 

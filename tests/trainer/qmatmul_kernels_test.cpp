@@ -1,7 +1,7 @@
 // Tests of the dequant-matmul: forward and input-gradient against a plain double-precision product
 // on the fully dequantized weights, for every format, across several tiles (row bands and column
 // chunks, with a last chunk shorter than the others), with blocks that straddle rows, for M = 1 and
-// odd shapes; and the tile shapes' invariants.
+// odd shapes, and with rows enough to be split between threads; and the tile shapes' invariants.
 #include "trainer/qmatmul_kernels.h"
 
 #include <gtest/gtest.h>
@@ -138,10 +138,14 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{QuantFormat::kNF4, true, 384, 384, 5}, Case{QuantFormat::kNF4, false, 768, 24, 4},
                       Case{QuantFormat::kQ8, false, 1, 1088, 3},
                       // One row longer than the panel: K chunks in the forward, column bands in the gradient.
-                      Case{QuantFormat::kQ8, false, 1, 270336, 2}),
+                      Case{QuantFormat::kQ8, false, 1, 270336, 2},
+                      // Enough rows for each thread to take a share (64+ rows each) with its own part
+                      // of the panel, an odd count so the shares differ.
+                      Case{QuantFormat::kNF4, true, 299, 1088, 151}, Case{QuantFormat::kQ8, false, 800, 130, 133},
+                      Case{QuantFormat::kNF4, false, 768, 24, 129}),
     [](const ::testing::TestParamInfo<Case>& info) {
       return std::string(quant_format_name(info.param.format)) + (info.param.double_quant ? "_dq" : "") + "_" +
-             std::to_string(info.param.out) + "x" + std::to_string(info.param.in);
+             std::to_string(info.param.out) + "x" + std::to_string(info.param.in) + "_M" + std::to_string(info.param.M);
     });
 
 }  // namespace
