@@ -9,9 +9,9 @@ memory (the child's ru_maxrss), our/PyTorch ratio, model FLOPs utilisation again
 sgemm peak of that thread count, and the memory the planner (`nightshift budget-report --format
 json`) planned for the run.
 
-"ours" is nightshift as a user runs it: it re-executes itself with OMP_WAIT_POLICY=PASSIVE unless
-OMP_WAIT_POLICY or GOMP_SPINCOUNT is set (app/main.cpp), so this script removes both from our
-environment (PyTorch is given PASSIVE too, by bench/torch_train_bench.py). A qlora row trains on an
+"ours" is nightshift as a user runs it: it re-executes itself with a short OpenMP spin (GOMP_SPINCOUNT)
+unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set (app/main.cpp), so this script removes both from our
+environment (PyTorch runs with OMP_WAIT_POLICY=PASSIVE, its best here, set by bench/torch_train_bench.py). A qlora row trains on an
 NF4 base file made with `nightshift quantize` from the full run's checkpoint, as a user would: given
 the full run directory as --base, nightshift quantizes while loading and keeps the fp32
 model.safetensors mapped for the whole run, which adds that file's size (54 MiB for gpt-small) to the
@@ -201,7 +201,7 @@ def time_to_loss_ours(args, preset):
             return True
         return False
 
-    rc, lines, _, _ = run_streaming(cmd, env=dict(args.env, OMP_WAIT_POLICY="PASSIVE"), on_line=on_line)
+    rc, lines, _, _ = run_streaming(cmd, env=args.env, on_line=on_line)
     evals = [float(m.group(2)) for _, l in lines if (m := EVAL_RE.search(l))]
     if hit:
         return {"reached": True, **hit}
@@ -244,7 +244,7 @@ def best_of(runs):
 def print_throughput(rows, repeat):
     print(f"\nTraining throughput, best of {repeat} alternating runs per side (MFU: model FLOPs / measured sgemm "
           "peak of that thread count; qlora's PyTorch column is LoRA on an fp32 base)")
-    print("(ours: nightshift as a user runs it, which waits passively in OpenMP like PyTorch here; spread: "
+    print("(ours: nightshift as a user runs it, with its default short OpenMP spin; PyTorch with OMP_WAIT_POLICY=PASSIVE; spread: "
           "(max-min)/max tok/s of the repeats; RSS: largest peak resident set of the repeats; planned: "
           "budget-report's training total)")
     head = ("preset", "mode", "thr", "B x T", "ours tok/s", "torch tok/s", "ratio", "ours spread", "torch spread",
@@ -293,7 +293,7 @@ def main():
         if not os.path.exists(path):
             fail(f"{path}: {what} not found")
     os.makedirs(args.workdir, exist_ok=True)
-    # nightshift as a user runs it: no wait policy forced from outside (it chooses PASSIVE itself).
+    # nightshift as a user runs it: no wait policy forced from outside (it chooses its own).
     args.env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     args.env["XDG_CACHE_HOME"] = os.path.join(os.path.abspath(args.workdir), "cache")
     args.have_torch = torch_available()
@@ -354,7 +354,7 @@ def main():
     if ttl_rows:
         print(f"\nTime to validation loss <= {args.target} (byte tokens, B=12, T=64, 2 threads, lr 1e-3, warm-up 100, "
               f"eval every {args.ttl_eval_every} steps on 20 batches; wall seconds including evaluation and start-up; "
-              f"both with OMP_WAIT_POLICY=PASSIVE)")
+              f"PyTorch with OMP_WAIT_POLICY=PASSIVE, nightshift as a user runs it)")
         print("| preset | ours steps | ours s | torch steps | torch s | speed-up |")
         print("|---|---|---|---|---|---|")
         for r in ttl_rows:
