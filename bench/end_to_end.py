@@ -57,11 +57,12 @@ def default_data():
     return os.path.normpath(os.path.join(base, "tinyshakespeare.txt"))
 
 
-def parse_list(text, known, what):
+def parse_list(text, known, what, on_bad=None):
+    """The comma-separated items of text; an unknown one is refused through on_bad (default: fail)."""
     items = [x for x in text.split(",") if x]
     bad = [x for x in items if x not in known]
     if bad:
-        fail(f"unknown {what} {', '.join(bad)} (known: {', '.join(known)})")
+        (on_bad or fail)(f"unknown {what} {', '.join(bad)} (known: {', '.join(known)})")
     return items
 
 

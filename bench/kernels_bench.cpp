@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_data.h"
 #include "bench/bench_limits.h"
 #include "trainer/kernels.h"
 #include "trainer/layout.h"
@@ -22,15 +23,8 @@ namespace {
 
 constexpr int kN = 1024, kC = 384, kF = 1536, kV = 256;
 
-std::vector<float> randn(int64_t n, float scale, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-bool close(double got, double want, double tol) { return std::fabs(got - want) <= tol * (1.0 + std::fabs(want)); }
+using benchdata::close;
+using benchdata::randn;
 
 // ---- linear: out (N, O) = inp (N, I) · W (O, I)ᵀ and its two backward products ----
 

@@ -46,11 +46,7 @@ def fail(message):
 
 
 def parse_list(text, known, what):
-    items = [x for x in text.split(",") if x]
-    bad = [x for x in items if x not in known]
-    if bad:
-        fail(f"unknown {what} {', '.join(bad)} (known: {', '.join(known)})")
-    return items
+    return E.parse_list(text, known, what, on_bad=fail)
 
 
 def parse_ranks(text):

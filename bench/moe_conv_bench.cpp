@@ -28,6 +28,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/bench_data.h"
 #include "bench/bench_limits.h"
 #include "trainer/kernels.h"
 #include "trainer/moe_block.h"
@@ -35,15 +36,8 @@
 
 namespace {
 
-std::vector<float> randn(int64_t n, float scale, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-bool close(double got, double want, double tol) { return std::fabs(got - want) <= tol * (1.0 + std::fabs(want)); }
+using benchdata::close;
+using benchdata::randn;
 
 double silu(double x) { return x / (1.0 + std::exp(-x)); }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_data.h"
 #include "trainer/qmatmul_kernels.h"
 
 namespace {
@@ -35,13 +36,6 @@ constexpr Shape kShapes[] = {{"qkvo_384x384", 384, 384, kTokens},       {"up_153
                              {"ssm_x_56x768", 56, 768, kTokens},        {"ssm_dt_768x24", 768, 24, kTokens},
                              {"expert_384x384_m512", 384, 384, 512}};
 
-std::vector<float> random_vec(int64_t n, float scale, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 // Max |a - b| / (1 + |b|).
 double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
@@ -52,11 +46,11 @@ double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 void run_case(benchmark::State& state, const Shape& shape, QuantFormat format, bool dq, bool backward) {
   const QuantLayout L{format, shape.out, shape.in, dq};
-  const auto w = random_vec(L.n(), 0.02f, 1);
+  const auto w = benchdata::randn(L.n(), 0.02f, 1);
   const trainer::QuantMatrix q = trainer::quantize(L, w.data());
   const int64_t tokens = shape.tokens;
-  const auto x = random_vec(tokens * shape.in, 1.0f, 2);
-  const auto dy = random_vec(tokens * shape.out, 1.0f, 3);
+  const auto x = benchdata::randn(tokens * shape.in, 1.0f, 2);
+  const auto dy = benchdata::randn(tokens * shape.out, 1.0f, 3);
   std::vector<float> panel(trainer::qmatmul_scratch_floats(L));
   std::vector<float> y(static_cast<size_t>(tokens * shape.out)), dx(static_cast<size_t>(tokens * shape.in));
 
