@@ -41,6 +41,8 @@ class TensorBinding {
   virtual float* f32(const std::string& local_name) const = 0;
   // dL/d(weight) for a weight the layer listed; nullptr when not training or the weight is frozen.
   virtual float* grad(const std::string& local_name) const = 0;
+  // The shape of a tensor bound here (any role); CHECK-fails on an unknown name.
+  virtual std::vector<int64_t> shape(const std::string& local_name) const = 0;
   // A weight the layer applies as a linear map y = x·Wᵀ (listed with TensorSpec::linear), (out, in).
   // The default binds the plain fp32 weight and its gradient; in lora/qlora runs the model binds the
   // frozen, possibly quantized base with its adapter (trainer/lora_linear.h).

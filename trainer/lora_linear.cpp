@@ -2,6 +2,8 @@
 // of a frozen quantized base, and the LoRA adapter added on top.
 #include "trainer/lora_linear.h"
 
+#include <omp.h>
+
 #include "common/check.h"
 #include "trainer/kernels.h"
 #include "trainer/layer.h"
@@ -19,9 +21,16 @@ Linear Linear::plain(const float* weight, float* grad, int64_t out, int64_t in) 
   return l;
 }
 
-Linear Linear::quantized(const QuantView& base, float* panel) {
+float* ScratchSlots::current() const {
+  const int slot = omp_in_parallel() ? omp_get_thread_num() : 0;
+  CHECK_MSG(slot < count, "a linear map ran on a thread without a scratch slot");
+  return base + slot * stride;
+}
+
+Linear Linear::quantized(const QuantView& base, ScratchSlots panel) {
   CHECK(base.bytes != nullptr);
-  CHECK(panel != nullptr || qmatmul_scratch_floats(base.layout) == 0);
+  const int64_t need = static_cast<int64_t>(qmatmul_scratch_floats(base.layout));
+  CHECK(need == 0 || (panel.base != nullptr && panel.stride >= need && panel.count >= 1));
   Linear l;
   l.quant_ = base;
   l.panel_ = panel;
@@ -30,7 +39,7 @@ Linear Linear::quantized(const QuantView& base, float* panel) {
   return l;
 }
 
-Linear Linear::with_adapter(LoraTensors* adapter, float* u, float* g) const {
+Linear Linear::with_adapter(LoraTensors* adapter, float* u, ScratchSlots g) const {
   CHECK(adapter != nullptr && u != nullptr);  // g (backward scratch) is null in forward-only models
   CHECK(adapter->in == in_ && adapter->out == out_);
   Linear l = *this;
@@ -42,7 +51,7 @@ Linear Linear::with_adapter(LoraTensors* adapter, float* u, float* g) const {
 
 void Linear::forward(float* out, const float* inp, int N, bool accumulate) const {
   if (is_quantized()) {
-    qmatmul_forward(out, inp, quant_, N, panel_, accumulate);
+    qmatmul_forward(out, inp, quant_, N, panel_.current(), accumulate);
   } else {
     matmul_forward(out, inp, weight_, N, static_cast<int>(in_), static_cast<int>(out_), accumulate);
   }
@@ -51,13 +60,13 @@ void Linear::forward(float* out, const float* inp, int N, bool accumulate) const
 
 void Linear::backward(float* dinp, const float* dout, const float* inp, int N) const {
   if (is_quantized()) {
-    if (dinp != nullptr) qmatmul_backward_input(dinp, dout, quant_, N, panel_);
+    if (dinp != nullptr) qmatmul_backward_input(dinp, dout, quant_, N, panel_.current());
   } else {
     matmul_backward(dinp, grad_, dout, inp, weight_, N, static_cast<int>(in_), static_cast<int>(out_));
   }
   if (adapter_ != nullptr) {
-    CHECK(g_ != nullptr);  // a forward-only model never runs backward
-    lora_backward(dinp, *adapter_, dout, inp, u_, g_, N);
+    CHECK(g_.base != nullptr);  // a forward-only model never runs backward
+    lora_backward(dinp, *adapter_, dout, inp, u_, g_.current(), N);
   }
 }
 

@@ -12,16 +12,27 @@
 
 namespace trainer {
 
+// Per-thread working memory: `count` slots of `stride` floats from `base`. A map run inside an
+// OpenMP parallel region (experts side by side) uses its thread's slot; elsewhere slot 0.
+struct ScratchSlots {
+  float* base = nullptr;
+  int64_t stride = 0;
+  int count = 1;
+  float* current() const;  // CHECK-fails when the thread has no slot
+};
+
 class Linear {
  public:
   Linear() = default;
   // A plain fp32 weight (Out, In); `grad` null when it is frozen.
   static Linear plain(const float* weight, float* grad, int64_t out, int64_t in);
-  // A frozen base in any QuantFormat (F32 included) with `panel` of qmatmul_scratch_floats floats.
-  static Linear quantized(const QuantView& base, float* panel);
+  // A frozen base in any QuantFormat (F32 included) with panels of at least qmatmul_scratch_floats
+  // floats each.
+  static Linear quantized(const QuantView& base, ScratchSlots panel);
   // Adds an adapter: `adapter` (owned by the model's LoraRegistry, so rank changes are seen here),
-  // `u` the saved x·Aᵀ (N_max, rank_max) and `g` backward scratch (N_max, rank_max).
-  Linear with_adapter(LoraTensors* adapter, float* u, float* g) const;
+  // `u` the saved x·Aᵀ (N_max, rank_max) and `g` backward scratch slots of (N_max, rank_max) each
+  // (base null in forward-only models).
+  Linear with_adapter(LoraTensors* adapter, float* u, ScratchSlots g) const;
 
   int64_t in() const { return in_; }
   int64_t out() const { return out_; }
@@ -40,10 +51,10 @@ class Linear {
   const float* weight_ = nullptr;  // plain fp32 (Out, In)
   float* grad_ = nullptr;          // (Out, In) or null (frozen)
   QuantView quant_{};              // quantized base (bytes null when plain)
-  float* panel_ = nullptr;         // dequantization panel
+  ScratchSlots panel_;             // dequantization panels
   LoraTensors* adapter_ = nullptr;
   float* u_ = nullptr;             // (N, rank) saved by forward
-  float* g_ = nullptr;             // (N, rank) backward scratch
+  ScratchSlots g_;                 // (N, rank) backward scratch
 };
 
 }  // namespace trainer

@@ -85,6 +85,10 @@ int lora_rank_capacity(const RunShape& shape) {
   return shape.lora.rank_max > 0 ? shape.lora.rank_max : shape.lora_rank;
 }
 
+int lora_scratch_slots(const RunShape& shape) {
+  return shape.max_threads > 0 ? shape.max_threads : default_max_threads();
+}
+
 float lora_scale(const RunShape& shape) {
   if (shape.lora_rank <= 0 || shape.lora.alpha <= 0.0) return 1.0f;
   return static_cast<float>(shape.lora.alpha / shape.lora_rank);
@@ -156,8 +160,10 @@ Status lora_adapt_layer_tensors(const RunShape& shape, std::vector<TensorSpec>* 
     added.push_back(std::move(bt));
     added.push_back(make_spec(lora_u_name(t.name), {rows, cap}, TensorRole::kActivation));
   }
-  if (any_adapter && shape.training) added.push_back(make_spec(kLoraGradScratch, {rows, cap}, TensorRole::kScratch));
-  if (panel_floats > 0) added.push_back(make_spec(kQmatmulPanelScratch, {panel_floats}, TensorRole::kScratch));
+  const int64_t slots = lora_scratch_slots(shape);
+  if (any_adapter && shape.training)
+    added.push_back(make_spec(kLoraGradScratch, {slots, rows, cap}, TensorRole::kScratch));
+  if (panel_floats > 0) added.push_back(make_spec(kQmatmulPanelScratch, {slots, panel_floats}, TensorRole::kScratch));
   for (TensorSpec& t : added) local->push_back(std::move(t));
   return Status::Ok();
 }

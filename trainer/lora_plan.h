@@ -29,8 +29,12 @@ common::Result<std::vector<std::string>> parse_lora_targets(const std::string& c
 std::string lora_a_name(const std::string& local_weight_name);
 std::string lora_bt_name(const std::string& local_weight_name);
 std::string lora_u_name(const std::string& local_weight_name);
-inline constexpr char kLoraGradScratch[] = "lora_g";       // (B·T, rank_max) per layer kind
-inline constexpr char kQmatmulPanelScratch[] = "qmatmul_panel";  // per layer kind
+// Backward and dequantization scratch, one slot per thread (lora_scratch_slots) so that linear maps
+// can run side by side on different threads (the MoE experts do): per layer kind,
+// "lora_g" (slots, B·T, rank_max) and "qmatmul_panel" (slots, panel floats).
+inline constexpr char kLoraGradScratch[] = "lora_g";
+inline constexpr char kQmatmulPanelScratch[] = "qmatmul_panel";
+int lora_scratch_slots(const RunShape& shape);  // max_threads, or the machine's cores when 0
 
 int lora_rank_capacity(const RunShape& shape);   // lora.rank_max, or lora_rank when 0
 float lora_scale(const RunShape& shape);         // alpha / lora_rank (alpha 0: 1)

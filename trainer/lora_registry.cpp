@@ -10,6 +10,22 @@
 
 namespace trainer {
 
+namespace {
+
+// A per-thread scratch tensor (slots, ...) as listed by lora_adapt_layer_tensors.
+ScratchSlots slots(const TensorBinding& b, const std::string& name) {
+  const std::vector<int64_t> shape = b.shape(name);
+  CHECK(shape.size() >= 2);
+  ScratchSlots s;
+  s.base = b.f32(name);
+  s.count = static_cast<int>(shape[0]);
+  s.stride = 1;
+  for (size_t i = 1; i < shape.size(); ++i) s.stride *= shape[i];
+  return s;
+}
+
+}  // namespace
+
 LoraRegistry::LoraRegistry(const RunShape& shape)
     : shape_(shape), rank_(shape.lora_rank), rank_max_(lora_rank_capacity(shape)), scale_(lora_scale(shape)) {
   CHECK(shape.mode != TrainMode::kFull);
@@ -26,8 +42,7 @@ Linear LoraRegistry::bind(const TensorBinding& b, const std::string& full, const
   } else {
     const QuantLayout layout{format, out, in, shape_.lora.double_quant};
     const QuantView view{layout, static_cast<const uint8_t*>(base_data)};
-    float* panel = qmatmul_scratch_floats(layout) > 0 ? b.f32(kQmatmulPanelScratch) : nullptr;
-    base = Linear::quantized(view, panel);
+    base = Linear::quantized(view, qmatmul_scratch_floats(layout) > 0 ? slots(b, kQmatmulPanelScratch) : ScratchSlots{});
   }
   if (!is_lora_target(shape_, local)) return base;
   LoraAdapterEntry e;
@@ -42,7 +57,7 @@ Linear LoraRegistry::bind(const TensorBinding& b, const std::string& full, const
   e.t.grad_a = b.grad(lora_a_name(local));
   e.t.grad_bt = b.grad(lora_bt_name(local));
   adapters_.push_back(e);
-  float* g = shape_.training ? b.f32(kLoraGradScratch) : nullptr;
+  const ScratchSlots g = shape_.training ? slots(b, kLoraGradScratch) : ScratchSlots{};
   return base.with_adapter(&adapters_.back().t, b.f32(lora_u_name(local)), g);
 }
 

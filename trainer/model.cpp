@@ -27,6 +27,13 @@ class SubLayerBinding final : public TensorBinding {
     CHECK_MSG(false, ("layer asked for a tensor it did not list: " + local_name).c_str());
     return nullptr;
   }
+  std::vector<int64_t> shape(const std::string& local_name) const override {
+    for (const auto& [local, full] : plan_.names) {
+      if (local == local_name) return store_.find_spec(full)->shape;
+    }
+    CHECK_MSG(false, ("layer asked for a tensor it did not list: " + local_name).c_str());
+    return {};
+  }
   float* grad(const std::string& local_name) const override {
     for (const auto& [local, full] : plan_.grads) {
       if (local == local_name) return store_.f32(full);

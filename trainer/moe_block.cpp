@@ -53,18 +53,6 @@ void swiglu_backward(float* dx, const float* dout, const float* x, const float* 
   w.up.backward(dx, dhu, x, rows);
 }
 
-// Experts can run side by side, one per thread with a single-threaded sgemm each, when their
-// linear maps share no scratch: plain fp32 weights. (A quantized base decodes into one shared
-// panel and LoRA adapters share a gradient scratch, so those run one expert after another with
-// the threads inside each product.) For small experts this replaces dozens of short parallel
-// products per step, each a wake-up of the other threads, with one parallel loop.
-bool experts_run_side_by_side(const MoeWeights& w) {
-  for (const SwigluLinears& e : w.experts)
-    for (const Linear* l : {&e.gate, &e.up, &e.down})
-      if (l->is_quantized() || l->has_adapter()) return false;
-  return true;
-}
-
 template <typename Spec>
 std::size_t point_all(void** fields[], const std::vector<Spec>& specs, float* base) {
   std::size_t used = 0;
@@ -228,9 +216,11 @@ float moe_block_forward(float* out, const MoeActivations& a, const float* x, con
   for (int r = 0; r < M * k; ++r)
     std::memcpy(a.xg + static_cast<std::size_t>(r) * D, x + static_cast<std::size_t>(a.row_token[r]) * D,
                 sizeof(float) * D);
-  // Experts: one product per projection over each expert's rows.
-  const bool side_by_side = experts_run_side_by_side(w);
-#pragma omp parallel for schedule(dynamic, 1) if (side_by_side)
+  // Experts: one product per projection over each expert's rows. They run side by side, one per
+  // thread with a single-threaded sgemm each (every Linear has per-thread scratch slots): for small
+  // experts this replaces dozens of short parallel products per step, each a wake-up of the other
+  // threads, with one parallel loop.
+#pragma omp parallel for schedule(dynamic, 1)
   for (int e = 0; e < X; ++e) {
     const int r0 = off[e], rows = off[e + 1] - off[e];
     if (rows == 0) continue;
@@ -282,9 +272,8 @@ void moe_block_backward(float* dx, const float* dout, const float* x, float aux_
       s.dgates[m * k + j] = dot;
     }
   }
-  // Experts.
-  const bool side_by_side = experts_run_side_by_side(w);
-#pragma omp parallel for schedule(dynamic, 1) if (side_by_side)
+  // Experts, side by side as in the forward.
+#pragma omp parallel for schedule(dynamic, 1)
   for (int e = 0; e < X; ++e) {
     const int r0 = a.offset[e], rows = a.offset[e + 1] - a.offset[e];
     if (rows == 0) continue;

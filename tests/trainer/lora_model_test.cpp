@@ -2,6 +2,7 @@
 // moments, quantized bytes), bad settings, logits against the full model, adapter gradients against
 // finite differences in every attn/mlp target, no gradient ever reaching the base, and rank changes.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstring>
@@ -253,6 +254,51 @@ TEST(LoraModel, AdapterGradientsMatchFiniteDifferencesInSsmAndExperts) {
   EXPECT_TRUE(names.count("blocks.0.moe.shared.gate.lora_Bt.weight"));
   EXPECT_FALSE(names.count("blocks.0.moe.router.lora_A.weight"));
   EXPECT_FALSE(names.count("grad.blocks.0.ssm.A_log"));
+}
+
+TEST(LoraModel, AdaptedExpertsRunSideBySideOnTwoThreadsAndMatchOneThread) {
+  // Experts with adapters and an NF4 base run one per thread, each with its own scratch slot
+  // (lora_g, qmatmul_panel: one slot per thread). Two threads must give what one thread gives.
+  const ModelConfig c = hybrid_config();
+  RunShape s = lora_shape(TrainMode::kQlora, QuantFormat::kNF4, 2);
+  s.batch = 4;
+  s.seq_len = 16;
+  s.max_threads = 2;
+  auto specs = list_run_tensors(c, s);
+  ASSERT_TRUE(specs.ok());
+  int slotted = 0;
+  for (const TensorSpec& t : *specs) {
+    if (t.name != "scratch.moe.lora_g" && t.name != "scratch.moe.qmatmul_panel") continue;
+    EXPECT_EQ(t.shape[0], 2) << t.name;
+    ++slotted;
+  }
+  EXPECT_EQ(slotted, 2);
+  auto full = full_model(c, 41);
+  auto m = adapted_model(c, s, *full, 42);
+  ASSERT_TRUE(m);
+  randomize_adapters(*m, 43);
+  const int N = s.batch * s.seq_len;
+  const auto in = tokens(N, c.vocab_size, 7), tgt = tokens(N, c.vocab_size, 8);
+  const int threads_before = omp_get_max_threads();
+  auto grads_on = [&](int threads) {
+    omp_set_num_threads(threads);
+    m->zero_grad();
+    m->forward(in.data(), tgt.data());
+    m->backward(1.0f);
+    std::vector<float> g;
+    for (const ParamRef& p : m->params()) g.insert(g.end(), p.grad, p.grad + p.numel);
+    return g;
+  };
+  const std::vector<float> one = grads_on(1), two = grads_on(2);
+  omp_set_num_threads(threads_before);
+  ASSERT_EQ(one.size(), two.size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < one.size(); ++i) {
+    worst = std::max(worst, static_cast<double>(std::fabs(one[i] - two[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(one[i])));
+  }
+  EXPECT_GT(scale, 0.0);
+  EXPECT_LE(worst, 1e-5 * scale);
 }
 
 TEST(LoraModel, NoGradientReachesTheFrozenBase) {
