@@ -1,17 +1,15 @@
-// The MoE sub-layer (see moe_block.h). Routing and the pointwise parts are OpenMP loops over
-// tokens or assignment rows; every matrix product is one Linear (sgemm) per expert and projection
-// over that expert's contiguous group of rows, so OpenBLAS sees a few medium products, not M·k
-// tiny ones.
+// The MoE sub-layer (see moe_block.h). Routing, dispatch and combine are in moe_routing.cpp; the
+// pointwise parts here are OpenMP loops over assignment rows; every matrix product is one Linear
+// (sgemm) per expert and projection over that expert's contiguous group of rows, so OpenBLAS sees
+// a few medium products, not M·k tiny ones.
 #pragma GCC optimize("no-trapping-math")  // lets fast_expf vectorize (see ssm_scan.cpp)
 
 #include "trainer/moe_block.h"
 
-#include <algorithm>
-#include <cmath>
 #include <cstring>
 
-#include "common/check.h"
 #include "trainer/model_config.h"
+#include "trainer/moe_routing.h"
 #include "trainer/simd_math.h"
 
 namespace trainer {
@@ -167,55 +165,12 @@ MoeWeights moe_weights_plain(const MoeParams& w, const MoeParams* g, const MoeDi
 
 float moe_block_forward(float* out, const MoeActivations& a, const float* x, const MoeWeights& w,
                         const MoeDims& d) {
-  const int M = d.M, D = d.D, X = d.X, k = d.k;
-  // Router: probs = softmax(x·routerᵀ); top-k by probability, ties to the lower index.
+  const int M = d.M, D = d.D, X = d.X;
+  const std::int32_t* off = a.offset;
+  // Router: probs = softmax(x·routerᵀ); top-k, gates, grouping by expert; gather the rows.
   w.router.forward(a.probs, x, M, false);
-#pragma omp parallel for schedule(static)
-  for (int m = 0; m < M; ++m) {
-    float* p = a.probs + static_cast<std::size_t>(m) * X;
-    float mx = p[0];
-    for (int e = 1; e < X; ++e) mx = std::max(mx, p[e]);
-    float sum = 0.0f;
-    for (int e = 0; e < X; ++e) {
-      p[e] = std::exp(p[e] - mx);
-      sum += p[e];
-    }
-    for (int e = 0; e < X; ++e) p[e] /= sum;
-    std::int32_t* top = a.topk + static_cast<std::size_t>(m) * k;
-    float* g = a.gates + static_cast<std::size_t>(m) * k;
-    float gsum = 0.0f;
-    for (int j = 0; j < k; ++j) {
-      int best = -1;
-      for (int e = 0; e < X; ++e) {
-        bool taken = false;
-        for (int i = 0; i < j; ++i) taken |= top[i] == e;
-        if (!taken && (best < 0 || p[e] > p[best])) best = e;
-      }
-      top[j] = best;
-      g[j] = p[best];
-      gsum += p[best];
-    }
-    for (int j = 0; j < k; ++j) g[j] /= gsum;
-  }
-  // Group assignments by expert (counting sort, stable in token order).
-  std::int32_t* off = a.offset;
-  std::fill(off, off + X + 1, 0);
-  for (int i = 0; i < M * k; ++i) ++off[a.topk[i] + 1];
-  for (int e = 0; e < X; ++e) off[e + 1] += off[e];
-  for (int m = 0; m < M; ++m) {
-    for (int j = 0; j < k; ++j) {
-      const int row = off[a.topk[m * k + j]]++;  // off[e] is e's cursor during the fill
-      a.slot_row[m * k + j] = row;
-      a.row_token[row] = m;
-    }
-  }
-  for (int e = X; e > 0; --e) off[e] = off[e - 1];  // cursors ended at the next expert's start
-  off[0] = 0;
-  CHECK(off[X] == M * k);
-#pragma omp parallel for schedule(static)
-  for (int r = 0; r < M * k; ++r)
-    std::memcpy(a.xg + static_cast<std::size_t>(r) * D, x + static_cast<std::size_t>(a.row_token[r]) * D,
-                sizeof(float) * D);
+  moe_route(a, d);
+  moe_dispatch(a, x, d);
   // Experts: one product per projection over each expert's rows. They run side by side, one per
   // thread with a single-threaded sgemm each (every Linear has per-thread scratch slots): for small
   // experts this replaces dozens of short parallel products per step, each a wake-up of the other
@@ -228,50 +183,19 @@ float moe_block_forward(float* out, const MoeActivations& a, const float* x, con
     swiglu_forward(a.y + hd, false, a.h_gate + hf, a.h_up + hf, a.h + hf, a.xg + hd, w.experts[e], rows, d.Fe);
   }
   // Combine: out[m] += Σ_j gate_j · y[row_j].
-#pragma omp parallel for schedule(static)
-  for (int m = 0; m < M; ++m) {
-    float* o = out + static_cast<std::size_t>(m) * D;
-    for (int j = 0; j < k; ++j) {
-      const float g = a.gates[m * k + j];
-      const float* y = a.y + static_cast<std::size_t>(a.slot_row[m * k + j]) * D;
-      for (int i = 0; i < D; ++i) o[i] += g * y[i];
-    }
-  }
+  moe_combine(out, a, d);
   if (d.Fs > 0) swiglu_forward(out, true, a.s_gate, a.s_up, a.s_h, x, w.shared, M, d.Fs);
-  // aux = X · Σ_e f_e · P_e.
-  double aux = 0.0;
-  for (int e = 0; e < X; ++e) {
-    double P = 0.0;
-    for (int m = 0; m < M; ++m) P += a.probs[static_cast<std::size_t>(m) * X + e];
-    const double f = static_cast<double>(off[e + 1] - off[e]) / (static_cast<double>(M) * k);
-    aux += f * (P / M);
-  }
-  return static_cast<float>(X * aux);
+  return moe_aux_loss(a, d);
 }
 
 void moe_block_backward(float* dx, const float* dout, const float* x, float aux_grad,
                         const MoeActivations& a, const MoeWeights& w, const MoeScratch& s,
                         const MoeDims& d) {
-  const int M = d.M, D = d.D, X = d.X, k = d.k;
+  const int M = d.M, D = d.D, X = d.X;
   if (d.Fs > 0)
     swiglu_backward(dx, dout, x, a.s_gate, a.s_up, a.s_h, w.shared, s.ds_h, s.ds_gate, s.ds_up, M, d.Fs);
   // Through the combine: dgate = dout·y; dy[row] = gate·dout.
-#pragma omp parallel for schedule(static)
-  for (int m = 0; m < M; ++m) {
-    const float* go = dout + static_cast<std::size_t>(m) * D;
-    for (int j = 0; j < k; ++j) {
-      const int row = a.slot_row[m * k + j];
-      const float* y = a.y + static_cast<std::size_t>(row) * D;
-      float* dy = s.dy + static_cast<std::size_t>(row) * D;
-      const float g = a.gates[m * k + j];
-      float dot = 0.0f;
-      for (int i = 0; i < D; ++i) {
-        dot += go[i] * y[i];
-        dy[i] = g * go[i];
-      }
-      s.dgates[m * k + j] = dot;
-    }
-  }
+  moe_combine_backward(dout, a, s, d);
   // Experts, side by side as in the forward.
 #pragma omp parallel for schedule(dynamic, 1)
   for (int e = 0; e < X; ++e) {
@@ -282,37 +206,10 @@ void moe_block_backward(float* dx, const float* dout, const float* x, float aux_
     swiglu_backward(s.dxg + hd, s.dy + hd, a.xg + hd, a.h_gate + hf, a.h_up + hf, a.h + hf, w.experts[e],
                     s.dh + hf, s.dh_gate + hf, s.dh_up + hf, rows, d.Fe);
   }
-  // Gates g_j = p_j / S over the chosen experts: dp_j = (dg_j − Σ_i dg_i·g_i) / S. The aux loss
-  // adds X·f_e/M to every dp[m, e] (f_e held constant). Then the softmax backward, in place.
-  std::fill(s.dprobs, s.dprobs + static_cast<std::size_t>(M) * X, 0.0f);
-#pragma omp parallel for schedule(static)
-  for (int m = 0; m < M; ++m) {
-    float* dp = s.dprobs + static_cast<std::size_t>(m) * X;
-    const float* p = a.probs + static_cast<std::size_t>(m) * X;
-    const std::int32_t* top = a.topk + static_cast<std::size_t>(m) * k;
-    float S = 0.0f, dot = 0.0f;
-    for (int j = 0; j < k; ++j) {
-      S += p[top[j]];
-      dot += s.dgates[m * k + j] * a.gates[m * k + j];
-    }
-    for (int j = 0; j < k; ++j) dp[top[j]] += (s.dgates[m * k + j] - dot) / S;
-    for (int e = 0; e < X; ++e) {
-      const float f = static_cast<float>(a.offset[e + 1] - a.offset[e]) / (static_cast<float>(M) * k);
-      dp[e] += aux_grad * X * f / M;
-    }
-    float pd = 0.0f;
-    for (int e = 0; e < X; ++e) pd += p[e] * dp[e];
-    for (int e = 0; e < X; ++e) dp[e] = p[e] * (dp[e] - pd);
-  }
-  // Gather the experts' dx back to tokens (no races: one writer per token).
-#pragma omp parallel for schedule(static)
-  for (int m = 0; m < (dx ? M : 0); ++m) {
-    float* o = dx + static_cast<std::size_t>(m) * D;
-    for (int j = 0; j < k; ++j) {
-      const float* g = s.dxg + static_cast<std::size_t>(a.slot_row[m * k + j]) * D;
-      for (int i = 0; i < D; ++i) o[i] += g[i];
-    }
-  }
+  // Through the gates, the aux loss and the softmax: s.dprobs = d(logits).
+  moe_route_backward(aux_grad, a, s, d);
+  // Gather the experts' dx back to tokens.
+  if (dx) moe_dispatch_backward(dx, a, s, d);
   // Router.
   w.router.backward(dx, s.dprobs, x, M);
 }
