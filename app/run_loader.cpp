@@ -1,6 +1,10 @@
 // load_run and load_inference_model.
 #include "app/run_loader.h"
 
+#include <algorithm>
+
+#include "trainer/trainer.h"
+
 namespace app {
 
 using common::Result;
@@ -28,6 +32,9 @@ Result<std::unique_ptr<trainer::Model>> load_inference_model(const LoadedRun& ru
   shape.seq_len = seq_len;
   shape.training = false;
   shape.grad_checkpoint = false;
+  // Per-thread scratch (attention, adapters, dequantization panels) for every thread this process
+  // computes with: `sample --threads N` and OMP_NUM_THREADS may exceed what the run trained with.
+  shape.max_threads = std::max(shape.max_threads, trainer::compute_threads());
   NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Model> model, trainer::Model::create(run.model, shape));
   NS_RETURN_IF_ERROR(trainer::load_checkpoint_tensors(run.info, *model, false));
   return model;

@@ -20,6 +20,8 @@ void set_compute_threads(int n) {
   openblas_set_num_threads(n);
 }
 
+int compute_threads() { return omp_get_max_threads(); }
+
 Result<std::unique_ptr<Trainer>> Trainer::create(const ModelConfig& config, const RunShape& shape,
                                                  const TrainOptions& options, BatchSource* train, BatchSource* val,
                                                  common::Clock* clock) {

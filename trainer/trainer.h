@@ -129,6 +129,8 @@ class Trainer {
 
 // One thread count for OpenMP loops and OpenBLAS (they share the OpenMP pool).
 void set_compute_threads(int n);
+// The thread count parallel loops will use now (set_compute_threads, or OMP_NUM_THREADS, or cores).
+int compute_threads();
 
 // Mean cross-entropy of `model` over `batches` consecutive batches of `val` from its start (capped
 // at one pass when the source knows its length). Works on training and forward-only models.

@@ -2,7 +2,9 @@
 # `nightshift sample` on short runs of mamba-tiny, hybrid-tiny and gpt-tiny: it generates with the
 # recurrent state (says so on stderr), greedy text equals the text of re-running the whole context
 # per token (--recompute) while the context fits the run's sequence length, it keeps going past the
-# sequence length, a seeded draw repeats, and bad input exits 2 with one line.
+# sequence length, a seeded draw repeats, a qlora hybrid run trained on one thread samples and
+# evaluates on more threads than the machine has cores (per-thread scratch of the experts), and bad
+# input exits 2 with one line.
 set -euo pipefail
 BIN=${NIGHTSHIFT_BIN:?set by ctest}
 export OMP_WAIT_POLICY=PASSIVE  # the short training runs share the machine with other tests
@@ -44,6 +46,23 @@ for preset in mamba-tiny hybrid-tiny gpt-tiny; do
   cmp -s "$WORK/a.out" "$WORK/b.out" || fail "$preset: the same seed gave different text"
   echo "ok   $preset: 150 tokens past seq $SEQ, seeded draw repeats"
 done
+
+# A qlora run trained on one thread, sampled and evaluated on more threads than there are cores:
+# experts run side by side, each thread with its own scratch, so the model must have a slot for
+# every thread; the text must not depend on the thread count.
+MANY=$(( $(nproc) + 2 ))
+"$BIN" quantize "$WORK/hybrid-tiny" --format nf4 --out "$WORK/base.nsq" >/dev/null 2>&1 || fail "quantize failed"
+"$BIN" train --mode qlora --base "$WORK/base.nsq" --rank 4 --data "$WORK/corpus.txt" --tokenizer byte --steps 5 \
+  --batch 4 --seq $SEQ --threads 1 --eval-every 0 --eval-batches 1 --log-every 5 --out "$WORK/qlora" >"$WORK/train.log" 2>&1 ||
+  { cat "$WORK/train.log"; fail "qlora training failed"; }
+"$BIN" sample "$WORK/qlora" --prompt "line 4" --tokens 20 --temperature 0 --threads 1 >"$WORK/q1.out" 2>"$WORK/q1.err" ||
+  { cat "$WORK/q1.err"; fail "qlora sample on 1 thread failed"; }
+"$BIN" sample "$WORK/qlora" --prompt "line 4" --tokens 20 --temperature 0 --threads $MANY >"$WORK/qn.out" 2>"$WORK/qn.err" ||
+  { cat "$WORK/qn.err"; fail "qlora sample on $MANY threads failed"; }
+cmp -s "$WORK/q1.out" "$WORK/qn.out" || fail "qlora greedy text differs between 1 and $MANY threads"
+OMP_NUM_THREADS=$MANY "$BIN" eval "$WORK/qlora" --data "$WORK/corpus.txt" >"$WORK/qe.out" 2>&1 ||
+  { cat "$WORK/qe.out"; fail "qlora eval on $MANY threads failed"; }
+echo "ok   qlora hybrid-tiny samples and evaluates on $MANY threads (trained on 1)"
 
 expect_bad() {  # expect_bad FRAGMENT ARGS...
   local fragment=$1; shift
