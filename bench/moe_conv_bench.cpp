@@ -1,23 +1,27 @@
 // Microbenchmarks of hybrid-small's MoE sub-layer and of its SSM block's causal depthwise conv1d, at
 // B=4, T=256. MoE (trainer/moe_block.h): 8 SwiGLU experts of width 384, top-2, a shared expert of
-// width 384, d_model 384, so M = 1024 tokens and 2048 assignment rows. Routing, grouping tokens by
-// expert, gathering their rows and scattering the gated outputs back happen inside
-// moe_block_forward / moe_block_backward and have no public function of their own, so the block is
-// timed whole (BM_MoeBlock) and so are its expert products alone (BM_MoeExperts: every expert's
-// gate/up/down Linear over the rows a real routing gave it, one expert after another with each
-// product on all threads, plus the shared expert over all tokens, through the public Linear and the
-// dense SwiGLU kernel). That is the block's schedule for quantized or LoRA experts, so there block
-// minus experts is the routing, dispatch and combine (with the router's small product); plain fp32
-// experts run side by side in the block (one per thread), so the block can beat BM_MoeExperts.
-// Conv (trainer/ssm_kernels.h): inner
-// width 768, kernel 4, input rows strided inside in_proj's output (ldx = 2·768) as the block does.
+// width 384, d_model 384, so M = 1024 tokens and 2048 assignment rows. The block is timed whole
+// (BM_MoeBlock), with its experts running side by side, one per thread, each Linear with its own
+// per-thread scratch slot (plain, LoRA and quantized alike). BM_MoeExperts times the expert products
+// alone the other way: every expert's gate/up/down Linear over the rows a real routing gave it, one
+// expert after another with each product on all threads, plus the shared expert over all tokens,
+// so the block can beat it. The token-moving parts (trainer/moe_routing.h) are timed one by one on
+// a real routing: BM_MoeRoute (softmax, top-k, gates, grouping), BM_MoeDispatch (gather by expert),
+// BM_MoeCombine (gated sum back to tokens) and the backwards BM_MoeCombineBackward (dgates, dy),
+// BM_MoeRouteBackward (gates, aux and softmax to d(logits)), BM_MoeDispatchBackward (dx += dxg rows).
+// Conv (trainer/ssm_kernels.h): inner width 768, kernel 4, input rows strided inside in_proj's
+// output (ldx = 2·768) as the block does.
 //
 // Each case is checked before it is timed: the block's forward against a naive double-precision
 // router, top-k, experts and combine on sampled tokens, its backward against a central finite
 // difference on a small instance (all weight gradients and dx, along random directions); the experts
-// alone against the block's own expert outputs and input gradients; the conv forward and backward
-// against naive double loops. The block and the experts report matmul GFLOP/s against the sgemm
-// peak; the conv reports GB/s of the tensors it must move against the triad bandwidth.
+// alone against the block's own expert outputs and input gradients; routing against a naive
+// softmax, stable sort and counting; each other token-moving kernel against a naive double loop
+// (route backward against the Jacobian of p_e/Σp and of the aux term written out); the conv forward
+// and backward against naive double loops. The block and the experts report matmul GFLOP/s against
+// the sgemm peak; the token-moving kernels and the conv report GB/s of the tensors they must move
+// (counted at each case) against the triad bandwidth. At this size the MoE tensors (1.5 to 3 MiB)
+// stay in the caches, so those can exceed the triad figure.
 //
 //   build-dir/bench/moe_conv_bench [--benchmark_filter=REGEX]
 #include <benchmark/benchmark.h>
@@ -26,12 +30,14 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "bench/bench_data.h"
 #include "bench/bench_limits.h"
 #include "trainer/kernels.h"
 #include "trainer/moe_block.h"
+#include "trainer/moe_routing.h"
 #include "trainer/ssm_kernels.h"
 
 namespace {
@@ -324,6 +330,177 @@ void BM_MoeExperts(benchmark::State& state, bool backward) {
   benchlimits::report_flops(state, backward ? 2 * ex.flops() : ex.flops());
 }
 
+// ---- routing, dispatch and combine alone (trainer/moe_routing.h) ----
+
+// A real forward and backward of the block at hybrid-small's shape supply the routing, the expert
+// outputs y, dgates and dxg; `logits` are the router's products that moe_route starts from.
+struct Routed {
+  Moe m;
+  std::vector<float> logits, out0;
+  Routed() : m(hybrid_small_moe(), 1), logits(size_t(m.d.M) * m.d.X), out0(m.out.size()) {
+    m.forward();
+    m.backward(0.01f);
+    m.w.router.forward(logits.data(), m.x.data(), m.d.M, false);
+    out0 = randn(int64_t(out0.size()), 1.0f, 7);
+  }
+  void route() {  // restores the logits (M·X floats, 32 KiB, inside the timing), then routes
+    std::copy(logits.begin(), logits.end(), m.a.probs);
+    trainer::moe_route(m.a, m.d);
+  }
+};
+
+// Naive routing in double: softmax, experts by decreasing logit (ties to the lower index), gates
+// p/Σp; grouping: per-expert counts, rows of an expert in token order, slot_row ↔ row_token. A token
+// whose k-th and (k+1)-th logits are within 1e-5 only has its probabilities compared.
+bool check_route(Routed& r) {
+  const auto& d = r.m.d;
+  const auto& a = r.m.a;
+  r.route();
+  std::vector<int> count(size_t(d.X), 0), next(size_t(d.X));
+  for (int t = 0; t < d.M; ++t) {
+    const float* z = &r.logits[size_t(t) * d.X];
+    const double mx = *std::max_element(z, z + d.X);
+    std::vector<double> p(size_t(d.X));
+    double sum = 0;
+    for (int e = 0; e < d.X; ++e) sum += (p[size_t(e)] = std::exp(z[e] - mx));
+    std::vector<int> order(size_t(d.X));
+    for (int e = 0; e < d.X; ++e) order[size_t(e)] = e;
+    std::stable_sort(order.begin(), order.end(), [&](int i, int j) { return z[i] > z[j]; });
+    for (int e = 0; e < d.X; ++e) {
+      if (!close(a.probs[size_t(t) * d.X + e], p[size_t(e)] / sum, 1e-5)) return false;
+    }
+    for (int j = 0; j < d.k; ++j) ++count[size_t(a.topk[t * d.k + j])];
+    if (d.k < d.X && z[order[size_t(d.k - 1)]] - z[order[size_t(d.k)]] < 1e-5) continue;
+    double S = 0;
+    for (int j = 0; j < d.k; ++j) S += p[size_t(order[size_t(j)])];
+    for (int j = 0; j < d.k; ++j) {
+      if (a.topk[t * d.k + j] != order[size_t(j)] || !close(a.gates[t * d.k + j], p[size_t(order[size_t(j)])] / S, 1e-5))
+        return false;
+    }
+  }
+  for (int e = 0, row = 0; e < d.X; row += count[size_t(e)], ++e) {
+    if (a.offset[e] != row) return false;
+    next[size_t(e)] = row;
+  }
+  for (int t = 0; t < d.M; ++t) {  // in token order, each choice takes its expert's next row
+    for (int j = 0; j < d.k; ++j) {
+      const int row = next[size_t(a.topk[t * d.k + j])]++;
+      if (a.slot_row[t * d.k + j] != row || a.row_token[row] != t) return false;
+    }
+  }
+  return a.offset[d.X] == d.assignments();
+}
+
+// dL/d(aux) for the route backward: large enough that the aux term is of the order of the gates'
+// term (about 1e-4·kAuxGrad per logit here), so a wrong aux gradient fails the check.
+constexpr float kAuxGrad = 500.0f;
+
+// Each kernel against a naive double loop over tokens and their k choices (rows via slot_row,
+// which check_route validated). Kernel 0..4: dispatch, combine, combine backward, route backward,
+// dispatch backward.
+bool check_kernel(Routed& r, int kernel) {
+  auto& m = r.m;
+  const auto& d = m.d;
+  const auto& a = m.a;
+  const auto& s = m.s;
+  const size_t D = size_t(d.D), X = size_t(d.X);
+  std::vector<float> out = r.out0;
+  if (kernel == 0) trainer::moe_dispatch(a, m.x.data(), d);
+  if (kernel == 1) trainer::moe_combine(out.data(), a, d);
+  if (kernel == 2) trainer::moe_combine_backward(m.dout.data(), a, s, d);
+  if (kernel == 3) trainer::moe_route_backward(kAuxGrad, a, s, d);
+  if (kernel == 4) trainer::moe_dispatch_backward(out.data(), a, s, d);  // out: dx, starting at out0
+  for (int t = 0; t < d.M; t += 3) {
+    const float* p = a.probs + size_t(t) * X;
+    std::vector<double> want(std::max(D, X), 0.0);
+    for (int j = 0; j < d.k; ++j) {
+      const size_t row = size_t(a.slot_row[t * d.k + j]), e = size_t(a.topk[t * d.k + j]);
+      const double g = a.gates[t * d.k + j];
+      double dot = 0;
+      for (size_t i = 0; i < D; ++i) {
+        const double go = m.dout[size_t(t) * D + i];
+        if (kernel == 0 && a.xg[row * D + i] != m.x[size_t(t) * D + i]) return false;
+        if (kernel == 1) want[i] += g * a.y[row * D + i];
+        if (kernel == 2 && !close(s.dy[row * D + i], g * go, 1e-6)) return false;
+        if (kernel == 4) want[i] += s.dxg[row * D + i];
+        dot += go * a.y[row * D + i];
+      }
+      if (kernel == 2 && !close(s.dgates[t * d.k + j], dot, 1e-4)) return false;
+      // dz_c += dg_j · ∂(p_e / S)/∂z_c, with ∂p_e/∂z_c = p_e(δ_ec − p_c) and S = Σ_chosen p.
+      double S = 0, dS = 0;
+      for (int i = 0; i < d.k; ++i) S += p[a.topk[t * d.k + i]];
+      for (size_t c = 0; kernel == 3 && c < X; ++c) {
+        dS = 0;
+        for (int i = 0; i < d.k; ++i) {
+          const size_t ei = size_t(a.topk[t * d.k + i]);
+          dS += double(p[ei]) * (double(ei == c) - p[c]);
+        }
+        want[c] += s.dgates[t * d.k + j] * (double(p[e]) * (double(e == c) - p[c]) * S - p[e] * dS) / (S * S);
+      }
+    }
+    for (size_t c = 0; kernel == 3 && c < X; ++c) {  // aux: X/M · Σ_e f_e · ∂p_e/∂z_c
+      for (size_t e = 0; e < X; ++e) {
+        const double f = double(a.offset[e + 1] - a.offset[e]) / d.assignments();
+        want[c] += double(kAuxGrad) * double(X) / d.M * f * p[e] * (double(e == c) - p[c]);
+      }
+      if (!close(s.dprobs[size_t(t) * X + c], want[c], 1e-5)) return false;
+    }
+    for (size_t i = 0; (kernel == 1 || kernel == 4) && i < D; ++i) {
+      if (!close(out[size_t(t) * D + i], r.out0[size_t(t) * D + i] + want[i], 1e-5)) return false;
+    }
+  }
+  return true;
+}
+
+void BM_MoeRoute(benchmark::State& state) {
+  Routed r;
+  if (!check_route(r)) {
+    state.SkipWithError("moe_route differs from the naive softmax/top-k/grouping");
+    return;
+  }
+  for (auto _ : state) r.route();
+  const auto& d = r.m.d;
+  // Read the logits and write probs (M·X each); write topk, gates, slot_row, row_token (M·k each).
+  benchlimits::report_bytes(state, 4.0 * (2.0 * d.M * d.X + 4.0 * d.assignments()));
+}
+
+// Kernel as in check_kernel; bytes: every read and write of the tensors it touches, a row of x,
+// y, dy or dxg counted each time an assignment reads or writes it (M·k rows), index and gate
+// arrays once per assignment.
+void BM_MoeMove(benchmark::State& state, int kernel) {
+  static const char* const kName[] = {"moe_dispatch", "moe_combine", "moe_combine_backward", "moe_route_backward",
+                                      "moe_dispatch_backward"};
+  Routed r;
+  if (!check_kernel(r, kernel)) {
+    state.SkipWithError((std::string(kName[kernel]) + " differs from its naive reference").c_str());
+    return;
+  }
+  auto& m = r.m;
+  const auto& d = m.d;
+  const double M = d.M, A = d.assignments(), D = d.D, X = d.X;
+  for (auto _ : state) {
+    if (kernel == 0) trainer::moe_dispatch(m.a, m.x.data(), d);
+    if (kernel == 1) trainer::moe_combine(m.out.data(), m.a, d);
+    if (kernel == 2) trainer::moe_combine_backward(m.dout.data(), m.a, m.s, d);
+    if (kernel == 3) trainer::moe_route_backward(kAuxGrad, m.a, m.s, d);
+    if (kernel == 4) trainer::moe_dispatch_backward(m.dx.data(), m.a, m.s, d);
+    benchmark::ClobberMemory();
+  }
+  const double bytes[] = {
+      4.0 * (2 * A * D + A),          // dispatch: read x rows, write xg; row_token
+      4.0 * (2 * M * D + A * D + 2 * A),  // combine: read and write out, read y; gates, slot_row
+      4.0 * (M * D + 2 * A * D + 3 * A),  // combine bwd: read dout and y, write dy; gates, slot_row, dgates
+      4.0 * (2 * M * X + 3 * A),      // route bwd: read probs, write dprobs; topk, gates, dgates
+      4.0 * (2 * M * D + A * D + A),  // dispatch bwd: read and write dx, read dxg; slot_row
+  };
+  benchlimits::report_bytes(state, bytes[kernel]);
+}
+void BM_MoeDispatch(benchmark::State& state) { BM_MoeMove(state, 0); }
+void BM_MoeCombine(benchmark::State& state) { BM_MoeMove(state, 1); }
+void BM_MoeCombineBackward(benchmark::State& state) { BM_MoeMove(state, 2); }
+void BM_MoeRouteBackward(benchmark::State& state) { BM_MoeMove(state, 3); }
+void BM_MoeDispatchBackward(benchmark::State& state) { BM_MoeMove(state, 4); }
+
 // ---- causal depthwise conv1d of the SSM block ----
 
 constexpr int kB = 4, kT = 256, kDi = 768, kK = 4, kLdx = 2 * kDi;
@@ -432,6 +609,12 @@ BENCHMARK_CAPTURE(BM_MoeBlock, fwd, false)->Unit(benchmark::kMicrosecond)->UseRe
 BENCHMARK_CAPTURE(BM_MoeBlock, bwd, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MoeExperts, fwd, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_MoeExperts, bwd, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_MoeRoute)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_MoeDispatch)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_MoeCombine)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_MoeCombineBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_MoeRouteBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_MoeDispatchBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ConvForward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ConvBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
