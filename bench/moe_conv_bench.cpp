@@ -619,14 +619,4 @@ BENCHMARK(BM_MoeDispatchBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ConvForward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ConvBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
-// The limits probe leaves OpenMP and OpenBLAS on every core; put back the count this run asked for
-// (OMP_NUM_THREADS, else every core) so that OMP_NUM_THREADS=1 times one thread. Fractions stay of
-// the all-core limits.
-int main(int argc, char** argv) {
-  const int threads = omp_get_max_threads();
-  benchlimits::limits();
-  omp_set_num_threads(threads);
-  openblas_set_num_threads(threads);
-  std::fprintf(stderr, "timing on %d thread(s)\n", threads);
-  return benchlimits::run_main(argc, argv);
-}
+int main(int argc, char** argv) { return benchlimits::run_main(argc, argv); }
