@@ -1,12 +1,14 @@
 // Microbenchmarks of the sequence-mixing kernels: causal attention forward and backward, full (gpt-small:
 // B=4, T=256, 6 heads of 64) and windowed (hybrid-small's window of 128), and the Mamba-1 selective
-// scan forward and backward (hybrid-small: B=4, T=256, inner width 768, state 16). Each case is
-// checked before it is timed: attention against a naive double-precision softmax(QKᵀ)V and its
-// hand-derived gradients on one (batch, head); the scan forward against ssm_scan_forward_reference,
-// its backward against a central finite difference of the reference along a random direction.
+// scan and causal depthwise conv1d (+ SiLU), forward and backward (hybrid-small: B=4, T=256, inner
+// width 768, state 16, kernel 4, conv input rows strided inside in_proj's output as the block has
+// them). Each case is checked before it is timed: attention against a naive double-precision
+// softmax(QKᵀ)V and its hand-derived gradients on one (batch, head); the scan forward against
+// ssm_scan_forward_reference, its backward against a central finite difference of the reference
+// along a random direction; the conv against naive double loops.
 // Attention reports model GFLOP/s (only the causal/windowed products count, as in MFU) against the
-// sgemm peak; the scan reports GB/s of the tensors it must read and write against the triad bandwidth,
-// and its rate of state updates (one exp each).
+// sgemm peak; the scan and the conv report GB/s of the tensors they must read and write against the
+// triad bandwidth, the scan also its rate of state updates (one exp each).
 //
 //   build-dir/bench/attention_ssm_bench [--benchmark_filter=REGEX]
 #include <benchmark/benchmark.h>
@@ -229,6 +231,111 @@ void BM_ScanBackward(benchmark::State& state) {
   report_state_updates(state, s);
 }
 
+// ---- causal depthwise conv1d of the SSM block ----
+
+// hybrid-small: inner width kDi (the scan's), kernel 4, input rows strided inside in_proj's output.
+constexpr int kK = 4, kLdx = 2 * kDi;
+
+double silu(double x) { return x / (1.0 + std::exp(-x)); }
+
+struct Conv {
+  std::vector<float> x, w, bias, pre, act, dact, dx, dw, db;
+  Conv()
+      : x(randn(int64_t(kSB) * kST * kLdx, 1.0f, 1)), w(randn(int64_t(kDi) * kK, 0.5f, 2)), bias(randn(kDi, 0.1f, 3)),
+        pre(size_t(kSB) * kST * kDi), act(pre.size()), dact(randn(int64_t(pre.size()), 1.0f, 4)),
+        dx(x.size(), 0.0f), dw(w.size(), 0.0f), db(bias.size(), 0.0f) {}
+  void forward() {
+    trainer::ssm_conv_forward(pre.data(), act.data(), x.data(), kLdx, nullptr, w.data(), bias.data(), kSB, kST, kDi, kK);
+  }
+  void backward(float* g) {
+    trainer::ssm_conv_backward(dx.data(), kLdx, dw.data(), db.data(), g, pre.data(), x.data(), kLdx, w.data(), kSB, kST,
+                               kDi, kK);
+  }
+  double xin(int b, int t, int d) const { return t < 0 ? 0.0 : double(x[(size_t(b) * kST + t) * kLdx + d]); }
+  double naive_pre(int b, int t, int d) const {
+    double p = bias[size_t(d)];
+    for (int j = 0; j < kK; ++j) p += double(w[size_t(d) * kK + j]) * xin(b, t - kK + 1 + j, d);
+    return p;
+  }
+};
+
+bool check_conv_forward(Conv& c) {
+  c.forward();
+  for (int b = 0; b < kSB; ++b) {
+    for (int t = 0; t < kST; ++t) {
+      for (int d = 0; d < kDi; d += 7) {
+        const double p = c.naive_pre(b, t, d);
+        const size_t i = (size_t(b) * kST + t) * kDi + d;
+        if (!close(c.pre[i], p, 1e-4) || !close(c.act[i], silu(p), 1e-3)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+// dpre = dact · silu'(pre); dx[s] = Σ_j w[j]·dpre[s+K-1-j]; dw[j] = Σ dpre[t]·x[t-K+1+j]; db = Σ dpre.
+bool check_conv_backward(Conv& c) {
+  c.forward();
+  std::vector<float> g = c.dact;
+  std::fill(c.dx.begin(), c.dx.end(), 0.0f);
+  std::fill(c.dw.begin(), c.dw.end(), 0.0f);
+  std::fill(c.db.begin(), c.db.end(), 0.0f);
+  c.backward(g.data());
+  for (int d = 0; d < kDi; d += 5) {
+    std::vector<double> dpre(size_t(kSB) * kST), dw(size_t(kK), 0.0);
+    double db = 0;
+    for (int b = 0; b < kSB; ++b) {
+      for (int t = 0; t < kST; ++t) {
+        const double p = c.naive_pre(b, t, d), s = 1.0 / (1.0 + std::exp(-p));
+        const double gp = c.dact[(size_t(b) * kST + t) * kDi + d] * s * (1.0 + p * (1.0 - s));
+        dpre[size_t(b) * kST + t] = gp;
+        db += gp;
+        for (int j = 0; j < kK; ++j) dw[size_t(j)] += gp * c.xin(b, t - kK + 1 + j, d);
+      }
+    }
+    for (int b = 0; b < kSB; ++b) {
+      for (int s = 0; s < kST; ++s) {
+        double want = 0;
+        for (int j = 0; j < kK; ++j) {
+          if (s + kK - 1 - j < kST) want += double(c.w[size_t(d) * kK + j]) * dpre[size_t(b) * kST + s + kK - 1 - j];
+        }
+        if (!close(c.dx[(size_t(b) * kST + s) * kLdx + d], want, 1e-3)) return false;
+      }
+    }
+    if (!close(c.db[size_t(d)], db, 1e-3)) return false;
+    for (int j = 0; j < kK; ++j) {
+      if (!close(c.dw[size_t(d) * kK + j], dw[size_t(j)], 1e-3)) return false;
+    }
+  }
+  return true;
+}
+
+void BM_ConvForward(benchmark::State& state) {
+  Conv c;
+  if (!check_conv_forward(c)) {
+    state.SkipWithError("ssm_conv_forward differs from the naive causal conv + silu");
+    return;
+  }
+  for (auto _ : state) c.forward();
+  benchlimits::report_bytes(state, 4.0 * kSB * kST * kDi * 3);  // read x, write pre and act
+}
+
+void BM_ConvBackward(benchmark::State& state) {
+  Conv c;
+  if (!check_conv_backward(c)) {
+    state.SkipWithError("ssm_conv_backward differs from the naive gradients");
+    return;
+  }
+  std::vector<float> g(c.dact.size());
+  for (auto _ : state) {
+    state.PauseTiming();  // the backward overwrites its dact with d(pre)
+    std::copy(c.dact.begin(), c.dact.end(), g.begin());
+    state.ResumeTiming();
+    c.backward(g.data());
+  }
+  benchlimits::report_bytes(state, 4.0 * kSB * kST * kDi * 6);  // read dact, pre, x, dx; write d(pre), dx
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_Attention, fwd_full, false, 0)->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -237,5 +344,7 @@ BENCHMARK_CAPTURE(BM_Attention, fwd_window128, false, 128)->Unit(benchmark::kMic
 BENCHMARK_CAPTURE(BM_Attention, bwd_window128, true, 128)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ScanForward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ScanBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_ConvForward)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_ConvBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 int main(int argc, char** argv) { return benchlimits::run_main(argc, argv); }

@@ -2,7 +2,7 @@
 # Runs the benchmark suite against an existing build and prints its tables:
 #   1. the machine probe (sgemm peak, triad bandwidth),
 #   2. the kernel microbenches (each validated, then reported as a fraction of the probe's limits),
-#      including the MoE block and the SSM conv1d (bench/moe_conv_bench),
+#      including the MoE block and its routing (bench/moe_bench),
 #   3. the run log's and the governor's per-step cost,
 #   4. end to end: nightshift vs PyTorch training side by side, and time-to-loss (bench/end_to_end.py),
 #   5. LoRA/QLoRA: qlora tokens/s by rank and peak memory of full/lora/qlora (bench/lora_bench.py).
@@ -27,7 +27,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 for exe in app/nightshift bench/machine_probe_bench bench/kernels_bench bench/attention_ssm_bench \
-           bench/moe_conv_bench bench/qmatmul_bench bench/run_log_bench; do
+           bench/moe_bench bench/qmatmul_bench bench/run_log_bench; do
   if [[ ! -x $build/$exe ]]; then
     echo "bench/run_all.sh: $build/$exe not found; build it first (scripts/build.sh, or scripts/bench.sh)" >&2
     exit 2
@@ -46,7 +46,7 @@ min_time=0.3
   # measure the scheduler instead of the kernel.
   OMP_WAIT_POLICY=PASSIVE "$build/bench/kernels_bench" --benchmark_min_time=$min_time 2>&1
   OMP_WAIT_POLICY=PASSIVE "$build/bench/attention_ssm_bench" --benchmark_min_time=$min_time 2>&1
-  OMP_WAIT_POLICY=PASSIVE "$build/bench/moe_conv_bench" --benchmark_min_time=$min_time 2>&1
+  OMP_WAIT_POLICY=PASSIVE "$build/bench/moe_bench" --benchmark_min_time=$min_time 2>&1
   OMP_WAIT_POLICY=PASSIVE "$build/bench/qmatmul_bench" --benchmark_min_time=$min_time 2>&1
   echo
   echo "== run log and governor cost per step"

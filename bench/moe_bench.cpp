@@ -1,5 +1,5 @@
-// Microbenchmarks of hybrid-small's MoE sub-layer and of its SSM block's causal depthwise conv1d, at
-// B=4, T=256. MoE (trainer/moe_block.h): 8 SwiGLU experts of width 384, top-2, a shared expert of
+// Microbenchmarks of hybrid-small's MoE sub-layer at B=4, T=256 (its SSM conv1d is timed in
+// bench/attention_ssm_bench.cpp). MoE (trainer/moe_block.h): 8 SwiGLU experts of width 384, top-2, a shared expert of
 // width 384, d_model 384, so M = 1024 tokens and 2048 assignment rows. The block is timed whole
 // (BM_MoeBlock), with its experts running side by side, one per thread, each Linear with its own
 // per-thread scratch slot (plain, LoRA and quantized alike). BM_MoeExperts times the expert products
@@ -9,21 +9,18 @@
 // a real routing: BM_MoeRoute (softmax, top-k, gates, grouping), BM_MoeDispatch (gather by expert),
 // BM_MoeCombine (gated sum back to tokens) and the backwards BM_MoeCombineBackward (dgates, dy),
 // BM_MoeRouteBackward (gates, aux and softmax to d(logits)), BM_MoeDispatchBackward (dx += dxg rows).
-// Conv (trainer/ssm_kernels.h): inner width 768, kernel 4, input rows strided inside in_proj's
-// output (ldx = 2·768) as the block does.
 //
 // Each case is checked before it is timed: the block's forward against a naive double-precision
 // router, top-k, experts and combine on sampled tokens, its backward against a central finite
 // difference on a small instance (all weight gradients and dx, along random directions); the experts
 // alone against the block's own expert outputs and input gradients; routing against a naive
 // softmax, stable sort and counting; each other token-moving kernel against a naive double loop
-// (route backward against the Jacobian of p_e/Σp and of the aux term written out); the conv forward
-// and backward against naive double loops. The block and the experts report matmul GFLOP/s against
-// the sgemm peak; the token-moving kernels and the conv report GB/s of the tensors they must move
+// (route backward against the Jacobian of p_e/Σp and of the aux term written out). The block and the experts report matmul GFLOP/s against
+// the sgemm peak; the token-moving kernels report GB/s of the tensors they must move
 // (counted at each case) against the triad bandwidth. At this size the MoE tensors (1.5 to 3 MiB)
 // stay in the caches, so those can exceed the triad figure.
 //
-//   build-dir/bench/moe_conv_bench [--benchmark_filter=REGEX]
+//   build-dir/bench/moe_bench [--benchmark_filter=REGEX]
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -502,108 +499,6 @@ void BM_MoeCombineBackward(benchmark::State& state) { BM_MoeMove(state, 2); }
 void BM_MoeRouteBackward(benchmark::State& state) { BM_MoeMove(state, 3); }
 void BM_MoeDispatchBackward(benchmark::State& state) { BM_MoeMove(state, 4); }
 
-// ---- causal depthwise conv1d of the SSM block ----
-
-constexpr int kB = 4, kT = 256, kDi = 768, kK = 4, kLdx = 2 * kDi;
-
-struct Conv {
-  std::vector<float> x, w, bias, pre, act, dact, dx, dw, db;
-  Conv()
-      : x(randn(int64_t(kB) * kT * kLdx, 1.0f, 1)), w(randn(int64_t(kDi) * kK, 0.5f, 2)), bias(randn(kDi, 0.1f, 3)),
-        pre(size_t(kB) * kT * kDi), act(pre.size()), dact(randn(int64_t(pre.size()), 1.0f, 4)),
-        dx(x.size(), 0.0f), dw(w.size(), 0.0f), db(bias.size(), 0.0f) {}
-  void forward() {
-    trainer::ssm_conv_forward(pre.data(), act.data(), x.data(), kLdx, nullptr, w.data(), bias.data(), kB, kT, kDi, kK);
-  }
-  void backward(float* g) {
-    trainer::ssm_conv_backward(dx.data(), kLdx, dw.data(), db.data(), g, pre.data(), x.data(), kLdx, w.data(), kB, kT,
-                               kDi, kK);
-  }
-  double xin(int b, int t, int d) const { return t < 0 ? 0.0 : double(x[(size_t(b) * kT + t) * kLdx + d]); }
-  double naive_pre(int b, int t, int d) const {
-    double p = bias[size_t(d)];
-    for (int j = 0; j < kK; ++j) p += double(w[size_t(d) * kK + j]) * xin(b, t - kK + 1 + j, d);
-    return p;
-  }
-};
-
-bool check_conv_forward(Conv& c) {
-  c.forward();
-  for (int b = 0; b < kB; ++b) {
-    for (int t = 0; t < kT; ++t) {
-      for (int d = 0; d < kDi; d += 7) {
-        const double p = c.naive_pre(b, t, d);
-        const size_t i = (size_t(b) * kT + t) * kDi + d;
-        if (!close(c.pre[i], p, 1e-4) || !close(c.act[i], silu(p), 1e-3)) return false;
-      }
-    }
-  }
-  return true;
-}
-
-// dpre = dact · silu'(pre); dx[s] = Σ_j w[j]·dpre[s+K-1-j]; dw[j] = Σ dpre[t]·x[t-K+1+j]; db = Σ dpre.
-bool check_conv_backward(Conv& c) {
-  c.forward();
-  std::vector<float> g = c.dact;
-  std::fill(c.dx.begin(), c.dx.end(), 0.0f);
-  std::fill(c.dw.begin(), c.dw.end(), 0.0f);
-  std::fill(c.db.begin(), c.db.end(), 0.0f);
-  c.backward(g.data());
-  for (int d = 0; d < kDi; d += 5) {
-    std::vector<double> dpre(size_t(kB) * kT), dw(size_t(kK), 0.0);
-    double db = 0;
-    for (int b = 0; b < kB; ++b) {
-      for (int t = 0; t < kT; ++t) {
-        const double p = c.naive_pre(b, t, d), s = 1.0 / (1.0 + std::exp(-p));
-        const double gp = c.dact[(size_t(b) * kT + t) * kDi + d] * s * (1.0 + p * (1.0 - s));
-        dpre[size_t(b) * kT + t] = gp;
-        db += gp;
-        for (int j = 0; j < kK; ++j) dw[size_t(j)] += gp * c.xin(b, t - kK + 1 + j, d);
-      }
-    }
-    for (int b = 0; b < kB; ++b) {
-      for (int s = 0; s < kT; ++s) {
-        double want = 0;
-        for (int j = 0; j < kK; ++j) {
-          if (s + kK - 1 - j < kT) want += double(c.w[size_t(d) * kK + j]) * dpre[size_t(b) * kT + s + kK - 1 - j];
-        }
-        if (!close(c.dx[(size_t(b) * kT + s) * kLdx + d], want, 1e-3)) return false;
-      }
-    }
-    if (!close(c.db[size_t(d)], db, 1e-3)) return false;
-    for (int j = 0; j < kK; ++j) {
-      if (!close(c.dw[size_t(d) * kK + j], dw[size_t(j)], 1e-3)) return false;
-    }
-  }
-  return true;
-}
-
-void BM_ConvForward(benchmark::State& state) {
-  Conv c;
-  if (!check_conv_forward(c)) {
-    state.SkipWithError("ssm_conv_forward differs from the naive causal conv + silu");
-    return;
-  }
-  for (auto _ : state) c.forward();
-  benchlimits::report_bytes(state, 4.0 * kB * kT * kDi * 3);  // read x, write pre and act
-}
-
-void BM_ConvBackward(benchmark::State& state) {
-  Conv c;
-  if (!check_conv_backward(c)) {
-    state.SkipWithError("ssm_conv_backward differs from the naive gradients");
-    return;
-  }
-  std::vector<float> g(c.dact.size());
-  for (auto _ : state) {
-    state.PauseTiming();  // the backward overwrites its dact with d(pre)
-    std::copy(c.dact.begin(), c.dact.end(), g.begin());
-    state.ResumeTiming();
-    c.backward(g.data());
-  }
-  benchlimits::report_bytes(state, 4.0 * kB * kT * kDi * 6);  // read dact, pre, x, dx; write d(pre), dx
-}
-
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_MoeBlock, fwd, false)->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -616,7 +511,5 @@ BENCHMARK(BM_MoeCombine)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_MoeCombineBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_MoeRouteBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_MoeDispatchBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_ConvForward)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_ConvBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 int main(int argc, char** argv) { return benchlimits::run_main(argc, argv); }
