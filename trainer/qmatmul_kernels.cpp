@@ -129,6 +129,27 @@ int row_threads(int64_t M) {
   return static_cast<int>(std::clamp<int64_t>(M / kMinRowsPerThread, 1, omp_get_max_threads()));
 }
 
+// Runs `rows(m0, m1, panel_part, tile)` over the M activation rows: on one thread with the full
+// panel and tile_for(kQmatmulPanelFloats), or split across row_threads(M) threads, each with its
+// own part of the panel and tile_for(that part) (when such tiles fit the panel).
+template <typename TileFor, typename Rows>
+void over_row_shares(int64_t M, const QuantLayout& w, float* panel, TileFor tile_for, Rows rows) {
+  const int nt = row_threads(M);
+  if (nt > 1) {
+    const int64_t part = static_cast<int64_t>(qmatmul_scratch_floats(w)) / nt;
+    const QmatmulTile t = tile_for(part);
+    if (t.rows * t.cols <= part) {
+#pragma omp parallel num_threads(nt)
+      {
+        const int tid = omp_get_thread_num();
+        rows(M * tid / nt, M * (tid + 1) / nt, panel + tid * t.rows * t.cols, t);
+      }
+      return;
+    }
+  }
+  rows(int64_t{0}, M, panel, tile_for(kQmatmulPanelFloats));
+}
+
 }  // namespace
 
 QmatmulTile qmatmul_forward_tile(const QuantLayout& w) { return forward_tile(w, kQmatmulPanelFloats); }
@@ -152,19 +173,10 @@ void qmatmul_forward(float* y, const float* x, const QuantView& w, int64_t M, fl
     return;
   }
   CHECK(panel != nullptr);
-  const int64_t scratch = static_cast<int64_t>(qmatmul_scratch_floats(w.layout));
-  const int nt = row_threads(M);
-  const QmatmulTile t = nt > 1 ? forward_tile(w.layout, scratch / nt) : qmatmul_forward_tile(w.layout);
-  if (nt == 1 || t.rows * t.cols * nt > scratch) {
-    forward_rows(y, x, w, M, panel, beta, qmatmul_forward_tile(w.layout));
-    return;
-  }
-#pragma omp parallel num_threads(nt)
-  {
-    const int tid = omp_get_thread_num();
-    const int64_t m0 = M * tid / nt, m1 = M * (tid + 1) / nt;
-    forward_rows(y + m0 * out, x + m0 * in, w, m1 - m0, panel + tid * t.rows * t.cols, beta, t);
-  }
+  over_row_shares(M, w.layout, panel, [&](int64_t budget) { return forward_tile(w.layout, budget); },
+                  [&](int64_t m0, int64_t m1, float* part, const QmatmulTile& t) {
+                    forward_rows(y + m0 * out, x + m0 * in, w, m1 - m0, part, beta, t);
+                  });
 }
 
 void qmatmul_backward_input(float* dx, const float* dy, const QuantView& w, int64_t M, float* panel) {
@@ -177,19 +189,10 @@ void qmatmul_backward_input(float* dx, const float* dy, const QuantView& w, int6
     return;
   }
   CHECK(panel != nullptr);
-  const int64_t scratch = static_cast<int64_t>(qmatmul_scratch_floats(w.layout));
-  const int nt = row_threads(M);
-  const QmatmulTile t = nt > 1 ? backward_tile(w.layout, scratch / nt) : qmatmul_backward_tile(w.layout);
-  if (nt == 1 || t.rows * t.cols * nt > scratch) {
-    backward_rows(dx, dy, w, M, panel, qmatmul_backward_tile(w.layout));
-    return;
-  }
-#pragma omp parallel num_threads(nt)
-  {
-    const int tid = omp_get_thread_num();
-    const int64_t m0 = M * tid / nt, m1 = M * (tid + 1) / nt;
-    backward_rows(dx + m0 * in, dy + m0 * out, w, m1 - m0, panel + tid * t.rows * t.cols, t);
-  }
+  over_row_shares(M, w.layout, panel, [&](int64_t budget) { return backward_tile(w.layout, budget); },
+                  [&](int64_t m0, int64_t m1, float* part, const QmatmulTile& t) {
+                    backward_rows(dx + m0 * in, dy + m0 * out, w, m1 - m0, part, t);
+                  });
 }
 
 }  // namespace trainer

@@ -199,11 +199,17 @@ ModelConfig hybrid_config() {
   return c;
 }
 
+// An adapted model over the base of a full model drawn from `seed`, its adapters randomized.
+std::unique_ptr<Model> adapted_with_random_adapters(const ModelConfig& c, const RunShape& s, uint64_t seed) {
+  auto full = full_model(c, seed);
+  auto m = adapted_model(c, s, *full, seed + 1);
+  if (m) randomize_adapters(*m, seed + 2);
+  return m;
+}
+
 void check_adapter_gradients(const RunShape& shape, const ModelConfig& c = tiny_config()) {
-  auto full = full_model(c, 11);
-  auto m = adapted_model(c, shape, *full, 12);
+  auto m = adapted_with_random_adapters(c, shape, 11);
   ASSERT_TRUE(m);
-  randomize_adapters(*m, 13);
   const int N = shape.batch * shape.seq_len;
   const auto in = tokens(N, c.vocab_size, 3), tgt = tokens(N, c.vocab_size, 4);
   m->zero_grad();
@@ -273,10 +279,8 @@ TEST(LoraModel, AdaptedExpertsRunSideBySideOnTwoThreadsAndMatchOneThread) {
     ++slotted;
   }
   EXPECT_EQ(slotted, 2);
-  auto full = full_model(c, 41);
-  auto m = adapted_model(c, s, *full, 42);
+  auto m = adapted_with_random_adapters(c, s, 41);
   ASSERT_TRUE(m);
-  randomize_adapters(*m, 43);
   const int N = s.batch * s.seq_len;
   const auto in = tokens(N, c.vocab_size, 7), tgt = tokens(N, c.vocab_size, 8);
   const int threads_before = omp_get_max_threads();
