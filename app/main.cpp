@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "app/command_registry.h"
+#include "app/commands/command_registry.h"
 
 namespace {
 

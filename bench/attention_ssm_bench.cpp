@@ -21,8 +21,8 @@
 
 #include "bench/bench_data.h"
 #include "bench/bench_limits.h"
-#include "trainer/kernels.h"
-#include "trainer/ssm_kernels.h"
+#include "trainer/kernels/kernels.h"
+#include "trainer/kernels/ssm.h"
 
 namespace {
 

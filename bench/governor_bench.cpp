@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "app/run_conditions.h"
-#include "app/thermal_step_governor.h"
+#include "app/governors/run_conditions.h"
+#include "app/governors/thermal_step_governor.h"
 #include "common/clock.h"
 #include "thermal/governor.h"
 #include "thermal/simulated_plant.h"

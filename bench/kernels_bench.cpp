@@ -1,4 +1,4 @@
-// Microbenchmarks of the engine's dense ops (trainer/kernels.h, trainer/optimizer.h) on gpt-small's
+// Microbenchmarks of the engine's dense ops (trainer/kernels/kernels.h, trainer/optimizer.h) on gpt-small's
 // training shapes (B=4, T=256: N=1024 rows, C=384, F=1536, byte vocabulary): the linear forward and
 // both backward products, RMSNorm, SwiGLU, cross-entropy and AdamW. Each case is checked against a
 // naive loop before it is timed (a mismatch skips the case with an error), and reports GFLOP/s
@@ -14,7 +14,7 @@
 
 #include "bench/bench_data.h"
 #include "bench/bench_limits.h"
-#include "trainer/kernels.h"
+#include "trainer/kernels/kernels.h"
 #include "trainer/layout.h"
 #include "trainer/model.h"
 #include "trainer/optimizer.h"

@@ -1,11 +1,11 @@
 // Microbenchmarks of hybrid-small's MoE sub-layer at B=4, T=256 (its SSM conv1d is timed in
-// bench/attention_ssm_bench.cpp). MoE (trainer/moe_block.h): 8 SwiGLU experts of width 384, top-2, a shared expert of
+// bench/attention_ssm_bench.cpp). MoE (trainer/layers/moe_block.h): 8 SwiGLU experts of width 384, top-2, a shared expert of
 // width 384, d_model 384, so M = 1024 tokens and 2048 assignment rows. The block is timed whole
 // (BM_MoeBlock), with its experts running side by side, one per thread, each Linear with its own
 // per-thread scratch slot (plain, LoRA and quantized alike). BM_MoeExperts times the expert products
 // alone the other way: every expert's gate/up/down Linear over the rows a real routing gave it, one
 // expert after another with each product on all threads, plus the shared expert over all tokens,
-// so the block can beat it. The token-moving parts (trainer/moe_routing.h) are timed one by one on
+// so the block can beat it. The token-moving parts (trainer/layers/moe_routing.h) are timed one by one on
 // a real routing: BM_MoeRoute (softmax, top-k, gates, grouping), BM_MoeDispatch (gather by expert),
 // BM_MoeCombine (gated sum back to tokens) and the backwards BM_MoeCombineBackward (dgates, dy),
 // BM_MoeRouteBackward (gates, aux and softmax to d(logits)), BM_MoeDispatchBackward (dx += dxg rows).
@@ -33,10 +33,10 @@
 
 #include "bench/bench_data.h"
 #include "bench/bench_limits.h"
-#include "trainer/kernels.h"
-#include "trainer/moe_block.h"
-#include "trainer/moe_routing.h"
-#include "trainer/ssm_kernels.h"
+#include "trainer/kernels/kernels.h"
+#include "trainer/layers/moe_block.h"
+#include "trainer/layers/moe_routing.h"
+#include "trainer/kernels/ssm.h"
 
 namespace {
 
@@ -328,7 +328,7 @@ void BM_MoeExperts(benchmark::State& state, bool backward) {
   benchlimits::report_flops(state, backward ? 2 * ex.flops() : ex.flops());
 }
 
-// ---- routing, dispatch and combine alone (trainer/moe_routing.h) ----
+// ---- routing, dispatch and combine alone (trainer/layers/moe_routing.h) ----
 
 // A real forward and backward of the block at hybrid-small's shape supply the routing, the expert
 // outputs y, dgates and dxg; `logits` are the router's products that moe_route starts from.

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "bench/bench_data.h"
-#include "trainer/qmatmul_kernels.h"
+#include "trainer/quant/qmatmul.h"
 
 namespace {
 

@@ -7,8 +7,8 @@
 
 #include <filesystem>
 
-#include "app/dashboard_model_builder.h"
-#include "app/run_log.h"
+#include "app/loop/dashboard_model_builder.h"
+#include "app/runlog/run_log.h"
 
 namespace {
 

@@ -48,7 +48,7 @@ import nightshift_ref as R  # noqa: E402
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", help="a preset name (trainer/presets/NAME.toml)")
+    src.add_argument("--preset", help="a preset name (trainer/arch/presets/NAME.toml)")
     src.add_argument("--model", help="a model file (.toml or .json; a run config's [model] table works)")
     ap.add_argument("--vocab", type=int, help="override vocab_size")
     ap.add_argument("--batch", type=int, required=True)

@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "budget/report.h"
-#include "trainer/lora_plan.h"
+#include "trainer/lora/plan.h"
 #include "common/units.h"
 
 namespace budget {

@@ -6,9 +6,9 @@
 #include <string>
 
 #include "common/check.h"
-#include "trainer/layer.h"
-#include "trainer/lora_plan.h"
-#include "trainer/ssm_block.h"
+#include "trainer/layers/layer.h"
+#include "trainer/lora/plan.h"
+#include "trainer/layers/ssm_block.h"
 
 namespace budget {
 
@@ -157,7 +157,7 @@ Result<std::vector<TensorSpec>> list_run_tensors_fallback(const trainer::ModelCo
   const bool shared_internals = shape.grad_checkpoint || !train;
 
   SpecList weights, acts, scratch;
-  // lora/qlora: every weight of the base is frozen; only the adapters (trainer/lora_plan.h) train.
+  // lora/qlora: every weight of the base is frozen; only the adapters (trainer/lora/plan.h) train.
   const TensorRole W = shape.mode == trainer::TrainMode::kFull ? kW : TensorRole::kFrozenWeight;
   std::set<std::string> lora_matched;
   weights.add("embed.weight", {V, E}, W, TensorInit::kNormal, true);

@@ -1,7 +1,7 @@
 // The run's tensor list for models the engine cannot lay out yet: the same assembly as
 // trainer::list_run_tensors (same names, roles and order), asking the engine's registered layers
 // for their tensors and, for a sub-layer kind with no engine implementation, listing it here —
-// ssm from the engine's own buffer specs (trainer/ssm_block.h), moe from the formulas of
+// ssm from the engine's own buffer specs (trainer/layers/ssm_block.h), moe from the formulas of
 // docs/model.md, with the projections marked `linear` so that lora/qlora are applied by the
 // engine's own trainer::lora_adapt_layer_tensors. Never allocates. tests/budget/layout_fallback_test.cpp checks it equals the engine's list
 // wherever the engine has every kind.

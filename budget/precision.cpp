@@ -1,7 +1,7 @@
 // Byte costs of each weight precision; Q8 and NF4 delegate to the engine's own layout.
 #include "budget/precision.h"
 
-#include "trainer/quant_format.h"
+#include "trainer/quant/format.h"
 
 namespace budget {
 

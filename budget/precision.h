@@ -1,5 +1,5 @@
 // Storage precisions of model weights and what one matrix costs in each, scale overhead included:
-// F32, F16, BF16, Q8 and NF4 exactly as the engine lays them out (trainer/quant_format.h: blocks of
+// F32, F16, BF16, Q8 and NF4 exactly as the engine lays them out (trainer/quant/format.h: blocks of
 // 64 with an fp32 absmax, NF4 optionally double-quantized), Q4 (ggml Q4_0 style: 4-bit codes and an
 // fp16 scale per block of 32) and ternary 1.58-bit (BitNet b1.58: five trits packed per byte and an
 // fp32 absmean scale per row). Byte counts only; no conversion of values.

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "trainer/lora_plan.h"
+#include "trainer/lora/plan.h"
 
 namespace budget {
 

@@ -3,7 +3,7 @@
 // next step and records an Event whenever its decision changes. Deterministic: it reads time only
 // from the injected common::Clock, owns no threads, never sleeps, knows no trainer types.
 //
-// How a training loop uses it (the wiring of `nightshift train --thermal ...`; app/thermal_setup.h
+// How a training loop uses it (the wiring of `nightshift train --thermal ...`; app/governors/thermal_setup.h
 // turns the profile into a GovernorConfig and `--thermal auto|libsensors|sim|replay:FILE|none`
 // into a SensorSource):
 //

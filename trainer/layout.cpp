@@ -8,7 +8,7 @@
 
 #include "common/check.h"
 #include "trainer/layout.h"
-#include "trainer/lora_plan.h"
+#include "trainer/lora/plan.h"
 #include "trainer/run_plan.h"
 
 namespace trainer {

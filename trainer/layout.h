@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "common/status.h"
-#include "trainer/lora_settings.h"
+#include "trainer/lora/settings.h"
 #include "trainer/model_config.h"
-#include "trainer/safetensors.h"  // DType
+#include "trainer/formats/safetensors.h"  // DType
 
 namespace trainer {
 
@@ -79,7 +79,7 @@ struct TensorSpec {
 //
 // Errors: InvalidArgument for a config that fails validation or a non-positive batch/seq_len;
 // Unavailable when a block kind has no layer implementation in this build; InvalidArgument for
-// LoRA settings that do not fit the mode or the model (trainer/lora_plan.h).
+// LoRA settings that do not fit the mode or the model (trainer/lora/plan.h).
 common::Result<std::vector<TensorSpec>> list_run_tensors(const ModelConfig& config, const RunShape& shape);
 
 // Every arena places each tensor at a kArenaAlignBytes-aligned offset.

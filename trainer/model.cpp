@@ -7,7 +7,7 @@
 #include <unordered_map>
 
 #include "common/check.h"
-#include "trainer/kernels.h"
+#include "trainer/kernels/kernels.h"
 #include "trainer/rng.h"
 
 namespace trainer {

@@ -2,7 +2,7 @@
 // list_run_tensors and the sub-layer objects; runs the whole forward (embedding, [bridge_in],
 // pre-norm residual sub-layers, final norm, [bridge_out], LM head, cross-entropy) and the whole
 // backward, with optional per-block gradient checkpointing. It does not know about optimizers, data
-// or files (trainer/optimizer.h, trainer/trainer.h, trainer/checkpoint.h). Not thread-safe: one
+// or files (trainer/optimizer.h, trainer/trainer.h, trainer/formats/checkpoint.h). Not thread-safe: one
 // caller drives it; the kernels use the OpenMP pool internally.
 #pragma once
 
@@ -14,7 +14,7 @@
 #include "common/status.h"
 #include "trainer/arena.h"
 #include "trainer/layout.h"
-#include "trainer/lora_registry.h"
+#include "trainer/lora/registry.h"
 #include "trainer/model_config.h"
 #include "trainer/run_plan.h"
 

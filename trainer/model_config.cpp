@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "trainer/presets_embedded.h"
+#include "trainer/arch/presets_embedded.h"
 
 namespace trainer {
 

@@ -1,5 +1,5 @@
 // ModelConfig: what a model is — vocabulary, widths and the list of blocks — and how it is read
-// from TOML (a run config's [model] table, a model file, or a named preset in trainer/presets/).
+// from TOML (a run config's [model] table, a model file, or a named preset in trainer/arch/presets/).
 // Pure data plus validation; it allocates no tensors. Dimension letters used across trainer/:
 //   B batch, T sequence, D d_model, E d_embed, V vocab, H heads, Hkv KV heads, Dh head dim,
 //   F MLP width, Di SSM inner width, N SSM state, R dt rank, K conv width, X experts.
@@ -96,7 +96,7 @@ common::Status validate_model_config(const ModelConfig& config, const std::strin
 common::Result<ModelConfig> parse_model_config_toml(std::string_view text, const std::string& source_name);
 common::Result<ModelConfig> load_model_config_file(const std::string& path);
 
-// Named presets (trainer/presets/*.toml, compiled into the binary). NotFound lists the names.
+// Named presets (trainer/arch/presets/*.toml, compiled into the binary). NotFound lists the names.
 common::Result<ModelConfig> model_preset(const std::string& name);
 std::vector<std::string> model_preset_names();
 // The TOML text of a preset (for `nightshift ... --show-preset` and documentation).

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "trainer/layer.h"
+#include "trainer/layers/layer.h"
 #include "trainer/layout.h"
 
 namespace trainer {

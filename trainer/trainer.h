@@ -1,7 +1,7 @@
 // Trainer: one optimizer step at a time over a Model — micro-batches from a BatchSource, gradient
 // accumulation, global-norm clipping, the lr schedule and AdamW — plus validation loss and the
 // knobs a governor turns between steps (threads, lr scale). It never sleeps, polls sensors, logs to
-// SQLite or prints: the app-level loop (app/train_loop.h) calls step() and decides what to do next.
+// SQLite or prints: the app-level loop (app/loop/train_loop.h) calls step() and decides what to do next.
 // Not thread-safe: one caller.
 #pragma once
 
@@ -18,7 +18,7 @@
 namespace trainer {
 
 // Where (B, T) token batches come from. The dataset's BatchSampler is wrapped by
-// SamplerBatchSource (trainer/batch_source.h); tests use synthetic sources.
+// SamplerBatchSource (trainer/data/batch_source.h); tests use synthetic sources.
 class BatchSource {
  public:
   virtual ~BatchSource() = default;

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "app/memory_watch.h"
+#include "app/governors/memory_watch.h"
 #include "common/units.h"
 
 namespace app {

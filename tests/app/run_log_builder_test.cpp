@@ -8,9 +8,9 @@
 #include <cmath>
 #include <filesystem>
 
-#include "app/dashboard_model_builder.h"
-#include "app/run_log.h"
-#include "app/run_log_demo.h"
+#include "app/loop/dashboard_model_builder.h"
+#include "app/runlog/run_log.h"
+#include "app/runlog/run_log_demo.h"
 
 namespace {
 

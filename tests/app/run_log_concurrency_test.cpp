@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "app/run_log.h"
+#include "app/runlog/run_log.h"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "app/run_log.h"
-#include "app/run_log_observer.h"
+#include "app/runlog/run_log.h"
+#include "app/runlog/run_log_observer.h"
 
 namespace {
 

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
-#include "app/run_log_export.h"
-#include "app/svg_plot.h"
+#include "app/runlog/run_log_export.h"
+#include "app/runlog/svg_plot.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "app/run_log.h"
+#include "app/runlog/run_log.h"
 #include "common/atomic_file.h"
 #include "common/clock.h"
 

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <filesystem>
 
-#include "app/run_log.h"
-#include "app/run_summary.h"
+#include "app/runlog/run_log.h"
+#include "app/runlog/run_summary.h"
 #include "common/clock.h"
 
 namespace {

@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "app/disk_space.h"
-#include "app/power_supply.h"
-#include "app/run_window.h"
+#include "app/governors/disk_space.h"
+#include "app/governors/power_supply.h"
+#include "app/governors/run_window.h"
 #include "common/clock.h"
 
 namespace {

@@ -13,13 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "app/train_loop.h"
-#include "app/trainer_holder.h"
+#include "app/loop/train_loop.h"
+#include "app/train/trainer_holder.h"
 #include "common/clock.h"
-#include "trainer/config_io.h"
+#include "trainer/model_config_toml.h"
 #include "trainer/model_config.h"
-#include "trainer/dataset.h"
-#include "trainer/tokenizer.h"
+#include "trainer/data/dataset.h"
+#include "trainer/tokenizers/tokenizer.h"
 
 namespace app {
 namespace {

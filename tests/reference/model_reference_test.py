@@ -108,7 +108,7 @@ def source_dir():
 
 def cases():
     """(name, preset or None, model TOML text or None, vocab override or None, B, T, seed)."""
-    presets = os.path.join(source_dir(), "trainer", "presets")
+    presets = os.path.join(source_dir(), "trainer", "arch", "presets")
     have = lambda p: os.path.exists(os.path.join(presets, p + ".toml"))  # noqa: E731
     out = [("gpt-tiny", "gpt-tiny", None, None, 2, 32, 11),
            ("custom-attn", None, CUSTOM_ATTN, 67, 3, 24, 12)]

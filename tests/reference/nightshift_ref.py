@@ -124,7 +124,7 @@ def default_presets_dir() -> str:
     src = os.environ.get("NS_SOURCE_DIR")
     if not src:
         src = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-    return os.path.join(src, "trainer", "presets")
+    return os.path.join(src, "trainer", "arch", "presets")
 
 
 def _parse_block_spec(text: str) -> list:

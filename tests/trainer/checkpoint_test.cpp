@@ -12,8 +12,8 @@
 #include <fstream>
 
 #include "common/log.h"
-#include "trainer/checkpoint.h"
-#include "trainer/config_io.h"
+#include "trainer/formats/checkpoint.h"
+#include "trainer/model_config_toml.h"
 #include "trainer/synthetic_source.h"
 
 namespace {

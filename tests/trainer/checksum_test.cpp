@@ -1,5 +1,5 @@
 // Tests for trainer/checksum: the standard CRC-32 check values and chaining over several buffers.
-#include "trainer/checksum.h"
+#include "trainer/formats/checksum.h"
 
 #include <gtest/gtest.h>
 

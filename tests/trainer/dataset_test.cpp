@@ -1,7 +1,7 @@
 // Tests for trainer/dataset: sources (file, directory with binaries/symlinks/hidden entries, JSONL),
 // the token cache (reuse, stale and corrupt rebuilds with a warning, atomic write, default folder),
 // user errors naming the path, and BatchSampler (windows, determinism, seek, validation order).
-#include "trainer/dataset.h"
+#include "trainer/data/dataset.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,7 +13,7 @@
 
 #include "common/atomic_file.h"
 #include "common/log.h"
-#include "trainer/dataset_cache.h"
+#include "trainer/data/dataset_cache.h"
 
 namespace trainer {
 namespace {

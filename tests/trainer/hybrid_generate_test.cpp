@@ -1,4 +1,4 @@
-// Step-by-step generation with recurrent state (trainer/ssm_generate.h) against the full forward:
+// Step-by-step generation with recurrent state (trainer/generator.h) against the full forward:
 // for every prefix of a sequence, the logits of the generator's step equal the model's logits at
 // that position — for a hybrid (ssm, sliding-window attn+moe, ssm+moe), a pure ssm model and an
 // attention model with bridges and an untied head; reset() starts a fresh sequence.
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "trainer/model.h"
-#include "trainer/ssm_generate.h"
+#include "trainer/generator.h"
 
 namespace {
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "trainer/batch_source.h"
-#include "trainer/dataset.h"
-#include "trainer/tokenizer.h"
+#include "trainer/data/batch_source.h"
+#include "trainer/data/dataset.h"
+#include "trainer/tokenizers/tokenizer.h"
 #include "trainer/trainer.h"
 
 namespace {

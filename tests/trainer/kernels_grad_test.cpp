@@ -1,4 +1,4 @@
-// Finite-difference checks of every op's backward (trainer/kernels.h): linear, embedding, RMSNorm,
+// Finite-difference checks of every op's backward (trainer/kernels/kernels.h): linear, embedding, RMSNorm,
 // RoPE, attention (full causal, sliding window, grouped KV heads), SwiGLU, cross-entropy.
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "trainer/grad_check.h"
-#include "trainer/kernels.h"
+#include "trainer/kernels/kernels.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // Tests of the LoRA adapter math: forward against a naive product, gradients against finite
 // differences, shrinking (the output change is exactly what the discarded singular values say,
 // checked against an independent Jacobi SVD) and growing (bit-identical output), moments, errors.
-#include "trainer/lora_adapter.h"
+#include "trainer/lora/adapter.h"
 
 #include <gtest/gtest.h>
 

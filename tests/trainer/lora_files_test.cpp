@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
-#include "trainer/checkpoint.h"
-#include "trainer/config_io.h"
-#include "trainer/lora_merge.h"
-#include "trainer/lora_peft.h"
-#include "trainer/quant_file.h"
+#include "trainer/formats/checkpoint.h"
+#include "trainer/model_config_toml.h"
+#include "trainer/lora/merge.h"
+#include "trainer/formats/peft.h"
+#include "trainer/quant/base_file.h"
 
 namespace trainer {
 namespace {

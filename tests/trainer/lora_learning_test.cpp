@@ -11,12 +11,12 @@
 #include <sstream>
 
 #include "common/atomic_file.h"
-#include "trainer/batch_source.h"
-#include "trainer/checkpoint.h"
-#include "trainer/config_io.h"
-#include "trainer/dataset.h"
-#include "trainer/quant_file.h"
-#include "trainer/tokenizer.h"
+#include "trainer/data/batch_source.h"
+#include "trainer/formats/checkpoint.h"
+#include "trainer/model_config_toml.h"
+#include "trainer/data/dataset.h"
+#include "trainer/quant/base_file.h"
+#include "trainer/tokenizers/tokenizer.h"
 #include "trainer/trainer.h"
 
 namespace trainer {

@@ -11,9 +11,9 @@
 
 #include "common/check.h"
 #include "trainer/grad_check.h"
-#include "trainer/lora_plan.h"
+#include "trainer/lora/plan.h"
 #include "trainer/model.h"
-#include "trainer/quant_base.h"
+#include "trainer/quant/frozen_base.h"
 
 namespace trainer {
 namespace {

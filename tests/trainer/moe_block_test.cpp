@@ -12,7 +12,7 @@
 
 #include "hybrid_fd_util.h"
 #include "trainer/model_config.h"
-#include "trainer/moe_block.h"
+#include "trainer/layers/moe_block.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "hybrid_fd_util.h"
-#include "trainer/moe_routing.h"
+#include "trainer/layers/moe_routing.h"
 
 namespace {
 

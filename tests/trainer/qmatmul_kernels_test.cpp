@@ -2,7 +2,7 @@
 // on the fully dequantized weights, for every format, across several tiles (row bands and column
 // chunks, with a last chunk shorter than the others), with blocks that straddle rows, for M = 1 and
 // odd shapes, and with rows enough to be split between threads; and the tile shapes' invariants.
-#include "trainer/qmatmul_kernels.h"
+#include "trainer/quant/qmatmul.h"
 
 #include <gtest/gtest.h>
 

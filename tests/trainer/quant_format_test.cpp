@@ -1,6 +1,6 @@
 // Tests of the base storage formats: the NF4 codebook against the published table and against its
 // construction from normal quantiles, half conversions, and quantize -> dequantize error bounds.
-#include "trainer/quant_format.h"
+#include "trainer/quant/format.h"
 
 #include <gtest/gtest.h>
 

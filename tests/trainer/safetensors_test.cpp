@@ -1,6 +1,6 @@
 // Tests for trainer/safetensors: round trip, alignment, get() contracts, write errors, and every kind
 // of damaged file (truncated, header past the end, bad JSON, bad offsets, overlap, unknown dtype).
-#include "trainer/safetensors.h"
+#include "trainer/formats/safetensors.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

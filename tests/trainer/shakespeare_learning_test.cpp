@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <map>
 
-#include "trainer/batch_source.h"
-#include "trainer/dataset.h"
-#include "trainer/tokenizer.h"
+#include "trainer/data/batch_source.h"
+#include "trainer/data/dataset.h"
+#include "trainer/tokenizers/tokenizer.h"
 #include "trainer/trainer.h"
 
 namespace {

@@ -9,7 +9,7 @@
 
 #include "hybrid_fd_util.h"
 #include "trainer/model_config.h"
-#include "trainer/ssm_block.h"
+#include "trainer/layers/ssm_block.h"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "hybrid_fd_util.h"
-#include "trainer/ssm_kernels.h"
-#include "trainer/simd_math.h"
+#include "trainer/kernels/ssm.h"
+#include "trainer/kernels/simd_math.h"
 
 namespace {
 

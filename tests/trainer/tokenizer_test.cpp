@@ -1,7 +1,7 @@
 // Tests for trainer/tokenizer: the byte tokenizer, GPT-2's pre-tokenizer splits, the BPE merge loop
 // against a direct transcription of GPT-2's bpe() on random merge tables, loading errors (each names
 // the file), and the real GPT-2 vocabulary (known ids, byte round trips) when the data is present.
-#include "trainer/tokenizer.h"
+#include "trainer/tokenizers/tokenizer.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,9 +12,9 @@
 #include <random>
 
 #include "common/atomic_file.h"
-#include "trainer/tokenizer_gpt2.h"
-#include "trainer/tokenizer_pretokenize.h"
-#include "trainer/tokenizer_unicode.h"
+#include "trainer/tokenizers/gpt2.h"
+#include "trainer/tokenizers/gpt2_pretokenize.h"
+#include "trainer/tokenizers/unicode.h"
 
 namespace trainer {
 namespace {

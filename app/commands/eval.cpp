@@ -1,0 +1,160 @@
+// `nightshift eval RUN_DIR [--json] [--batches N] [--data PATH]`: validation loss of the run's latest
+// checkpoint on the held-out tail of its corpus (or of PATH, e.g. the corpus a fine-tune moved away
+// from), with the run's batch, sequence length and validation fraction; for models with moe
+// layers also the expert load (token assignments per expert, summed over the evaluated batches).
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "app/commands/command_registry.h"
+#include "app/train/run_loader.h"
+#include "trainer/data/batch_source.h"
+#include "trainer/data/dataset.h"
+
+namespace app {
+namespace {
+
+// Wraps the validation source: before handing out each batch after the first it adds up the expert
+// counts the model's forward left for the previous one (the moe layers' `offset` activations:
+// expert e owns assignment rows [offset[e], offset[e+1])); finish() counts the last batch.
+// A forward-only model shares one set of activation buffers among the blocks of the same kind
+// ("act.recompute.{spec}."), so after a forward they hold the last such block's routing: the load is
+// then measured for the last moe layer of each distinct block kind, and named after that block.
+class ExpertLoadCounter final : public trainer::BatchSource {
+ public:
+  ExpertLoadCounter(trainer::BatchSource& inner, const trainer::Model& model) : inner_(inner), model_(model) {
+    const std::string suffix = ".moe.offset", shared = "act.recompute.", own = "act.";
+    const auto& blocks = model.config().blocks;
+    for (const trainer::TensorSpec& s : model.tensors().specs()) {
+      if (s.name.size() <= suffix.size() || s.name.compare(s.name.size() - suffix.size(), suffix.size(), suffix) != 0)
+        continue;
+      std::string layer;
+      if (s.name.rfind(shared, 0) == 0) {  // act.recompute.{spec}.moe.offset -> the last block of that spec
+        const std::string spec = s.name.substr(shared.size(), s.name.size() - shared.size() - suffix.size());
+        for (size_t i = 0; i < blocks.size(); ++i) {
+          if (trainer::block_spec_to_string(blocks[i]) == spec) layer = "blocks." + std::to_string(i) + ".moe";
+        }
+      } else if (s.name.rfind(own + "blocks.", 0) == 0) {  // act.blocks.{i}.moe.offset
+        layer = s.name.substr(own.size(), s.name.size() - own.size() - std::string(".offset").size());
+      }
+      if (!layer.empty()) layers_.push_back({layer, s.name, std::vector<int64_t>(static_cast<size_t>(s.numel() - 1), 0)});
+    }
+  }
+  void next(int32_t* inputs, int32_t* targets) override {
+    if (pending_) count();
+    pending_ = true;
+    inner_.next(inputs, targets);
+  }
+  uint64_t position() const override { return inner_.position(); }
+  void seek(uint64_t position) override {
+    pending_ = false;
+    inner_.seek(position);
+  }
+  int64_t batches_per_pass() const override { return inner_.batches_per_pass(); }
+  void finish() {
+    if (pending_) count();
+    pending_ = false;
+  }
+  struct Layer {
+    std::string name;    // "blocks.{i}.moe"
+    std::string offset;  // its activation tensor
+    std::vector<int64_t> load;
+  };
+  const std::vector<Layer>& layers() const { return layers_; }
+
+ private:
+  void count() {
+    for (Layer& l : layers_) {
+      const auto* off = static_cast<const int32_t*>(model_.tensors().find(l.offset));
+      for (size_t e = 0; e < l.load.size(); ++e) l.load[e] += off[e + 1] - off[e];
+    }
+  }
+  trainer::BatchSource& inner_;
+  const trainer::Model& model_;
+  std::vector<Layer> layers_;
+  bool pending_ = false;
+};
+
+// max load / mean load over the experts of one layer (1 = perfectly even).
+double imbalance(const std::vector<int64_t>& load) {
+  int64_t total = 0, mx = 0;
+  for (int64_t c : load) total += c, mx = std::max(mx, c);
+  return total > 0 ? static_cast<double>(mx) * static_cast<double>(load.size()) / static_cast<double>(total) : 0.0;
+}
+
+struct EvalFlags {
+  std::string run_dir;
+  bool json = false;
+  int batches = 0;
+  std::string data;  // "" = the run's corpus
+};
+
+int eval_main(const EvalFlags& f) {
+  auto run = load_run(f.run_dir);
+  if (!run.ok()) return report_error(run.status());
+  const RunConfig& c = run->run;
+  trainer::DatasetOptions dopt;
+  dopt.data_path = f.data.empty() ? c.data_path : f.data;
+  dopt.val_fraction = c.val_fraction;
+  auto data = trainer::TokenDataset::open(dopt, *run->tokenizer);
+  if (!data.ok()) return report_error(data.status());
+  const int B = c.shape.batch, T = c.shape.seq_len;
+  common::Status fits = trainer::BatchSampler::check_fits(**data, trainer::Split::kVal, B, T);
+  if (!fits.ok()) return report_error(fits.with_context(dopt.data_path));
+  auto model = load_inference_model(*run, B, T);
+  if (!model.ok()) return report_error(model.status());
+  trainer::SamplerBatchSource val(**data, trainer::Split::kVal, B, T, c.train.seed);
+  ExpertLoadCounter counted(val, **model);
+  const int batches = f.batches > 0 ? f.batches : c.eval_batches;
+  auto e = trainer::evaluate_model(**model, counted, batches);
+  if (!e.ok()) return report_error(e.status());
+  counted.finish();
+  if (f.json) {
+    nlohmann::json j{{"val_loss", e->val_loss},
+                     {"step", run->info.step},
+                     {"batches", e->batches},
+                     {"tokens", static_cast<int64_t>(e->batches) * B * T},
+                     {"train_loss", run->info.train_loss},
+                     {"checkpoint", run->info.dir},
+                     {"data", dopt.data_path},
+                     {"model", run->model.name}};
+    if (!counted.layers().empty()) {
+      nlohmann::json load = nlohmann::json::object(), ratio = nlohmann::json::object();
+      for (const auto& l : counted.layers()) {
+        load[l.name] = l.load;
+        ratio[l.name] = imbalance(l.load);
+      }
+      j["expert_load"] = load;  // token assignments per expert (the last moe layer of each block kind)
+      j["expert_load_max_over_mean"] = ratio;
+    }
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("step %lld | val_loss %.4f | %d batches of %d x %d tokens | %s\n",
+                static_cast<long long>(run->info.step), e->val_loss, e->batches, B, T, run->info.dir.c_str());
+    for (const auto& l : counted.layers()) {
+      int64_t total = 0;
+      for (int64_t n : l.load) total += n;
+      std::printf("expert load %s (share per expert, max/mean %.2f):", l.name.c_str(), imbalance(l.load));
+      for (int64_t n : l.load) std::printf(" %.3f", total > 0 ? static_cast<double>(n) / static_cast<double>(total) : 0.0);
+      std::printf("\n");
+    }
+  }
+  return kExitOk;
+}
+
+void register_eval(CLI::App& root, Action& run) {
+  auto f = std::make_shared<EvalFlags>();
+  CLI::App* cmd = root.add_subcommand("eval", "validation loss of a run's latest checkpoint");
+  cmd->add_option("run_dir", f->run_dir, "run directory")->required();
+  cmd->add_flag("--json", f->json, "print one JSON object (val_loss, step, ...)");
+  cmd->add_option("--batches", f->batches, "validation batches (default: the run's eval_batches)");
+  cmd->add_option("--data", f->data, "evaluate on the held-out tail of this corpus instead of the run's");
+  cmd->callback([&run, f] { run = [f] { return eval_main(*f); }; });
+}
+
+}  // namespace
+NS_REGISTER_COMMAND(register_eval);
+}  // namespace app

@@ -1,0 +1,223 @@
+// `nightshift train [RUN.toml] [flags]`: trains a model on a text corpus and writes checkpoints to
+// the run directory; resumes when the directory already holds a checkpoint of the same run. Flags
+// (app/train/train_flags.h) override the run TOML (app/train/run_config.h). Around the loop, the supervision
+// (app/loop/train_supervision.h): memory plan (exit 3 when it does not fit), run log, thermal governor,
+// windows/battery/disk, dashboard. SIGINT/SIGTERM: finish the step, checkpoint, exit 0. Bad input
+// (missing or empty data, bad config, corrupt checkpoint, a run directory of a different run): one
+// line naming the file and the problem, exit 2, nothing overwritten.
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "app/commands/command_registry.h"
+#include "app/train/lora_run.h"
+#include "app/train/run_config.h"
+#include "app/train/train_flags.h"
+#include "app/loop/train_supervision.h"
+#include "app/loop/train_loop.h"
+#include "app/train/trainer_holder.h"
+#include "common/atomic_file.h"
+#include "common/log.h"
+#include "trainer/data/batch_source.h"
+#include "trainer/formats/checkpoint.h"
+#include "trainer/model_config_toml.h"
+#include "trainer/data/dataset.h"
+#include "trainer/tokenizers/tokenizer.h"
+
+namespace app {
+namespace {
+
+namespace fs = std::filesystem;
+using common::Status;
+
+std::atomic<bool> g_stop{false};       // signals, the dashboard: checkpoint and end the run
+std::atomic<bool> g_signalled{false};  // the stop came from SIGINT/SIGTERM
+extern "C" void on_stop_signal(int) {
+  g_signalled.store(true);
+  g_stop.store(true);
+}
+
+// RAII: SIGINT/SIGTERM set g_stop while a run is in progress; the previous handlers come back after.
+class StopSignals {
+ public:
+  StopSignals() {
+    struct sigaction sa = {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ = {}, old_term_ = {};
+};
+
+// A run directory that already holds a checkpoint must hold this very run: the same model, shape
+// and tokenizer (the weights could not load otherwise), and the same training settings unless
+// --force (the differences are listed).
+common::Result<std::optional<trainer::CheckpointInfo>> resume_point(const RunConfig& c, const std::string& model_toml,
+                                                                    const std::string& run_json,
+                                                                    const SupervisionFlags& watch) {
+  const bool has_log = fs::exists(fs::path(c.out_dir) / "run.db");
+  if (!trainer::has_checkpoint(c.out_dir)) {
+    if (watch.resume == "never" && has_log) {
+      return Status::InvalidArgument(c.out_dir + ": holds a run already (--resume never); choose another --out");
+    }
+    return std::optional<trainer::CheckpointInfo>();
+  }
+  if (watch.resume == "never") {
+    return Status::InvalidArgument(c.out_dir + ": holds a run already (--resume never); choose another --out");
+  }
+  NS_ASSIGN_OR_RETURN(trainer::CheckpointInfo info, trainer::read_latest_checkpoint(c.out_dir));
+  if (info.model_toml != model_toml) {
+    return Status::InvalidArgument(c.out_dir + ": holds a checkpoint of a different model; choose another --out");
+  }
+  if (info.shape.batch != c.shape.batch || info.shape.seq_len != c.shape.seq_len) {
+    return Status::InvalidArgument(c.out_dir + ": holds a run with batch " + std::to_string(info.shape.batch) +
+                                   " x seq " + std::to_string(info.shape.seq_len) +
+                                   "; resume with the same --batch and --seq or choose another --out");
+  }
+  if (info.tokenizer_spec != c.tokenizer) {
+    return Status::InvalidArgument(c.out_dir + ": holds a run with tokenizer " + info.tokenizer_spec +
+                                   "; choose another --out");
+  }
+  std::vector<std::string> diff = run_config_differences(info.run_json, run_json);
+  if (!diff.empty()) {
+    std::string text;
+    for (const std::string& d : diff) text += (text.empty() ? "" : "; ") + d;
+    if (!watch.force) {
+      return Status::InvalidArgument(c.out_dir + ": holds a run with other training settings (" + text +
+                                     "); use the same settings, --force to resume anyway, or another --out");
+    }
+    common::log_warning(c.out_dir + ": resuming with changed settings (--force): " + text);
+  }
+  return std::optional<trainer::CheckpointInfo>(info);
+}
+
+// Bytes of one checkpoint of this model: the weights and the two AdamW moments of every trainable
+// tensor, plus a little for the state file.
+uint64_t checkpoint_bytes(const trainer::Model& model) {
+  uint64_t bytes = 1 << 20;
+  for (const trainer::ParamRef& p : model.params()) bytes += 3ull * static_cast<uint64_t>(p.numel) * sizeof(float);
+  return bytes;
+}
+
+int train_main(const TrainFlags& flags) {
+  auto cfg = resolve_train_config(flags);
+  if (!cfg.ok()) return report_error(cfg.status());
+  RunConfig c = *cfg;
+  auto lora = resolve_lora(flags.config, flags.lora, flags.preset || flags.model, flags.out.has_value(), &c);
+  if (!lora.ok()) return report_error(lora.status());
+
+  auto tok = trainer::make_tokenizer(c.tokenizer);
+  if (!tok.ok()) return report_error(tok.status());
+  if (c.model.vocab_size != (*tok)->vocab_size()) c.model.vocab_size = (*tok)->vocab_size();
+  Status valid = trainer::validate_model_config(c.model, c.model_source);
+  if (!valid.ok()) return report_error(valid);
+  const std::string model_toml = trainer::model_config_to_toml(c.model);
+  const std::string run_json = add_lora_to_run_json(run_config_to_json(c), *lora);
+
+  auto plan = plan_supervision(flags.watch, c);
+  if (!plan.ok()) return report_error(plan.status());
+  if (!plan->refusal.empty()) {
+    std::fprintf(stderr, "nightshift: %s: the run does not fit in memory\n%s\n", c.out_dir.c_str(), plan->refusal.c_str());
+    return kExitDoesNotFit;
+  }
+
+  auto resume = resume_point(c, model_toml, run_json, flags.watch);
+  if (!resume.ok()) return report_error(resume.status());
+  if (*resume) {
+    Status same = check_lora_resume(**resume, c);
+    if (!same.ok()) return report_error(same);
+  }
+
+  trainer::DatasetOptions dopt;
+  dopt.data_path = c.data_path;
+  dopt.val_fraction = c.val_fraction;
+  auto data = trainer::TokenDataset::open(dopt, **tok);
+  if (!data.ok()) return report_error(data.status());
+  Status fits = trainer::BatchSampler::check_fits(**data, trainer::Split::kTrain, c.shape.batch, c.shape.seq_len);
+  if (!fits.ok()) return report_error(fits.with_context(c.data_path));
+  const bool have_val =
+      trainer::BatchSampler::check_fits(**data, trainer::Split::kVal, c.shape.batch, c.shape.seq_len).ok();
+  if (!have_val) common::log_warning(c.data_path + ": the validation split is shorter than one sequence; no evaluation");
+
+  TrainerHolder holder(c.model, c.shape, c.train, **data, have_val);
+  Status built = holder.build();
+  if (!built.ok()) return report_error(built.with_context(c.model_source));
+  trainer::Trainer& t = holder.trainer();
+  if (*resume) {
+    const trainer::CheckpointInfo& info = **resume;
+    Status s = trainer::load_checkpoint_tensors(info, t.model(), true);
+    if (!s.ok()) return report_error(s);
+    t.restore_progress(info.step, info.train_position);
+    common::log_info("resuming " + c.out_dir + " from step " + std::to_string(info.step));
+    if (t.done()) {
+      std::fprintf(stderr, "nightshift: %s is complete (%lld of %lld steps); raise --steps to train further\n",
+                   c.out_dir.c_str(), static_cast<long long>(info.step), static_cast<long long>(c.train.steps));
+      return kExitOk;
+    }
+  }
+
+  if (!*resume) {
+    Status prepared = prepare_lora_model(*lora, t.model());
+    if (!prepared.ok()) return report_error(prepared);
+  }
+
+  std::error_code ec;
+  fs::create_directories(c.out_dir, ec);
+  if (ec) return report_error(Status::IOError(c.out_dir + ": cannot create the run directory: " + ec.message()));
+  Status st = common::write_file_atomic(c.out_dir + "/model.toml", model_toml);
+  if (!st.ok()) return report_error(st);
+
+  LoopOptions lo;
+  lo.run_dir = c.out_dir;
+  lo.checkpoint_base.shape = c.shape;
+  lo.checkpoint_base.model_toml = model_toml;
+  lo.checkpoint_base.tokenizer_spec = c.tokenizer;
+  lo.checkpoint_base.run_json = run_json;
+  lo.eval_every = have_val ? c.eval_every : 0;
+  lo.eval_batches = c.eval_batches;
+  lo.eval_at_end = have_val;
+  lo.checkpoint_every = c.checkpoint_every;
+  lo.checkpoint_minutes = flags.watch.checkpoint_minutes;
+  lo.keep_checkpoints = flags.watch.keep;
+  lo.stop_requested = &g_stop;
+  const LoraRun& lora_run = *lora;
+  lo.rebatch = [&holder, &lora_run](int micro_batch, const std::string& checkpoint_dir) -> common::Result<trainer::Trainer*> {
+    NS_ASSIGN_OR_RETURN(trainer::Trainer* rebuilt, holder.rebuild(micro_batch, checkpoint_dir));
+    if (checkpoint_dir.empty()) NS_RETURN_IF_ERROR(prepare_lora_model(lora_run, rebuilt->model()));
+    return rebuilt;
+  };
+
+  common::SteadyClock clock;
+  auto supervision = Supervision::start(*plan, c, run_json, t.lora_rank(), checkpoint_bytes(t.model()),
+                                        resume->has_value(), clock);
+  if (!supervision.ok()) return report_error(supervision.status());
+  g_stop.store(false);
+  StopSignals signals;
+  Status dash = (*supervision)->start_dashboard(&g_stop);
+  if (!dash.ok()) return report_error(dash);
+  auto outcome = run_train_loop(t, lo, (*supervision)->governor(), (*supervision)->observers(), clock);
+  const bool interrupted = outcome.ok() && outcome->end == LoopEnd::kStopRequested && g_signalled.load();
+  Status finished = (*supervision)->finish(outcome.ok() ? Status::Ok() : outcome.status(), interrupted);
+  if (!outcome.ok()) return report_error(outcome.status());
+  if (!finished.ok()) return report_error(finished);
+  return kExitOk;
+}
+
+void register_train(CLI::App& root, Action& run) {
+  auto f = std::make_shared<TrainFlags>();
+  CLI::App* cmd = root.add_subcommand("train", "train a model on a text corpus (resumes a run directory)");
+  add_train_flags(cmd, f.get());
+  cmd->callback([&run, f] { run = [f] { return train_main(*f); }; });
+}
+
+}  // namespace
+NS_REGISTER_COMMAND(register_train);
+}  // namespace app

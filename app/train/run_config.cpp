@@ -1,0 +1,256 @@
+// RunConfig from TOML (toml++) and to/from JSON (nlohmann-json).
+#include "app/train/run_config.h"
+
+#include <toml++/toml.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/atomic_file.h"
+#include "common/log.h"
+
+namespace app {
+
+using common::Result;
+using common::Status;
+using nlohmann::json;
+
+namespace {
+
+std::string where(const toml::node& n, const std::string& file) {
+  return file + ":" + std::to_string(n.source().begin.line) + ":" + std::to_string(n.source().begin.column);
+}
+
+template <typename T>
+Status read_num(const toml::table& t, const char* key, T* out, const std::string& file) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    auto v = n->value<int64_t>();
+    if (!v || n->is_floating_point()) return Status::InvalidArgument(where(*n, file) + ": '" + key + "' must be an integer");
+    *out = static_cast<T>(*v);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    auto v = n->value<bool>();
+    if (!v) return Status::InvalidArgument(where(*n, file) + ": '" + key + "' must be true or false");
+    *out = *v;
+  } else {
+    auto v = n->value<double>();
+    if (!v) return Status::InvalidArgument(where(*n, file) + ": '" + key + "' must be a number");
+    *out = static_cast<T>(*v);
+  }
+  return Status::Ok();
+}
+
+Status read_str(const toml::table& t, const char* key, std::string* out, const std::string& file) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  auto v = n->value<std::string>();
+  if (!v) return Status::InvalidArgument(where(*n, file) + ": '" + key + "' must be a string");
+  *out = *v;
+  return Status::Ok();
+}
+
+Status known_keys(const toml::table& t, std::initializer_list<const char*> keys, const char* table,
+                  const std::string& file) {
+  for (auto&& [k, v] : t) {
+    bool ok = false;
+    for (const char* key : keys) ok = ok || k.str() == key;
+    if (!ok) return Status::InvalidArgument(where(v, file) + ": unknown key '" + std::string(k.str()) + "' in [" + table + "]");
+  }
+  return Status::Ok();
+}
+
+// A path in the config is relative to the config file's directory.
+std::string relative_to(const std::string& path, const std::string& file) {
+  if (path.empty() || path[0] == '/' || file.empty()) return path;
+  return (std::filesystem::path(file).parent_path() / path).string();
+}
+
+}  // namespace
+
+RunConfig default_run_config() {
+  RunConfig c;
+  c.model = *trainer::model_preset("gpt-tiny");
+  c.shape.batch = 12;
+  c.shape.seq_len = 64;
+  c.train.steps = 1000;
+  c.train.lr = 1e-3f;
+  c.train.min_lr = 1e-4f;
+  c.train.warmup = 100;
+  c.train.weight_decay = 0.1f;
+  c.train.grad_clip = 1.0f;
+  return c;
+}
+
+Status apply_run_config_toml(std::string_view text, const std::string& file, RunConfig* c) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument(file + ":" + std::to_string(e.source().begin.line) + ":" +
+                                   std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+  }
+  if (const toml::node* m = doc.get("model")) {
+    const toml::table* mt = m->as_table();
+    if (!mt) return Status::InvalidArgument(where(*m, file) + ": [model] must be a table");
+    if (const toml::node* f = mt->get("file")) {
+      auto path = f->value<std::string>();
+      if (!path || mt->size() != 1) {
+        return Status::InvalidArgument(where(*f, file) + ": [model] file = \"...\" must be a string and the only key");
+      }
+      auto model = trainer::load_model_config_file(relative_to(*path, file));
+      if (!model.ok()) return model.status();
+      c->model = *model;
+      c->model_source = relative_to(*path, file);
+    } else {
+      toml::table only;
+      only.insert("model", *mt);
+      std::ostringstream os;
+      os << only;
+      auto model = trainer::parse_model_config_toml(os.str(), file);
+      if (!model.ok()) return model.status();
+      c->model = *model;
+      c->model_source = file;
+    }
+  }
+  if (const toml::node* d = doc.get("data")) {
+    const toml::table* t = d->as_table();
+    if (!t) return Status::InvalidArgument(where(*d, file) + ": [data] must be a table");
+    NS_RETURN_IF_ERROR(known_keys(*t, {"path", "tokenizer", "val_fraction"}, "data", file));
+    NS_RETURN_IF_ERROR(read_str(*t, "path", &c->data_path, file));
+    c->data_path = relative_to(c->data_path, file);
+    NS_RETURN_IF_ERROR(read_str(*t, "tokenizer", &c->tokenizer, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "val_fraction", &c->val_fraction, file));
+  }
+  if (const toml::node* tr = doc.get("train")) {
+    const toml::table* t = tr->as_table();
+    if (!t) return Status::InvalidArgument(where(*tr, file) + ": [train] must be a table");
+    NS_RETURN_IF_ERROR(known_keys(*t,
+                                  {"steps", "batch", "seq_len", "accum", "lr", "min_lr", "warmup", "weight_decay",
+                                   "grad_clip", "beta1", "beta2", "seed", "threads", "grad_checkpoint", "eval_every",
+                                   "eval_batches", "checkpoint_every", "log_every", "out"},
+                                  "train", file));
+    NS_RETURN_IF_ERROR(read_num(*t, "steps", &c->train.steps, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "batch", &c->shape.batch, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "seq_len", &c->shape.seq_len, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "accum", &c->train.accum, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "lr", &c->train.lr, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "min_lr", &c->train.min_lr, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "warmup", &c->train.warmup, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "weight_decay", &c->train.weight_decay, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "grad_clip", &c->train.grad_clip, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "beta1", &c->train.beta1, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "beta2", &c->train.beta2, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "seed", &c->train.seed, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "threads", &c->train.threads, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "grad_checkpoint", &c->shape.grad_checkpoint, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "eval_every", &c->eval_every, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "eval_batches", &c->eval_batches, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "checkpoint_every", &c->checkpoint_every, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "log_every", &c->log_every, file));
+    NS_RETURN_IF_ERROR(read_str(*t, "out", &c->out_dir, file));
+  }
+  c->config_file = file;
+  return Status::Ok();
+}
+
+Status load_run_config_file(const std::string& path, RunConfig* c) {
+  auto text = common::read_file(path);
+  if (!text.ok()) {
+    if (text.status().code() == common::StatusCode::kNotFound) return Status::NotFound(path + ": no such run config file");
+    return text.status().with_context(path);
+  }
+  return apply_run_config_toml(*text, path, c);
+}
+
+Status validate_run_config(const RunConfig& c) {
+  auto bad = [](const std::string& what) { return Status::InvalidArgument(what); };
+  if (c.shape.batch < 1 || c.shape.batch > 1 << 16) return bad("--batch must be between 1 and 65536");
+  if (c.shape.seq_len < 2 || c.shape.seq_len > 1 << 20) return bad("--seq must be between 2 and 1048576");
+  if (c.train.steps < 1) return bad("--steps must be at least 1");
+  if (c.train.accum < 1) return bad("--accum must be at least 1");
+  if (!(c.train.lr > 0) || c.train.lr > 10) return bad("--lr must be in (0, 10]");
+  if (c.train.min_lr < 0 || c.train.min_lr > c.train.lr) return bad("--min-lr must be between 0 and --lr");
+  if (c.train.warmup < 0) return bad("--warmup must not be negative");
+  if (c.train.weight_decay < 0) return bad("--weight-decay must not be negative");
+  if (c.train.grad_clip < 0) return bad("--grad-clip must not be negative (0 disables clipping)");
+  if (c.train.threads < 0) return bad("--threads must not be negative (0 = all cores)");
+  if (c.eval_every < 0 || c.checkpoint_every < 0) return bad("--eval-every and --checkpoint-every must not be negative");
+  if (c.eval_batches < 1) return bad("--eval-batches must be at least 1");
+  if (!(c.val_fraction > 0 && c.val_fraction < 1)) return bad("val_fraction must be between 0 and 1");
+  if (c.log_every < 1) return bad("log_every must be at least 1");
+  return Status::Ok();
+}
+
+std::string run_config_to_json(const RunConfig& c) {
+  json j{{"model_source", c.model_source},
+         {"data", {{"path", c.data_path}, {"tokenizer", c.tokenizer}, {"val_fraction", c.val_fraction}}},
+         {"train",
+          {{"steps", c.train.steps}, {"batch", c.shape.batch}, {"seq_len", c.shape.seq_len},
+           {"accum", c.train.accum}, {"lr", c.train.lr}, {"min_lr", c.train.min_lr}, {"warmup", c.train.warmup},
+           {"weight_decay", c.train.weight_decay}, {"grad_clip", c.train.grad_clip}, {"beta1", c.train.beta1},
+           {"beta2", c.train.beta2}, {"seed", c.train.seed}, {"threads", c.train.threads},
+           {"grad_checkpoint", c.shape.grad_checkpoint}, {"eval_every", c.eval_every},
+           {"eval_batches", c.eval_batches}, {"checkpoint_every", c.checkpoint_every}, {"log_every", c.log_every},
+           {"out", c.out_dir}}},
+         {"config_file", c.config_file}};
+  return j.dump();
+}
+
+Result<RunConfig> run_config_from_json(const std::string& text, const std::string& source) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption(source + ": the run config is not valid JSON");
+  RunConfig c = default_run_config();
+  try {
+    c.model_source = j.value("model_source", c.model_source);
+    const json& d = j.at("data");
+    c.data_path = d.at("path").get<std::string>();
+    c.tokenizer = d.at("tokenizer").get<std::string>();
+    c.val_fraction = d.at("val_fraction").get<double>();
+    const json& t = j.at("train");
+    c.train.steps = t.at("steps").get<int64_t>();
+    c.shape.batch = t.at("batch").get<int>();
+    c.shape.seq_len = t.at("seq_len").get<int>();
+    c.train.accum = t.at("accum").get<int>();
+    c.train.lr = t.at("lr").get<float>();
+    c.train.min_lr = t.at("min_lr").get<float>();
+    c.train.warmup = t.at("warmup").get<int64_t>();
+    c.train.weight_decay = t.at("weight_decay").get<float>();
+    c.train.grad_clip = t.at("grad_clip").get<float>();
+    c.train.beta1 = t.at("beta1").get<float>();
+    c.train.beta2 = t.at("beta2").get<float>();
+    c.train.seed = t.at("seed").get<uint64_t>();
+    c.train.threads = t.at("threads").get<int>();
+    c.shape.grad_checkpoint = t.at("grad_checkpoint").get<bool>();
+    c.eval_every = t.at("eval_every").get<int>();
+    c.eval_batches = t.at("eval_batches").get<int>();
+    c.checkpoint_every = t.at("checkpoint_every").get<int>();
+    c.log_every = t.at("log_every").get<int>();
+    c.out_dir = t.at("out").get<std::string>();
+    c.config_file = j.value("config_file", std::string());
+  } catch (const std::exception& e) {
+    return Status::Corruption(source + ": the run config is missing a field (" + e.what() + ")");
+  }
+  return c;
+}
+
+std::vector<std::string> run_config_differences(const std::string& old_json, const std::string& new_json) {
+  std::vector<std::string> out;
+  json a = json::parse(old_json, nullptr, false), b = json::parse(new_json, nullptr, false);
+  if (!a.is_object() || !b.is_object()) return out;
+  static const char* kCompared[][2] = {
+      {"data", "path"},   {"data", "tokenizer"}, {"data", "val_fraction"}, {"train", "batch"},
+      {"train", "seq_len"}, {"train", "accum"},  {"train", "lr"},           {"train", "min_lr"},
+      {"train", "weight_decay"}, {"train", "grad_clip"}, {"train", "beta1"},
+      {"train", "beta2"}, {"train", "seed"},     {"train", "grad_checkpoint"}};
+  for (const auto& key : kCompared) {
+    const json* va = a.contains(key[0]) && a[key[0]].contains(key[1]) ? &a[key[0]][key[1]] : nullptr;
+    const json* vb = b.contains(key[0]) && b[key[0]].contains(key[1]) ? &b[key[0]][key[1]] : nullptr;
+    const std::string sa = va ? va->dump() : "(unset)", sb = vb ? vb->dump() : "(unset)";
+    if (sa != sb) out.push_back(std::string(key[0]) + "." + key[1] + ": " + sa + " -> " + sb);
+  }
+  return out;
+}
+
+}  // namespace app

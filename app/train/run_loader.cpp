@@ -1,0 +1,43 @@
+// load_run and load_inference_model.
+#include "app/train/run_loader.h"
+
+#include <algorithm>
+
+#include "trainer/trainer.h"
+
+namespace app {
+
+using common::Result;
+using common::Status;
+
+Result<LoadedRun> load_run(const std::string& run_dir) {
+  LoadedRun r;
+  NS_ASSIGN_OR_RETURN(r.info, trainer::read_latest_checkpoint(run_dir));
+  const std::string state = r.info.dir + "/state.json";
+  NS_ASSIGN_OR_RETURN(r.model, trainer::parse_model_config_toml(r.info.model_toml, state));
+  NS_ASSIGN_OR_RETURN(r.run, run_config_from_json(r.info.run_json, state));
+  r.run.model = r.model;
+  NS_ASSIGN_OR_RETURN(r.tokenizer, trainer::make_tokenizer(r.info.tokenizer_spec));
+  if (r.tokenizer->vocab_size() != r.model.vocab_size) {
+    return Status::InvalidArgument(state + ": the model has " + std::to_string(r.model.vocab_size) +
+                                   " tokens but tokenizer " + r.info.tokenizer_spec + " has " +
+                                   std::to_string(r.tokenizer->vocab_size()));
+  }
+  return r;
+}
+
+Result<std::unique_ptr<trainer::Model>> load_inference_model(const LoadedRun& run, int batch, int seq_len) {
+  trainer::RunShape shape = run.info.shape;
+  shape.batch = batch;
+  shape.seq_len = seq_len;
+  shape.training = false;
+  shape.grad_checkpoint = false;
+  // Per-thread scratch (attention, adapters, dequantization panels) for every thread this process
+  // computes with: `sample --threads N` and OMP_NUM_THREADS may exceed what the run trained with.
+  shape.max_threads = std::max(shape.max_threads, trainer::compute_threads());
+  NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Model> model, trainer::Model::create(run.model, shape));
+  NS_RETURN_IF_ERROR(trainer::load_checkpoint_tensors(run.info, *model, false));
+  return model;
+}
+
+}  // namespace app

@@ -1,0 +1,256 @@
+// The engine's elementwise, normalisation, embedding, RoPE, SwiGLU, cross-entropy and linear ops
+// (forward and backward side by side). Attention lives in kernels_attention.cpp.
+// References: RMSNorm (Zhang & Sennrich 2019), RoPE (Su et al. 2021, rotate-half as GPT-NeoX),
+// SwiGLU (Shazeer 2020), softmax cross-entropy as torch.nn.functional.cross_entropy.
+// Comparisons may not trap here (no FP exception flags are read anywhere), so GCC can if-convert
+// the clamps and max() of the exp/softmax loops and vectorize them; with the default
+// -ftrapping-math those loops stay scalar (about 8x slower for SwiGLU and the softmaxes).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/check.h"
+#include "trainer/kernels/kernels.h"
+#include "trainer/kernels/simd_math.h"
+
+namespace trainer {
+
+// ---------------------------------------------------------------------------------------------
+// linear
+
+void matmul_forward(float* out, const float* inp, const float* weight, int N, int I, int O, bool accumulate) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, I, 1.0f, inp, I, weight, I, accumulate ? 1.0f : 0.0f,
+              out, O);
+}
+
+void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight, int N,
+                     int I, int O) {
+  if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, I, O, 1.0f, dout, O, weight, I, 1.0f, dinp, I);
+  if (dweight) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, I, N, 1.0f, dout, O, inp, I, 1.0f, dweight, I);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// embedding
+
+void embedding_forward(float* out, const int32_t* tokens, const float* table, int N, int C) {
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) {
+    std::memcpy(out + static_cast<int64_t>(n) * C, table + static_cast<int64_t>(tokens[n]) * C, sizeof(float) * C);
+  }
+}
+
+// Parallel over column blocks, so two rows with the same token never race.
+void embedding_backward(float* dtable, const float* dout, const int32_t* tokens, int N, int C) {
+  constexpr int kCols = 32;
+  const int nblocks = (C + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static)
+  for (int cb = 0; cb < nblocks; ++cb) {
+    const int c0 = cb * kCols;
+    const int c1 = std::min(C, c0 + kCols);
+    for (int n = 0; n < N; ++n) {
+      float* d = dtable + static_cast<int64_t>(tokens[n]) * C;
+      const float* g = dout + static_cast<int64_t>(n) * C;
+#pragma omp simd
+      for (int c = c0; c < c1; ++c) d[c] += g[c];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RMSNorm
+
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) {
+    const float* x = inp + static_cast<int64_t>(n) * C;
+    float* y = out + static_cast<int64_t>(n) * C;
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (int c = 0; c < C; ++c) ss += x[c] * x[c];
+    const float r = 1.0f / std::sqrt(ss / C + eps);
+    rstd[n] = r;
+#pragma omp simd
+    for (int c = 0; c < C; ++c) y[c] = x[c] * r * weight[c];
+  }
+}
+
+// dx_j = r * g_j - r³ * x_j * Σ_i(g_i x_i) / C with g = dout * weight;  dweight_c = Σ_n dout x r.
+void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* rstd,
+                      const float* weight, int N, int C) {
+#pragma omp parallel
+  {
+#pragma omp for schedule(static) nowait
+    for (int n = 0; n < N; ++n) {
+      const float* x = inp + static_cast<int64_t>(n) * C;
+      const float* dy = dout + static_cast<int64_t>(n) * C;
+      float* dx = dinp + static_cast<int64_t>(n) * C;
+      const float r = rstd[n];
+      float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+      for (int c = 0; c < C; ++c) dot += dy[c] * weight[c] * x[c];
+      const float k = r * r * r * dot / C;
+#pragma omp simd
+      for (int c = 0; c < C; ++c) dx[c] += r * dy[c] * weight[c] - k * x[c];
+    }
+    if (dweight) {
+      constexpr int kCols = 32;
+      const int nblocks = (C + kCols - 1) / kCols;
+#pragma omp for schedule(static)
+      for (int cb = 0; cb < nblocks; ++cb) {
+        const int c0 = cb * kCols;
+        const int c1 = std::min(C, c0 + kCols);
+        float acc[kCols] = {};
+        for (int n = 0; n < N; ++n) {
+          const float* x = inp + static_cast<int64_t>(n) * C;
+          const float* dy = dout + static_cast<int64_t>(n) * C;
+          const float r = rstd[n];
+#pragma omp simd
+          for (int c = c0; c < c1; ++c) acc[c - c0] += dy[c] * x[c] * r;
+        }
+        for (int c = c0; c < c1; ++c) dweight[c] += acc[c - c0];
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RoPE
+
+void rope_tables(float* cos_table, float* sin_table, int T, int Dh, float theta) {
+  const int half = Dh / 2;
+  for (int t = 0; t < T; ++t) {
+    for (int i = 0; i < half; ++i) {
+      const double freq = std::pow(static_cast<double>(theta), -2.0 * i / Dh);
+      const double angle = t * freq;
+      cos_table[t * half + i] = static_cast<float>(std::cos(angle));
+      sin_table[t * half + i] = static_cast<float>(std::sin(angle));
+    }
+  }
+}
+
+namespace {
+// sign = +1 rotates by +angle (forward), -1 by -angle (backward: the transpose of the rotation).
+void rope_apply(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh, float sign) {
+  const int half = Dh / 2;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < B; ++b) {
+    for (int t = 0; t < T; ++t) {
+      const float* cs = cos_table + t * half;
+      const float* sn = sin_table + t * half;
+      float* row = x + (static_cast<int64_t>(b) * T + t) * nh * Dh;
+      for (int h = 0; h < nh; ++h) {
+        float* x1 = row + h * Dh;
+        float* x2 = x1 + half;
+#pragma omp simd
+        for (int i = 0; i < half; ++i) {
+          const float a = x1[i], c = x2[i], s = sign * sn[i];
+          x1[i] = a * cs[i] - c * s;
+          x2[i] = c * cs[i] + a * s;
+        }
+      }
+    }
+  }
+}
+}  // namespace
+
+void rope_forward(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh) {
+  rope_apply(x, cos_table, sin_table, B, T, nh, Dh, 1.0f);
+}
+
+void rope_backward(float* dx, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh) {
+  rope_apply(dx, cos_table, sin_table, B, T, nh, Dh, -1.0f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SwiGLU
+
+void swiglu_forward(float* h, const float* gate, const float* up, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) h[i] = fast_siluf(gate[i]) * up[i];
+}
+
+// silu'(g) = s (1 + g (1 - s)) with s = sigmoid(g).
+void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    const float s = fast_sigmoidf(g);
+    dgate[i] += dh[i] * up[i] * s * (1.0f + g * (1.0f - s));
+    dup[i] += dh[i] * g * s;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cross-entropy
+
+double crossentropy_forward(float* lse, const float* logits, const int32_t* targets, int N, int V) {
+  double total = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : total)
+  for (int n = 0; n < N; ++n) {
+    const float* x = logits + static_cast<int64_t>(n) * V;
+    float mx = x[0];
+#pragma omp simd reduction(max : mx)
+    for (int v = 0; v < V; ++v) mx = std::max(mx, x[v]);
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int v = 0; v < V; ++v) sum += fast_expf(x[v] - mx);
+    const float l = mx + std::log(sum);
+    lse[n] = l;
+    const int32_t tgt = targets[n];
+    CHECK(tgt >= 0 && tgt < V);
+    total += static_cast<double>(l) - x[tgt];
+  }
+  return total;
+}
+
+void crossentropy_backward_inplace(float* logits, const float* lse, const int32_t* targets, int N, int V,
+                                   float scale) {
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) {
+    float* x = logits + static_cast<int64_t>(n) * V;
+    const float l = lse[n];
+#pragma omp simd
+    for (int v = 0; v < V; ++v) x[v] = scale * fast_expf(x[v] - l);
+    x[targets[n]] -= scale;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// elementwise
+
+void add_inplace(float* a, const float* b, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+}
+
+namespace {
+constexpr int64_t kChunk = 1 << 18;  // 1 MiB: smaller copies are not worth waking a thread for
+}
+
+void copy_floats(float* dst, const float* src, int64_t n) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kChunk;
+    std::memcpy(dst + i0, src + i0, sizeof(float) * std::min(kChunk, n - i0));
+  }
+}
+
+void zero_floats(float* dst, int64_t n) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kChunk;
+    std::memset(dst + i0, 0, sizeof(float) * std::min(kChunk, n - i0));
+  }
+}
+
+}  // namespace trainer

@@ -1,0 +1,133 @@
+// The `attn` sub-layer: q, k, v projections, RoPE on q and k, causal attention with grouped KV heads
+// and an optional sliding window, output projection (docs/model.md). No biases. The pre-norm and the
+// residual belong to the model (trainer/model.cpp).
+#include <memory>
+
+#include "trainer/kernels/kernels.h"
+#include "trainer/layers/layer.h"
+
+namespace trainer {
+
+namespace {
+
+class AttnLayer final : public Layer {
+ public:
+  AttnLayer(const ModelConfig& c, const LayerShape& s)
+      : B_(s.batch), T_(s.seq_len), D_(c.d_model), H_(c.attn.n_heads), Hkv_(c.kv_heads()), Dh_(c.head_dim()),
+        window_(c.attn.window), theta_(c.attn.rope_theta), threads_(s.max_threads), training_(s.training) {}
+
+  LayerKind kind() const override { return LayerKind::kAttn; }
+
+  void list_tensors(std::vector<TensorSpec>* out) const override {
+    const int64_t B = B_, T = T_, D = D_, qd = int64_t{H_} * Dh_, kvd = int64_t{Hkv_} * Dh_;
+    auto add = [&](const char* name, std::vector<int64_t> shape, TensorRole role, TensorInit init, bool decay) {
+      TensorSpec t;
+      t.name = name;
+      t.shape = std::move(shape);
+      t.role = role;
+      t.init = init;
+      t.decay = decay;
+      t.linear = role == TensorRole::kWeight;  // all four weights are projections (Linear)
+      out->push_back(std::move(t));
+    };
+    const auto W = TensorRole::kWeight, A = TensorRole::kActivation, S = TensorRole::kScratch;
+    const auto normal = TensorInit::kNormal, none = TensorInit::kNone;
+    add("q.weight", {qd, D}, W, normal, true);
+    add("k.weight", {kvd, D}, W, normal, true);
+    add("v.weight", {kvd, D}, W, normal, true);
+    add("o.weight", {D, qd}, W, normal, true);
+    add("q", {B, T, qd}, A, none, false);          // after RoPE
+    add("k", {B, T, kvd}, A, none, false);         // after RoPE
+    add("v", {B, T, kvd}, A, none, false);
+    add("probs", {B, H_, T, T}, A, none, false);   // softmax weights
+    add("att", {B, T, qd}, A, none, false);        // heads concatenated, before o
+    add("rope_cos", {T, Dh_ / 2}, S, none, false);
+    add("rope_sin", {T, Dh_ / 2}, S, none, false);
+    if (training_) {
+      add("dq", {B, T, qd}, S, none, false);
+      add("dk", {B, T, kvd}, S, none, false);
+      add("dv", {B, T, kvd}, S, none, false);
+      add("datt", {B, T, qd}, S, none, false);
+      add("dprobs", {threads_, T, T}, S, none, false);
+    }
+  }
+
+  void bind(const TensorBinding& t) override {
+    const int64_t qd = int64_t{H_} * Dh_, kvd = int64_t{Hkv_} * Dh_;
+    lq_ = t.linear("q.weight", qd, D_);
+    lk_ = t.linear("k.weight", kvd, D_);
+    lv_ = t.linear("v.weight", kvd, D_);
+    lo_ = t.linear("o.weight", D_, qd);
+    q_ = t.f32("q");
+    k_ = t.f32("k");
+    v_ = t.f32("v");
+    probs_ = t.f32("probs");
+    att_ = t.f32("att");
+    cos_ = t.f32("rope_cos");
+    sin_ = t.f32("rope_sin");
+    rope_tables(cos_, sin_, T_, Dh_, theta_);
+    if (training_) {
+      dq_ = t.f32("dq");
+      dk_ = t.f32("dk");
+      dv_ = t.f32("dv");
+      datt_ = t.f32("datt");
+      dprobs_ = t.f32("dprobs");
+    }
+  }
+
+  void forward(float* out, const float* xn) override {
+    const int N = B_ * T_;
+    lq_.forward(q_, xn, N, false);
+    lk_.forward(k_, xn, N, false);
+    lv_.forward(v_, xn, N, false);
+    rope_forward(q_, cos_, sin_, B_, T_, H_, Dh_);
+    rope_forward(k_, cos_, sin_, B_, T_, Hkv_, Dh_);
+    attention_forward(att_, probs_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_);
+    lo_.forward(out, att_, N, true);
+  }
+
+  void backward(float* dxn, const float* dout, const float* xn, float /*aux_grad_scale*/) override {
+    const int N = B_ * T_, qd = H_ * Dh_, kvd = Hkv_ * Dh_;
+    zero_floats(datt_, int64_t{N} * qd);
+    lo_.backward(datt_, dout, att_, N);
+    zero_floats(dq_, int64_t{N} * qd);
+    zero_floats(dk_, int64_t{N} * kvd);
+    zero_floats(dv_, int64_t{N} * kvd);
+    attention_backward(dq_, dk_, dv_, probs_, dprobs_, threads_, datt_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_);
+    rope_backward(dq_, cos_, sin_, B_, T_, H_, Dh_);
+    rope_backward(dk_, cos_, sin_, B_, T_, Hkv_, Dh_);
+    lq_.backward(dxn, dq_, xn, N);
+    lk_.backward(dxn, dk_, xn, N);
+    lv_.backward(dxn, dv_, xn, N);
+  }
+
+  // Projections 2·N·D·(2·H·Dh + 2·Hkv·Dh) plus scores and weighted sum 2·2·B·H·T·T·Dh (full square,
+  // the usual MFU convention).
+  double forward_flops() const override {
+    const double N = static_cast<double>(B_) * T_;
+    const double proj = 2.0 * N * D_ * (2.0 * H_ * Dh_ + 2.0 * Hkv_ * Dh_);
+    const double attn = 4.0 * B_ * H_ * static_cast<double>(T_) * T_ * Dh_;
+    return proj + attn;
+  }
+
+ private:
+  int B_, T_, D_, H_, Hkv_, Dh_, window_;
+  float theta_;
+  int threads_;
+  bool training_;
+  Linear lq_, lk_, lv_, lo_;                                              // (qd|kvd, D), o (D, qd)
+  float *q_ = nullptr, *k_ = nullptr, *v_ = nullptr;                      // (B, T, qd|kvd)
+  float *probs_ = nullptr;                                                // (B, H, T, T)
+  float *att_ = nullptr;                                                  // (B, T, qd)
+  float *cos_ = nullptr, *sin_ = nullptr;                                 // (T, Dh/2)
+  float *dq_ = nullptr, *dk_ = nullptr, *dv_ = nullptr, *datt_ = nullptr; // like q, k, v, att
+  float *dprobs_ = nullptr;                                               // (threads, T, T)
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_attn_layer(const ModelConfig& config, const LayerShape& shape) {
+  return std::make_unique<AttnLayer>(config, shape);
+}
+
+}  // namespace trainer

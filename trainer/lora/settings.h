@@ -1,0 +1,34 @@
+// LoraSettings: the part of a run's fixed shape (RunShape::lora) that says how the lora and qlora
+// modes build their layers: adapter capacity, scale, which matrices get adapters, and how the frozen
+// base is stored. Plain data; validated by validate_lora_settings (trainer/lora/plan.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "trainer/quant/format.h"
+
+namespace trainer {
+
+struct LoraSettings {
+  // Adapters are allocated for this rank, the ceiling the rank may grow to between steps;
+  // 0 = the run's initial rank (RunShape::lora_rank).
+  int rank_max = 0;
+  // scale = alpha / initial rank, rounded once to float; 0 = alpha equal to the initial rank
+  // (scale 1). The scale stays fixed when the rank changes later. Double, so that a PEFT adapter's
+  // lora_alpha / r gives back the exact scale it was saved with.
+  double alpha = 0.0;
+  // Local names of the matrices that get adapters ("q", "k", "v", "o", "gate", "up", "down",
+  // "in_proj", "out_proj", "x_proj", "dt_proj", "router"); empty = default_lora_targets().
+  std::vector<std::string> targets;
+  // Storage of the frozen linear weights: lora takes f32, f16 or bf16; qlora takes nf4 or q8.
+  QuantFormat base_format = QuantFormat::kF32;
+  bool double_quant = false;  // nf4 only
+  // Not layout, carried with the shape into checkpoints: the lowest rank a governor may shrink the
+  // adapters to (0 = 1), and the identity of the frozen base (its source checkpoint's checksum), so
+  // that an adapter is only ever applied to the base it was trained on.
+  int rank_floor = 0;
+  std::string base_id;
+};
+
+}  // namespace trainer

@@ -1,0 +1,226 @@
+// BaseSource (base files and full checkpoints) and write_base_file (quant_file.h).
+#include "trainer/quant/base_file.h"
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "common/check.h"
+#include "trainer/layout.h"
+
+namespace trainer {
+
+namespace fs = std::filesystem;
+using common::Result;
+using common::Status;
+
+namespace {
+
+constexpr const char* kBaseFormat = "nightshift-base";
+constexpr const char* kBaseVersion = "1";
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + ")";
+}
+
+// The frozen tensors a lora/qlora run with base `format` stores, and the logical (out, in) shape of
+// every linear weight (from the full-mode list).
+struct BaseLayout {
+  std::vector<TensorSpec> frozen;
+  std::map<std::string, std::vector<int64_t>> logical;
+};
+
+Result<BaseLayout> base_layout(const ModelConfig& config, QuantFormat format, bool double_quant) {
+  RunShape full;
+  full.batch = 1;
+  full.seq_len = 1;
+  full.training = false;
+  RunShape adapted = full;
+  adapted.mode = mode_for_base_format(format);
+  adapted.lora_rank = 1;
+  adapted.lora.base_format = format;
+  adapted.lora.double_quant = double_quant;
+  BaseLayout out;
+  NS_ASSIGN_OR_RETURN(std::vector<TensorSpec> full_specs, list_run_tensors(config, full));
+  for (const TensorSpec& t : full_specs)
+    if (t.role == TensorRole::kWeight) out.logical[t.name] = t.shape;
+  NS_ASSIGN_OR_RETURN(std::vector<TensorSpec> specs, list_run_tensors(config, adapted));
+  for (TensorSpec& t : specs)
+    if (t.role == TensorRole::kFrozenWeight) out.frozen.push_back(std::move(t));
+  return out;
+}
+
+std::string meta(const SafetensorsFile& f, const std::string& key) {
+  auto it = f.metadata().find(key);
+  return it == f.metadata().end() ? "" : it->second;
+}
+
+std::string hex64(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
+
+TrainMode mode_for_base_format(QuantFormat format) {
+  return is_block_quantized(format) ? TrainMode::kQlora : TrainMode::kLora;
+}
+
+BaseSource::~BaseSource() = default;
+
+Result<std::unique_ptr<BaseSource>> BaseSource::open(const std::string& path) {
+  std::unique_ptr<BaseSource> b(new BaseSource());
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    CheckpointInfo ck;
+    if (has_checkpoint(path)) {
+      NS_ASSIGN_OR_RETURN(ck, read_latest_checkpoint(path));
+    } else if (fs::exists(fs::path(path) / "state.json", ec)) {
+      NS_ASSIGN_OR_RETURN(ck, read_checkpoint_dir(path));
+    } else {
+      return Status::NotFound(path + ": neither a base file nor a checkpoint (no checkpoints/latest, no state.json)");
+    }
+    if (ck.shape.mode != TrainMode::kFull)
+      return Status::InvalidArgument(path + ": a " + train_mode_name(ck.shape.mode) +
+                                     " checkpoint is not a plain model; export its adapter and merge it first");
+    const std::string weights = ck.dir + "/model.safetensors";
+    auto state = common::read_file(ck.dir + "/state.json");
+    if (!state.ok()) return state.status();
+    const auto j = nlohmann::json::parse(*state, nullptr, false);
+    std::string expected;
+    if (j.is_object() && j.contains("files") && j["files"].contains("model.safetensors"))
+      expected = j["files"]["model.safetensors"].value("fnv1a64", "");
+    uint64_t bytes = 0;
+    NS_ASSIGN_OR_RETURN(uint64_t sum, fnv1a64_file(weights, &bytes));
+    if (expected.empty() || hex64(sum) != expected)
+      return Status::Corruption(weights + ": checksum mismatch with state.json (the file is damaged)");
+    NS_ASSIGN_OR_RETURN(b->file_, SafetensorsFile::open(weights));
+    NS_ASSIGN_OR_RETURN(b->info_.config, parse_model_config_toml(ck.model_toml, ck.dir + "/state.json"));
+    b->info_.format = QuantFormat::kF32;
+    b->info_.model_toml = ck.model_toml;
+    b->info_.tokenizer = ck.tokenizer_spec;
+    b->info_.base_id = expected;
+    b->info_.source = ck.dir;
+    b->checkpoint_ = std::make_unique<CheckpointInfo>(std::move(ck));
+    return b;
+  }
+  NS_ASSIGN_OR_RETURN(b->file_, SafetensorsFile::open(path));
+  const SafetensorsFile& f = *b->file_;
+  if (meta(f, "format") != kBaseFormat)
+    return Status::InvalidArgument(path + ": not a nightshift base file (make one with nightshift quantize)");
+  if (meta(f, "version") != kBaseVersion)
+    return Status::InvalidArgument(path + ": unsupported base file version '" + meta(f, "version") + "'");
+  auto format = parse_quant_format(meta(f, "base_format"));
+  if (!format.ok()) return format.status().with_context(path);
+  b->info_.format = *format;
+  b->info_.double_quant = meta(f, "double_quant") == "1";
+  b->info_.model_toml = meta(f, "model_toml");
+  NS_ASSIGN_OR_RETURN(b->info_.config, parse_model_config_toml(b->info_.model_toml, path + " (model_toml)"));
+  b->info_.tokenizer = meta(f, "tokenizer");
+  b->info_.base_id = meta(f, "base_id");
+  b->info_.source = meta(f, "source");
+  return b;
+}
+
+Status BaseSource::fill(Model& model) const {
+  CHECK_MSG(model.lora() != nullptr, "BaseSource::fill needs a lora/qlora model");
+  const std::string& path = file_->path();
+  // The file's pages of each tensor are released as soon as the tensor is in the model, so loading
+  // never holds the whole base twice (the file's copy and the model's).
+  if (checkpoint_) {
+    const float* previous = nullptr;
+    size_t previous_bytes = 0;
+    const WeightLookup inner = lookup_in_safetensors(*file_);
+    auto releasing = [&](const std::string& name, const std::vector<int64_t>& shape) -> Result<const float*> {
+      if (previous) file_->release_resident_pages(reinterpret_cast<const uint8_t*>(previous), previous_bytes);
+      auto r = inner(name, shape);
+      if (r.ok()) {
+        previous = *r;
+        previous_bytes = sizeof(float);
+        for (int64_t d : shape) previous_bytes *= static_cast<size_t>(d);
+      }
+      return r;
+    };
+    return fill_frozen_base(model, releasing, path);
+  }
+  const LoraSettings& want = model.shape().lora;
+  if (want.base_format != info_.format || (want.double_quant != info_.double_quant && info_.format == QuantFormat::kNF4))
+    return Status::InvalidArgument(path + ": the base is stored as " + quant_format_name(info_.format) +
+                                   (info_.double_quant ? " (double quantized)" : "") + " but the run needs " +
+                                   quant_format_name(want.base_format) + (want.double_quant ? " (double quantized)" : "") +
+                                   "; quantize the source checkpoint to that format");
+  const TensorStore& store = model.tensors();
+  for (size_t i = 0; i < store.specs().size(); ++i) {
+    const TensorSpec& t = store.specs()[i];
+    if (t.role != TensorRole::kFrozenWeight) continue;
+    auto e = file_->get(t.name, t.dtype, t.shape);
+    if (!e.ok()) return e.status().with_context(path);
+    std::memcpy(store.data(i), (*e)->data, t.bytes);
+    file_->release_resident_pages((*e)->data, t.bytes);
+  }
+  return Status::Ok();
+}
+
+void BaseSource::release_resident_pages() const {
+  file_->release_resident_pages();
+  std::vector<float>().swap(buffer_);
+}
+
+WeightLookup BaseSource::f32_lookup() const {
+  if (checkpoint_) return lookup_in_safetensors(*file_);
+  return [this](const std::string& name, const std::vector<int64_t>& shape) -> Result<const float*> {
+    const auto& tensors = file_->tensors();
+    auto it = tensors.find(name);
+    if (it == tensors.end()) return Status::NotFound(file_->path() + ": no tensor " + name);
+    const SafetensorsFile::Entry& e = it->second;
+    if (e.dtype == DType::kF32) {
+      if (e.shape != shape)
+        return Status::InvalidArgument(file_->path() + ": " + name + " has shape " + shape_str(e.shape) +
+                                       ", expected " + shape_str(shape));
+      return reinterpret_cast<const float*>(e.data);
+    }
+    if (shape.size() != 2) return Status::InvalidArgument(file_->path() + ": " + name + " is not a matrix");
+    const QuantLayout layout{info_.format, shape[0], shape[1], info_.double_quant};
+    if (e.bytes != layout.total_bytes())
+      return Status::InvalidArgument(file_->path() + ": " + name + " holds " + std::to_string(e.bytes) + " bytes, a " +
+                                     quant_format_name(info_.format) + " " + shape_str(shape) + " matrix needs " +
+                                     std::to_string(layout.total_bytes()));
+    buffer_.resize(static_cast<size_t>(layout.n()));
+    dequantize(QuantView{layout, e.data}, buffer_.data());
+    return buffer_.data();
+  };
+}
+
+Status write_base_file(const std::string& path, const BaseInfo& info, const WeightLookup& weights) {
+  NS_ASSIGN_OR_RETURN(BaseLayout layout, base_layout(info.config, info.format, info.double_quant));
+  std::vector<std::vector<uint8_t>> owned;  // converted linear weights
+  owned.reserve(layout.frozen.size());
+  std::vector<TensorRef> refs;
+  for (const TensorSpec& t : layout.frozen) {
+    const std::vector<int64_t>& logical = t.linear ? layout.logical.at(t.name) : t.shape;
+    auto src = weights(t.name, logical);
+    if (!src.ok()) return src.status().with_context(info.source);
+    if (!t.linear || info.format == QuantFormat::kF32) {
+      refs.push_back(TensorRef{t.name, t.dtype, t.shape, *src, t.bytes});
+      continue;
+    }
+    const QuantLayout q{info.format, logical[0], logical[1], info.double_quant};
+    CHECK(q.total_bytes() == t.bytes);
+    owned.emplace_back(q.total_bytes());
+    quantize_into(q, *src, owned.back().data());
+    refs.push_back(TensorRef{t.name, t.dtype, t.shape, owned.back().data(), t.bytes});
+  }
+  const std::map<std::string, std::string> metadata{
+      {"format", kBaseFormat},           {"version", kBaseVersion},
+      {"base_format", quant_format_name(info.format)}, {"double_quant", info.double_quant ? "1" : "0"},
+      {"model_toml", info.model_toml},   {"tokenizer", info.tokenizer},
+      {"base_id", info.base_id},         {"source", info.source}};
+  return write_safetensors(path, refs, metadata);
+}
+
+}  // namespace trainer

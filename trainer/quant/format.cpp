@@ -1,0 +1,397 @@
+// Quantization formats: layout arithmetic, half conversions, quantize and the block decoders used
+// by the dequant-matmul. The decoders have an AVX2/F16C path and a scalar path that agree exactly.
+#include "trainer/quant/format.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "common/check.h"
+
+namespace trainer {
+namespace {
+
+size_t align64(size_t x) { return (x + 63) & ~static_cast<size_t>(63); }
+
+constexpr struct {
+  QuantFormat format;
+  const char* name;
+} kFormatNames[] = {{QuantFormat::kF32, "f32"}, {QuantFormat::kF16, "f16"}, {QuantFormat::kBF16, "bf16"},
+                    {QuantFormat::kQ8, "q8"},   {QuantFormat::kNF4, "nf4"}};
+
+// Midpoints between consecutive NF4 levels: x/absmax <= mid[i] goes to level i (ties to the lower).
+std::array<float, 15> nf4_midpoints() {
+  std::array<float, 15> mid{};
+  for (int i = 0; i < 15; ++i) mid[i] = 0.5f * (kNf4Codebook[i] + kNf4Codebook[i + 1]);
+  return mid;
+}
+
+uint8_t nf4_index(float normalized, const std::array<float, 15>& mid) {
+  // Branch-free count of midpoints strictly below the value.
+  int idx = 0;
+  for (int i = 0; i < 15; ++i) idx += normalized > mid[i];
+  return static_cast<uint8_t>(idx);
+}
+
+float block_absmax(const float* src, int64_t count) {
+  float m = 0.0f;
+  for (int64_t i = 0; i < count; ++i) m = std::max(m, std::fabs(src[i]));
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoders of one block's elements [lo, hi) (offsets inside block b). `out` gets hi - lo floats.
+
+void decode_nf4_scalar(const uint8_t* codes, int64_t first, int64_t count, float scale, float* out) {
+  for (int64_t k = 0; k < count; ++k) {
+    int64_t i = first + k;
+    uint8_t byte = codes[i >> 1];
+    uint8_t q = (i & 1) ? (byte >> 4) : (byte & 0x0F);
+    out[k] = kNf4Codebook[q] * scale;
+  }
+}
+
+#if defined(__AVX2__)
+// 64 NF4 values from 32 bytes: the 16 scaled levels live in two registers, looked up with a
+// cross-lane permute on the low three bits and blended on the fourth.
+inline void decode_nf4_block_avx2(const uint8_t* bytes, float scale, float* out) {
+  const __m256 s = _mm256_set1_ps(scale);
+  const __m256 lo_levels = _mm256_mul_ps(_mm256_loadu_ps(kNf4Codebook.data()), s);
+  const __m256 hi_levels = _mm256_mul_ps(_mm256_loadu_ps(kNf4Codebook.data() + 8), s);
+  const __m128i mask4 = _mm_set1_epi8(0x0F);
+  for (int part = 0; part < 4; ++part) {  // 8 bytes -> 16 values per part
+    __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + 8 * part));
+    __m128i lo = _mm_and_si128(b, mask4);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask4);
+    __m128i idx8 = _mm_unpacklo_epi8(lo, hi);  // 16 indices in element order
+    for (int half = 0; half < 2; ++half) {
+      __m256i idx = _mm256_cvtepu8_epi32(half == 0 ? idx8 : _mm_srli_si128(idx8, 8));
+      __m256 a = _mm256_permutevar8x32_ps(lo_levels, idx);
+      __m256 c = _mm256_permutevar8x32_ps(hi_levels, idx);
+      __m256 use_hi = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));  // bit 3 -> sign bit
+      _mm256_storeu_ps(out + 16 * part + 8 * half, _mm256_blendv_ps(a, c, use_hi));
+    }
+  }
+}
+
+inline void decode_q8_block_avx2(const int8_t* codes, float scale, float* out) {
+  const __m256 s = _mm256_set1_ps(scale);
+  for (int j = 0; j < 64; j += 8) {
+    __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + j));
+    _mm256_storeu_ps(out + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), s));
+  }
+}
+#endif
+
+void decode_f16(const uint16_t* src, int64_t count, float* out) {
+  int64_t k = 0;
+#if defined(__F16C__) && defined(__AVX2__)
+  for (; k + 8 <= count; k += 8)
+    _mm256_storeu_ps(out + k, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k))));
+#endif
+  for (; k < count; ++k) out[k] = f16_to_f32(src[k]);
+}
+
+void decode_bf16(const uint16_t* src, int64_t count, float* out) {
+  int64_t k = 0;
+#if defined(__AVX2__)
+  for (; k + 8 <= count; k += 8) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k)));
+    _mm256_storeu_ps(out + k, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+  }
+#endif
+  for (; k < count; ++k) out[k] = bf16_to_f32(src[k]);
+}
+
+// Decodes elements [first, first+count) that all lie in block b.
+void decode_in_block(const QuantView& w, int64_t b, int64_t first, int64_t count, float* out) {
+  const QuantLayout& L = w.layout;
+  switch (L.format) {
+    case QuantFormat::kQ8: {
+      float scale = w.block_scale(b) / 127.0f;
+      const int8_t* codes = reinterpret_cast<const int8_t*>(w.codes());
+#if defined(__AVX2__)
+      if (count == kQuantBlock) {
+        decode_q8_block_avx2(codes + first, scale, out);
+        return;
+      }
+#endif
+      for (int64_t k = 0; k < count; ++k) out[k] = static_cast<float>(codes[first + k]) * scale;
+      return;
+    }
+    case QuantFormat::kNF4: {
+      float scale = w.block_scale(b);
+#if defined(__AVX2__)
+      if (count == kQuantBlock) {
+        decode_nf4_block_avx2(w.codes() + first / 2, scale, out);
+        return;
+      }
+#endif
+      decode_nf4_scalar(w.codes(), first, count, scale, out);
+      return;
+    }
+    default:
+      CHECK_MSG(false, "decode_in_block on an unblocked format");
+  }
+}
+
+}  // namespace
+
+const char* quant_format_name(QuantFormat f) {
+  for (const auto& e : kFormatNames)
+    if (e.format == f) return e.name;
+  return "?";
+}
+
+common::Result<QuantFormat> parse_quant_format(std::string_view name) {
+  for (const auto& e : kFormatNames)
+    if (name == e.name) return e.format;
+  return common::Status::InvalidArgument("unknown quantization format '" + std::string(name) +
+                                         "' (known: f32, f16, bf16, q8, nf4)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Half conversions (bit manipulation, round to nearest even).
+
+uint16_t f32_to_f16(float x) {
+  uint32_t f;
+  std::memcpy(&f, &x, 4);
+  uint32_t sign = (f >> 16) & 0x8000u;
+  uint32_t exp = (f >> 23) & 0xFFu;
+  uint32_t man = f & 0x7FFFFFu;
+  if (exp == 0xFF) return static_cast<uint16_t>(sign | 0x7C00u | (man ? 0x200u | (man >> 13) : 0u));
+  int32_t e = static_cast<int32_t>(exp) - 127 + 15;
+  if (e >= 0x1F) return static_cast<uint16_t>(sign | 0x7C00u);  // overflow -> inf
+  if (e <= 0) {                                                  // subnormal or zero
+    if (e < -10) return static_cast<uint16_t>(sign);
+    man |= 0x800000u;
+    uint32_t shift = static_cast<uint32_t>(14 - e);
+    uint32_t half = man >> shift;
+    uint32_t rem = man & ((1u << shift) - 1);
+    uint32_t mid = 1u << (shift - 1);
+    if (rem > mid || (rem == mid && (half & 1u))) ++half;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = (static_cast<uint32_t>(e) << 10) | (man >> 13);
+  uint32_t rem = man & 0x1FFFu;
+  if (rem > 0x1000u || (rem == 0x1000u && (half & 1u))) ++half;  // may carry into the exponent: correct
+  return static_cast<uint16_t>(sign | half);
+}
+
+float f16_to_f32(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t man = h & 0x3FFu;
+  uint32_t f;
+  if (exp == 0) {
+    if (man == 0) {
+      f = sign;
+    } else {  // subnormal: normalize
+      int e = -1;
+      do {
+        man <<= 1;
+        ++e;
+      } while (!(man & 0x400u));
+      f = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((man & 0x3FFu) << 13);
+    }
+  } else if (exp == 0x1F) {
+    f = sign | 0x7F800000u | (man << 13);
+  } else {
+    f = sign | ((exp + 127 - 15) << 23) | (man << 13);
+  }
+  float out;
+  std::memcpy(&out, &f, 4);
+  return out;
+}
+
+uint16_t f32_to_bf16(float x) {
+  uint32_t f;
+  std::memcpy(&f, &x, 4);
+  if ((f & 0x7F800000u) == 0x7F800000u && (f & 0x7FFFFFu)) return static_cast<uint16_t>((f >> 16) | 0x40u);
+  uint32_t rounding = 0x7FFFu + ((f >> 16) & 1u);
+  return static_cast<uint16_t>((f + rounding) >> 16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout.
+
+size_t QuantLayout::code_bytes() const {
+  size_t n_el = static_cast<size_t>(n());
+  switch (format) {
+    case QuantFormat::kF32: return 4 * n_el;
+    case QuantFormat::kF16:
+    case QuantFormat::kBF16: return 2 * n_el;
+    case QuantFormat::kQ8: return n_el;
+    case QuantFormat::kNF4: return (n_el + 1) / 2;
+  }
+  return 0;
+}
+
+size_t QuantLayout::scales_offset() const { return align64(code_bytes()); }
+
+size_t QuantLayout::scale_scales_offset() const {
+  return align64(scales_offset() + static_cast<size_t>(n_blocks()));
+}
+
+size_t QuantLayout::scale_mean_offset() const {
+  return scale_scales_offset() + 4 * static_cast<size_t>(n_scale_blocks());
+}
+
+size_t QuantLayout::total_bytes() const {
+  if (!is_block_quantized(format)) return code_bytes();
+  if (!double_quant) return scales_offset() + 4 * static_cast<size_t>(n_blocks());
+  return scale_mean_offset() + 4;
+}
+
+common::Status QuantLayout::validate() const {
+  if (rows <= 0 || cols <= 0)
+    return common::Status::InvalidArgument("quantized matrix must have positive shape, got (" +
+                                           std::to_string(rows) + ", " + std::to_string(cols) + ")");
+  if (double_quant && format != QuantFormat::kNF4)
+    return common::Status::InvalidArgument(std::string("double quantization applies to nf4 only, not ") +
+                                           quant_format_name(format));
+  return common::Status::Ok();
+}
+
+float QuantView::block_scale(int64_t b) const {
+  if (!layout.double_quant) return scales()[b];
+  return scale_mean() + static_cast<float>(scale_codes()[b]) * scale_scales()[b / kScaleBlock];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantize.
+
+void quantize_into(const QuantLayout& L, const float* src, uint8_t* dst) {
+  CHECK(L.validate().ok());
+  std::memset(dst, 0, L.total_bytes());
+  const int64_t n = L.n();
+  switch (L.format) {
+    case QuantFormat::kF32:
+      std::memcpy(dst, src, 4 * static_cast<size_t>(n));
+      return;
+    case QuantFormat::kF16: {
+      auto* out = reinterpret_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(src[i]);
+      return;
+    }
+    case QuantFormat::kBF16: {
+      auto* out = reinterpret_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(src[i]);
+      return;
+    }
+    default:
+      break;
+  }
+  // Block formats: first the per-block absmax, possibly double-quantized, then the codes computed
+  // against the scale the decoder will actually use.
+  const int64_t nb = L.n_blocks();
+  std::vector<float> absmax(static_cast<size_t>(nb));
+  for (int64_t b = 0; b < nb; ++b) {
+    int64_t first = b * kQuantBlock, count = std::min(kQuantBlock, n - first);
+    absmax[static_cast<size_t>(b)] = block_absmax(src + first, count);
+  }
+  if (!L.double_quant) {
+    std::memcpy(dst + L.scales_offset(), absmax.data(), 4 * static_cast<size_t>(nb));
+  } else {
+    // QLoRA's double quantization: subtract the mean of the scales, then symmetric int8 with one fp32
+    // scale per 256 scales.
+    double sum = 0.0;
+    for (float a : absmax) sum += a;
+    const float mean = static_cast<float>(sum / static_cast<double>(nb));
+    auto* codes = reinterpret_cast<int8_t*>(dst + L.scales_offset());
+    auto* sscales = reinterpret_cast<float*>(dst + L.scale_scales_offset());
+    for (int64_t sb = 0; sb < L.n_scale_blocks(); ++sb) {
+      int64_t first = sb * kScaleBlock, last = std::min(nb, first + kScaleBlock);
+      float m = 0.0f;
+      for (int64_t b = first; b < last; ++b) m = std::max(m, std::fabs(absmax[static_cast<size_t>(b)] - mean));
+      float step = m / 127.0f;
+      sscales[sb] = step;
+      for (int64_t b = first; b < last; ++b) {
+        float q = step > 0.0f ? std::nearbyint((absmax[static_cast<size_t>(b)] - mean) / step) : 0.0f;
+        codes[b] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+      }
+    }
+    std::memcpy(dst + L.scale_mean_offset(), &mean, 4);
+  }
+  const QuantView view{L, dst};
+  const auto mid = nf4_midpoints();
+  for (int64_t b = 0; b < nb; ++b) {
+    const float scale = view.block_scale(b);
+    const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+    const int64_t first = b * kQuantBlock, count = std::min(kQuantBlock, n - first);
+    for (int64_t k = 0; k < count; ++k) {
+      const int64_t i = first + k;
+      if (L.format == QuantFormat::kQ8) {
+        float q = std::nearbyint(src[i] * inv * 127.0f);
+        reinterpret_cast<int8_t*>(dst)[i] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+      } else {
+        uint8_t q = nf4_index(src[i] * inv, mid);
+        dst[i >> 1] |= static_cast<uint8_t>((i & 1) ? (q << 4) : q);
+      }
+    }
+  }
+}
+
+QuantMatrix quantize(const QuantLayout& layout, const float* src) {
+  QuantMatrix m(layout);
+  quantize_into(layout, src, m.data());
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dequantize.
+
+// Ranges shorter than this decode on the calling thread without opening an OpenMP region (opening
+// even an inactive one per call costs about a microsecond, and the dequant-matmul decodes its tiles
+// one row segment at a time).
+constexpr int64_t kParallelDecode = 65536;
+
+void dequantize_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
+  const QuantLayout& L = w.layout;
+  CHECK(begin >= 0 && begin <= end && end <= L.n());
+  const int64_t count = end - begin;
+  switch (L.format) {
+    case QuantFormat::kF32:
+      std::memcpy(out, reinterpret_cast<const float*>(w.codes()) + begin, 4 * static_cast<size_t>(count));
+      return;
+    case QuantFormat::kF16:
+    case QuantFormat::kBF16: {
+      const auto* src = reinterpret_cast<const uint16_t*>(w.codes()) + begin;
+      auto decode = [&](int64_t lo, int64_t len) {
+        if (L.format == QuantFormat::kF16) decode_f16(src + lo, len, out + lo);
+        else decode_bf16(src + lo, len, out + lo);
+      };
+      if (count < kParallelDecode) {  // short ranges (one row of a tile): no OpenMP region at all
+        decode(0, count);
+        return;
+      }
+      constexpr int64_t kChunk = 4096;
+      const int64_t n_chunks = (count + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+      for (int64_t c = 0; c < n_chunks; ++c) decode(c * kChunk, std::min(kChunk, count - c * kChunk));
+      return;
+    }
+    default:
+      break;
+  }
+  const int64_t b_first = begin / kQuantBlock;
+  const int64_t b_last = (end - 1) / kQuantBlock;  // inclusive
+  if (count == 0) return;
+  auto decode_block = [&](int64_t b) {
+    int64_t lo = std::max(begin, b * kQuantBlock);
+    int64_t hi = std::min(end, (b + 1) * kQuantBlock);
+    decode_in_block(w, b, lo, hi - lo, out + (lo - begin));
+  };
+  if (count < kParallelDecode) {  // short ranges (one row of a tile): no OpenMP region at all
+    for (int64_t b = b_first; b <= b_last; ++b) decode_block(b);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t b = b_first; b <= b_last; ++b) decode_block(b);
+}
+
+}  // namespace trainer

@@ -1,0 +1,64 @@
+// fill_frozen_base and the weight lookups (quant_base.h).
+#include "trainer/quant/frozen_base.h"
+
+#include <cstring>
+
+#include "common/check.h"
+
+namespace trainer {
+
+using common::Result;
+using common::Status;
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + ")";
+}
+
+}  // namespace
+
+WeightLookup lookup_in_model(const Model& model) {
+  return [&model](const std::string& name, const std::vector<int64_t>& shape) -> Result<const float*> {
+    const TensorSpec* spec = model.tensors().find_spec(name);
+    if (spec == nullptr) return Status::NotFound("no tensor " + name);
+    if (spec->dtype != DType::kF32 || spec->shape != shape)
+      return Status::InvalidArgument(name + " is " + dtype_name(spec->dtype) + " " + shape_str(spec->shape) +
+                                     ", expected F32 " + shape_str(shape));
+    return static_cast<const float*>(model.tensors().find(name));
+  };
+}
+
+WeightLookup lookup_in_safetensors(const SafetensorsFile& file) {
+  return [&file](const std::string& name, const std::vector<int64_t>& shape) -> Result<const float*> {
+    NS_ASSIGN_OR_RETURN(const SafetensorsFile::Entry* e, file.get(name, DType::kF32, shape));
+    return reinterpret_cast<const float*>(e->data);
+  };
+}
+
+Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::string& source) {
+  const LoraRegistry* lora = model.lora();
+  CHECK_MSG(lora != nullptr, "fill_frozen_base needs a lora/qlora model");
+  const TensorStore& store = model.tensors();
+  const std::vector<TensorSpec>& specs = store.specs();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const TensorSpec& t = specs[i];
+    if (t.role != TensorRole::kFrozenWeight) continue;
+    if (t.linear) {
+      const LoraBaseEntry* base = lora->find_base(t.name);
+      CHECK_MSG(base != nullptr, t.name.c_str());
+      auto src = lookup(t.name, {base->layout.rows, base->layout.cols});
+      if (!src.ok()) return src.status().with_context(source);
+      quantize_into(base->layout, *src, base->bytes);
+    } else {
+      auto src = lookup(t.name, t.shape);
+      if (!src.ok()) return src.status().with_context(source);
+      std::memcpy(store.data(i), *src, t.bytes);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace trainer

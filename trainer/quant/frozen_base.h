@@ -1,0 +1,29 @@
+// Filling the frozen base of a lora/qlora model from fp32 weights: linear weights are converted to
+// the run's base format (quantized on the way in, one matrix at a time), everything else is copied.
+// The fp32 weights come through a WeightLookup: a full model in memory, or a checkpoint's
+// safetensors file. Quantized base files (nightshift quantize) are in quant_file.h.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "trainer/model.h"
+#include "trainer/formats/safetensors.h"
+
+namespace trainer {
+
+// fp32 data of the weight `name` with exactly `shape`, valid while the source lives; NotFound or
+// InvalidArgument naming the tensor otherwise.
+using WeightLookup =
+    std::function<common::Result<const float*>(const std::string& name, const std::vector<int64_t>& shape)>;
+
+WeightLookup lookup_in_model(const Model& model);          // its fp32 weights (full mode)
+WeightLookup lookup_in_safetensors(const SafetensorsFile& file);  // F32 tensors
+
+// Fills every frozen weight of `model` (lora or qlora) from `lookup`. Adapters are left alone.
+// Errors from the lookup name the tensor; `source` prefixes them.
+common::Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::string& source);
+
+}  // namespace trainer

@@ -1,0 +1,198 @@
+// Dequant-matmul over tiles of W: decode rows [r0, r0+nr) × cols [c0, c0+nc) of W into the fp32
+// panel (row-major, leading dimension nc), then one sgemm per tile. The forward walks the column
+// chunks of a row band (accumulating into y), the input gradient walks the row chunks of a column
+// band (accumulating into dx); see qmatmul_kernels.h for why. With several threads and enough rows,
+// each thread runs that loop over its own share of the activation rows with a single-threaded sgemm
+// (OpenBLAS's OpenMP build runs one thread inside a parallel region) and its own part of the panel.
+#include "trainer/quant/qmatmul.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+
+#include "common/check.h"
+
+namespace trainer {
+namespace {
+
+// OpenBLAS's Zen kernels sum K in steps of this many, reading and writing the output once per step.
+constexpr int64_t kBlasKStep = 384;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t m) { return ceil_div(a, m) * m; }
+
+// Whether a row can be cut at any multiple of 64 columns without splitting a quantization block.
+bool cols_splittable(const QuantLayout& w) { return !is_block_quantized(w.format) || w.cols % kQuantBlock == 0; }
+
+// Chooses a tile for a product whose summed dimension K runs along `k_len` (chunks that are multiples
+// of `k_align`) and whose output runs along `n_len` (bands, multiples of `n_align`); a dimension that
+// is not splittable stays whole. Besides the multiply-adds, which every tiling shares, each band makes
+// sgemm pack the activations' K columns again (bands · k_len floats per activation row) and each K
+// step reads and writes the output once (steps · n_len floats per row). The tile that fits the panel
+// with the lowest sum of the two wins; it is never all of W unless nothing smaller is possible.
+struct Split {
+  int64_t k, n;
+};
+Split choose_split(int64_t k_len, int64_t n_len, int64_t k_align, bool k_splittable, int64_t n_align,
+                   bool n_splittable, int64_t budget) {
+  Split best{k_splittable ? std::min(k_len, k_align) : k_len, n_splittable ? std::min(n_len, n_align) : n_len};
+  int64_t best_cost = -1, best_bands = 0;
+  const int64_t max_chunks = k_splittable ? ceil_div(k_len, k_align) : 1;
+  for (int64_t chunks = 1; chunks <= max_chunks; ++chunks) {
+    const int64_t k = std::min(k_len, round_up(ceil_div(k_len, chunks), k_align));
+    if (ceil_div(k_len, k) != chunks) continue;  // the same k as a smaller count of chunks
+    int64_t n = n_len;
+    if (n_splittable) n = std::min(n_len, std::max(n_align, budget / k / n_align * n_align));
+    if (k * n > budget && chunks < max_chunks) continue;  // does not fit: cut K further
+    if (n == n_len && k == k_len) {  // all of W: halve the output instead, or cut K further
+      if (!n_splittable || n_len < 2 * n_align) continue;
+      n = round_up(ceil_div(n_len, 2), n_align);
+    }
+    const int64_t bands = ceil_div(n_len, n);
+    n = std::min(n_len, round_up(ceil_div(n_len, bands), n_align));  // even bands
+    const int64_t cost = bands * k_len + chunks * ceil_div(k, kBlasKStep) * n_len;
+    // On a tie, fewer bands: the activations are packed once and each sgemm has the widest output.
+    if (best_cost < 0 || cost < best_cost || (cost == best_cost && bands < best_bands))
+      best = {k, n}, best_cost = cost, best_bands = bands;
+    if (bands == 1) break;  // more chunks can only add output passes
+  }
+  return best;
+}
+
+// Decodes the tile rows [r0, r0+nr) × cols [c0, c0+nc) of W into panel (leading dimension nc).
+void decode_tile(const QuantView& w, int64_t r0, int64_t nr, int64_t c0, int64_t nc, float* panel) {
+  const int64_t in = w.layout.cols;
+  if (nc == in) {  // whole rows: one contiguous range, parallel inside dequantize_range
+    dequantize_range(w, r0 * in, (r0 + nr) * in, panel);
+    return;
+  }
+#pragma omp parallel for schedule(static) if (nr * nc >= 16384)
+  for (int64_t r = 0; r < nr; ++r) {
+    const int64_t begin = (r0 + r) * in + c0;
+    dequantize_range(w, begin, begin + nc, panel + r * nc);
+  }
+}
+
+QmatmulTile forward_tile(const QuantLayout& w, int64_t budget) {
+  // K along W's columns (cut on block boundaries), output bands along W's rows.
+  const Split s = choose_split(w.cols, w.rows, kQuantBlock, cols_splittable(w), 1, true, budget);
+  return {s.n, s.k};
+}
+
+QmatmulTile backward_tile(const QuantLayout& w, int64_t budget) {
+  // K along W's rows (any cut), output bands along W's columns (cut on block boundaries).
+  const Split s = choose_split(w.rows, w.cols, 1, true, kQuantBlock, cols_splittable(w), budget);
+  return {s.k, s.n};
+}
+
+// y rows [0, M) (+)= x · Wᵀ, tile by tile, with whatever threads the caller's context gives sgemm.
+void forward_rows(float* y, const float* x, const QuantView& w, int64_t M, float* panel, float beta,
+                  const QmatmulTile& t) {
+  const int64_t out = w.layout.rows, in = w.layout.cols;
+  for (int64_t r0 = 0; r0 < out; r0 += t.rows) {
+    const int64_t nr = std::min(t.rows, out - r0);
+    for (int64_t c0 = 0; c0 < in; c0 += t.cols) {
+      const int64_t nc = std::min(t.cols, in - c0);
+      decode_tile(w, r0, nr, c0, nc, panel);
+      // y[:, r0:r0+nr] (+)= x[:, c0:c0+nc] · tileᵀ  (lda = in, ldc = out)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nr),
+                  static_cast<int>(nc), 1.0f, x + c0, static_cast<int>(in), panel, static_cast<int>(nc),
+                  c0 == 0 ? beta : 1.0f, y + r0, static_cast<int>(out));
+    }
+  }
+}
+
+// dx rows [0, M) += dy · W, tile by tile.
+void backward_rows(float* dx, const float* dy, const QuantView& w, int64_t M, float* panel, const QmatmulTile& t) {
+  const int64_t out = w.layout.rows, in = w.layout.cols;
+  for (int64_t c0 = 0; c0 < in; c0 += t.cols) {
+    const int64_t nc = std::min(t.cols, in - c0);
+    for (int64_t r0 = 0; r0 < out; r0 += t.rows) {
+      const int64_t nr = std::min(t.rows, out - r0);
+      decode_tile(w, r0, nr, c0, nc, panel);
+      // dx[:, c0:c0+nc] += dy[:, r0:r0+nr] · tile  (lda = out, ldc = in)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(nc),
+                  static_cast<int>(nr), 1.0f, dy + r0, static_cast<int>(out), panel, static_cast<int>(nc), 1.0f,
+                  dx + c0, static_cast<int>(in));
+    }
+  }
+}
+
+// Threads for a product over M activation rows: each thread takes a contiguous share of the rows
+// and runs the whole tile loop with a single-threaded sgemm and its own part of the panel (tiles
+// chosen for that part). One parallel region per product instead of a fork and join per tile, and
+// the decoding runs in parallel too. 1 inside a parallel region or when the rows are few.
+constexpr int64_t kMinRowsPerThread = 64;
+int row_threads(int64_t M) {
+  if (omp_in_parallel()) return 1;
+  return static_cast<int>(std::clamp<int64_t>(M / kMinRowsPerThread, 1, omp_get_max_threads()));
+}
+
+// Runs `rows(m0, m1, panel_part, tile)` over the M activation rows: on one thread with the full
+// panel and tile_for(kQmatmulPanelFloats), or split across row_threads(M) threads, each with its
+// own part of the panel and tile_for(that part) (when such tiles fit the panel).
+template <typename TileFor, typename Rows>
+void over_row_shares(int64_t M, const QuantLayout& w, float* panel, TileFor tile_for, Rows rows) {
+  const int nt = row_threads(M);
+  if (nt > 1) {
+    const int64_t part = static_cast<int64_t>(qmatmul_scratch_floats(w)) / nt;
+    const QmatmulTile t = tile_for(part);
+    if (t.rows * t.cols <= part) {
+#pragma omp parallel num_threads(nt)
+      {
+        const int tid = omp_get_thread_num();
+        rows(M * tid / nt, M * (tid + 1) / nt, panel + tid * t.rows * t.cols, t);
+      }
+      return;
+    }
+  }
+  rows(int64_t{0}, M, panel, tile_for(kQmatmulPanelFloats));
+}
+
+}  // namespace
+
+QmatmulTile qmatmul_forward_tile(const QuantLayout& w) { return forward_tile(w, kQmatmulPanelFloats); }
+
+QmatmulTile qmatmul_backward_tile(const QuantLayout& w) { return backward_tile(w, kQmatmulPanelFloats); }
+
+size_t qmatmul_scratch_floats(const QuantLayout& w) {
+  if (w.format == QuantFormat::kF32) return 0;
+  const QmatmulTile f = qmatmul_forward_tile(w), b = qmatmul_backward_tile(w);
+  return static_cast<size_t>(std::max(f.rows * f.cols, b.rows * b.cols));
+}
+
+void qmatmul_forward(float* y, const float* x, const QuantView& w, int64_t M, float* panel, bool accumulate) {
+  const int64_t out = w.layout.rows, in = w.layout.cols;
+  const float beta = accumulate ? 1.0f : 0.0f;
+  if (M == 0) return;
+  if (w.layout.format == QuantFormat::kF32) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(out),
+                static_cast<int>(in), 1.0f, x, static_cast<int>(in), reinterpret_cast<const float*>(w.codes()),
+                static_cast<int>(in), beta, y, static_cast<int>(out));
+    return;
+  }
+  CHECK(panel != nullptr);
+  over_row_shares(M, w.layout, panel, [&](int64_t budget) { return forward_tile(w.layout, budget); },
+                  [&](int64_t m0, int64_t m1, float* part, const QmatmulTile& t) {
+                    forward_rows(y + m0 * out, x + m0 * in, w, m1 - m0, part, beta, t);
+                  });
+}
+
+void qmatmul_backward_input(float* dx, const float* dy, const QuantView& w, int64_t M, float* panel) {
+  const int64_t out = w.layout.rows, in = w.layout.cols;
+  if (M == 0) return;
+  if (w.layout.format == QuantFormat::kF32) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(in),
+                static_cast<int>(out), 1.0f, dy, static_cast<int>(out), reinterpret_cast<const float*>(w.codes()),
+                static_cast<int>(in), 1.0f, dx, static_cast<int>(in));
+    return;
+  }
+  CHECK(panel != nullptr);
+  over_row_shares(M, w.layout, panel, [&](int64_t budget) { return backward_tile(w.layout, budget); },
+                  [&](int64_t m0, int64_t m1, float* part, const QmatmulTile& t) {
+                    backward_rows(dx + m0 * in, dy + m0 * out, w, m1 - m0, part, t);
+                  });
+}
+
+}  // namespace trainer
