@@ -2,8 +2,10 @@
 #include "budget/planner.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/units.h"
+#include "trainer/layers/kind.h"
 #include "trainer/layout.h"
 
 namespace budget {
@@ -24,6 +26,9 @@ constexpr uint64_t kKv3bitGroup = 64;  // values per f16 (scale, zero) pair
 
 uint64_t aligned(uint64_t b) { return trainer::align_up_bytes(b); }
 
+Result<MemoryPlan> plan_from_tensors(const trainer::ModelConfig& model, const RunConfig& run, const RunTensors& tensors,
+                                     uint64_t available_bytes);
+
 }  // namespace
 
 uint64_t runtime_overhead_bytes(int threads) {
@@ -40,6 +45,19 @@ uint64_t MemoryPlan::item_bytes(const std::string& key) const {
 
 Result<MemoryPlan> plan_training(const trainer::ModelConfig& model, const RunConfig& run, uint64_t available_bytes) {
   NS_ASSIGN_OR_RETURN(RunTensors tensors, list_plan_tensors(model, run));
+  return plan_from_tensors(model, run, tensors, available_bytes);
+}
+
+Result<MemoryPlan> plan_training(const trainer::ModelConfig& model, const trainer::RunShape& shape, Optimizer optimizer,
+                                 uint64_t available_bytes) {
+  NS_ASSIGN_OR_RETURN(RunTensors tensors, list_shape_tensors(model, shape, optimizer));
+  return plan_from_tensors(model, run_config_of(shape, optimizer), tensors, available_bytes);
+}
+
+namespace {
+
+Result<MemoryPlan> plan_from_tensors(const trainer::ModelConfig& model, const RunConfig& run, const RunTensors& tensors,
+                                     uint64_t available_bytes) {
   MemoryPlan plan;
   plan.model = model;
   plan.run = run;
@@ -74,37 +92,44 @@ Result<MemoryPlan> plan_training(const trainer::ModelConfig& model, const RunCon
   return plan;
 }
 
+}  // namespace
+
 Result<ParamBreakdown> count_params_by_component(const trainer::ModelConfig& model) {
   NS_ASSIGN_OR_RETURN(RunTensors t, list_forward_tensors(model, 1, 1));
-  static const char* kOrder[] = {"embedding", "bridges", "attention", "mlp",    "ssm",
-                                 "moe experts", "moe shared expert", "moe router", "norms", "lm_head"};
-  int64_t sums[std::size(kOrder)] = {};
-  auto slot = [&](const std::string& n) -> int {
-    if (n == "embed.weight") return 0;
-    if (n.starts_with("bridge_")) return 1;
-    if (n == "lm_head.weight") return 9;
-    if (n.find("_norm.") != std::string::npos) return 8;
-    if (n.find(".attn.") != std::string::npos) return 2;
-    if (n.find(".mlp.") != std::string::npos) return 3;
-    if (n.find(".ssm.") != std::string::npos) return 4;
-    if (n.find(".moe.experts.") != std::string::npos) return 5;
-    if (n.find(".moe.shared.") != std::string::npos) return 6;
-    if (n.find(".moe.") != std::string::npos) return 7;
-    return 8;
+  // Groups in report order: embedding, bridges, each kind's groups in registry order, norms, lm_head.
+  std::vector<std::string> order = {"embedding", "bridges"};
+  for (const trainer::LayerKindInfo& k : trainer::layer_kinds()) order.insert(order.end(), k.param_groups.begin(), k.param_groups.end());
+  order.insert(order.end(), {"norms", "lm_head"});
+  std::vector<int64_t> sums(order.size(), 0);
+  auto group = [&](const std::string& n) -> std::string {
+    if (n == "embed.weight") return "embedding";
+    if (n.starts_with("bridge_")) return "bridges";
+    if (n == "lm_head.weight") return "lm_head";
+    if (n.find("_norm.") != std::string::npos || !n.starts_with("blocks.")) return "norms";
+    // blocks.{i}.{kind}.{local name}
+    const size_t kind_at = n.find('.', 7) + 1, local_at = n.find('.', kind_at) + 1;
+    const std::string kind_name = n.substr(kind_at, local_at - kind_at - 1);
+    for (const trainer::LayerKindInfo& k : trainer::layer_kinds()) {
+      if (kind_name == k.name) return k.param_group(n.substr(local_at));
+    }
+    return "norms";
   };
   ParamBreakdown out;
   for (const TensorSpec& s : t.specs) {
     if (s.role != TensorRole::kWeight && s.role != TensorRole::kFrozenWeight) continue;
-    sums[slot(s.name)] += s.numel();
+    const size_t g = std::find(order.begin(), order.end(), group(s.name)) - order.begin();
+    sums[g] += s.numel();
     out.total += s.numel();
   }
-  for (size_t i = 0; i < std::size(kOrder); ++i) {
-    if (sums[i] > 0) out.components.emplace_back(kOrder[i], sums[i]);
-  }
   out.active_per_token = out.total;
-  if (model.has_layer(trainer::LayerKind::kMoe) && model.moe.n_experts > 0) {
-    const int64_t idle = model.moe.n_experts - model.moe.top_k;
-    out.active_per_token -= sums[5] / model.moe.n_experts * idle;
+  for (size_t g = 0; g < order.size(); ++g) {
+    if (sums[g] == 0) continue;
+    out.components.emplace_back(order[g], sums[g]);
+    for (const trainer::LayerKindInfo& k : trainer::layer_kinds()) {
+      if (k.active_fraction == nullptr || !model.has_layer(k.kind)) continue;
+      const double share = k.active_fraction(model, order[g].c_str());
+      out.active_per_token -= sums[g] - static_cast<int64_t>(std::llround(static_cast<double>(sums[g]) * share));
+    }
   }
   return out;
 }
@@ -135,19 +160,27 @@ Result<InferencePlan> plan_inference(const trainer::ModelConfig& model, int thre
   for (const TensorSpec& s : t.specs) {
     if (s.role == TensorRole::kActivation || s.role == TensorRole::kScratch) plan.working_bytes += aligned(s.bytes);
   }
-  plan.n_attn_layers = model.n_layers_of(trainer::LayerKind::kAttn);
-  plan.n_ssm_layers = model.n_layers_of(trainer::LayerKind::kSsm);
-  const uint64_t kv_width = static_cast<uint64_t>(model.kv_heads()) * model.head_dim();
+  // Per-sequence state, as each block kind reports it (trainer/layers/kind.h).
+  std::vector<trainer::InferenceState> states;
+  for (const trainer::BlockSpec& b : model.blocks) {
+    for (trainer::LayerKind kind : b.layers) states.push_back(trainer::layer_kind_info(kind).inference_state(model));
+  }
+  for (const trainer::InferenceState& st : states) {
+    if (st.kv_values_per_position > 0) ++plan.n_attn_layers;
+    if (st.recurrent_bytes > 0) ++plan.n_ssm_layers;
+    plan.ssm_state_bytes += st.recurrent_bytes;
+    plan.conv_state_bytes += st.conv_bytes;
+  }
   for (int i = 0; i < InferencePlan::kNumContexts; ++i) {
-    uint64_t len = InferencePlan::kContexts[i];
-    if (model.attn.window > 0) len = std::min<uint64_t>(len, model.attn.window);
-    const uint64_t values = 2 * len * kv_width * plan.n_attn_layers;  // K and V
+    uint64_t values = 0;
+    for (const trainer::InferenceState& st : states) {
+      uint64_t len = InferencePlan::kContexts[i];
+      if (st.max_positions > 0) len = std::min<uint64_t>(len, st.max_positions);
+      values += len * st.kv_values_per_position;
+    }
     plan.kv_plain_bytes[i] = values * 2;
     plan.kv_3bit_bytes[i] = (values * 3 + 7) / 8 + (values + kKv3bitGroup - 1) / kKv3bitGroup * 4;
   }
-  const uint64_t Di = model.inner_dim();
-  plan.ssm_state_bytes = plan.n_ssm_layers * Di * model.ssm.d_state * 4;
-  plan.conv_state_bytes = plan.n_ssm_layers * Di * std::max(0, model.ssm.d_conv - 1) * 4;
   plan.runtime_overhead_bytes = runtime_overhead_bytes(threads);
   return plan;
 }

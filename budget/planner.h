@@ -48,6 +48,10 @@ struct MemoryPlan {
 // InvalidArgument for a bad model or run config.
 common::Result<MemoryPlan> plan_training(const trainer::ModelConfig& model, const RunConfig& run,
                                          uint64_t available_bytes);
+// The same for the very RunShape a run builds its model with (`nightshift train`): the plan sums
+// that shape's tensor list, so it equals the arenas' bytes role by role.
+common::Result<MemoryPlan> plan_training(const trainer::ModelConfig& model, const trainer::RunShape& shape,
+                                         Optimizer optimizer, uint64_t available_bytes);
 
 // Parameters by component (from the weight names of docs/model.md).
 struct ParamBreakdown {

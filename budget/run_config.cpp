@@ -64,6 +64,20 @@ Status validate_run_config(const RunConfig& r) {
   return Status::Ok();
 }
 
+namespace {
+// The engine's base storage of each precision it can train on (the one table both directions read).
+struct BaseStorage {
+  Precision precision;
+  trainer::QuantFormat format;
+  bool double_quant;
+};
+constexpr BaseStorage kBaseStorage[] = {
+    {Precision::kF32, trainer::QuantFormat::kF32, false},  {Precision::kF16, trainer::QuantFormat::kF16, false},
+    {Precision::kBF16, trainer::QuantFormat::kBF16, false}, {Precision::kQ8, trainer::QuantFormat::kQ8, false},
+    {Precision::kNF4, trainer::QuantFormat::kNF4, false},  {Precision::kNF4DoubleQuant, trainer::QuantFormat::kNF4, true},
+};
+}  // namespace
+
 trainer::RunShape run_shape(const RunConfig& r) {
   trainer::RunShape s;
   s.batch = r.micro_batch;
@@ -76,19 +90,32 @@ trainer::RunShape run_shape(const RunConfig& r) {
   if (r.mode != trainer::TrainMode::kFull) {
     s.lora.rank_max = r.lora_rank_max;
     s.lora.targets = r.lora_targets;
-    switch (r.base_precision) {
-      case Precision::kF16: s.lora.base_format = trainer::QuantFormat::kF16; break;
-      case Precision::kBF16: s.lora.base_format = trainer::QuantFormat::kBF16; break;
-      case Precision::kQ8: s.lora.base_format = trainer::QuantFormat::kQ8; break;
-      case Precision::kNF4: s.lora.base_format = trainer::QuantFormat::kNF4; break;
-      case Precision::kNF4DoubleQuant:
-        s.lora.base_format = trainer::QuantFormat::kNF4;
-        s.lora.double_quant = true;
-        break;
-      default: s.lora.base_format = trainer::QuantFormat::kF32; break;
+    for (const BaseStorage& b : kBaseStorage) {
+      if (b.precision == r.base_precision) {
+        s.lora.base_format = b.format;
+        s.lora.double_quant = b.double_quant;
+      }
     }
   }
   return s;
+}
+
+RunConfig run_config_of(const trainer::RunShape& s, Optimizer optimizer) {
+  RunConfig r;
+  r.mode = s.mode;
+  for (const BaseStorage& b : kBaseStorage) {
+    if (b.format == s.lora.base_format && b.double_quant == s.lora.double_quant) r.base_precision = b.precision;
+  }
+  if (s.mode == trainer::TrainMode::kFull) r.base_precision = Precision::kF32;
+  r.lora_rank = s.lora_rank > 0 ? s.lora_rank : RunConfig{}.lora_rank;
+  r.lora_rank_max = s.lora.rank_max;
+  r.lora_targets = s.lora.targets;
+  r.optimizer = optimizer;
+  r.micro_batch = s.batch;
+  r.seq_len = s.seq_len;
+  r.grad_checkpoint = s.grad_checkpoint;
+  r.threads = s.max_threads;
+  return r;
 }
 
 }  // namespace budget

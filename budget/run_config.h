@@ -51,7 +51,9 @@ constexpr int kMaxThreads = 4096;
 // the mode cannot train on.
 common::Status validate_run_config(const RunConfig& run);
 
-// The engine's RunShape of a training run (LoRA settings included).
+// The engine's RunShape of a training run (LoRA settings included), and back: a RunShape as the
+// planner's RunConfig (for reports). run_shape(run_config_of(s)) == s for every training shape.
 trainer::RunShape run_shape(const RunConfig& run);
+RunConfig run_config_of(const trainer::RunShape& shape, Optimizer optimizer = Optimizer::kAdamW);
 
 }  // namespace budget

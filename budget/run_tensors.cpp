@@ -1,7 +1,6 @@
-// list_plan_tensors: the engine's list when it has one, else the fallback list; SGD drops moments.
+// list_plan_tensors: the engine's own tensor list for the run (so plan = allocation); SGD drops moments.
 #include "budget/run_tensors.h"
 
-#include "budget/layout_fallback.h"
 
 namespace budget {
 
@@ -14,7 +13,6 @@ const char* layout_source_name(LayoutSource s) {
   switch (s) {
     case LayoutSource::kEngine: return "engine";
     case LayoutSource::kEngineAdapted: return "engine-sgd";
-    case LayoutSource::kFormulas: return "formulas";
   }
   return "?";
 }
@@ -25,18 +23,10 @@ bool is_linear_matrix(const TensorSpec& w) {
 
 namespace {
 
-// The engine's list when it can lay the run out, else the fallback's.
 Result<RunTensors> list_any(const trainer::ModelConfig& config, const trainer::RunShape& shape) {
   RunTensors out;
-  Result<std::vector<TensorSpec>> engine = trainer::list_run_tensors(config, shape);
-  if (engine.ok()) {
-    out.specs = std::move(*engine);
-    out.source = LayoutSource::kEngine;
-    return out;
-  }
-  if (engine.status().code() != common::StatusCode::kUnavailable) return engine.status();
-  NS_ASSIGN_OR_RETURN(out.specs, list_run_tensors_fallback(config, shape));
-  out.source = LayoutSource::kFormulas;
+  NS_ASSIGN_OR_RETURN(out.specs, trainer::list_run_tensors(config, shape));
+  out.source = LayoutSource::kEngine;
   return out;
 }
 
@@ -44,8 +34,13 @@ Result<RunTensors> list_any(const trainer::ModelConfig& config, const trainer::R
 
 Result<RunTensors> list_plan_tensors(const trainer::ModelConfig& config, const RunConfig& run) {
   NS_RETURN_IF_ERROR(validate_run_config(run));
-  NS_ASSIGN_OR_RETURN(RunTensors out, list_any(config, run_shape(run)));
-  if (run.optimizer == Optimizer::kSgd) {
+  return list_shape_tensors(config, run_shape(run), run.optimizer);
+}
+
+Result<RunTensors> list_shape_tensors(const trainer::ModelConfig& config, const trainer::RunShape& shape,
+                                      Optimizer optimizer) {
+  NS_ASSIGN_OR_RETURN(RunTensors out, list_any(config, shape));
+  if (optimizer == Optimizer::kSgd) {
     std::erase_if(out.specs, [](const TensorSpec& t) { return t.role == TensorRole::kOptimizerMoment; });
     if (out.source == LayoutSource::kEngine) out.source = LayoutSource::kEngineAdapted;
   }

@@ -1,8 +1,6 @@
-// The tensor list a plan sums. For a configuration the engine lays out (trainer::list_run_tensors
-// succeeds, lora/qlora included) it is exactly the engine's list, so plan and allocation agree by
-// construction. When a sub-layer kind has no engine implementation yet, the list comes from
-// layout_fallback.h (same assembly, the engine's own lora rewriting) and says so. The SGD
-// optimizer (the engine trains with AdamW) drops the moments. Never allocates.
+// The tensor list a plan sums: exactly the engine's list (trainer::list_run_tensors, lora/qlora
+// included), so plan and allocation agree by construction. The SGD optimizer (the engine trains
+// with AdamW) drops the moments. Never allocates.
 #pragma once
 
 #include <string>
@@ -18,9 +16,8 @@ namespace budget {
 enum class LayoutSource {
   kEngine,           // trainer::list_run_tensors, unchanged
   kEngineAdapted,    // the engine's list without optimizer moments (SGD)
-  kFormulas,         // some sub-layer kind listed by layout_fallback.h
 };
-const char* layout_source_name(LayoutSource s);  // "engine", "engine-sgd", "formulas"
+const char* layout_source_name(LayoutSource s);  // "engine", "engine-sgd"
 
 struct RunTensors {
   std::vector<trainer::TensorSpec> specs;
@@ -29,6 +26,9 @@ struct RunTensors {
 
 // InvalidArgument for a bad model or run config (see validate_run_config).
 common::Result<RunTensors> list_plan_tensors(const trainer::ModelConfig& config, const RunConfig& run);
+// The list of exactly this RunShape (what trainer::Model allocates for it), less the moments with SGD.
+common::Result<RunTensors> list_shape_tensors(const trainer::ModelConfig& config, const trainer::RunShape& shape,
+                                              Optimizer optimizer);
 
 // The forward-only list (weights in fp32 plus the working set) for B sequences of T tokens.
 common::Result<RunTensors> list_forward_tensors(const trainer::ModelConfig& config, int batch, int seq_len);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "trainer/layers/kind.h"
 #include "trainer/model_config.h"
 
 namespace trainer {
@@ -20,7 +21,7 @@ namespace trainer {
 class RecurrentGenerator {
  public:
   // Returns the fp32 data of a weight (shape as in docs/model.md), or nullptr when absent.
-  using WeightLookup = std::function<const float*(const std::string& name)>;
+  using WeightLookup = trainer::WeightByName;
 
   // Builds the state for one sequence. Full-attention layers (window 0) cache `max_context`
   // positions; past that they see the last max_context tokens (a window of that size).
@@ -44,7 +45,6 @@ class RecurrentGenerator {
  private:
   struct SubLayer;
   RecurrentGenerator() = default;
-  void attn_step(SubLayer& s, const float* xn, float* out);
 
   ModelConfig config_;
   int max_context_ = 0;

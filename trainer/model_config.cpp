@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "trainer/arch/presets_embedded.h"
+#include "trainer/layers/kind.h"
 
 namespace trainer {
 
@@ -15,13 +16,6 @@ using common::Result;
 using common::Status;
 
 namespace {
-
-struct KindName {
-  LayerKind kind;
-  const char* name;
-};
-constexpr KindName kKindNames[] = {
-    {LayerKind::kAttn, "attn"}, {LayerKind::kMlp, "mlp"}, {LayerKind::kSsm, "ssm"}, {LayerKind::kMoe, "moe"}};
 
 std::string where(const toml::source_region& src, const std::string& file) {
   return file + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
@@ -60,13 +54,39 @@ Status read_bool(const toml::table& t, const char* key, bool* out, const std::st
   return Status::Ok();
 }
 
+// Unknown keys are errors; with kind_tables, the config tables of the block kinds ([attn] ...) are known too.
 Status check_known_keys(const toml::table& t, std::initializer_list<const char*> known,
-                        const std::string& table_name, const std::string& file) {
+                        const std::string& table_name, const std::string& file, bool kind_tables = false) {
   for (auto&& [k, v] : t) {
     bool ok = std::any_of(known.begin(), known.end(), [&](const char* s) { return k.str() == s; });
+    if (kind_tables) {
+      for (const LayerKindInfo& kind : layer_kinds()) ok = ok || k.str() == kind.name;
+    }
     if (!ok) {
       return Status::InvalidArgument(where(v.source(), file) + ": unknown key '" + std::string(k.str()) +
                                      "' in " + table_name);
+    }
+  }
+  return Status::Ok();
+}
+
+// A kind's config table ([attn] ...): its registered keys, each read into its field of the config.
+Status read_kind_section(const toml::table& t, const LayerKindInfo& kind, ModelConfig* c, const std::string& file) {
+  const std::string table_name = std::string("[") + kind.name + "]";
+  for (auto&& [k, v] : t) {
+    bool ok = std::any_of(kind.config_keys.begin(), kind.config_keys.end(),
+                          [&](const ConfigKey& key) { return k.str() == key.name; });
+    if (!ok) {
+      return Status::InvalidArgument(where(v.source(), file) + ": unknown key '" + std::string(k.str()) + "' in " +
+                                     table_name);
+    }
+  }
+  for (const ConfigKey& key : kind.config_keys) {
+    void* field = key.field(*c);
+    switch (key.type) {
+      case ConfigKeyType::kInt: NS_RETURN_IF_ERROR(read_int(t, key.name, static_cast<int*>(field), file)); break;
+      case ConfigKeyType::kFloat: NS_RETURN_IF_ERROR(read_float(t, key.name, static_cast<float*>(field), file)); break;
+      case ConfigKeyType::kBool: NS_RETURN_IF_ERROR(read_bool(t, key.name, static_cast<bool*>(field), file)); break;
     }
   }
   return Status::Ok();
@@ -118,8 +138,8 @@ Status apply_preset_key(const toml::table& t, ModelConfig* c, const std::string&
 Status apply_table(const toml::table& t, ModelConfig* c, const std::string& file, int depth) {
   NS_RETURN_IF_ERROR(check_known_keys(
       t, {"name", "preset", "vocab_size", "d_model", "d_embed", "tied_embedding", "norm_eps", "init_std", "blocks",
-          "attn", "mlp", "ssm", "moe", "description"},
-      "the model table", file));
+          "description"},
+      "the model table", file, /*kind_tables=*/true));
   NS_RETURN_IF_ERROR(apply_preset_key(t, c, file, depth));
   if (auto n = t["name"].value<std::string>()) c->name = *n;
   NS_RETURN_IF_ERROR(read_int(t, "vocab_size", &c->vocab_size, file));
@@ -129,34 +149,9 @@ Status apply_table(const toml::table& t, ModelConfig* c, const std::string& file
   NS_RETURN_IF_ERROR(read_float(t, "norm_eps", &c->norm_eps, file));
   NS_RETURN_IF_ERROR(read_float(t, "init_std", &c->init_std, file));
   if (const toml::node* b = t.get("blocks")) NS_RETURN_IF_ERROR(read_blocks(*b, &c->blocks, file));
-  if (const toml::table* a = t["attn"].as_table()) {
-    NS_RETURN_IF_ERROR(check_known_keys(*a, {"n_heads", "n_kv_heads", "head_dim", "window", "rope_theta"}, "[attn]", file));
-    NS_RETURN_IF_ERROR(read_int(*a, "n_heads", &c->attn.n_heads, file));
-    NS_RETURN_IF_ERROR(read_int(*a, "n_kv_heads", &c->attn.n_kv_heads, file));
-    NS_RETURN_IF_ERROR(read_int(*a, "head_dim", &c->attn.head_dim, file));
-    NS_RETURN_IF_ERROR(read_int(*a, "window", &c->attn.window, file));
-    NS_RETURN_IF_ERROR(read_float(*a, "rope_theta", &c->attn.rope_theta, file));
-  }
-  if (const toml::table* m = t["mlp"].as_table()) {
-    NS_RETURN_IF_ERROR(check_known_keys(*m, {"d_ff"}, "[mlp]", file));
-    NS_RETURN_IF_ERROR(read_int(*m, "d_ff", &c->mlp.d_ff, file));
-  }
-  if (const toml::table* s = t["ssm"].as_table()) {
-    NS_RETURN_IF_ERROR(check_known_keys(*s, {"expand", "d_state", "d_conv", "dt_rank"}, "[ssm]", file));
-    NS_RETURN_IF_ERROR(read_int(*s, "expand", &c->ssm.expand, file));
-    NS_RETURN_IF_ERROR(read_int(*s, "d_state", &c->ssm.d_state, file));
-    NS_RETURN_IF_ERROR(read_int(*s, "d_conv", &c->ssm.d_conv, file));
-    NS_RETURN_IF_ERROR(read_int(*s, "dt_rank", &c->ssm.dt_rank, file));
-  }
-  if (const toml::table* m = t["moe"].as_table()) {
-    NS_RETURN_IF_ERROR(check_known_keys(
-        *m, {"n_experts", "top_k", "d_expert", "shared_expert", "d_shared", "aux_loss_weight"}, "[moe]", file));
-    NS_RETURN_IF_ERROR(read_int(*m, "n_experts", &c->moe.n_experts, file));
-    NS_RETURN_IF_ERROR(read_int(*m, "top_k", &c->moe.top_k, file));
-    NS_RETURN_IF_ERROR(read_int(*m, "d_expert", &c->moe.d_expert, file));
-    NS_RETURN_IF_ERROR(read_bool(*m, "shared_expert", &c->moe.shared_expert, file));
-    NS_RETURN_IF_ERROR(read_int(*m, "d_shared", &c->moe.d_shared, file));
-    NS_RETURN_IF_ERROR(read_float(*m, "aux_loss_weight", &c->moe.aux_loss_weight, file));
+  for (const LayerKindInfo& kind : layer_kinds()) {
+    const toml::table* section = t[kind.name].as_table();
+    if (section) NS_RETURN_IF_ERROR(read_kind_section(*section, kind, c, file));
   }
   return Status::Ok();
 }
@@ -169,12 +164,7 @@ int ModelConfig::n_layers_of(LayerKind kind) const {
   return n;
 }
 
-const char* layer_kind_name(LayerKind kind) {
-  for (const KindName& k : kKindNames) {
-    if (k.kind == kind) return k.name;
-  }
-  return "?";
-}
+const char* layer_kind_name(LayerKind kind) { return layer_kind_info(kind).name; }
 
 std::string block_spec_to_string(const BlockSpec& spec) {
   std::string out;
@@ -192,15 +182,17 @@ Result<BlockSpec> parse_block_spec(std::string_view text) {
     size_t plus = text.find('+', start);
     std::string_view part = text.substr(start, plus == std::string_view::npos ? std::string_view::npos : plus - start);
     bool found = false;
-    for (const KindName& k : kKindNames) {
+    std::string known;
+    for (const LayerKindInfo& k : layer_kinds()) {
       if (part == k.name) {
         spec.layers.push_back(k.kind);
         found = true;
       }
+      known += (known.empty() ? "" : ", ") + std::string(k.name);
     }
     if (!found) {
       return Status::InvalidArgument("unknown block kind '" + std::string(part) + "' in '" + std::string(text) +
-                                     "' (known: attn, mlp, ssm, moe, joined with '+')");
+                                     "' (known: " + known + ", joined with '+')");
     }
     if (plus == std::string_view::npos) break;
     start = plus + 1;
@@ -218,41 +210,8 @@ Status validate_model_config(const ModelConfig& c, const std::string& source) {
   if (c.blocks.empty()) return bad("blocks", "is empty: a model needs at least one block");
   if (!(c.norm_eps > 0)) return bad("norm_eps", "must be positive");
   if (!(c.init_std > 0)) return bad("init_std", "must be positive");
-  if (c.has_layer(LayerKind::kAttn)) {
-    const AttnConfig& a = c.attn;
-    if (a.n_heads < 1) return bad("attn.n_heads", "must be positive");
-    if (a.n_kv_heads < 0) return bad("attn.n_kv_heads", "must be 0 (= n_heads) or positive");
-    if (c.kv_heads() > a.n_heads || a.n_heads % c.kv_heads() != 0) {
-      return bad("attn.n_kv_heads", "(" + std::to_string(c.kv_heads()) + ") must divide attn.n_heads (" +
-                                        std::to_string(a.n_heads) + ")");
-    }
-    if (a.head_dim == 0 && c.d_model % a.n_heads != 0) {
-      return bad("attn.n_heads", "(" + std::to_string(a.n_heads) + ") must divide d_model (" +
-                                     std::to_string(c.d_model) + ") or set attn.head_dim");
-    }
-    if (a.head_dim < 0) return bad("attn.head_dim", "must be positive");
-    if (c.head_dim() % 2 != 0) return bad("attn.head_dim", "must be even for RoPE, got " + std::to_string(c.head_dim()));
-    if (a.window < 0) return bad("attn.window", "must be positive (or 0 for full causal attention)");
-    if (!(a.rope_theta > 0)) return bad("attn.rope_theta", "must be positive");
-  }
-  if (c.has_layer(LayerKind::kMlp) && c.mlp.d_ff < 0) return bad("mlp.d_ff", "must be positive");
-  if (c.has_layer(LayerKind::kSsm)) {
-    const SsmConfig& s = c.ssm;
-    if (s.expand < 1) return bad("ssm.expand", "must be a positive integer");
-    if (s.d_state < 1) return bad("ssm.d_state", "must be positive");
-    if (s.d_conv < 1) return bad("ssm.d_conv", "must be positive");
-    if (s.dt_rank < 0) return bad("ssm.dt_rank", "must be positive (or 0 for ceil(d_model/16))");
-  }
-  if (c.has_layer(LayerKind::kMoe)) {
-    const MoeConfig& m = c.moe;
-    if (m.n_experts < 1) return bad("moe.n_experts", "must be positive");
-    if (m.top_k < 1 || m.top_k > m.n_experts) {
-      return bad("moe.top_k", "(" + std::to_string(m.top_k) + ") must be between 1 and moe.n_experts (" +
-                                  std::to_string(m.n_experts) + ")");
-    }
-    if (m.d_expert < 0) return bad("moe.d_expert", "must be positive");
-    if (m.d_shared < 0) return bad("moe.d_shared", "must be positive");
-    if (m.aux_loss_weight < 0) return bad("moe.aux_loss_weight", "must not be negative");
+  for (const LayerKindInfo& kind : layer_kinds()) {
+    if (c.has_layer(kind.kind)) NS_RETURN_IF_ERROR(kind.validate(c, source));
   }
   return Status::Ok();
 }

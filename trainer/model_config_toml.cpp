@@ -5,6 +5,8 @@
 
 #include <sstream>
 
+#include "trainer/layers/kind.h"
+
 namespace trainer {
 
 std::string model_config_to_toml(const ModelConfig& c) {
@@ -29,23 +31,20 @@ std::string model_config_to_toml(const ModelConfig& c) {
       {"norm_eps", static_cast<double>(c.norm_eps)},
       {"init_std", static_cast<double>(c.init_std)},
       {"blocks", blocks},
-      {"attn", toml::table{{"n_heads", c.attn.n_heads},
-                           {"n_kv_heads", c.attn.n_kv_heads},
-                           {"head_dim", c.attn.head_dim},
-                           {"window", c.attn.window},
-                           {"rope_theta", static_cast<double>(c.attn.rope_theta)}}},
-      {"mlp", toml::table{{"d_ff", c.mlp.d_ff}}},
-      {"ssm", toml::table{{"expand", c.ssm.expand},
-                          {"d_state", c.ssm.d_state},
-                          {"d_conv", c.ssm.d_conv},
-                          {"dt_rank", c.ssm.dt_rank}}},
-      {"moe", toml::table{{"n_experts", c.moe.n_experts},
-                          {"top_k", c.moe.top_k},
-                          {"d_expert", c.moe.d_expert},
-                          {"shared_expert", c.moe.shared_expert},
-                          {"d_shared", c.moe.d_shared},
-                          {"aux_loss_weight", static_cast<double>(c.moe.aux_loss_weight)}}},
   };
+  for (const LayerKindInfo& kind : layer_kinds()) {
+    toml::table section;
+    ModelConfig& fields = const_cast<ModelConfig&>(c);  // read only: ConfigKey::field serves both ways
+    for (const ConfigKey& key : kind.config_keys) {
+      void* f = key.field(fields);
+      switch (key.type) {
+        case ConfigKeyType::kInt: section.insert(key.name, *static_cast<int*>(f)); break;
+        case ConfigKeyType::kFloat: section.insert(key.name, static_cast<double>(*static_cast<float*>(f))); break;
+        case ConfigKeyType::kBool: section.insert(key.name, *static_cast<bool*>(f)); break;
+      }
+    }
+    t.insert(kind.name, std::move(section));
+  }
   std::ostringstream os;
   os << toml::table{{"model", t}} << "\n";
   return os.str();

@@ -12,6 +12,7 @@
 
 #include "app/commands/command_registry.h"
 #include "app/train/lora_run.h"
+#include "app/train/resolve_run.h"
 #include "app/train/run_config.h"
 #include "app/train/train_flags.h"
 #include "app/loop/train_supervision.h"
@@ -108,17 +109,11 @@ uint64_t checkpoint_bytes(const trainer::Model& model) {
 }
 
 int train_main(const TrainFlags& flags) {
-  auto cfg = resolve_train_config(flags);
-  if (!cfg.ok()) return report_error(cfg.status());
-  RunConfig c = *cfg;
-  auto lora = resolve_lora(flags.config, flags.lora, flags.preset || flags.model, flags.out.has_value(), &c);
-  if (!lora.ok()) return report_error(lora.status());
-
-  auto tok = trainer::make_tokenizer(c.tokenizer);
-  if (!tok.ok()) return report_error(tok.status());
-  if (c.model.vocab_size != (*tok)->vocab_size()) c.model.vocab_size = (*tok)->vocab_size();
-  Status valid = trainer::validate_model_config(c.model, c.model_source);
-  if (!valid.ok()) return report_error(valid);
+  auto resolved = resolve_train_run(flags);
+  if (!resolved.ok()) return report_error(resolved.status());
+  RunConfig& c = resolved->config;
+  auto* lora = &resolved->lora;
+  auto* tok = &resolved->tokenizer;
   const std::string model_toml = trainer::model_config_to_toml(c.model);
   const std::string run_json = add_lora_to_run_json(run_config_to_json(c), *lora);
 

@@ -43,31 +43,6 @@ double wall_now_s() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-budget::Precision base_precision(const trainer::LoraSettings& lora) {
-  switch (lora.base_format) {
-    case trainer::QuantFormat::kF16: return budget::Precision::kF16;
-    case trainer::QuantFormat::kBF16: return budget::Precision::kBF16;
-    case trainer::QuantFormat::kQ8: return budget::Precision::kQ8;
-    case trainer::QuantFormat::kNF4:
-      return lora.double_quant ? budget::Precision::kNF4DoubleQuant : budget::Precision::kNF4;
-    default: return budget::Precision::kF32;
-  }
-}
-
-budget::RunConfig budget_run_from(const RunConfig& c) {
-  budget::RunConfig run;
-  run.mode = c.shape.mode;
-  run.base_precision = base_precision(c.shape.lora);
-  run.lora_rank = c.shape.lora_rank > 0 ? c.shape.lora_rank : 16;
-  run.lora_rank_max = c.shape.lora.rank_max;
-  run.lora_targets = c.shape.lora.targets;
-  run.micro_batch = c.shape.batch;
-  run.seq_len = c.shape.seq_len;
-  run.grad_checkpoint = c.shape.grad_checkpoint;
-  run.threads = c.train.threads;
-  return run;
-}
-
 std::string dir_name(const std::string& dir) {
   std::filesystem::path p(dir);
   if (p.filename().empty()) p = p.parent_path();
@@ -130,7 +105,7 @@ Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, const Ru
   } else {
     plan.budget_bytes = plan.profile.memory.available_bytes();
   }
-  auto memory_plan = budget::plan_training(config.model, budget_run_from(config), plan.budget_bytes);
+  auto memory_plan = budget::plan_training(config.model, config.shape, budget::Optimizer::kAdamW, plan.budget_bytes);
   if (memory_plan.ok()) {
     plan.planned_bytes = memory_plan->total_bytes;
     const uint64_t per_batch = memory_plan->item_bytes("activations") + memory_plan->item_bytes("scratch");

@@ -124,16 +124,19 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
 // ---------------------------------------------------------------------------------------------
 // RoPE
 
+void rope_row(float* cos_row, float* sin_row, int pos, int Dh, float theta) {
+  const int half = Dh / 2;
+  for (int i = 0; i < half; ++i) {
+    const double freq = std::pow(static_cast<double>(theta), -2.0 * i / Dh);
+    const double angle = pos * freq;
+    cos_row[i] = static_cast<float>(std::cos(angle));
+    sin_row[i] = static_cast<float>(std::sin(angle));
+  }
+}
+
 void rope_tables(float* cos_table, float* sin_table, int T, int Dh, float theta) {
   const int half = Dh / 2;
-  for (int t = 0; t < T; ++t) {
-    for (int i = 0; i < half; ++i) {
-      const double freq = std::pow(static_cast<double>(theta), -2.0 * i / Dh);
-      const double angle = t * freq;
-      cos_table[t * half + i] = static_cast<float>(std::cos(angle));
-      sin_table[t * half + i] = static_cast<float>(std::sin(angle));
-    }
-  }
+  for (int t = 0; t < T; ++t) rope_row(cos_table + t * half, sin_table + t * half, t, Dh, theta);
 }
 
 namespace {

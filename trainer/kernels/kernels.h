@@ -38,6 +38,8 @@ void rmsnorm_backward(float* dinp /*(N, C)*/, float* dweight /*(C)*/, const floa
 // ---- RoPE, rotate-half (GPT-NeoX / Llama): see docs/model.md ----
 // Tables: cos[t][i] = cos(t * theta^(-2i/Dh)), likewise sin; (T, Dh/2).
 void rope_tables(float* cos_table /*(T, Dh/2)*/, float* sin_table /*(T, Dh/2)*/, int T, int Dh, float theta);
+// One row of those tables: the angles of position `pos` (the decode step of generation).
+void rope_row(float* cos_row /*(Dh/2)*/, float* sin_row /*(Dh/2)*/, int pos, int Dh, float theta);
 // In place on x (B, T, nh, Dh): rotates each head vector by its position's angles.
 void rope_forward(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh);
 // In place on dx (B, T, nh, Dh): turns dL/d(rotated) into dL/d(unrotated) (the inverse rotation).

@@ -4,10 +4,7 @@
 // (so out = x + layer(xn)), and in backward hands the layer dout = dL/d(out) and gets dL/d(xn).
 // A layer does not allocate: it lists its tensors, and the model binds arena memory to them once.
 //
-// Adding a kind (e.g. ssm): write trainer/layers/ssm.cpp defining
-//   std::unique_ptr<Layer> make_ssm_layer(const ModelConfig&, const LayerShape&);
-// and add one row {LayerKind::kSsm, make_ssm_layer} (plus its declaration) to kLayerTable in
-// trainer/layers/registry.cpp. Nothing else in the engine changes.
+// A kind registers its Layer together with everything else about it in trainer/layers/kind.h.
 #pragma once
 
 #include <cstdint>
@@ -86,17 +83,7 @@ class Layer {
   virtual double forward_flops() const = 0;
 };
 
-using LayerMakeFn = std::unique_ptr<Layer> (*)(const ModelConfig& config, const LayerShape& shape);
-
-struct LayerRegistration {
-  LayerKind kind;
-  LayerMakeFn make;
-};
-
-// The registered kinds (trainer/layers/registry.cpp).
-std::span<const LayerRegistration> layer_registry();
-
-// Builds a layer of `kind`. Unavailable naming the kind when no implementation is registered.
+// Builds a layer of `kind` (its registered LayerKindInfo::make).
 common::Result<std::unique_ptr<Layer>> make_layer(LayerKind kind, const ModelConfig& config,
                                                   const LayerShape& shape);
 

@@ -1,31 +1,36 @@
-// The table of sub-layer kinds and their constructors (see trainer/layers/layer.h for how to add one).
+// The table of sub-layer kinds (trainer/layers/kind.h says how to add one) and the lookups over it.
 #include "common/check.h"
+#include "trainer/layers/kind.h"
 #include "trainer/layers/layer.h"
 
 namespace trainer {
 
-std::unique_ptr<Layer> make_attn_layer(const ModelConfig& config, const LayerShape& shape);  // layer_attn.cpp
-std::unique_ptr<Layer> make_mlp_layer(const ModelConfig& config, const LayerShape& shape);   // layer_mlp.cpp
-std::unique_ptr<Layer> make_ssm_layer(const ModelConfig& config, const LayerShape& shape);   // layer_ssm.cpp
-std::unique_ptr<Layer> make_moe_layer(const ModelConfig& config, const LayerShape& shape);   // layer_moe.cpp
+extern const LayerKindInfo kAttnKind, kMlpKind, kSsmKind, kMoeKind;  // layers/<kind>_kind.cpp
 
 namespace {
-constexpr LayerRegistration kLayerTable[] = {
-    {LayerKind::kAttn, make_attn_layer},
-    {LayerKind::kMlp, make_mlp_layer},
-    {LayerKind::kSsm, make_ssm_layer},
-    {LayerKind::kMoe, make_moe_layer},
-};
+// In LayerKind order.
+const LayerKindInfo* const kKindTable[] = {&kAttnKind, &kMlpKind, &kSsmKind, &kMoeKind};
 }  // namespace
 
-std::span<const LayerRegistration> layer_registry() { return kLayerTable; }
+std::span<const LayerKindInfo> layer_kinds() {
+  static const std::vector<LayerKindInfo> kinds = [] {
+    std::vector<LayerKindInfo> v;
+    for (const LayerKindInfo* k : kKindTable) v.push_back(*k);
+    for (size_t i = 0; i < v.size(); ++i) CHECK_MSG(static_cast<size_t>(v[i].kind) == i, "kKindTable is out of LayerKind order");
+    return v;
+  }();
+  return kinds;
+}
+
+const LayerKindInfo& layer_kind_info(LayerKind kind) {
+  const auto kinds = layer_kinds();
+  const size_t i = static_cast<size_t>(kind);
+  CHECK(i < kinds.size());
+  return kinds[i];
+}
 
 common::Result<std::unique_ptr<Layer>> make_layer(LayerKind kind, const ModelConfig& config, const LayerShape& shape) {
-  for (const LayerRegistration& r : kLayerTable) {
-    if (r.kind == kind) return r.make(config, shape);
-  }
-  return common::Status::Unavailable(std::string("block kind '") + layer_kind_name(kind) +
-                                     "' has no implementation in this build");
+  return layer_kind_info(kind).make(config, shape);
 }
 
 void Layer::init_custom(const std::string& local_name, float* /*data*/, int64_t /*numel*/, Rng& /*rng*/) const {

@@ -1,8 +1,9 @@
-// lora/qlora tensor-list rewriting and the target vocabulary (see lora_plan.h).
+// lora/qlora tensor-list rewriting and the target vocabulary (see plan.h).
 #include "trainer/lora/plan.h"
 
 #include <algorithm>
 
+#include "trainer/layers/kind.h"
 #include "trainer/lora/adapter.h"
 #include "trainer/quant/qmatmul.h"
 
@@ -39,14 +40,26 @@ TensorSpec make_spec(std::string name, std::vector<int64_t> shape, TensorRole ro
 
 }  // namespace
 
+namespace {
+// The union of the kinds' targets (trainer/layers/<kind>_kind.cpp), in registry order, each once.
+std::vector<std::string> union_of_kinds(bool defaults_only) {
+  std::vector<std::string> out;
+  for (const LayerKindInfo& kind : layer_kinds()) {
+    for (const char* t : defaults_only ? kind.default_lora_targets : kind.lora_targets) {
+      if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
+    }
+  }
+  return out;
+}
+}  // namespace
+
 const std::vector<std::string>& known_lora_targets() {
-  static const std::vector<std::string> k = {"q",       "k",        "v",      "o",      "gate",   "up",
-                                             "down",    "in_proj",  "out_proj", "x_proj", "dt_proj", "router"};
+  static const std::vector<std::string> k = union_of_kinds(false);
   return k;
 }
 
 const std::vector<std::string>& default_lora_targets() {
-  static const std::vector<std::string> k = {"q", "k", "v", "o", "gate", "up", "down", "in_proj", "out_proj"};
+  static const std::vector<std::string> k = union_of_kinds(true);
   return k;
 }
 

@@ -1,0 +1,94 @@
+// The architecture table, lookups by config.json model_type or GGUF architecture name, and the
+// tensor transforms (architecture.h).
+#include "trainer/arch/architecture.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "common/check.h"
+
+namespace trainer {
+
+extern const Architecture kLlamaArchitecture;  // arch/llama.cpp
+extern const Architecture kMambaArchitecture;  // arch/mamba.cpp
+
+namespace {
+const Architecture* const kArchitectures[] = {&kLlamaArchitecture, &kMambaArchitecture};
+}  // namespace
+
+std::span<const Architecture* const> architectures() { return kArchitectures; }
+
+std::string architecture_names() {
+  std::string s;
+  for (const Architecture* a : kArchitectures) s += (s.empty() ? "" : ", ") + std::string(a->name);
+  return s;
+}
+
+common::Result<const Architecture*> architecture_for_hf(const HfConfig& config) {
+  NS_ASSIGN_OR_RETURN(std::optional<std::string> type, config.get_string({"model_type"}));
+  if (!type) {
+    return common::Status::InvalidArgument(config.source() + ": no 'model_type' (supported architectures: " +
+                                           architecture_names() + ")");
+  }
+  for (const Architecture* a : kArchitectures) {
+    for (const char* t : a->hf_model_types) {
+      if (*type == t) return a;
+    }
+  }
+  return common::Status::InvalidArgument(config.source() + ": model_type '" + *type +
+                                         "' is not supported (supported architectures: " + architecture_names() + ")");
+}
+
+common::Result<const Architecture*> architecture_for_gguf(const std::string& name, const std::string& source) {
+  for (const Architecture* a : kArchitectures) {
+    for (const char* t : a->gguf_names) {
+      if (name == t) return a;
+    }
+  }
+  return common::Status::InvalidArgument(source + ": architecture '" + name +
+                                         "' is not supported (supported architectures: " + architecture_names() + ")");
+}
+
+namespace {
+
+// llama.cpp's permutation of q/k rows (its converter's `permute`): within each head of Dh rows, HF
+// row j*half + i (half j of pair i) becomes row 2*i + j.
+void rope_permute(int heads, const float* in, float* out, int64_t rows, int64_t cols, bool to_theirs) {
+  CHECK(heads > 0 && rows % (2 * heads) == 0);
+  const int64_t dh = rows / heads, half = dh / 2;
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t j = 0; j < 2; ++j) {
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t hf = h * dh + j * half + i, gguf = h * dh + 2 * i + j;
+        const int64_t src = to_theirs ? hf : gguf, dst = to_theirs ? gguf : hf;
+        std::memcpy(out + dst * cols, in + src * cols, sizeof(float) * cols);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void transform_to_ours(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  switch (t) {
+    case TensorTransform::kNone: std::memmove(out, in, sizeof(float) * n); return;
+    case TensorTransform::kRopePermute: rope_permute(heads, in, out, rows, cols, false); return;
+    case TensorTransform::kNegExp:
+      for (int64_t i = 0; i < n; ++i) out[i] = std::log(-in[i]);
+      return;
+  }
+}
+
+void transform_to_theirs(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  switch (t) {
+    case TensorTransform::kNone: std::memmove(out, in, sizeof(float) * n); return;
+    case TensorTransform::kRopePermute: rope_permute(heads, in, out, rows, cols, true); return;
+    case TensorTransform::kNegExp:
+      for (int64_t i = 0; i < n; ++i) out[i] = -std::exp(in[i]);
+      return;
+  }
+}
+
+}  // namespace trainer

@@ -1,0 +1,54 @@
+// Architectures: where a model of another tool comes from. One row per architecture (llama, mamba,
+// ...) maps an external description — a Hugging Face config.json, a GGUF metadata set — to a
+// ModelConfig, and external tensor names and layouts to nightshift's (docs/model.md), with the
+// transform each tensor needs on the way in (and inverted on the way out). nightshift's own presets
+// and model TOML files are the `nightshift` description and need no mapping.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "trainer/arch/hf_config.h"
+#include "trainer/model_config.h"
+
+namespace trainer {
+
+enum class TensorTransform {
+  kNone,         // same values, same row-major layout (a reshape at most)
+  kRopePermute,  // GGUF llama q/k rows: each head's halves interleaved in pairs (llama.cpp's RoPE)
+  kNegExp,       // GGUF mamba ssm_a = -exp(A_log)
+};
+
+struct TensorMapping {
+  std::string ours;                 // "blocks.0.attn.q.weight"
+  std::vector<std::string> theirs;  // the external name, then accepted alternatives
+  TensorTransform transform = TensorTransform::kNone;
+  int heads = 0;                    // kRopePermute: heads of this tensor (q: n_heads, k: n_kv_heads)
+};
+
+struct Architecture {
+  const char* name;                                // "llama"
+  std::span<const char* const> hf_model_types;     // config.json "model_type" values it reads
+  std::span<const char* const> gguf_names;         // GGUF general.architecture values it reads
+  common::Result<ModelConfig> (*from_hf)(const HfConfig& config);
+  // Every weight of `config` with its names in Hugging Face checkpoints and in GGUF files.
+  std::vector<TensorMapping> (*hf_tensors)(const ModelConfig& config);
+  std::vector<TensorMapping> (*gguf_tensors)(const ModelConfig& config);
+};
+
+std::span<const Architecture* const> architectures();
+std::string architecture_names();  // "llama, mamba" (for error messages)
+// The architecture of a config.json by its model_type. InvalidArgument naming the file, the type
+// and the supported ones.
+common::Result<const Architecture*> architecture_for_hf(const HfConfig& config);
+common::Result<const Architecture*> architecture_for_gguf(const std::string& gguf_architecture,
+                                                          const std::string& source);
+
+// Converts external data of a tensor to nightshift's layout (in and out: `rows` x `cols` floats) and
+// back. kRopePermute needs rows % (2 * heads) == 0; kNegExp is elementwise.
+void transform_to_ours(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols);
+void transform_to_theirs(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols);
+
+}  // namespace trainer
