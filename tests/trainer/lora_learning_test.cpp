@@ -71,7 +71,7 @@ TEST(LoraLearning, FullLoraAndQloraAllLearnANewText) {
     a.resize(static_cast<size_t>(in.gcount()));
     ASSERT_TRUE(common::write_file_atomic((dir / "a.txt").string(), a).ok());
     std::vector<fs::path> headers;
-    for (const auto& e : fs::directory_iterator(std::string(NS_SOURCE_DIR) + "/trainer"))
+    for (const auto& e : fs::recursive_directory_iterator(std::string(NS_SOURCE_DIR) + "/trainer"))
       if (e.path().extension() == ".h") headers.push_back(e.path());
     std::sort(headers.begin(), headers.end());
     std::string b;
