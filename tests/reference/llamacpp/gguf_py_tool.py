@@ -53,7 +53,7 @@ def fixtures(out_dir):
     w.add_array("t.floats", [0.5, -1.25])
     w.add_array("t.strings", ["a", "", "ç", "<|end|>"])
     w.add_key_value("t.nested", [[1, 2], [3]], V.ARRAY)
-    w.add_uint32("general.alignment", 64)
+    w.add_custom_alignment(64)
     f32 = rng.standard_normal((3, 5)).astype(np.float32)
     w.add_tensor("f32.weight", f32)
     f16 = rng.standard_normal((2, 7)).astype(np.float16)
