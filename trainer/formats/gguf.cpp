@@ -88,18 +88,18 @@ class GgufParser {
 Status GgufParser::read_scalar(GgufType type, int64_t* i, double* f, const std::string& key) {
   const char* what = "a metadata value";
   switch (type) {
-    case GgufType::kU8: { uint8_t x; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
-    case GgufType::kI8: { int8_t x; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
-    case GgufType::kU16: { uint16_t x; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
-    case GgufType::kI16: { int16_t x; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
-    case GgufType::kU32: { uint32_t x; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
-    case GgufType::kI32: { int32_t x; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
-    case GgufType::kU64: { uint64_t x; NS_RETURN_IF_ERROR(read(&x, what)); *i = static_cast<int64_t>(x); break; }
-    case GgufType::kI64: { int64_t x; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
-    case GgufType::kF32: { float x; NS_RETURN_IF_ERROR(read(&x, what)); *f = x; break; }
-    case GgufType::kF64: { double x; NS_RETURN_IF_ERROR(read(&x, what)); *f = x; break; }
+    case GgufType::kU8: { uint8_t x = 0; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
+    case GgufType::kI8: { int8_t x = 0; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
+    case GgufType::kU16: { uint16_t x = 0; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
+    case GgufType::kI16: { int16_t x = 0; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
+    case GgufType::kU32: { uint32_t x = 0; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
+    case GgufType::kI32: { int32_t x = 0; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
+    case GgufType::kU64: { uint64_t x = 0; NS_RETURN_IF_ERROR(read(&x, what)); *i = static_cast<int64_t>(x); break; }
+    case GgufType::kI64: { int64_t x = 0; NS_RETURN_IF_ERROR(read(&x, what)); *i = x; break; }
+    case GgufType::kF32: { float x = 0; NS_RETURN_IF_ERROR(read(&x, what)); *f = x; break; }
+    case GgufType::kF64: { double x = 0; NS_RETURN_IF_ERROR(read(&x, what)); *f = x; break; }
     case GgufType::kBool: {
-      uint8_t x;
+      uint8_t x = 0;
       NS_RETURN_IF_ERROR(read(&x, what));
       if (x > 1) return corrupt("key '" + key + "': bool value " + std::to_string(x));
       *i = x;

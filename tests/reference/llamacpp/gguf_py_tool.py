@@ -9,6 +9,8 @@ scripts/setup.sh into tests/reference/llamacpp/llama.cpp/gguf-py). Commands:
   read FILE           prints FILE as gguf-py's GGUFReader sees it: metadata and tensors (type,
                       ggml-order dims, offset, raw bytes in hex).
   dequant TYPE IN OUT gguf-py's dequantization of the raw blocks in IN, as fp32 to OUT.
+  tiny-llama OUT      a random-weight 2-layer llama (d 256, GQA 4/2 heads, vocab 64 without a
+                      tokenizer: "no_vocab") in F32, for the harness's eval and model-quantize.
 """
 import json
 import sys
@@ -119,12 +121,56 @@ def dequant(type_name, src, dst):
     gguf.quants.dequantize(raw, qt).astype(np.float32).tofile(dst)
 
 
+def tiny_llama(out):
+    rng = np.random.default_rng(7)
+    d, ff, n_vocab, n_layer, n_head, n_kv = 256, 512, 64, 2, 4, 2
+    hd = d // n_head
+    w = gguf.GGUFWriter(out, arch="llama")
+    w.add_context_length(128)
+    w.add_embedding_length(d)
+    w.add_feed_forward_length(ff)
+    w.add_block_count(n_layer)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_kv)
+    w.add_rope_dimension_count(hd)
+    w.add_rope_freq_base(10000.0)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_vocab_size(n_vocab)
+    w.add_tokenizer_model("no_vocab")
+
+    def mat(rows, cols, gain=1.0):  # scaled so that predictions are peaked
+        return (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
+
+    def norm():
+        return (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32)
+
+    w.add_tensor("token_embd.weight", mat(n_vocab, d, 16.0))
+    for i in range(n_layer):
+        w.add_tensor(f"blk.{i}.attn_norm.weight", norm())
+        w.add_tensor(f"blk.{i}.attn_q.weight", mat(d, d, 2.0))
+        w.add_tensor(f"blk.{i}.attn_k.weight", mat(n_kv * hd, d, 2.0))
+        w.add_tensor(f"blk.{i}.attn_v.weight", mat(n_kv * hd, d))
+        w.add_tensor(f"blk.{i}.attn_output.weight", mat(d, d))
+        w.add_tensor(f"blk.{i}.ffn_norm.weight", norm())
+        w.add_tensor(f"blk.{i}.ffn_gate.weight", mat(ff, d))
+        w.add_tensor(f"blk.{i}.ffn_up.weight", mat(ff, d))
+        w.add_tensor(f"blk.{i}.ffn_down.weight", mat(d, ff))
+    w.add_tensor("output_norm.weight", norm())
+    w.add_tensor("output.weight", mat(n_vocab, d, 8.0))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "fixtures":
         fixtures(sys.argv[2])
     elif cmd == "read":
         read(sys.argv[2])
+    elif cmd == "tiny-llama":
+        tiny_llama(sys.argv[2])
     elif cmd == "dequant":
         dequant(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

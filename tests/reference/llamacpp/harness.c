@@ -7,9 +7,10 @@
 //                [--top-k K] [--logits] [--threads T]
 //       {"n_vocab", "n_tokens", "nll" (mean next-token NLL over ids[1..]), "positions": [{"top":
 //        [[id, logit], ...], "sum", "sumsq"}], "logits": [[...]] with --logits, "greedy": [ids]}
-//   harness tokenize --model M.gguf --text-file F [--bos] [--special]
+//   harness tokenize --model M.gguf --text-file F [--bos] [--special] [--split]
 //       {"ids": [...], "n_vocab", "add_bos"}  (--bos adds BOS/EOS as the vocab says; --special parses
-//       special tokens in the text); loads the vocabulary only.
+//       special tokens in the text); loads the vocabulary only. With --split, F is a
+//       models/ggml-vocab-*.gguf.inp file and the answer is {"items": [[ids of item 0], ...]}.
 //   harness quantize --type q4_K --cols N --in X.f32 --out Y.bin
 //       ggml_quantize_chunk without an importance matrix (ggml's reference quantizers); {"bytes"}
 //   harness dequantize --type q4_K --n N --in Y.bin --out X.f32
@@ -237,20 +238,35 @@ static int cmd_tokenize(int argc, char** argv) {
   struct llama_model* model = load_model(model_path, true);
   const struct llama_vocab* vocab = llama_model_get_vocab(model);
   const bool bos = flag(argc, argv, "--bos"), special = flag(argc, argv, "--special");
-  int cap = (int)len + 16;
-  llama_token* ids = malloc(sizeof(llama_token) * (size_t)cap);
-  int n = llama_tokenize(vocab, text, (int32_t)len, ids, cap, bos, special);
-  if (n < 0) {
-    cap = -n;
-    ids = realloc(ids, sizeof(llama_token) * (size_t)cap);
-    n = llama_tokenize(vocab, text, (int32_t)len, ids, cap, bos, special);
+  const bool split = flag(argc, argv, "--split");
+  printf("{\"n_vocab\": %d, \"add_bos\": %s, ", llama_vocab_n_tokens(vocab), llama_vocab_get_add_bos(vocab) ? "true" : "false");
+  printf(split ? "\"items\": [" : "\"ids\": ");
+  // With --split the text is items each followed by "\n__ggml_vocab_test__\n" (llama.cpp's
+  // models/ggml-vocab-*.gguf.inp files); each item is tokenized on its own.
+  static const char kSep[] = "\n__ggml_vocab_test__\n";
+  char* item = text;
+  int n_items = 0;
+  while (item <= text + len) {
+    char* sep = split ? strstr(item, kSep) : NULL;
+    if (split && !sep) break;
+    const int item_len = sep ? (int)(sep - item) : (int)(text + len - item);
+    int cap = item_len + 16;
+    llama_token* ids = malloc(sizeof(llama_token) * (size_t)cap);
+    int n = llama_tokenize(vocab, item, item_len, ids, cap, bos, special);
+    if (n < 0) {
+      cap = -n;
+      ids = realloc(ids, sizeof(llama_token) * (size_t)cap);
+      n = llama_tokenize(vocab, item, item_len, ids, cap, bos, special);
+    }
+    if (n < 0) die("llama_tokenize failed on", text_path);
+    printf("%s[", n_items++ ? ", " : "");
+    for (int i = 0; i < n; ++i) printf("%s%d", i ? ", " : "", ids[i]);
+    printf("]");
+    free(ids);
+    if (!split) break;
+    item = sep + strlen(kSep);
   }
-  if (n < 0) die("llama_tokenize failed on", text_path);
-  printf("{\"n_vocab\": %d, \"add_bos\": %s, \"ids\": [", llama_vocab_n_tokens(vocab),
-         llama_vocab_get_add_bos(vocab) ? "true" : "false");
-  for (int i = 0; i < n; ++i) printf("%s%d", i ? ", " : "", ids[i]);
-  printf("]}\n");
-  free(ids);
+  printf(split ? "]}\n" : "}\n");
   free(text);
   llama_model_free(model);
   return 0;
