@@ -123,7 +123,9 @@ TEST_F(GgufMalformed, EveryTruncationIsRefused) {
   // Every cut inside the header, and cuts inside each tensor's data.
   for (size_t n = 1; n < l.f.b.size(); n += (n < l.data_start ? 1 : 37)) {
     const std::string msg = refuse(l.f.b.substr(0, n), "cut" + std::to_string(n) + ".gguf");
-    if (n >= l.data_start) EXPECT_NE(msg.find("runs past the end of the file"), std::string::npos) << msg;
+    if (n >= l.data_start) {
+      EXPECT_NE(msg.find("runs past the end of the file"), std::string::npos) << msg;
+    }
   }
 }
 

@@ -47,7 +47,9 @@ void check_products(const TypeTraits& t, int64_t out, int64_t in, int64_t M) {
     EXPECT_LE(static_cast<size_t>(bt.rows * bt.cols), panel.size());
     EXPECT_EQ(ft.cols % t.block_elems, 0);
     EXPECT_TRUE(bt.cols % t.block_elems == 0 || bt.cols == in);
-    if (out > 1) EXPECT_LT(ft.rows * ft.cols, out * in) << "a forward tile covers all of W";
+    if (out > 1) {
+      EXPECT_LT(ft.rows * ft.cols, out * in) << "a forward tile covers all of W";
+    }
   }
 
   const std::vector<float> x = randn(static_cast<size_t>(M * in), 2);
