@@ -1,6 +1,6 @@
 // The llama.cpp reference harness (tests/reference/llamacpp/harness.c) that later checks rely on:
 // its tokenizer answers equal llama.cpp's own test vectors, its eval output is self-consistent
-// (loss from the logits, greedy path), and a model quantized by llama_model_quantize (what
+// (loss from the logits, greedy path), a LoRA adapter gives the merged model's logits, and a model quantized by llama_model_quantize (what
 // llama-quantize runs) holds exactly the bytes our encoders produce from the same F32 weights.
 #include <gtest/gtest.h>
 
@@ -117,6 +117,33 @@ TEST_F(TinyLlama, EvalLossAndGreedyPathAreConsistentWithItsLogits) {
   }
   // Deterministic: the same question gives the same answer.
   EXPECT_EQ(harness_json("eval --model " + shell_quote(model_) + " --ids " + list + " --logits --greedy 5 --top-k 4"), r);
+}
+
+// llama.cpp's GGUF LoRA layout (lora_a (r, In), lora_b (Out, r) in numpy order, scale alpha / r)
+// as gguf_py_tool.py writes it: base + adapter gives the logits of the model with BW merged in.
+TEST_F(TinyLlama, LoraAdapterGivesTheMergedModelsLogits) {
+  bool ok = false;
+  const std::string adapter = dir_.file("lora.gguf"), merged = dir_.file("merged.gguf");
+  llamacpp_ref::gguf_tool("tiny-lora " + shell_quote(adapter) + " " + shell_quote(merged), &ok);
+  ASSERT_TRUE(ok) << "gguf_py_tool.py tiny-lora failed";
+  const std::string ids = "1,5,9,13,2,40,63,0";
+  using Logits = std::vector<std::vector<double>>;
+  const Logits base = harness_json("eval --logits --model " + shell_quote(model_) + " --ids " + ids)["logits"].get<Logits>();
+  const Logits with_lora =
+      harness_json("eval --logits --model " + shell_quote(model_) + " --lora " + shell_quote(adapter) + " --ids " + ids)["logits"]
+          .get<Logits>();
+  const Logits merged_logits = harness_json("eval --logits --model " + shell_quote(merged) + " --ids " + ids)["logits"].get<Logits>();
+  ASSERT_EQ(with_lora.size(), 8u);
+  double diff_merged = 0, diff_base = 0, scale = 0;
+  for (size_t t = 0; t < with_lora.size(); ++t) {
+    for (size_t v = 0; v < with_lora[t].size(); ++v) {
+      diff_merged = std::max(diff_merged, std::fabs(with_lora[t][v] - merged_logits[t][v]));
+      diff_base = std::max(diff_base, std::fabs(with_lora[t][v] - base[t][v]));
+      scale = std::max(scale, std::fabs(merged_logits[t][v]));
+    }
+  }
+  EXPECT_LT(diff_merged, 1e-3 * scale);  // fp32 sums in another order (measured: 1.7e-4)
+  EXPECT_GT(diff_base, 0.1 * scale) << "the adapter should change the logits";
 }
 
 TEST_F(TinyLlama, LlamaQuantizeWritesTheBytesOfOurEncoders) {

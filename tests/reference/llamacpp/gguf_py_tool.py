@@ -11,6 +11,7 @@ scripts/setup.sh into tests/reference/llamacpp/llama.cpp/gguf-py). Commands:
   dequant TYPE IN OUT gguf-py's dequantization of the raw blocks in IN, as fp32 to OUT.
   tiny-llama OUT      a random-weight 2-layer llama (d 256, GQA 4/2 heads, vocab 64 without a
                       tokenizer: "no_vocab") in F32, for the harness's eval and model-quantize.
+  tiny-lora ADAPTER MERGED  a GGUF LoRA adapter for tiny-llama, and tiny-llama with it merged in.
 """
 import json
 import sys
@@ -121,7 +122,8 @@ def dequant(type_name, src, dst):
     gguf.quants.dequantize(raw, qt).astype(np.float32).tofile(dst)
 
 
-def tiny_llama(out):
+def tiny_llama(out, deltas=None):
+    deltas = deltas or {}
     rng = np.random.default_rng(7)
     d, ff, n_vocab, n_layer, n_head, n_kv = 256, 512, 64, 2, 4, 2
     hd = d // n_head
@@ -144,23 +146,50 @@ def tiny_llama(out):
     def norm():
         return (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32)
 
-    w.add_tensor("token_embd.weight", mat(n_vocab, d, 16.0))
+    def add(name, value):  # a merged LoRA update is added to its base weight in fp32
+        w.add_tensor(name, (value + deltas[name]).astype(np.float32) if name in deltas else value)
+
+    add("token_embd.weight", mat(n_vocab, d, 16.0))
     for i in range(n_layer):
-        w.add_tensor(f"blk.{i}.attn_norm.weight", norm())
-        w.add_tensor(f"blk.{i}.attn_q.weight", mat(d, d, 2.0))
-        w.add_tensor(f"blk.{i}.attn_k.weight", mat(n_kv * hd, d, 2.0))
-        w.add_tensor(f"blk.{i}.attn_v.weight", mat(n_kv * hd, d))
-        w.add_tensor(f"blk.{i}.attn_output.weight", mat(d, d))
-        w.add_tensor(f"blk.{i}.ffn_norm.weight", norm())
-        w.add_tensor(f"blk.{i}.ffn_gate.weight", mat(ff, d))
-        w.add_tensor(f"blk.{i}.ffn_up.weight", mat(ff, d))
-        w.add_tensor(f"blk.{i}.ffn_down.weight", mat(d, ff))
-    w.add_tensor("output_norm.weight", norm())
-    w.add_tensor("output.weight", mat(n_vocab, d, 8.0))
+        add(f"blk.{i}.attn_norm.weight", norm())
+        add(f"blk.{i}.attn_q.weight", mat(d, d, 2.0))
+        add(f"blk.{i}.attn_k.weight", mat(n_kv * hd, d, 2.0))
+        add(f"blk.{i}.attn_v.weight", mat(n_kv * hd, d))
+        add(f"blk.{i}.attn_output.weight", mat(d, d))
+        add(f"blk.{i}.ffn_norm.weight", norm())
+        add(f"blk.{i}.ffn_gate.weight", mat(ff, d))
+        add(f"blk.{i}.ffn_up.weight", mat(ff, d))
+        add(f"blk.{i}.ffn_down.weight", mat(d, ff))
+    add("output_norm.weight", norm())
+    add("output.weight", mat(n_vocab, d, 8.0))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def tiny_lora(adapter_out, merged_out):
+    """A LoRA adapter for tiny-llama in llama.cpp's GGUF adapter layout (lora_a: numpy (r, in),
+    lora_b: numpy (out, r); scale alpha / r), and the same model with the update merged in."""
+    rng = np.random.default_rng(11)
+    rank, alpha = 4, 8.0
+    shapes = {"blk.0.attn_q.weight": (256, 256), "blk.1.ffn_down.weight": (256, 512), "output.weight": (64, 256)}
+    w = gguf.GGUFWriter(adapter_out, arch="llama")
+    w.add_string("general.type", "adapter")
+    w.add_string("adapter.type", "lora")
+    w.add_float32("adapter.lora.alpha", alpha)
+    deltas = {}
+    for name, (n_out, n_in) in shapes.items():
+        a = (rng.standard_normal((rank, n_in)) / np.sqrt(n_in)).astype(np.float32)
+        b = (rng.standard_normal((n_out, rank)) * 0.5).astype(np.float32)
+        w.add_tensor(name + ".lora_a", a)
+        w.add_tensor(name + ".lora_b", b)
+        deltas[name] = (alpha / rank) * (b.astype(np.float64) @ a.astype(np.float64))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    tiny_llama(merged_out, deltas)
 
 
 if __name__ == "__main__":
@@ -171,6 +200,8 @@ if __name__ == "__main__":
         read(sys.argv[2])
     elif cmd == "tiny-llama":
         tiny_llama(sys.argv[2])
+    elif cmd == "tiny-lora":
+        tiny_lora(sys.argv[2], sys.argv[3])
     elif cmd == "dequant":
         dequant(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
