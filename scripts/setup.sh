@@ -18,6 +18,7 @@ PACKAGES=(
   util-linux                      # unshare, for the fake hwmon tree test
   fortune-mod fortunes fortunes-min     # a real English corpus for the quick start
   nodejs npm                      # an independent GPT-2 tokenizer (gpt-3-encoder) for the tokenizer test
+  python3-yaml                    # imported by llama.cpp's gguf-py (tests/reference/llamacpp)
 )
 
 SUDO=""
@@ -53,5 +54,23 @@ if [ ! -d tests/reference/js/node_modules/gpt-3-encoder ]; then
     (cd tests/reference/js && npm install --no-audit --no-fund --silent gpt-3-encoder@1.1.4) \
       || echo "setup: npm install gpt-3-encoder failed; the tokenizer cross-check will be skipped"
   fi
+fi
+# llama.cpp as the independent reference for GGUF files, ggml's block types and tokenizers: the
+# prebuilt libraries of node-llama-cpp's linux-x64 package, and llama.cpp's source (its git bundle
+# in the same package: headers, gguf-py, vocab test files). Tests that need them skip when absent.
+LLAMACPP=tests/reference/llamacpp
+LLAMACPP_VERSION=3.21.1
+if [ ! -f "$LLAMACPP/node_modules/@node-llama-cpp/linux-x64/package.json" ] ||
+   ! grep -q "\"version\": \"$LLAMACPP_VERSION\"" "$LLAMACPP/node_modules/node-llama-cpp/package.json" 2>/dev/null; then
+  if command -v npm >/dev/null; then
+    (cd "$LLAMACPP" && npm install --no-audit --no-fund --silent --no-save --ignore-scripts --omit=optional \
+        "node-llama-cpp@$LLAMACPP_VERSION" "@node-llama-cpp/linux-x64@$LLAMACPP_VERSION") \
+      || echo "setup: npm install node-llama-cpp failed; the llama.cpp cross-checks will be skipped"
+  fi
+fi
+if [ -f "$LLAMACPP/node_modules/node-llama-cpp/llama/gitRelease.bundle" ] && [ ! -f "$LLAMACPP/llama.cpp/include/llama.h" ]; then
+  rm -rf "$LLAMACPP/llama.cpp"
+  git clone -q "$LLAMACPP/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$LLAMACPP/llama.cpp" 2>/dev/null \
+    || echo "setup: cloning llama.cpp's source bundle failed; the llama.cpp cross-checks will be skipped"
 fi
 echo "setup: done"

@@ -1,0 +1,79 @@
+// The table of ggml types (see ggml_types.h): one line per type. The row functions live in one
+// file per family (ggml_float.cpp, ggml_legacy.cpp, ggml_kquants.cpp).
+#include "trainer/quant/ggml_types.h"
+
+#include <cctype>
+
+#include "trainer/quant/ggml_rows.h"
+
+namespace trainer::quant {
+namespace {
+
+constexpr TypeTraits kTable[] = {
+    {"f32", kGgmlF32, 1, 4, decode_f32, encode_f32},
+    {"f16", kGgmlF16, 1, 2, decode_f16, encode_f16},
+    {"q4_0", kGgmlQ4_0, 32, 18, decode_q4_0, encode_q4_0},
+    {"q4_1", kGgmlQ4_1, 32, 20, decode_q4_1, encode_q4_1},
+    {"q5_0", kGgmlQ5_0, 32, 22, decode_q5_0, encode_q5_0},
+    {"q5_1", kGgmlQ5_1, 32, 24, decode_q5_1, encode_q5_1},
+    {"q8_0", kGgmlQ8_0, 32, 34, decode_q8_0, encode_q8_0},
+    {"q4_K", kGgmlQ4_K, 256, 144, decode_q4_k, encode_q4_k},
+    {"q5_K", kGgmlQ5_K, 256, 176, decode_q5_k, encode_q5_k},
+    {"q6_K", kGgmlQ6_K, 256, 210, decode_q6_k, encode_q6_k},
+    {"bf16", kGgmlBF16, 1, 2, decode_bf16, encode_bf16},
+};
+
+// ggml's names of every type id up to 42 (ggml.c type_traits[].type_name), for messages about
+// types nightshift does not handle. Empty: an id ggml removed.
+constexpr const char* kAllNames[] = {
+    "f32",  "f16",    "q4_0",  "q4_1",    "", "", "q5_0", "q5_1", "q8_0", "q8_1", "q2_K", "q3_K",
+    "q4_K", "q5_K",   "q6_K",  "q8_K",    "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s", "iq4_nl", "iq3_s",
+    "iq2_s", "iq4_xs", "i8",   "i16",     "i32", "i64", "f64", "iq1_m", "bf16", "", "", "", "tq1_0",
+    "tq2_0", "", "", "", "mxfp4", "nvfp4", "q1_0", "q2_0"};
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::span<const TypeTraits> all_type_traits() { return kTable; }
+
+const TypeTraits* type_traits(uint32_t ggml_id) {
+  for (const TypeTraits& t : kTable) {
+    if (t.ggml_id == ggml_id) return &t;
+  }
+  return nullptr;
+}
+
+const TypeTraits* type_traits_by_name(std::string_view name) {
+  for (const TypeTraits& t : kTable) {
+    if (iequal(t.name, name)) return &t;
+  }
+  return nullptr;
+}
+
+std::string ggml_type_name(uint32_t ggml_id) {
+  constexpr uint32_t n = sizeof(kAllNames) / sizeof(kAllNames[0]);
+  if (ggml_id < n && kAllNames[ggml_id][0] != '\0') {
+    std::string s = kAllNames[ggml_id];
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+  }
+  return "type " + std::to_string(ggml_id);
+}
+
+std::string supported_type_names() {
+  std::string s;
+  for (const TypeTraits& t : kTable) {
+    if (!s.empty()) s += ", ";
+    s += ggml_type_name(t.ggml_id);
+  }
+  return s;
+}
+
+}  // namespace trainer::quant

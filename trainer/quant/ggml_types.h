@@ -1,0 +1,65 @@
+// The ggml tensor types nightshift reads and writes (the types of GGUF files), as ONE table of type
+// traits in the style of ggml's own: per type its name, ggml type id, elements per block, bytes per
+// block, and a row decoder to fp32 and encoder from fp32. Decoding is bit-exact with ggml's
+// dequantize_row_*; encoding is bit-exact with ggml's reference quantizers (quantize_row_*_ref,
+// which is what ggml_quantize_chunk and llama-quantize run when no importance matrix is given).
+// Adding a type is one file (its decode/encode, trainer/quant/ggml_<family>.cpp) plus one entry in
+// the table in ggml_types.cpp. This file holds no matrix product and does not read files.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace trainer::quant {
+
+// ggml's type ids (ggml.h enum ggml_type), as stored in a GGUF tensor info. Only the ones in the
+// table have traits; the others are named by ggml_type_name for error messages.
+enum GgmlTypeId : uint32_t {
+  kGgmlF32 = 0,
+  kGgmlF16 = 1,
+  kGgmlQ4_0 = 2,
+  kGgmlQ4_1 = 3,
+  kGgmlQ5_0 = 6,
+  kGgmlQ5_1 = 7,
+  kGgmlQ8_0 = 8,
+  kGgmlQ4_K = 12,
+  kGgmlQ5_K = 13,
+  kGgmlQ6_K = 14,
+  kGgmlBF16 = 30,
+};
+
+// Decodes n values (a whole number of blocks) from `src` into dst[0..n).
+using DecodeRowFn = void (*)(const uint8_t* src, float* dst, int64_t n);
+// Encodes n values (a whole number of blocks) of `src` into dst (n / block_elems * block_bytes bytes).
+using EncodeRowFn = void (*)(const float* src, uint8_t* dst, int64_t n);
+
+struct TypeTraits {
+  const char* name;     // ggml's name: "f32", "q4_K", ...
+  uint32_t ggml_id;     // GgmlTypeId
+  int64_t block_elems;  // values per block (1 for the float types)
+  size_t block_bytes;   // bytes per block
+  DecodeRowFn decode_row;
+  EncodeRowFn encode_row;
+};
+
+// Every type of the table, in ggml id order.
+std::span<const TypeTraits> all_type_traits();
+// The traits of a ggml type id, or nullptr when nightshift does not handle that type.
+const TypeTraits* type_traits(uint32_t ggml_id);
+// By ggml's name, case-insensitive ("Q4_K", "q4_k", "bf16"); nullptr when unknown.
+const TypeTraits* type_traits_by_name(std::string_view name);
+// The upper-case name of any ggml type id ("Q4_K", also types without traits: "IQ2_XXS"), or
+// "type N" for an id ggml does not define. For messages.
+std::string ggml_type_name(uint32_t ggml_id);
+// The names of the table's types joined by ", " (for error messages).
+std::string supported_type_names();
+
+// Bytes of n values of type t; n must be a multiple of t.block_elems (check first).
+inline size_t row_bytes(const TypeTraits& t, int64_t n) {
+  return static_cast<size_t>(n / t.block_elems) * t.block_bytes;
+}
+
+}  // namespace trainer::quant
