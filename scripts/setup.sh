@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package that nightshift's build, tests and benchmarks need, plus the one
 # npm package the tokenizer test compares against. Safe to run twice: it installs only what is missing.
+# `--aarch64` installs the cross toolchain and arm64 libraries instead (scripts/test-aarch64.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +20,29 @@ PACKAGES=(
   fortune-mod fortunes fortunes-min     # a real English corpus for the quick start
   nodejs npm                      # an independent GPT-2 tokenizer (gpt-3-encoder) for the tokenizer test
   python3-yaml                    # imported by llama.cpp's gguf-py (tests/reference/llamacpp)
+  clang-format                    # the house style (.clang-format), for new and changed code
+)
+# `setup.sh --aarch64` (scripts/test-aarch64.sh): the cross toolchain, qemu, and the arm64 builds of
+# the libraries nightshift links, installed side by side through Debian multiarch.
+PACKAGES_AARCH64=(
+  g++-aarch64-linux-gnu           # the cross compiler (with the arm64 libstdc++ and libgomp)
+  qemu-user                       # qemu-aarch64 runs the arm64 test binaries here
+  libopenblas-openmp-dev:arm64 libfmt-dev:arm64 libtomlplusplus-dev:arm64
+  libsqlite3-dev:arm64 libncurses-dev:arm64 libsensors-dev:arm64 libhwloc-dev:arm64
+  libgtest-dev:arm64 libgmock-dev:arm64
 )
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+if [ "${1:-}" = "--aarch64" ]; then
+  PACKAGES=("${PACKAGES_AARCH64[@]}")
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    echo "setup: adding the arm64 architecture (Debian multiarch)"
+    $SUDO dpkg --add-architecture arm64
+    $SUDO apt-get update -q
+  fi
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -45,6 +65,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: all Debian packages present"
+fi
+
+if [ "${1:-}" = "--aarch64" ]; then
+  echo "setup: done (aarch64 cross packages)"
+  exit 0
 fi
 
 # The independent GPT-2 tokenizer used by tests/reference (not needed to run nightshift).

@@ -44,7 +44,9 @@ TEST(Fit, LimitsAreTight) {
   at.seq_len = s;
   over.seq_len = 2 * s;
   EXPECT_LE(total(m, at), avail);
-  if (s < kFitMaxSeqLen) EXPECT_GT(total(m, over), avail);
+  if (s < kFitMaxSeqLen) {
+    EXPECT_GT(total(m, over), avail);
+  }
 }
 
 TEST(Fit, RecommendationFitsAndPrefersNoCheckpointing) {

@@ -112,7 +112,9 @@ TEST(SeedPresets, ParameterCountsMatchTheirDocumentation) {
     common::Result<ParamBreakdown> b = count_params_by_component(preset(c.name));
     ASSERT_TRUE(b.ok()) << c.name << ": " << b.status().message();
     EXPECT_NEAR(b->total / 1e9, c.total_b, 0.002) << c.name;
-    if (c.active_b > 0) EXPECT_NEAR(b->active_per_token / 1e9, c.active_b, 0.002) << c.name;
+    if (c.active_b > 0) {
+      EXPECT_NEAR(b->active_per_token / 1e9, c.active_b, 0.002) << c.name;
+    }
     int64_t sum = 0;
     for (const auto& comp : b->components) sum += comp.second;
     EXPECT_EQ(sum, b->total);

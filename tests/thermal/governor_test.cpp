@@ -110,7 +110,9 @@ TEST_F(GovernorTest, RankAndThreadsComeBackWhenCool) {
     ++intervals;
     EXPECT_GE(d.threads, threads);
     EXPECT_GE(d.lora_rank, rank);
-    if (d.lora_rank > rank) EXPECT_EQ(d.threads, 8) << "threads come back before the rank";
+    if (d.lora_rank > rank) {
+      EXPECT_EQ(d.threads, 8) << "threads come back before the rank";
+    }
     threads = d.threads;
     rank = d.lora_rank;
   }

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "trainer/formats/checkpoint.h"
 #include "trainer/model_config_toml.h"
+#include "trainer/run_shape.h"
 #include "trainer/synthetic_source.h"
 
 namespace {
@@ -66,7 +67,7 @@ std::vector<uint8_t> weight_bytes(const trainer::Model& m) {
 }
 
 TEST(Checkpoint, ResumeGivesTheSameLosses) {
-  const RunShape shape{2, 8};
+  const RunShape shape = trainer_test::run_shape(2, 8);
   TrainOptions o;
   o.steps = 6;
   o.warmup = 2;
@@ -125,7 +126,7 @@ class CheckpointDamage : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
   std::string weights() const { return info_.dir + "/model.safetensors"; }
 
-  RunShape shape_{1, 4};
+  RunShape shape_ = trainer_test::run_shape(1, 4);
   std::string dir_;
   std::unique_ptr<trainer::Model> model_;
   trainer::CheckpointInfo info_;
@@ -165,7 +166,7 @@ TEST(Checkpoint, MissingIsNotFoundAndOldOnesArePruned) {
   const std::string dir = temp_dir("prune");
   EXPECT_EQ(trainer::read_latest_checkpoint(dir).status().code(), common::StatusCode::kNotFound);
   EXPECT_FALSE(trainer::has_checkpoint(dir));
-  auto m = trainer::Model::create(model(), RunShape{1, 4});
+  auto m = trainer::Model::create(model(), trainer_test::run_shape(1, 4));
   ASSERT_TRUE(m.ok());
   for (int step : {10, 20, 30}) {
     trainer::CheckpointInfo info;
@@ -252,7 +253,7 @@ class CheckpointStore : public ::testing::Test {
   }
 
   using Status = common::Status;
-  RunShape shape_{1, 4};
+  RunShape shape_ = trainer_test::run_shape(1, 4);
   std::string dir_;
   std::unique_ptr<trainer::Model> model_;
 };

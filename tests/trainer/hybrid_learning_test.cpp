@@ -15,6 +15,7 @@
 #include "trainer/data/batch_source.h"
 #include "trainer/data/dataset.h"
 #include "trainer/tokenizers/tokenizer.h"
+#include "trainer/run_shape.h"
 #include "trainer/trainer.h"
 
 namespace {
@@ -47,7 +48,7 @@ TEST(HybridLearning, HybridTinyLearnsShakespeareWithBalancedExperts) {
   o.threads = 1;  // short steps: a second thread mostly waits (and spins) on a machine shared with other tests
   o.lr = 3e-3f;
   o.min_lr = 3e-4f;
-  auto t = trainer::Trainer::create(*config, trainer::RunShape{B, T}, o, &train, &val);
+  auto t = trainer::Trainer::create(*config, trainer_test::run_shape(B, T), o, &train, &val);
   ASSERT_TRUE(t.ok()) << t.status().to_string();
   while (!(*t)->done()) ASSERT_TRUE((*t)->step().ok());
   auto e = (*t)->evaluate(eval_batches);

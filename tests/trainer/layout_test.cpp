@@ -5,6 +5,7 @@
 #include <map>
 
 #include "trainer/layout.h"
+#include "trainer/run_shape.h"
 #include "trainer/model.h"
 
 namespace {
@@ -22,7 +23,7 @@ std::map<std::string, TensorSpec> by_name(const std::vector<TensorSpec>& specs) 
 TEST(Layout, GptTinyWeightsFollowDocsModelMd) {
   auto c = trainer::model_preset("gpt-tiny");
   ASSERT_TRUE(c.ok());
-  RunShape shape{12, 64};
+  RunShape shape = trainer_test::run_shape(12, 64);
   auto specs = trainer::list_run_tensors(*c, shape);
   ASSERT_TRUE(specs.ok()) << specs.status().to_string();
   auto m = by_name(*specs);
@@ -55,7 +56,7 @@ TEST(Layout, GptTinyWeightsFollowDocsModelMd) {
 TEST(Layout, CheckpointingKeepsFewerActivations) {
   auto c = trainer::model_preset("gpt-small");
   ASSERT_TRUE(c.ok());
-  RunShape plain{4, 256};
+  RunShape plain = trainer_test::run_shape(4, 256);
   RunShape ckpt = plain;
   ckpt.grad_checkpoint = true;
   auto a = trainer::list_run_tensors(*c, plain);
@@ -75,7 +76,7 @@ TEST(Layout, CheckpointingKeepsFewerActivations) {
 TEST(Layout, InferenceHasNoGradientsOrMoments) {
   auto c = trainer::model_preset("gpt-tiny");
   ASSERT_TRUE(c.ok());
-  RunShape shape{1, 32};
+  RunShape shape = trainer_test::run_shape(1, 32);
   shape.training = false;
   auto specs = trainer::list_run_tensors(*c, shape);
   ASSERT_TRUE(specs.ok());
@@ -90,7 +91,7 @@ TEST(Layout, InferenceHasNoGradientsOrMoments) {
 TEST(Layout, BadShapeIsAnError) {
   auto c = trainer::model_preset("gpt-tiny");
   ASSERT_TRUE(c.ok());
-  auto specs = trainer::list_run_tensors(*c, RunShape{0, 64});
+  auto specs = trainer::list_run_tensors(*c, trainer_test::run_shape(0, 64));
   ASSERT_FALSE(specs.ok());
   EXPECT_EQ(specs.status().code(), common::StatusCode::kInvalidArgument);
 }
@@ -98,7 +99,7 @@ TEST(Layout, BadShapeIsAnError) {
 TEST(Layout, ModelAllocatesExactlyTheListedArenas) {
   auto c = trainer::model_preset("gpt-tiny");
   ASSERT_TRUE(c.ok());
-  RunShape shape{2, 16};
+  RunShape shape = trainer_test::run_shape(2, 16);
   auto specs = trainer::list_run_tensors(*c, shape);
   auto model = trainer::Model::create(*c, shape);
   ASSERT_TRUE(specs.ok() && model.ok());

@@ -72,7 +72,29 @@ TEST(HalfConversions, F16RoundTripsAndSpecials) {
   }
 }
 
+#if defined(__F16C__) || defined(__aarch64__)
+// The CPU's own conversions: F16C on x86, FCVT (round to nearest even) on Arm.
+uint16_t hw_f32_to_f16(float x) {
 #if defined(__F16C__)
+  return static_cast<uint16_t>(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT));
+#else
+  const __fp16 h = static_cast<__fp16>(x);
+  uint16_t bits;
+  std::memcpy(&bits, &h, 2);
+  return bits;
+#endif
+}
+
+float hw_f16_to_f32(uint16_t bits) {
+#if defined(__F16C__)
+  return _cvtsh_ss(bits);
+#else
+  __fp16 h;
+  std::memcpy(&h, &bits, 2);
+  return static_cast<float>(h);
+#endif
+}
+
 TEST(HalfConversions, F16AgreesWithHardware) {
   std::mt19937 rng(7);
   for (int i = 0; i < 200000; ++i) {
@@ -80,9 +102,9 @@ TEST(HalfConversions, F16AgreesWithHardware) {
     float x;
     std::memcpy(&x, &bits, 4);
     if (std::isnan(x)) continue;
-    uint16_t hw = static_cast<uint16_t>(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT));
+    const uint16_t hw = hw_f32_to_f16(x);
     ASSERT_EQ(f32_to_f16(x), hw) << x;
-    ASSERT_EQ(f16_to_f32(hw), _cvtsh_ss(hw));
+    ASSERT_EQ(f16_to_f32(hw), hw_f16_to_f32(hw));
   }
 }
 #endif

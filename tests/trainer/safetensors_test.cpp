@@ -96,7 +96,9 @@ TEST_F(SafetensorsTest, RoundTripPreservesEveryTensorAndMetadata) {
     auto e = f.get(t.name, t.dtype, t.shape);
     ASSERT_TRUE(e.ok()) << e.status().to_string();
     ASSERT_EQ((*e)->bytes, t.bytes) << t.name;
-    if (t.bytes) EXPECT_EQ(std::memcmp((*e)->data, t.data, t.bytes), 0) << t.name;
+    if (t.bytes) {
+      EXPECT_EQ(std::memcmp((*e)->data, t.data, t.bytes), 0) << t.name;
+    }
   }
   // The header is padded so that the data section starts 8-byte aligned.
   const uint8_t* first = f.tensors().at("w").data;

@@ -11,6 +11,7 @@
 #include "trainer/data/batch_source.h"
 #include "trainer/data/dataset.h"
 #include "trainer/tokenizers/tokenizer.h"
+#include "trainer/run_shape.h"
 #include "trainer/trainer.h"
 
 namespace {
@@ -44,7 +45,7 @@ TEST(Learning, TinyShakespeareBeatsUnigramEntropy) {
   o.warmup = 25;
   o.lr = 3e-3f;
   o.min_lr = 3e-4f;
-  auto t = trainer::Trainer::create(*config, trainer::RunShape{B, T}, o, &train, &val);
+  auto t = trainer::Trainer::create(*config, trainer_test::run_shape(B, T), o, &train, &val);
   ASSERT_TRUE(t.ok()) << t.status().to_string();
   while (!(*t)->done()) ASSERT_TRUE((*t)->step().ok());
   auto e = (*t)->evaluate(20);

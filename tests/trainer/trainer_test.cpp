@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "trainer/optimizer.h"
+#include "trainer/run_shape.h"
 #include "trainer/synthetic_source.h"
 #include "trainer/trainer.h"
 
@@ -76,8 +77,8 @@ TEST(Trainer, AccumulationMatchesALargerBatch) {
   o.grad_clip = 0.5f;
   TrainOptions oa = o;
   oa.accum = 2;
-  auto a = trainer::Trainer::create(tiny_model(16), RunShape{4, T}, o, &big, nullptr);
-  auto b = trainer::Trainer::create(tiny_model(16), RunShape{2, T}, oa, &small, nullptr);
+  auto a = trainer::Trainer::create(tiny_model(16), trainer_test::run_shape(4, T), o, &big, nullptr);
+  auto b = trainer::Trainer::create(tiny_model(16), trainer_test::run_shape(2, T), oa, &small, nullptr);
   ASSERT_TRUE(a.ok() && b.ok()) << a.status().to_string() << b.status().to_string();
   for (int s = 0; s < 3; ++s) {
     auto sa = (*a)->step();
@@ -98,7 +99,7 @@ TEST(Trainer, RefusesToStepPastTheEnd) {
   trainer_test::MarkovSource src(16, 2, 2, 8, 1, 1);
   TrainOptions o;
   o.steps = 1;
-  auto t = trainer::Trainer::create(tiny_model(16), RunShape{2, 8}, o, &src, nullptr);
+  auto t = trainer::Trainer::create(tiny_model(16), trainer_test::run_shape(2, 8), o, &src, nullptr);
   ASSERT_TRUE(t.ok());
   ASSERT_TRUE((*t)->step().ok());
   EXPECT_TRUE((*t)->done());
@@ -115,7 +116,7 @@ TEST(Learning, MarkovSourceLossApproachesItsEntropy) {
   o.lr = 1e-2f;
   o.min_lr = 1e-3f;
   o.weight_decay = 0.0f;
-  auto t = trainer::Trainer::create(tiny_model(V), RunShape{B, T}, o, &train, &val);
+  auto t = trainer::Trainer::create(tiny_model(V), trainer_test::run_shape(B, T), o, &train, &val);
   ASSERT_TRUE(t.ok());
   auto e0 = (*t)->evaluate(4);
   ASSERT_TRUE(e0.ok());
