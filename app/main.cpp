@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "app/commands/command_registry.h"
@@ -34,6 +35,10 @@ int main(int argc, char** argv) {
   CLI::App root{"nightshift: train small language models on this machine, overnight, safely"};
   root.require_subcommand(1);
   root.set_version_flag("--version", "nightshift 0.1.0");
+  // Parser errors look like every other error of nightshift: "nightshift: <what>" on one line.
+  root.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("nightshift: ") + e.what() + " (see --help)\n";
+  });
   app::Action run;
   for (app::RegisterFn fn : app::command_registry()) fn(root, run);
   // Installed as `budget-report` too (a link to nightshift): run that subcommand.

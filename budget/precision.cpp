@@ -41,6 +41,8 @@ Result<Precision> parse_precision(std::string_view name) {
   return Status::InvalidArgument("unknown precision '" + std::string(name) + "' (known: " + known + ")");
 }
 
+bool nightshift_writes(Precision p) { return p != Precision::kQ4 && p != Precision::kTernary; }
+
 const std::vector<Precision>& report_precisions() {
   static const std::vector<Precision> kList = {Precision::kF32, Precision::kF16, Precision::kQ8,
                                                Precision::kQ4,  Precision::kNF4, Precision::kTernary};

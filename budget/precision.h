@@ -24,6 +24,10 @@ common::Result<Precision> parse_precision(std::string_view name);
 // what f16 costs; nf4 is the QLoRA format without double quantization).
 const std::vector<Precision>& report_precisions();
 
+// True for the storage nightshift itself trains in or writes (`quantize`): f32, f16, bf16, q8, nf4,
+// nf4-dq. q4 and ternary are in the report for planning only.
+bool nightshift_writes(Precision p);
+
 // Bytes of a (rows, cols) matrix stored in `p`, including per-block scales and the 64-byte section
 // alignment the engine uses for Q8/NF4.
 uint64_t matrix_bytes(Precision p, int64_t rows, int64_t cols);

@@ -72,6 +72,14 @@ Table params_table(const BudgetReport& r) {
   return t;
 }
 
+// Table markers, plain ASCII that neither markdown nor a terminal reads as anything else.
+constexpr const char* kPlanOnly = "(plan)";  // a format nightshift cannot produce
+constexpr const char* kNoFit = "(no)";       // does not fit the available memory
+
+std::string precision_label(Precision p) {
+  return nightshift_writes(p) ? std::string(precision_name(p)) : std::string(precision_name(p)) + " " + kPlanOnly;
+}
+
 Table weights_table(const BudgetReport& r) {
   Table t;
   t.title = "Weight memory by precision (inference at 4K context, batch 1)";
@@ -81,12 +89,14 @@ Table weights_table(const BudgetReport& r) {
     char bits[16];
     std::snprintf(bits, sizeof bits, "%.2f", 8.0 * static_cast<double>(bytes) / r.params.total);
     const uint64_t total = r.inference.total_bytes(p, 1);
-    t.rows.push_back({precision_name(p), bits, format_bytes(bytes), format_bytes(total),
+    t.rows.push_back({precision_label(p), bits, format_bytes(bytes), format_bytes(total),
                       total <= r.available_bytes ? "fits" : "does not fit"});
   }
   t.notes.push_back("Linear matrices are stored in the precision; norms, biases, A_log and conv weights stay f32. "
                     "q8/nf4: blocks of 64 with an fp32 absmax; q4: blocks of 32 with an f16 scale; ternary: 5 trits "
                     "per byte and an fp32 scale per row.");
+  t.notes.push_back(std::string(kPlanOnly) + " planning only: nightshift cannot write q4 or ternary weights "
+                    "(it trains and quantizes to f32, f16, bf16, q8 and nf4).");
   return t;
 }
 
@@ -109,7 +119,7 @@ Table ssm_table(const BudgetReport& r) {
 Table kv_table(const BudgetReport& r) {
   Table t;
   t.title = "KV cache by context (batch 1)";
-  t.headers = {"context", "plain (f16)", "3-bit"};
+  t.headers = {"context", "plain (f16)", std::string("3-bit ") + kPlanOnly};
   t.right_align = {true, true, true};
   for (int i = 0; i < InferencePlan::kNumContexts; ++i) {
     t.rows.push_back({context_name(InferencePlan::kContexts[i]), format_bytes(r.inference.kv_plain_bytes[i]),
@@ -123,7 +133,7 @@ Table kv_table(const BudgetReport& r) {
     if (r.model.attn.window > 0) {
       note += " Sliding window " + std::to_string(r.model.attn.window) + ": the cache stops growing there.";
     }
-    note += " 3-bit: codes plus an f16 scale and zero per 64 values.";
+    note += " 3-bit: codes plus an f16 scale and zero per 64 values; planning only (nightshift keeps f16).";
     t.notes.push_back(note);
   }
   return t;
@@ -135,18 +145,19 @@ Table inference_table(const BudgetReport& r) {
   t.headers = {"context"};
   t.right_align = {true};
   for (const auto& wp : r.inference.weights_bytes) {
-    t.headers.push_back(precision_name(wp.first));
+    t.headers.push_back(precision_label(wp.first));
     t.right_align.push_back(true);
   }
   for (int i = 0; i < InferencePlan::kNumContexts; ++i) {
     std::vector<std::string> row = {context_name(InferencePlan::kContexts[i])};
     for (const auto& wp : r.inference.weights_bytes) {
       const uint64_t b = r.inference.total_bytes(wp.first, i);
-      row.push_back(format_bytes(b) + (b <= r.available_bytes ? "" : "*"));
+      row.push_back(format_bytes(b) + (b <= r.available_bytes ? "" : " " + std::string(kNoFit)));
     }
     t.rows.push_back(row);
   }
-  t.notes.push_back("* does not fit in " + format_bytes(r.available_bytes) + ".");
+  t.notes.push_back(std::string(kNoFit) + " does not fit in " + format_bytes(r.available_bytes) + "; " + kPlanOnly +
+                    " planning only.");
   return t;
 }
 
@@ -161,7 +172,6 @@ Table training_table(const BudgetReport& r) {
   for (const MemoryPlan& p : r.by_mode) {
     std::string h = trainer::train_mode_name(p.run.mode);
     if (p.run.mode != trainer::TrainMode::kFull) h += " (" + std::string(precision_name(p.run.base_precision)) + ")";
-    if (p.run.mode == run.mode) h += " *";
     t.headers.push_back(h);
     t.right_align.push_back(true);
   }
@@ -175,14 +185,17 @@ Table training_table(const BudgetReport& r) {
     t.rows.push_back(row);
   }
   t.rules_before.push_back(static_cast<int>(t.rows.size()));
-  std::vector<std::string> total = {"total"}, verdict = {"verdict"};
+  std::vector<std::string> total = {"total"}, verdict = {"verdict"}, selected = {"selected"};
   for (const MemoryPlan& p : r.by_mode) {
     total.push_back(format_bytes(p.total_bytes));
     verdict.push_back(p.fits() ? "fits" : "no");
+    selected.push_back(p.run.mode == run.mode ? "yes" : "");
   }
   t.rows.push_back(total);
   t.rows.push_back(verdict);
-  t.notes.push_back("* selected: " + margin_text(r.selected.margin_bytes()) + " of " +
+  t.rows.push_back(selected);
+  t.notes.push_back("Selected " + std::string(trainer::train_mode_name(run.mode)) + ": " +
+                    margin_text(r.selected.margin_bytes()) + " of " +
                     format_bytes(r.available_bytes) + ". Plan source: " + layout_source_name(r.selected.source) +
                     (r.selected.source == LayoutSource::kEngine ? " (the engine's own tensor list)." : "."));
   return t;

@@ -44,7 +44,10 @@ std::string render_report_markdown(const BudgetReport& report);
 // seq_len, micro_batch, lora_rank, grad_checkpoint, base_precision, optimizer, source, <item>_bytes
 // ..., total_bytes, margin_bytes}, training_by_mode {full, lora, qlora}, fits, recommended {...},
 // fit {max_seq_len, max_seq_len_grad_checkpoint, max_micro_batch, ..., max_lora_rank, ...}.
+// planning_only lists the rows nightshift cannot produce (q4, ternary, kv_cache_3bit).
 std::string render_report_json(const BudgetReport& report);
+// `--fit --format json`: profile, model, available_bytes, training, fits, recommended, fit.
+std::string render_fit_json(const BudgetReport& report);
 
 // The itemized training plan alone (check_fits, `nightshift train` refusing a run).
 std::string render_plan_table(const MemoryPlan& plan);

@@ -33,6 +33,13 @@ nlohmann::json limit_json(const FitLimit& l) {
           {"with_grad_checkpoint", l.with_checkpoint}};
 }
 
+nlohmann::json fit_json(const BudgetReport& r) {
+  return {{"max_seq_len", limit_json(r.fit.max_seq_len)},
+          {"max_micro_batch", limit_json(r.fit.max_micro_batch)},
+          {"max_lora_rank", limit_json(r.fit.max_lora_rank)},
+          {"why", r.fit.why}};
+}
+
 }  // namespace
 
 std::string render_report_json(const BudgetReport& r) {
@@ -60,6 +67,13 @@ std::string render_report_json(const BudgetReport& r) {
     inference[precision_name(p)] = by_ctx;
   }
   j["weights_bytes"] = weights;
+  // Rows of the report nightshift cannot produce (weights it cannot write, the 3-bit KV cache).
+  nlohmann::json plan_only = nlohmann::json::array();
+  for (const auto& wp : r.inference.weights_bytes) {
+    if (!nightshift_writes(wp.first)) plan_only.push_back(precision_name(wp.first));
+  }
+  plan_only.push_back("kv_cache_3bit");
+  j["planning_only"] = plan_only;
   j["ssm_state_bytes"] = r.inference.ssm_state_bytes;
   j["conv_state_bytes"] = r.inference.conv_state_bytes;
   nlohmann::json kv = nlohmann::json::object(), kv3 = nlohmann::json::object();
@@ -76,10 +90,19 @@ std::string render_report_json(const BudgetReport& r) {
   j["training_by_mode"] = by_mode;
   j["fits"] = r.selected.fits();
   j["recommended"] = r.fit.found ? plan_json(r.fit.recommended_plan) : nlohmann::json(nullptr);
-  j["fit"] = {{"max_seq_len", limit_json(r.fit.max_seq_len)},
-              {"max_micro_batch", limit_json(r.fit.max_micro_batch)},
-              {"max_lora_rank", limit_json(r.fit.max_lora_rank)},
-              {"why", r.fit.why}};
+  j["fit"] = fit_json(r);
+  return j.dump(2) + "\n";
+}
+
+std::string render_fit_json(const BudgetReport& r) {
+  nlohmann::json j;
+  j["profile"] = r.profile.name;
+  j["model"] = r.model.name;
+  j["available_bytes"] = r.available_bytes;
+  j["training"] = plan_json(r.selected);
+  j["fits"] = r.selected.fits();
+  j["recommended"] = r.fit.found ? plan_json(r.fit.recommended_plan) : nlohmann::json(nullptr);
+  j["fit"] = fit_json(r);
   return j.dump(2) + "\n";
 }
 

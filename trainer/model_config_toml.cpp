@@ -1,13 +1,44 @@
-// model_config_to_toml with toml++.
+// model_config_to_toml with toml++. Float fields are written as the shortest decimal of their float
+// value (0.02 and 1e-05, not 0.019999999552965164 or toml++'s 17 digits 1.0000000000000001e-05).
 #include "trainer/model_config_toml.h"
 
 #include <toml++/toml.h>
 
 #include <sstream>
+#include <string_view>
+#include <utility>
+#include <vector>
 
+#include "common/float_text.h"
 #include "trainer/layers/kind.h"
 
 namespace trainer {
+namespace {
+
+// A float as TOML: its shortest decimal, with ".0" when that reads as an integer ("10000").
+std::string toml_float(float v) {
+  std::string s = common::float_to_shortest(v);
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+// Rewrites the value of "key = ..." lines (any indentation) with `text`.
+void set_value_text(std::string& toml, std::string_view key, const std::string& text) {
+  size_t pos = 0;
+  while (pos < toml.size()) {
+    size_t end = toml.find('\n', pos);
+    if (end == std::string::npos) end = toml.size();
+    size_t k = toml.find_first_not_of(" \t", pos);
+    if (k < end && toml.compare(k, key.size(), key) == 0 && toml.compare(k + key.size(), 3, " = ") == 0) {
+      size_t v = k + key.size() + 3;
+      toml.replace(v, end - v, text);
+      end = v + text.size();
+    }
+    pos = end + 1;
+  }
+}
+
+}  // namespace
 
 std::string model_config_to_toml(const ModelConfig& c) {
   toml::array blocks;
@@ -28,10 +59,11 @@ std::string model_config_to_toml(const ModelConfig& c) {
       {"d_model", c.d_model},
       {"d_embed", c.d_embed},
       {"tied_embedding", c.tied_embedding},
-      {"norm_eps", static_cast<double>(c.norm_eps)},
-      {"init_std", static_cast<double>(c.init_std)},
+      {"norm_eps", common::float_as_decimal(c.norm_eps)},
+      {"init_std", common::float_as_decimal(c.init_std)},
       {"blocks", blocks},
   };
+  std::vector<std::pair<const char*, float>> float_keys = {{"norm_eps", c.norm_eps}, {"init_std", c.init_std}};
   for (const LayerKindInfo& kind : layer_kinds()) {
     toml::table section;
     ModelConfig& fields = const_cast<ModelConfig&>(c);  // read only: ConfigKey::field serves both ways
@@ -39,7 +71,10 @@ std::string model_config_to_toml(const ModelConfig& c) {
       void* f = key.field(fields);
       switch (key.type) {
         case ConfigKeyType::kInt: section.insert(key.name, *static_cast<int*>(f)); break;
-        case ConfigKeyType::kFloat: section.insert(key.name, static_cast<double>(*static_cast<float*>(f))); break;
+        case ConfigKeyType::kFloat:
+          section.insert(key.name, common::float_as_decimal(*static_cast<float*>(f)));
+          float_keys.emplace_back(key.name, *static_cast<float*>(f));
+          break;
         case ConfigKeyType::kBool: section.insert(key.name, *static_cast<bool*>(f)); break;
       }
     }
@@ -47,7 +82,10 @@ std::string model_config_to_toml(const ModelConfig& c) {
   }
   std::ostringstream os;
   os << toml::table{{"model", t}} << "\n";
-  return os.str();
+  std::string out = os.str();
+  // Float key names are unique across the model table and the kinds' tables.
+  for (const auto& [key, value] : float_keys) set_value_text(out, key, toml_float(value));
+  return out;
 }
 
 }  // namespace trainer

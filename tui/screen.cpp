@@ -77,7 +77,8 @@ void draw_run(Canvas& c, const Rect& r, const DashboardModel& m, const Glyphs& g
   std::vector<Item> second = {
       {"tokens " + format_rate(static_cast<double>(m.tokens))},
       {"elapsed " + common::format_duration(m.elapsed_s)},
-      {"ETA " + (m.finished ? std::string("done") : common::format_duration(m.eta_s)), Style::kBold},
+      {"ETA " + (m.finished ? std::string(m.status == "finished" ? "done" : "--") : common::format_duration(m.eta_s)),
+       Style::kBold},
       {"loss " + format_loss(m.loss), Style::kBold},
       {"val " + format_loss(m.val_loss)},
       {"lr " + format_lr(m.lr)},
@@ -227,8 +228,13 @@ void draw_events(Canvas& c, const Rect& r, const DashboardModel& m, const Glyphs
 }
 
 void draw_footer(Canvas& c, const Rect& r, const DashboardModel& m, const ViewState& v, const Glyphs& g) {
-  std::vector<Item> keys = {{m.paused ? "p resume" : "p pause"}, {"c checkpoint"},
-                            {v.quit_requested ? "q leave now" : "q ckpt+quit"}};
+  if (v.confirm_stop) {
+    // The question replaces the key list until it is answered.
+    c.put(r.x, r.y, fit("stop the run (checkpoint, then quit)? y/n", r.w, g), Style::kAlert);
+    return;
+  }
+  std::vector<Item> keys = {{m.paused ? "p resume" : "p pause"}, {"c checkpoint"}, {"s stop"}};
+  if (v.attached) keys.push_back({"q leave"});
   if (v.attached) keys.push_back({"d detach"});
   keys.push_back({"l log"});
   keys.push_back({"? help"});
@@ -246,10 +252,14 @@ void draw_help(Canvas& c, const ViewState& v, const Glyphs& g) {
   std::vector<std::string> lines = {
       "p   pause / resume training",
       "c   write a checkpoint now",
-      "q   checkpoint and stop the run",
-      "    (q again: leave without waiting)",
+      "s   checkpoint and stop the run (y/n)",
   };
-  if (v.attached) lines.push_back("d   leave this view, the run goes on");
+  if (v.attached) {
+    lines.push_back("q   leave this view, the run goes on");
+    lines.push_back("d   the same as q");
+  } else {
+    lines.push_back("q   the same as s in this dashboard");
+  }
   lines.push_back("l   log scale for the loss plot");
   lines.push_back("?   show / hide this help");
   lines.push_back("");

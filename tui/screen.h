@@ -16,7 +16,8 @@ struct ViewState {
   bool show_help = false;       // help overlay ('?')
   bool ascii = false;           // no UTF-8: ASCII glyphs
   bool attached = false;        // `nightshift top`: offers 'd' (detach)
-  bool quit_requested = false;  // 'q' sent, waiting for the run to end
+  bool confirm_stop = false;    // 's' pressed: the footer asks "stop the run? y/n"
+  bool quit_requested = false;  // stop confirmed and sent, waiting for the run to end
   std::string message;          // the footer's last feedback ("sent: pause")
 };
 

@@ -1,30 +1,37 @@
 // `nightshift budget-report` (also installed as `budget-report`): plans a run's memory on a device
 // profile and prints the itemized report as text (80 columns), markdown or JSON. Pure planning:
-// nothing is allocated or trained. Unknown profile/model, malformed files and absurd numbers
-// exit 2 with one line saying what is wrong.
+// nothing is allocated or trained. Its defaults (model, tokenizer, sequence length, micro-batch)
+// are train's, read from default_run_config(); the vocabulary comes from --tokenizer as in train.
+// Exit codes as train: 3 when the selected run does not fit (after the report), 2 for unknown
+// profile/model, malformed files and absurd numbers (one line saying what is wrong).
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "app/commands/command_registry.h"
+#include "app/train/run_config.h"
 #include "budget/report.h"
 #include "profiles/loader.h"
 #include "trainer/model_config.h"
+#include "trainer/tokenizers/tokenizer.h"
 
 namespace app {
 namespace {
 
 struct BudgetArgs {
   std::string profile = "host";
-  std::string model = "gpt-tiny";
+  std::string model;          // empty = train's default model
+  std::string tokenizer;      // empty = train's default tokenizer
   std::string mode = "full";
   std::string base;           // empty = the mode's default
   std::string optimizer = "adamw";
   std::string targets;        // comma-separated; empty = default
   std::string format = "text";
   int rank = 16;
-  int seq = 512;
-  int batch = 1;
+  std::optional<int> seq;     // unset = train's default
+  std::optional<int> batch;   // unset = train's default
   int threads = 0;
   bool grad_checkpoint = false;
   bool fit = false;
@@ -52,26 +59,21 @@ common::Result<budget::RunConfig> run_config_from(const BudgetArgs& a) {
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
+  const RunConfig train_defaults = default_run_config();
   run.lora_rank = a.rank;
-  run.seq_len = a.seq;
-  run.micro_batch = a.batch;
+  run.seq_len = a.seq.value_or(train_defaults.shape.seq_len);
+  run.micro_batch = a.batch.value_or(train_defaults.shape.batch);
   run.threads = a.threads;
   run.grad_checkpoint = a.grad_checkpoint;
   NS_RETURN_IF_ERROR(budget::validate_run_config(run));
   return run;
 }
 
-common::Result<std::string> render(const BudgetArgs& a) {
-  if (a.format != "text" && a.format != "markdown" && a.format != "json") {
-    return common::Status::InvalidArgument("unknown --format '" + a.format + "' (known: text, markdown, json)");
-  }
-  NS_ASSIGN_OR_RETURN(budget::RunConfig run, run_config_from(a));
-  NS_ASSIGN_OR_RETURN(profiles::HardwareProfile profile, profiles::find_profile(a.profile));
-  NS_ASSIGN_OR_RETURN(trainer::ModelConfig model, resolve_model(a.model));
-  NS_ASSIGN_OR_RETURN(budget::BudgetReport report, budget::build_report(profile, model, run));
-  if (a.format == "json") return budget::render_report_json(report);
+// The report in the chosen format; --fit keeps only the answer to "what fits" (in every format).
+common::Result<std::string> render_report(const BudgetArgs& a, const budget::BudgetReport& report) {
+  if (a.format == "json") return a.fit ? budget::render_fit_json(report) : budget::render_report_json(report);
   if (a.fit) {
-    // Only the answer to "what fits": the training table and the recommendation.
+    // The training table and the recommendation.
     std::vector<budget::Table> tables = budget::report_tables(report);
     std::string out;
     for (size_t i = tables.size() - 2; i < tables.size(); ++i) {
@@ -82,29 +84,63 @@ common::Result<std::string> render(const BudgetArgs& a) {
   return a.format == "markdown" ? budget::render_report_markdown(report) : budget::render_report_text(report);
 }
 
+// train's model and tokenizer when not given: "gpt-tiny" from "preset:gpt-tiny", "byte".
+std::string default_model() {
+  const std::string source = default_run_config().model_source;
+  return source.rfind("preset:", 0) == 0 ? source.substr(7) : source;
+}
+
+struct Rendered {
+  std::string text;
+  bool fits = true;
+};
+
+common::Result<Rendered> render(const BudgetArgs& a) {
+  if (a.format != "text" && a.format != "markdown" && a.format != "json") {
+    return common::Status::InvalidArgument("unknown --format '" + a.format + "' (known: text, markdown, json)");
+  }
+  NS_ASSIGN_OR_RETURN(budget::RunConfig run, run_config_from(a));
+  NS_ASSIGN_OR_RETURN(profiles::HardwareProfile profile, profiles::find_profile(a.profile));
+  NS_ASSIGN_OR_RETURN(trainer::ModelConfig model, resolve_model(a.model.empty() ? default_model() : a.model));
+  // The vocabulary follows the tokenizer, as in train (a GPT-2 run has 50257 rows, not 256).
+  const std::string tokenizer = a.tokenizer.empty() ? default_run_config().tokenizer : a.tokenizer;
+  NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Tokenizer> tok, trainer::make_tokenizer(tokenizer));
+  model.vocab_size = tok->vocab_size();
+  NS_ASSIGN_OR_RETURN(budget::BudgetReport report, budget::build_report(profile, model, run));
+  Rendered out;
+  out.fits = report.selected.fits();
+  NS_ASSIGN_OR_RETURN(out.text, render_report(a, report));
+  return out;
+}
+
 void register_budget_report(CLI::App& root, Action& run) {
   auto args = std::make_shared<BudgetArgs>();
   CLI::App* cmd = root.add_subcommand("budget-report", "plan the memory of a run on a device profile (nothing is trained)");
   cmd->add_option("--profile,-p", args->profile, "device profile name, a profile .toml file, or 'host'")
       ->capture_default_str();
-  cmd->add_option("--model,-m", args->model, "model preset name or model .toml file")->capture_default_str();
+  cmd->add_option("--model,-m", args->model, "model preset name or model .toml file")->default_str(default_model());
+  cmd->add_option("--tokenizer", args->tokenizer, "byte | gpt2:DIR: the vocabulary of the run (as train)")
+      ->default_str(default_run_config().tokenizer);
   cmd->add_option("--mode", args->mode, "training mode: full, lora or qlora")->capture_default_str();
   cmd->add_option("--base-format", args->base, "frozen base storage: f32, f16, bf16 (lora); nf4-dq, nf4, q8 (qlora)");
   cmd->add_option("--rank,-r", args->rank, "LoRA rank")->capture_default_str();
   cmd->add_option("--targets", args->targets, "LoRA targets, comma-separated (default: q,k,v,o,gate,up,down,in_proj,out_proj)");
   cmd->add_option("--optimizer", args->optimizer, "adamw or sgd")->capture_default_str();
-  cmd->add_option("--seq,-s", args->seq, "sequence length in tokens")->capture_default_str();
-  cmd->add_option("--batch,-b", args->batch, "micro-batch size in sequences")->capture_default_str();
+  cmd->add_option("--seq,-s", args->seq, "sequence length in tokens (train's default)")
+      ->default_str(std::to_string(default_run_config().shape.seq_len));
+  cmd->add_option("--batch,-b", args->batch, "micro-batch size in sequences (train's default)")
+      ->default_str(std::to_string(default_run_config().shape.batch));
   cmd->add_option("--threads", args->threads, "threads (sizes per-thread buffers; 0 = the profile's cores)");
   cmd->add_flag("--grad-checkpoint", args->grad_checkpoint, "gradient checkpointing (keep block inputs, recompute)");
   cmd->add_flag("--fit", args->fit, "print only what fits: largest sequence, micro-batch and rank, and the recommendation");
   cmd->add_option("--format,-f", args->format, "text, markdown or json")->capture_default_str();
   cmd->callback([&run, args] {
     run = [args] {
-      common::Result<std::string> out = render(*args);
+      common::Result<Rendered> out = render(*args);
       if (!out.ok()) return report_error(out.status());
-      std::fputs(out->c_str(), stdout);
-      return kExitOk;
+      std::fputs(out->text.c_str(), stdout);
+      // As train: a run that does not fit is exit 3 (the report says why and what would fit).
+      return out->fits ? kExitOk : kExitDoesNotFit;
     };
   });
 }

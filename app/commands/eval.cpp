@@ -2,7 +2,11 @@
 // checkpoint on the held-out tail of its corpus (or of PATH, e.g. the corpus a fine-tune moved away
 // from), with the run's batch, sequence length and validation fraction; for models with moe
 // layers also the expert load (token assignments per expert, summed over the evaluated batches).
+// Besides the loss (nats per token): perplexity exp(loss) and bits per byte (the loss summed over
+// the evaluated targets, in bits, divided by the UTF-8 bytes those targets decode to), which
+// compares models with different tokenizers.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -78,6 +82,38 @@ class ExpertLoadCounter final : public trainer::BatchSource {
   bool pending_ = false;
 };
 
+// Counts the bytes the targets of every batch handed out decode to (a table of each token's byte
+// length, built once from the tokenizer).
+class TargetByteCounter final : public trainer::BatchSource {
+ public:
+  TargetByteCounter(trainer::BatchSource& inner, const trainer::Tokenizer& tok, int64_t tokens_per_batch)
+      : inner_(inner), tokens_per_batch_(tokens_per_batch) {
+    bytes_of_.resize(static_cast<size_t>(tok.vocab_size()));
+    for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+      bytes_of_[static_cast<size_t>(id)] = static_cast<uint32_t>(tok.decode(std::span<const int32_t>(&id, 1)).size());
+    }
+  }
+  void next(int32_t* inputs, int32_t* targets) override {
+    inner_.next(inputs, targets);
+    for (int64_t i = 0; i < tokens_per_batch_; ++i) {
+      const int32_t t = targets[i];
+      if (t >= 0 && static_cast<size_t>(t) < bytes_of_.size()) bytes_ += bytes_of_[static_cast<size_t>(t)];
+    }
+    tokens_ += tokens_per_batch_;
+  }
+  uint64_t position() const override { return inner_.position(); }
+  void seek(uint64_t position) override { inner_.seek(position); }
+  int64_t batches_per_pass() const override { return inner_.batches_per_pass(); }
+  uint64_t bytes() const { return bytes_; }
+  uint64_t tokens() const { return tokens_; }
+
+ private:
+  trainer::BatchSource& inner_;
+  int64_t tokens_per_batch_;
+  std::vector<uint32_t> bytes_of_;
+  uint64_t bytes_ = 0, tokens_ = 0;
+};
+
 // max load / mean load over the experts of one layer (1 = perfectly even).
 double imbalance(const std::vector<int64_t>& load) {
   int64_t total = 0, mx = 0;
@@ -107,11 +143,16 @@ int eval_main(const EvalFlags& f) {
   auto model = load_inference_model(*run, B, T);
   if (!model.ok()) return report_error(model.status());
   trainer::SamplerBatchSource val(**data, trainer::Split::kVal, B, T, c.train.seed);
-  ExpertLoadCounter counted(val, **model);
+  TargetByteCounter bytes(val, *run->tokenizer, static_cast<int64_t>(B) * T);
+  ExpertLoadCounter counted(bytes, **model);
   const int batches = f.batches > 0 ? f.batches : c.eval_batches;
   auto e = trainer::evaluate_model(**model, counted, batches);
   if (!e.ok()) return report_error(e.status());
   counted.finish();
+  const double perplexity = std::exp(static_cast<double>(e->val_loss));
+  const double bits_per_byte = bytes.bytes() > 0 ? static_cast<double>(e->val_loss) * static_cast<double>(bytes.tokens()) /
+                                                       (std::log(2.0) * static_cast<double>(bytes.bytes()))
+                                                 : std::nan("");
   if (f.json) {
     nlohmann::json j{{"val_loss", e->val_loss},
                      {"step", run->info.step},
@@ -120,7 +161,9 @@ int eval_main(const EvalFlags& f) {
                      {"train_loss", run->info.train_loss},
                      {"checkpoint", run->info.dir},
                      {"data", dopt.data_path},
-                     {"model", run->model.name}};
+                     {"model", run->model.name},
+                     {"perplexity", perplexity},
+                     {"bits_per_byte", std::isnan(bits_per_byte) ? nlohmann::json(nullptr) : nlohmann::json(bits_per_byte)}};
     if (!counted.layers().empty()) {
       nlohmann::json load = nlohmann::json::object(), ratio = nlohmann::json::object();
       for (const auto& l : counted.layers()) {
@@ -132,8 +175,9 @@ int eval_main(const EvalFlags& f) {
     }
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("step %lld | val_loss %.4f | %d batches of %d x %d tokens | %s\n",
-                static_cast<long long>(run->info.step), e->val_loss, e->batches, B, T, run->info.dir.c_str());
+    std::printf("step %lld | val_loss %.4f | perplexity %.2f | %.4f bits per byte | %d batches of %d x %d tokens | %s\n",
+                static_cast<long long>(run->info.step), e->val_loss, perplexity, bits_per_byte, e->batches, B, T,
+                run->info.dir.c_str());
     for (const auto& l : counted.layers()) {
       int64_t total = 0;
       for (int64_t n : l.load) total += n;
@@ -147,9 +191,9 @@ int eval_main(const EvalFlags& f) {
 
 void register_eval(CLI::App& root, Action& run) {
   auto f = std::make_shared<EvalFlags>();
-  CLI::App* cmd = root.add_subcommand("eval", "validation loss of a run's latest checkpoint");
+  CLI::App* cmd = root.add_subcommand("eval", "validation loss, perplexity and bits per byte of a run's latest checkpoint");
   cmd->add_option("run_dir", f->run_dir, "run directory")->required();
-  cmd->add_flag("--json", f->json, "print one JSON object (val_loss, step, ...)");
+  cmd->add_flag("--json", f->json, "print one JSON object (val_loss, perplexity, bits_per_byte, step, ...)");
   cmd->add_option("--batches", f->batches, "validation batches (default: the run's eval_batches)");
   cmd->add_option("--data", f->data, "evaluate on the held-out tail of this corpus instead of the run's");
   cmd->callback([&run, f] { run = [f] { return eval_main(*f); }; });

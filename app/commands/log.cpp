@@ -1,7 +1,9 @@
 // `nightshift log RUN_DIR [steps|events|runs|checkpoints|samples|control] --format csv|json`:
-// exports one table of a run log to stdout (or a file, written atomically). Read-only: opening the
-// log never changes it, even while a trainer is writing.
+// exports one table of a run log to stdout (or a file, written atomically; an existing file is
+// replaced only with --force). Every time column (seconds since the epoch) is followed by the same
+// time in ISO 8601 (UTC). Read-only: opening the log never changes it, even while a trainer is writing.
 #include <cstdio>
+#include <filesystem>
 
 #include "app/commands/command_registry.h"
 #include "app/runlog/run_log.h"
@@ -17,9 +19,14 @@ struct LogArgs {
   std::string format = "csv";
   int64_t run_id = -1;
   std::string output;
+  bool force = false;
 };
 
 int run_log_command(const LogArgs& args) {
+  std::error_code ec;
+  if (!args.output.empty() && !args.force && std::filesystem::exists(args.output, ec)) {
+    return report_error(common::Status::InvalidArgument(args.output + ": already exists (use --force to replace it)"));
+  }
   auto reader = RunLogReader::open(args.run_dir);
   if (!reader.ok()) return report_error(reader.status());
   if (args.run_id >= 0) {
@@ -28,6 +35,7 @@ int run_log_command(const LogArgs& args) {
   }
   auto table = (*reader)->table(args.table, args.run_id);
   if (!table.ok()) return report_error(table.status());
+  add_iso_time_columns(*table);
   std::string text = args.format == "json" ? table_to_json(*table) : table_to_csv(*table);
   if (!args.output.empty()) {
     common::Status s = common::write_file_atomic(args.output, text);
@@ -47,6 +55,7 @@ void register_log(CLI::App& root, Action& run) {
   cmd->add_option("--format", args->format, "csv (default) or json")->check(CLI::IsMember({"csv", "json"}));
   cmd->add_option("--run", args->run_id, "only this run id (default: all runs in the log)");
   cmd->add_option("-o,--output", args->output, "write to this file instead of stdout");
+  cmd->add_flag("--force", args->force, "replace --output if it exists");
   cmd->callback([args, &run] { run = [args] { return run_log_command(*args); }; });
 }
 

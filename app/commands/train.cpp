@@ -6,6 +6,7 @@
 // (missing or empty data, bad config, corrupt checkpoint, a run directory of a different run): one
 // line naming the file and the problem, exit 2, nothing overwritten.
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "app/loop/train_supervision.h"
 #include "app/loop/train_loop.h"
 #include "app/train/trainer_holder.h"
+#include "app/train/run_paths.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
 #include "trainer/data/batch_source.h"
@@ -75,7 +77,10 @@ common::Result<std::optional<trainer::CheckpointInfo>> resume_point(const RunCon
     return Status::InvalidArgument(c.out_dir + ": holds a run already (--resume never); choose another --out");
   }
   NS_ASSIGN_OR_RETURN(trainer::CheckpointInfo info, trainer::read_latest_checkpoint(c.out_dir));
-  if (info.model_toml != model_toml) {
+  // Compared as written by this version: older ones wrote float noise (0.019999999552965164).
+  auto stored_model = trainer::parse_model_config_toml(info.model_toml, c.out_dir);
+  const std::string stored_toml = stored_model.ok() ? trainer::model_config_to_toml(*stored_model) : info.model_toml;
+  if (stored_toml != model_toml) {
     return Status::InvalidArgument(c.out_dir + ": holds a checkpoint of a different model; choose another --out");
   }
   if (info.shape.batch != c.shape.batch || info.shape.seq_len != c.shape.seq_len) {
@@ -83,7 +88,7 @@ common::Result<std::optional<trainer::CheckpointInfo>> resume_point(const RunCon
                                    " x seq " + std::to_string(info.shape.seq_len) +
                                    "; resume with the same --batch and --seq or choose another --out");
   }
-  if (info.tokenizer_spec != c.tokenizer) {
+  if (absolute_tokenizer_spec(info.tokenizer_spec) != c.tokenizer) {
     return Status::InvalidArgument(c.out_dir + ": holds a run with tokenizer " + info.tokenizer_spec +
                                    "; choose another --out");
   }
@@ -106,6 +111,22 @@ uint64_t checkpoint_bytes(const trainer::Model& model) {
   uint64_t bytes = 1 << 20;
   for (const trainer::ParamRef& p : model.params()) bytes += 3ull * static_cast<uint64_t>(p.numel) * sizeof(float);
   return bytes;
+}
+
+// One line after the dashboard closed: how far the run got, its loss and its last checkpoint.
+void print_final_line(const LoopOutcome& outcome, int64_t step, int64_t total_steps) {
+  std::string line = outcome.end == LoopEnd::kCompleted ? "run finished" : "run stopped";
+  line += " at step " + std::to_string(step) + " of " + std::to_string(total_steps);
+  char loss[64];
+  std::snprintf(loss, sizeof loss, ": loss %.4f", static_cast<double>(outcome.last_loss));
+  line += loss;
+  if (outcome.val_loss >= 0) {
+    std::snprintf(loss, sizeof loss, ", val_loss %.4f", static_cast<double>(outcome.val_loss));
+    line += loss;
+  }
+  line += outcome.checkpoint_dir.empty() ? ", no checkpoint" : ", checkpoint " + outcome.checkpoint_dir;
+  std::printf("nightshift: %s\n", line.c_str());
+  std::fflush(stdout);
 }
 
 int train_main(const TrainFlags& flags) {
@@ -169,6 +190,8 @@ int train_main(const TrainFlags& flags) {
   if (ec) return report_error(Status::IOError(c.out_dir + ": cannot create the run directory: " + ec.message()));
   Status st = common::write_file_atomic(c.out_dir + "/model.toml", model_toml);
   if (!st.ok()) return report_error(st);
+  st = copy_tokenizer_into_run(c.tokenizer, c.out_dir);  // the run decodes even after the folder moved
+  if (!st.ok()) return report_error(st);
 
   LoopOptions lo;
   lo.run_dir = c.out_dir;
@@ -203,6 +226,8 @@ int train_main(const TrainFlags& flags) {
   Status finished = (*supervision)->finish(outcome.ok() ? Status::Ok() : outcome.status(), interrupted);
   if (!outcome.ok()) return report_error(outcome.status());
   if (!finished.ok()) return report_error(finished);
+  // The dashboard took the screen away: say on the terminal where the run ended.
+  if (flags.watch.tui) print_final_line(*outcome, holder.trainer().steps_done(), c.train.steps);
   return kExitOk;
 }
 

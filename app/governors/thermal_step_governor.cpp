@@ -23,16 +23,25 @@ ThermalStepGovernor::ThermalStepGovernor(std::unique_ptr<thermal::SensorSource> 
       sink_(std::move(sink)),
       last_temp_c_(std::numeric_limits<double>::quiet_NaN()) {}
 
+// A reading the governor would reject as a sensor fault (failed, not a number, outside the
+// plausible range: -273 °C, 250 °C) is not a temperature: the run log gets NULL for it.
+double ThermalStepGovernor::logged_temp_c(const thermal::Reading& r) const {
+  const thermal::GovernorConfig& c = governor_->config();
+  if (!r.ok || !std::isfinite(r.temp_c) || r.temp_c < c.plausible_min_c || r.temp_c > c.plausible_max_c) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return r.temp_c;
+}
+
 double ThermalStepGovernor::sample_temp_c() {
   if (plant_) plant_->set_activity(0);
-  thermal::Reading r = source_->read();
-  last_temp_c_ = r.ok ? r.temp_c : std::numeric_limits<double>::quiet_NaN();
+  last_temp_c_ = logged_temp_c(source_->read());
   return last_temp_c_;
 }
 
 Directive ThermalStepGovernor::before_step(const StepContext& context) {
   thermal::Reading reading = source_->read();
-  last_temp_c_ = reading.ok ? reading.temp_c : std::numeric_limits<double>::quiet_NaN();
+  last_temp_c_ = logged_temp_c(reading);
   thermal::Decision d = governor_->decide(reading, last_step_);
   last_step_.reset();
   for (const thermal::Event& e : governor_->take_events()) {

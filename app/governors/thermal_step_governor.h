@@ -45,7 +45,8 @@ class ThermalStepGovernor final : public StepGovernor {
   Directive before_step(const StepContext& context) override;
   void after_step(const trainer::StepStats& stats) override;
 
-  // The latest reading (NaN before the first or after a failed read) and decision, for the run log.
+  // The latest reading (NaN before the first, after a failed read and for a reading the governor
+  // rejects as implausible) and decision, for the run log.
   double last_temp_c() const { return last_temp_c_; }
   const thermal::Decision& last_decision() const { return governor_->last_decision(); }
   const thermal::GovernorConfig& config() const { return governor_->config(); }
@@ -53,6 +54,8 @@ class ThermalStepGovernor final : public StepGovernor {
   double sample_temp_c();
 
  private:
+  double logged_temp_c(const thermal::Reading& reading) const;
+
   std::unique_ptr<thermal::SensorSource> source_;
   thermal::SimulatedPlant* plant_;
   std::unique_ptr<thermal::Governor> governor_;

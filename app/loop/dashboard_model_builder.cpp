@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "app/runlog/run_liveness.h"
 #include "common/units.h"
 #include "tui/series.h"
 
@@ -136,9 +137,20 @@ void DashboardModelBuilder::apply_time(tui::DashboardModel& m, const RunRow& run
     if (ds > 0) step_period_s = (time_.back() - time_[a]) / ds;
   }
   m.live = !m.finished && m.seconds_since_update < std::max(options_.stale_after_s, 3 * step_period_s);
+  m.notice.clear();
+  // A silent trainer whose writer lock is free is gone: the run stopped at its last heartbeat.
+  RunLiveness liveness = m.finished ? RunLiveness{} : run_liveness(run, run_dir_of(reader_.db_path()), now,
+                                                                   options_.stale_after_s);
+  if (liveness.gone) {
+    m.status = "stopped";
+    m.paused = false;
+    m.finished = true;
+    m.live = false;
+    m.eta_s = tui::kUnknown;
+    m.notice = gone_text(liveness);
+  }
   double end = m.finished ? (std::isnan(run.finished_s) ? updated : run.finished_s) : (m.live ? now : updated);
   m.elapsed_s = std::max(0.0, end - run.started_s);
-  m.notice.clear();
   if (!m.live && !m.finished) {
     m.notice = "no word from the trainer for " + common::format_duration(m.seconds_since_update);
   }

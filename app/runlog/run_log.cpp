@@ -137,7 +137,7 @@ struct RunLog::Impl {
   int dir_lock_fd = -1;
   int64_t run_id = 0;
 
-  Stmt insert_step, insert_event, insert_sample, insert_checkpoint, heartbeat, set_status, finish,
+  Stmt insert_step, insert_event, insert_sample, insert_checkpoint, heartbeat, set_status, set_total, finish,
       pending_control, complete_control, data_version, begin, commit, rollback;
 
   struct PendingEvent { double time_s; std::string kind, detail; };
@@ -150,6 +150,7 @@ struct RunLog::Impl {
   std::vector<PendingCheckpoint> checkpoints;
   std::vector<PendingControlDone> control_done;
   std::optional<RunStatus> status;
+  std::optional<int64_t> total_steps;
   double finished_s = kNullReal;
 
   double oldest_pending_s = -1;   // monotonic time of the oldest buffered row, -1: none
@@ -168,7 +169,7 @@ struct RunLog::Impl {
   double wall() const { return clock->wall_s(); }
   size_t buffered() const {
     return steps.size() + samples.size() + events.size() + checkpoints.size() + control_done.size() +
-           (status ? 1 : 0);
+           (status ? 1 : 0) + (total_steps ? 1 : 0);
   }
   void note_pending() {
     if (oldest_pending_s < 0) oldest_pending_s = clock->now_s();
@@ -196,6 +197,7 @@ struct RunLog::Impl {
                              " VALUES (?1,?2,?3,?4,?5,?6)"},
         {&heartbeat, "UPDATE runs SET updated = ?2 WHERE id = ?1"},
         {&set_status, "UPDATE runs SET status = ?2, finished = ?3 WHERE id = ?1"},
+        {&set_total, "UPDATE runs SET total_steps = ?2 WHERE id = ?1"},
         {&pending_control, "SELECT id, time, command FROM control WHERE done = 0 AND id > ?1 ORDER BY id"},
         {&complete_control, "UPDATE control SET done = 1, done_time = ?2, result = ?3 WHERE id = ?1"},
         {&data_version, "PRAGMA data_version"},
@@ -274,6 +276,11 @@ struct RunLog::Impl {
       set_status.bind(3, finished_s);
       if (!ok(run(set_status))) goto fail;
     }
+    if (total_steps) {
+      set_total.bind_int(1, run_id);
+      set_total.bind_int(2, *total_steps);
+      if (!ok(run(set_total))) goto fail;
+    }
     if (run_id != 0) {
       heartbeat.bind_int(1, run_id);
       heartbeat.bind(2, wall());
@@ -302,6 +309,7 @@ struct RunLog::Impl {
       ++stats.flushes;
       steps.clear(); samples.clear(); events.clear(); checkpoints.clear(); control_done.clear();
       status.reset();
+      total_steps.reset();
       oldest_pending_s = -1;
       if (failing) {
         failing = false;
@@ -340,7 +348,13 @@ Result<std::unique_ptr<RunLog>> RunLog::open(const std::string& run_dir, const R
   // belong to SQLite and would be dropped by closing another descriptor of the same file).
   impl->dir_lock_fd = ::open(run_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (impl->dir_lock_fd < 0) return Status::IOError(run_dir + ": cannot open the run directory");
-  if (::flock(impl->dir_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  // Readers probe this lock for a moment (app/run_liveness.h): retry briefly before giving up.
+  bool locked = false;
+  for (int attempt = 0; attempt < 10 && !locked; ++attempt) {
+    locked = ::flock(impl->dir_lock_fd, LOCK_EX | LOCK_NB) == 0;
+    if (!locked) ::usleep(20000);
+  }
+  if (!locked) {
     return Status::Unavailable(path + ": locked by another writer (is a trainer already running in " +
                                run_dir + "?)");
   }
@@ -456,6 +470,18 @@ void RunLog::record_checkpoint(const CheckpointRecord& checkpoint) {
                            "step " + std::to_string(checkpoint.step) + ": " + checkpoint.path});
   impl_->note_pending();
   (void)impl_->flush(false);
+}
+
+void RunLog::set_total_steps(int64_t total_steps) {
+  impl_->total_steps = total_steps;
+  impl_->note_pending();
+  (void)impl_->flush(false);
+}
+
+uint64_t RunLog::tokens_before(int64_t step) {
+  auto t = impl_->conn->query_int("SELECT coalesce((SELECT tokens FROM steps WHERE run_id = " + std::to_string(impl_->run_id) +
+                                  " AND step < " + std::to_string(step) + " ORDER BY step DESC LIMIT 1), 0)");
+  return t.ok() && *t > 0 ? static_cast<uint64_t>(*t) : 0;
 }
 
 void RunLog::set_status(RunStatus status) {

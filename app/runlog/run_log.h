@@ -145,6 +145,11 @@ class RunLog {
   void append_event(std::string_view kind, std::string_view detail);
   // Records the checkpoint row and a "checkpoint" event, written at once.
   void record_checkpoint(const CheckpointRecord& checkpoint);
+  // The planned step count of the current run, when a resume raised or lowered it; written at once.
+  void set_total_steps(int64_t total_steps);
+  // The cumulative token count logged for the newest step before `step` of the current run (0 if
+  // none): where a resumed process continues the tokens column. Reads the database (not the buffer).
+  uint64_t tokens_before(int64_t step);
   // Running <-> paused while training; written at once.
   void set_status(RunStatus status);
   // Final status and finish time; flushes everything. Returns the flush result.

@@ -4,6 +4,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 namespace app {
@@ -30,7 +35,40 @@ nlohmann::ordered_json json_value(const SqlValue& v) {
   return std::get<std::string>(v);
 }
 
+constexpr std::array<const char*, 5> kTimeColumns = {"time", "started", "finished", "updated", "done_time"};
+
 }  // namespace
+
+std::string iso8601_utc(double epoch_s) {
+  double whole = std::floor(epoch_s);
+  long long ms = std::llround((epoch_s - whole) * 1000.0);
+  std::time_t t = static_cast<std::time_t>(whole);
+  if (ms >= 1000) {
+    ms -= 1000;
+    ++t;
+  }
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return buf;
+}
+
+void add_iso_time_columns(TableData& table) {
+  for (size_t c = table.columns.size(); c-- > 0;) {
+    const std::string name = table.columns[c];
+    if (std::find(kTimeColumns.begin(), kTimeColumns.end(), name) == kTimeColumns.end()) continue;
+    table.columns.insert(table.columns.begin() + static_cast<std::ptrdiff_t>(c) + 1, name + "_iso");
+    for (auto& row : table.rows) {
+      if (c >= row.size()) continue;
+      SqlValue iso;
+      if (const auto* d = std::get_if<double>(&row[c])) iso = iso8601_utc(*d);
+      if (const auto* i = std::get_if<int64_t>(&row[c])) iso = iso8601_utc(static_cast<double>(*i));
+      row.insert(row.begin() + static_cast<std::ptrdiff_t>(c) + 1, std::move(iso));
+    }
+  }
+}
 
 std::string table_to_csv(const TableData& table) {
   std::string out;

@@ -34,6 +34,13 @@ uint64_t directory_bytes(const std::string& dir) {
 }  // namespace
 
 void RunLogObserver::on_step(const trainer::StepStats& stats, const LoopProgress& progress) {
+  if (!started_) {
+    // A resumed process continues the run: its tokens count on from the steps before the
+    // checkpoint, and the plan follows a raised (or lowered) --steps.
+    started_ = true;
+    tokens_ = log_.tokens_before(stats.step);
+    if (progress.steps_total > 0) log_.set_total_steps(progress.steps_total);
+  }
   tokens_ += static_cast<uint64_t>(stats.tokens);
   StepRecord r;
   r.step = stats.step;
@@ -45,7 +52,6 @@ void RunLogObserver::on_step(const trainer::StepStats& stats, const LoopProgress
   if (enrich_) enrich_(r);
   log_.append_step(r);
   last_ = r;
-  (void)progress;
 }
 
 void RunLogObserver::on_eval(int64_t step, const trainer::EvalStats& eval) {

@@ -31,6 +31,8 @@ class RunLogObserver final : public LoopObserver {
   // each step record just before it is written. Optional; called on the loop's thread.
   void set_enricher(std::function<void(StepRecord&)> enrich) { enrich_ = std::move(enrich); }
 
+  // The first step of a process also continues the run's token count (RunLog::tokens_before) and
+  // records the planned step count (a resume may raise --steps).
   void on_step(const trainer::StepStats& stats, const LoopProgress& progress) override;
   // The validation loss goes into that step's row (rewritten in the same batch) and an "eval" event.
   void on_eval(int64_t step, const trainer::EvalStats& eval) override;
@@ -48,7 +50,8 @@ class RunLogObserver final : public LoopObserver {
   RunLog& log_;
   std::function<void(StepRecord&)> enrich_;
   StepRecord last_;
-  uint64_t tokens_ = 0;
+  uint64_t tokens_ = 0;       // cumulative over the run, across resumed processes
+  bool started_ = false;      // the first step of this process was seen
   std::string last_directive_;
 };
 

@@ -5,9 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "app/runlog/run_liveness.h"
+#include "common/clock.h"
 #include "common/units.h"
+#include "thermal/governor_config.h"
 
 namespace app {
 
@@ -19,6 +23,11 @@ constexpr const char* kPauseKinds[] = {"pause", "paused", "cooldown", "thermal_p
 
 bool is_pause_kind(const std::string& kind) {
   return std::any_of(std::begin(kPauseKinds), std::end(kPauseKinds), [&](const char* k) { return kind == k; });
+}
+
+// Sensor faults are problems too, whatever the governor did about them.
+bool is_problem_kind(const std::string& kind) {
+  return kind == "error" || kind == "warning" || kind.find("sensor_fault") != std::string::npos;
 }
 
 struct TempPoint {
@@ -53,17 +62,25 @@ common::Result<RunSummary> summarize_run(RunLogReader& reader, int64_t run_id) {
   for (const StepRow& r : steps) by_step[r.record.step] = r.record;
   s.steps = static_cast<int64_t>(by_step.size());
 
+  // Readings the governor rejects (a sensor fault: -273 °C, 250 °C) are not temperatures; logs
+  // written before such readings were stored as NULL may still hold them.
+  const thermal::GovernorConfig plausible;
+  auto is_temp = [&](double c) { return !std::isnan(c) && c >= plausible.plausible_min_c && c <= plausible.plausible_max_c; };
+
   std::vector<TempPoint> temps;
-  uint64_t prev_tokens = 0;
+  uint64_t prev_tokens = 0, tokens_offset = 0;
   int prev_rank = -1, prev_threads = -1;
   double last_time = s.run.started_s;
   for (const auto& [step, r] : by_step) {
     s.last_step = step;
-    s.tokens = std::max(s.tokens, r.tokens);
+    // Logs of older versions restarted the counter with every resumed process: carry it on.
+    if (r.tokens + tokens_offset < prev_tokens) tokens_offset = prev_tokens;
+    const uint64_t tokens = r.tokens + tokens_offset;
+    s.tokens = std::max(s.tokens, tokens);
     if (!std::isnan(r.loss)) s.last_loss = r.loss;
-    if (r.tokens > prev_tokens && r.tokens_per_s > 0) s.training_s += double(r.tokens - prev_tokens) / r.tokens_per_s;
-    prev_tokens = r.tokens;
-    if (!std::isnan(r.temp_c)) temps.push_back({r.time_s, r.temp_c});
+    if (tokens > prev_tokens && r.tokens_per_s > 0) s.training_s += double(tokens - prev_tokens) / r.tokens_per_s;
+    prev_tokens = tokens;
+    if (is_temp(r.temp_c)) temps.push_back({r.time_s, r.temp_c});
     if (r.lora_rank > 0) {
       if (prev_rank > 0 && r.lora_rank != prev_rank) ++s.rank_changes;
       s.rank_min = s.rank_min == 0 ? r.lora_rank : std::min(s.rank_min, r.lora_rank);
@@ -84,7 +101,7 @@ common::Result<RunSummary> summarize_run(RunLogReader& reader, int64_t run_id) {
     last_time = std::max(last_time, r.time_s);
   }
   for (const SampleRow& r : samples) {
-    if (!std::isnan(r.temp_c)) temps.push_back({r.time_s, r.temp_c});
+    if (is_temp(r.temp_c)) temps.push_back({r.time_s, r.temp_c});
     last_time = std::max(last_time, r.time_s);
   }
   std::sort(temps.begin(), temps.end(), [](const TempPoint& a, const TempPoint& b) { return a.time_s < b.time_s; });
@@ -97,38 +114,85 @@ common::Result<RunSummary> summarize_run(RunLogReader& reader, int64_t run_id) {
     if (!std::isnan(s.run.temp_hot_c) && t > s.run.temp_hot_c) s.seconds_above_hot += dt;
     if (!std::isnan(s.run.temp_crit_c) && t > s.run.temp_crit_c) s.seconds_above_crit += dt;
   }
+  // Every timestamp of the run in order, to find what happened just before an instant.
+  std::vector<double> stamps;
+  for (const StepRow& r : steps) stamps.push_back(r.record.time_s);
+  for (const SampleRow& r : samples) stamps.push_back(r.time_s);
+  for (const CheckpointRow& c : s.checkpoints) stamps.push_back(c.time_s);
+  for (const EventRow& e : events) stamps.push_back(e.time_s);
+  std::sort(stamps.begin(), stamps.end());
+  auto last_before = [&](double t) {
+    auto it = std::lower_bound(stamps.begin(), stamps.end(), t);
+    return it == stamps.begin() ? s.run.started_s : *std::prev(it);
+  };
   for (const EventRow& e : events) {
     if (is_pause_kind(e.kind)) ++s.pause_reasons[e.kind];
-    if (e.kind == "error" || e.kind == "warning") s.problems.push_back(e);
+    if (is_problem_kind(e.kind)) s.problems.push_back(e);
+    if (e.kind == "resume" && e.detail.find("new process") != std::string::npos) {
+      // Nobody ran between the last sign of the previous process and this one's start.
+      ++s.processes;
+      s.downtime_s += std::max(0.0, e.time_s - std::max(last_before(e.time_s), s.run.started_s));
+    }
     last_time = std::max(last_time, e.time_s);
   }
+  // Checkpoint I/O: from the step it saves to its row; evaluation: from the step to its event.
+  for (const CheckpointRow& c : s.checkpoints) {
+    auto it = by_step.find(c.record.step);
+    if (it != by_step.end() && c.time_s > it->second.time_s) s.checkpoint_s += c.time_s - it->second.time_s;
+  }
+  for (const EventRow& e : events) {
+    long long step = 0;
+    if (e.kind != "eval" || std::sscanf(e.detail.c_str(), "step %lld", &step) != 1) continue;
+    auto it = by_step.find(step);
+    if (it != by_step.end() && e.time_s > it->second.time_s) s.eval_s += e.time_s - it->second.time_s;
+  }
+  RunLiveness liveness = run_liveness(s.run, run_dir_of(reader.db_path()), common::SteadyClock().wall_s());
+  s.status = liveness.status;
+  s.status_text = describe_status(liveness);
   double end = !std::isnan(s.run.finished_s) ? s.run.finished_s
                                                : (!std::isnan(s.run.updated_s) ? std::max(s.run.updated_s, last_time)
                                                                                 : last_time);
   s.elapsed_s = std::max(0.0, end - s.run.started_s);
   s.training_s = std::min(s.training_s, s.elapsed_s);
-  s.paused_s = s.elapsed_s - s.training_s;
+  // What is left after training, checkpoints, evaluation and downtime is pausing and waiting.
+  double rest = s.elapsed_s - s.training_s;
+  s.checkpoint_s = std::min(s.checkpoint_s, rest);
+  s.eval_s = std::min(s.eval_s, rest - s.checkpoint_s);
+  s.downtime_s = std::min(s.downtime_s, rest - s.checkpoint_s - s.eval_s);
+  s.paused_s = rest - s.checkpoint_s - s.eval_s - s.downtime_s;
   return s;
 }
 
 std::string render_summary_text(const RunSummary& s) {
   std::string out;
   auto line = [&](const std::string& k, const std::string& v) { out += fmt::format("{:<22}{}\n", k, v); };
-  line("run", fmt::format("{} (#{}, {})", s.run.name, s.run.id, s.run.status));
+  const std::string status = s.status_text.empty() ? s.run.status : s.status_text;
+  line("run", fmt::format("{} (#{}, {})", s.run.name, s.run.id, status));
   line("model", s.run.model.empty() ? "--" : s.run.model);
-  line("steps", s.run.total_steps > 0 ? fmt::format("{} of {}", s.last_step, s.run.total_steps)
-                                      : fmt::format("{}", s.last_step));
-  line("tokens trained", common::format_count(double(s.tokens)));
+  line("steps", s.run.total_steps <= 0           ? fmt::format("{}", s.last_step)
+                : s.last_step <= s.run.total_steps ? fmt::format("{} of {}", s.last_step, s.run.total_steps)
+                                                   : fmt::format("{} (planned {})", s.last_step, s.run.total_steps));
+  line("tokens trained", common::format_count(double(s.tokens)) +
+                             (s.processes > 1 ? fmt::format(" (by {} processes)", s.processes) : ""));
   line("elapsed", common::format_duration(s.elapsed_s));
-  double frac = s.elapsed_s > 0 ? 100.0 * s.training_s / s.elapsed_s : 0;
-  line("training", fmt::format("{} ({:.0f}%)", common::format_duration(s.training_s), frac));
+  auto share = [&](double v) {
+    return fmt::format("{} ({:.0f}%)", common::format_duration(v), s.elapsed_s > 0 ? 100.0 * v / s.elapsed_s : 0.0);
+  };
+  line("training", share(s.training_s));
+  if (!s.checkpoints.empty()) {
+    line("checkpoint I/O", share(s.checkpoint_s) + fmt::format(" ({} checkpoints written)", s.checkpoints.size()));
+  }
+  if (s.eval_s > 0) line("evaluation", share(s.eval_s));
+  if (s.processes > 1) {
+    line("downtime", share(s.downtime_s) + fmt::format(" (no process running; {} restart{})", s.processes - 1,
+                                                       s.processes > 2 ? "s" : ""));
+  }
   std::string reasons;
   for (const auto& [kind, n] : s.pause_reasons) reasons += fmt::format("{}{} x{}", reasons.empty() ? "" : ", ", kind, n);
-  line("paused / waiting", fmt::format("{}{}", common::format_duration(s.paused_s),
-                                       reasons.empty() ? "" : " (" + reasons + ")"));
+  line("paused / waiting", share(s.paused_s) + (reasons.empty() ? "" : " (" + reasons + ")"));
   line("temperature", fmt::format("min {}  max {}", fmt_temp(s.temp_min_c), fmt_temp(s.temp_max_c)));
   if (!std::isnan(s.run.temp_warn_c)) {
-    line("time above", fmt::format("{:.0f} °C: {}  {:.0f} °C: {}  {:.0f} °C: {}", s.run.temp_warn_c,
+    line("time above", fmt::format("shrink {:.0f} °C: {}  pause {:.0f} °C: {}  stop {:.0f} °C: {}", s.run.temp_warn_c,
                                    common::format_duration(s.seconds_above_warn), s.run.temp_hot_c,
                                    common::format_duration(s.seconds_above_hot), s.run.temp_crit_c,
                                    common::format_duration(s.seconds_above_crit)));
@@ -146,7 +210,7 @@ std::string render_summary_text(const RunSummary& s) {
                                                           s.checkpoints.back().record.step,
                                                           s.checkpoints.back().record.path));
   line("errors / warnings", fmt::format("{}", s.problems.size()));
-  for (size_t i = 0; i < s.problems.size() && i < 5; ++i) {
+  for (size_t i = 0; i < s.problems.size() && i < 10; ++i) {
     out += fmt::format("  {}: {}\n", s.problems[i].kind, s.problems[i].detail);
   }
   return out;
@@ -157,18 +221,23 @@ std::string render_summary_json(const RunSummary& s) {
   nlohmann::json j;
   j["run_id"] = s.run.id;
   j["name"] = s.run.name;
-  j["status"] = s.run.status;
+  j["status"] = s.status.empty() ? s.run.status : s.status;
+  j["status_text"] = s.status_text.empty() ? s.run.status : s.status_text;
+  j["processes"] = s.processes;
   j["model"] = s.run.model;
   j["steps"] = s.last_step;
   j["total_steps"] = s.run.total_steps;
   j["tokens"] = s.tokens;
   j["elapsed_s"] = s.elapsed_s;
   j["training_s"] = s.training_s;
+  j["checkpoint_s"] = s.checkpoint_s;
+  j["eval_s"] = s.eval_s;
+  j["downtime_s"] = s.downtime_s;
   j["paused_s"] = s.paused_s;
   j["pause_reasons"] = s.pause_reasons;
   j["temp_min_c"] = num(s.temp_min_c);
   j["temp_max_c"] = num(s.temp_max_c);
-  j["seconds_above"] = {{"warn", s.seconds_above_warn}, {"hot", s.seconds_above_hot}, {"crit", s.seconds_above_crit}};
+  j["seconds_above"] = {{"shrink", s.seconds_above_warn}, {"pause", s.seconds_above_hot}, {"stop", s.seconds_above_crit}};
   j["rank_changes"] = s.rank_changes;
   j["thread_changes"] = s.thread_changes;
   j["last_loss"] = num(s.last_loss);

@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "app/train/run_paths.h"
 #include "common/atomic_file.h"
+#include "common/float_text.h"
 #include "common/log.h"
 
 namespace app {
@@ -127,13 +129,18 @@ Status apply_run_config_toml(std::string_view text, const std::string& file, Run
     const toml::table* t = tr->as_table();
     if (!t) return Status::InvalidArgument(where(*tr, file) + ": [train] must be a table");
     NS_RETURN_IF_ERROR(known_keys(*t,
-                                  {"steps", "batch", "seq_len", "accum", "lr", "min_lr", "warmup", "weight_decay",
+                                  {"steps", "batch", "seq_len", "seq", "accum", "lr", "min_lr", "warmup", "weight_decay",
                                    "grad_clip", "beta1", "beta2", "seed", "threads", "grad_checkpoint", "eval_every",
                                    "eval_batches", "checkpoint_every", "log_every", "out"},
                                   "train", file));
     NS_RETURN_IF_ERROR(read_num(*t, "steps", &c->train.steps, file));
     NS_RETURN_IF_ERROR(read_num(*t, "batch", &c->shape.batch, file));
+    // The sequence length is `--seq` on the command line: `seq` and `seq_len` both work here.
+    if (t->contains("seq") && t->contains("seq_len")) {
+      return Status::InvalidArgument(where(*t->get("seq"), file) + ": [train] has both seq and seq_len; keep one");
+    }
     NS_RETURN_IF_ERROR(read_num(*t, "seq_len", &c->shape.seq_len, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "seq", &c->shape.seq_len, file));
     NS_RETURN_IF_ERROR(read_num(*t, "accum", &c->train.accum, file));
     NS_RETURN_IF_ERROR(read_num(*t, "lr", &c->train.lr, file));
     NS_RETURN_IF_ERROR(read_num(*t, "min_lr", &c->train.min_lr, file));
@@ -188,9 +195,9 @@ std::string run_config_to_json(const RunConfig& c) {
          {"data", {{"path", c.data_path}, {"tokenizer", c.tokenizer}, {"val_fraction", c.val_fraction}}},
          {"train",
           {{"steps", c.train.steps}, {"batch", c.shape.batch}, {"seq_len", c.shape.seq_len},
-           {"accum", c.train.accum}, {"lr", c.train.lr}, {"min_lr", c.train.min_lr}, {"warmup", c.train.warmup},
-           {"weight_decay", c.train.weight_decay}, {"grad_clip", c.train.grad_clip}, {"beta1", c.train.beta1},
-           {"beta2", c.train.beta2}, {"seed", c.train.seed}, {"threads", c.train.threads},
+           {"accum", c.train.accum}, {"lr", common::float_as_decimal(c.train.lr)}, {"min_lr", common::float_as_decimal(c.train.min_lr)}, {"warmup", c.train.warmup},
+           {"weight_decay", common::float_as_decimal(c.train.weight_decay)}, {"grad_clip", common::float_as_decimal(c.train.grad_clip)}, {"beta1", common::float_as_decimal(c.train.beta1)},
+           {"beta2", common::float_as_decimal(c.train.beta2)}, {"seed", c.train.seed}, {"threads", c.train.threads},
            {"grad_checkpoint", c.shape.grad_checkpoint}, {"eval_every", c.eval_every},
            {"eval_batches", c.eval_batches}, {"checkpoint_every", c.checkpoint_every}, {"log_every", c.log_every},
            {"out", c.out_dir}}},
@@ -247,7 +254,18 @@ std::vector<std::string> run_config_differences(const std::string& old_json, con
   for (const auto& key : kCompared) {
     const json* va = a.contains(key[0]) && a[key[0]].contains(key[1]) ? &a[key[0]][key[1]] : nullptr;
     const json* vb = b.contains(key[0]) && b[key[0]].contains(key[1]) ? &b[key[0]][key[1]] : nullptr;
-    const std::string sa = va ? va->dump() : "(unset)", sb = vb ? vb->dump() : "(unset)";
+    // Floats are compared and shown as the float32 they set: run directories of older versions
+    // stored 0.0010000000474974513 for 0.001.
+    // Paths are compared absolute: older versions stored them as typed (relative to where train ran).
+    const std::string field = key[1];
+    auto text = [&field](const json* v) {
+      if (!v) return std::string("(unset)");
+      if (v->is_number_float()) return common::float_to_shortest(v->get<float>());
+      if (v->is_string() && field == "path") return json(absolute_path(v->get<std::string>())).dump();
+      if (v->is_string() && field == "tokenizer") return json(absolute_tokenizer_spec(v->get<std::string>())).dump();
+      return v->dump();
+    };
+    const std::string sa = text(va), sb = text(vb);
     if (sa != sb) out.push_back(std::string(key[0]) + "." + key[1] + ": " + sa + " -> " + sb);
   }
   return out;

@@ -6,7 +6,7 @@
 // Run TOML (every table and key optional; flags override):
 //   [model]   preset = "gpt-tiny" plus any model keys (trainer/model_config.h), or file = "m.toml"
 //   [data]    path = "corpus.txt", tokenizer = "byte" | "gpt2:DIR", val_fraction = 0.1
-//   [train]   steps, batch, seq_len, accum, lr, min_lr, warmup, weight_decay, grad_clip, beta1, beta2,
+//   [train]   steps, batch, seq_len (or seq, like --seq), accum, lr, min_lr, warmup, weight_decay, grad_clip, beta1, beta2,
 //             seed, threads, grad_checkpoint, eval_every, eval_batches, checkpoint_every, log_every, out
 // Other top-level tables ([thermal], [lora], ...) belong to other parts of the app and are ignored here.
 #pragma once

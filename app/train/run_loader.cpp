@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "app/train/run_paths.h"
 #include "trainer/trainer.h"
 
 namespace app {
@@ -17,7 +18,8 @@ Result<LoadedRun> load_run(const std::string& run_dir) {
   NS_ASSIGN_OR_RETURN(r.model, trainer::parse_model_config_toml(r.info.model_toml, state));
   NS_ASSIGN_OR_RETURN(r.run, run_config_from_json(r.info.run_json, state));
   r.run.model = r.model;
-  NS_ASSIGN_OR_RETURN(r.tokenizer, trainer::make_tokenizer(r.info.tokenizer_spec));
+  // The run's own copy of a gpt2 tokenizer stands in when the original folder has moved.
+  NS_ASSIGN_OR_RETURN(r.tokenizer, open_run_tokenizer(r.info.tokenizer_spec, run_dir));
   if (r.tokenizer->vocab_size() != r.model.vocab_size) {
     return Status::InvalidArgument(state + ": the model has " + std::to_string(r.model.vocab_size) +
                                    " tokens but tokenizer " + r.info.tokenizer_spec + " has " +

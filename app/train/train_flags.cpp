@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cmath>
 
+#include "app/train/run_paths.h"
+#include "common/float_text.h"
 #include "trainer/model_config_toml.h"
 
 namespace app {
@@ -12,39 +14,63 @@ using common::Result;
 using common::Status;
 
 void add_train_flags(CLI::App* cmd, TrainFlags* f) {
+  // --help shows the defaults, read from default_run_config() (the values train starts from) and
+  // from the flag structs' own initial values.
+  const RunConfig d = default_run_config();
+  const std::string preset_default =
+      d.model_source.rfind("preset:", 0) == 0 ? d.model_source.substr(7) : d.model_source;
   cmd->add_option("config", f->config, "run config TOML ([model], [data], [train]); flags override it");
-  cmd->add_option("--preset", f->preset, "model preset (gpt-tiny, gpt-small, hybrid-tiny, ...)");
+  cmd->add_option("--preset", f->preset, "model preset (gpt-tiny, gpt-small, hybrid-tiny, ...)")
+      ->default_str(preset_default);
   cmd->add_option("--model", f->model, "model TOML file");
   cmd->add_option("--data", f->data, "text file, directory of text files, or JSONL with a \"text\" field");
-  cmd->add_option("--tokenizer", f->tokenizer, "byte | gpt2:DIR (encoder.json + vocab.bpe)");
-  cmd->add_option("--steps", f->steps, "optimizer steps of the whole run");
-  cmd->add_option("--batch", f->batch, "micro-batch size B");
-  cmd->add_option("--seq", f->seq, "sequence length T");
-  cmd->add_option("--accum", f->accum, "micro-batches per optimizer step");
-  cmd->add_option("--lr", f->lr, "peak learning rate");
-  cmd->add_option("--min-lr", f->min_lr, "floor of the cosine decay");
-  cmd->add_option("--warmup", f->warmup, "linear warmup steps");
-  cmd->add_option("--weight-decay", f->weight_decay, "AdamW decoupled weight decay");
-  cmd->add_option("--grad-clip", f->grad_clip, "max global gradient norm (0 = off)");
-  cmd->add_option("--seed", f->seed, "seed for init and data sampling");
-  cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)");
-  cmd->add_option("--eval-every", f->eval_every, "evaluate every N steps (0 = at the end)");
-  cmd->add_option("--eval-batches", f->eval_batches, "validation batches per evaluation");
-  cmd->add_option("--checkpoint-every", f->checkpoint_every, "checkpoint every N steps (0 = at the end)");
-  cmd->add_option("--log-every", f->log_every, "progress line every N steps");
+  cmd->add_option("--tokenizer", f->tokenizer, "byte | gpt2:DIR (encoder.json + vocab.bpe)")
+      ->default_str(d.tokenizer);
+  cmd->add_option("--steps", f->steps, "optimizer steps of the whole run")
+      ->default_str(std::to_string(d.train.steps));
+  cmd->add_option("--batch", f->batch, "micro-batch size B")
+      ->default_str(std::to_string(d.shape.batch));
+  cmd->add_option("--seq,--seq-len", f->seq, "sequence length T")
+      ->default_str(std::to_string(d.shape.seq_len));
+  cmd->add_option("--accum", f->accum, "micro-batches per optimizer step")
+      ->default_str(std::to_string(d.train.accum));
+  cmd->add_option("--lr", f->lr, "peak learning rate")
+      ->default_str(common::float_to_shortest(d.train.lr));
+  cmd->add_option("--min-lr", f->min_lr, "floor of the cosine decay")
+      ->default_str(common::float_to_shortest(d.train.min_lr));
+  cmd->add_option("--warmup", f->warmup, "linear warmup steps")
+      ->default_str(std::to_string(d.train.warmup));
+  cmd->add_option("--weight-decay", f->weight_decay, "AdamW decoupled weight decay")
+      ->default_str(common::float_to_shortest(d.train.weight_decay));
+  cmd->add_option("--grad-clip", f->grad_clip, "max global gradient norm (0 = off)")
+      ->default_str(common::float_to_shortest(d.train.grad_clip));
+  cmd->add_option("--seed", f->seed, "seed for init and data sampling")
+      ->default_str(std::to_string(d.train.seed));
+  cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")
+      ->default_str(std::to_string(d.train.threads));
+  cmd->add_option("--eval-every", f->eval_every, "evaluate every N steps (0 = at the end)")
+      ->default_str(std::to_string(d.eval_every));
+  cmd->add_option("--eval-batches", f->eval_batches, "validation batches per evaluation")
+      ->default_str(std::to_string(d.eval_batches));
+  cmd->add_option("--checkpoint-every", f->checkpoint_every, "checkpoint every N steps (0 = at the end)")
+      ->default_str(std::to_string(d.checkpoint_every));
+  cmd->add_option("--log-every", f->log_every, "progress line every N steps")
+      ->default_str(std::to_string(d.log_every));
   cmd->add_flag("--grad-checkpoint", f->grad_checkpoint, "recompute each block in backward to save memory");
   cmd->add_option("--out", f->out, "run directory (default runs/<model name>, runs/<model>-<mode> for lora/qlora)");
   add_lora_flags(cmd, &f->lora);
 
   SupervisionFlags* w = &f->watch;
   cmd->add_flag("--headless", w->headless, "unattended: timestamped progress lines on stderr, all in the run log");
-  cmd->add_flag("--tui", w->tui, "show the dashboard in this terminal (keys: p pause, c checkpoint, q quit)");
+  cmd->add_flag("--tui", w->tui, "show the dashboard in this terminal (keys: p pause, c checkpoint, s stop, ? help)");
   cmd->add_option("--name", w->name, "run name for the log and dashboard (default: the run directory's)");
   cmd->add_option("--profile", w->profile, "hardware profile: name, .toml file or host (default host)");
-  cmd->add_option("--thermal", w->thermal, "temperature source: auto | libsensors | sim | replay:FILE | none");
+  cmd->add_option("--thermal", w->thermal, "temperature source: auto | libsensors | sim | replay:FILE | none")
+      ->capture_default_str();
   cmd->add_option("--thermal-policy", w->thermal_policy, "threshold | setpoint | none (default threshold)");
   cmd->add_option("--sensor", w->sensors, "sensor pattern (chip or chip/label, globs), in order of preference");
-  cmd->add_option("--fail-safe", w->fail_safe, "on sensor faults: pause | min-duty (default pause)");
+  cmd->add_option("--fail-safe", w->fail_safe, "on sensor faults: pause | min-duty")
+      ->capture_default_str();
   cmd->add_option("--sim-speed", w->sim_speed, "--thermal sim or replay: thermal seconds per real second (default 1)")
       ->check(CLI::Range(0.001, 100000.0));
   cmd->add_option("--shrink-c", w->shrink_c, "shrink LoRA rank and threads at or above this °C");
@@ -53,14 +79,18 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--resume-c", w->resume_c, "after a wait, train again below this °C");
   cmd->add_option("--setpoint-c", w->setpoint_c, "temperature the setpoint policy holds");
   cmd->add_option("--checkpoint-minutes", w->checkpoint_minutes, "also checkpoint every M minutes (0 = off)")
+      ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--keep", w->keep, "checkpoints kept in the run directory (default 3)")->check(CLI::Range(1, 100000));
-  cmd->add_option("--resume", w->resume, "auto (resume a run directory) | never (refuse an existing run)");
+  cmd->add_option("--resume", w->resume, "auto (resume a run directory) | never (refuse an existing run)")
+      ->capture_default_str();
   cmd->add_flag("--force", w->force, "resume although the training settings differ from the run directory's");
   cmd->add_option("--until", w->until, "checkpoint and stop at this local time (HH:MM)");
-  cmd->add_option("--max-hours", w->max_hours, "checkpoint and stop after this many hours")->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--max-hours", w->max_hours, "checkpoint and stop after this many hours")->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--window", w->window, "train only inside this daily window (HH:MM-HH:MM, may wrap midnight)");
-  cmd->add_option("--at-window-end", w->at_window_end, "wait (for the next window) | stop");
+  cmd->add_option("--at-window-end", w->at_window_end, "wait (for the next window) | stop")
+      ->capture_default_str();
   cmd->add_option("--on-battery", w->on_battery, "ignore | pause | stop (default pause)");
   cmd->add_option("--power-supply", w->power_supply_root, "power-supply tree to read (default /sys/class/power_supply)");
   cmd->add_option("--memory-limit", w->memory_limit, "memory budget (e.g. 4G; default: the profile's available memory)");
@@ -131,6 +161,9 @@ Result<RunConfig> resolve_train_config(const TrainFlags& f) {
   if (f.lr && !f.min_lr && c.train.min_lr > c.train.lr) c.train.min_lr = c.train.lr / 10;
   if (c.train.warmup >= c.train.steps) c.train.warmup = c.train.steps / 10;
   if (c.out_dir.empty()) c.out_dir = "runs/" + c.model.name;
+  // Stored in the run as absolute paths: `eval` and `sample` work from any directory.
+  c.data_path = absolute_path(c.data_path);
+  c.tokenizer = absolute_tokenizer_spec(c.tokenizer);
   NS_RETURN_IF_ERROR(validate_run_config(c));
   if (c.data_path.empty()) {
     return Status::InvalidArgument("no training data: give --data FILE|DIR|FILE.jsonl or [data] path in the run config");

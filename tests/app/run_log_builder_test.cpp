@@ -145,6 +145,27 @@ TEST_F(BuilderTest, PausedSamplesStalenessAndFinish) {
   EXPECT_TRUE(std::isnan(m->eta_s));
 }
 
+TEST_F(BuilderTest, ADeadTrainerIsShownStoppedWithWhen) {
+  app::RunStart start;
+  start.total_steps = 100;
+  ASSERT_TRUE(log_->begin_run(start).ok());
+  steps(0, 10);
+  auto r = reader();
+  app::DashboardModelBuilder builder(*r);
+  auto m = builder.refresh(clock_.wall_s());
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->status, "running");
+  EXPECT_FALSE(std::isnan(m->eta_s));
+  log_.reset();  // the trainer dies: no final status, the writer's lock is released
+  m = builder.refresh(clock_.wall_s() + 600);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->status, "stopped");
+  EXPECT_TRUE(m->finished);
+  EXPECT_FALSE(m->live);
+  EXPECT_TRUE(std::isnan(m->eta_s)) << "an ETA for a dead run";
+  EXPECT_NE(m->notice.find("last heartbeat"), std::string::npos) << m->notice;
+}
+
 TEST_F(BuilderTest, EmptyLogIsNotFound) {
   auto r = reader();
   app::DashboardModelBuilder builder(*r);

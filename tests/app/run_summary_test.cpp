@@ -83,6 +83,72 @@ TEST(RunSummary, ComputesTheNightFromTheLog) {
   fs::remove_all(dir);
 }
 
+// A run trained by two processes: the first logs steps 1-6 (tokens 100 per step) and a checkpoint
+// at step 4 and dies; 100 s later a second process resumes from step 4 with a raised step count.
+// Logs of older versions restarted the tokens column in the second process; the sensor returned
+// -273 °C once (a rejected reading stored as a temperature by older versions) and a fault event.
+TEST(RunSummary, CountsEveryProcessOfAResumedRun) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("ns_summary_resume_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  common::FakeClock clock(0, 1000.0);
+  {
+    auto log = app::RunLog::open(dir.string(), {}, &clock);
+    ASSERT_TRUE(log.ok()) << log.status().to_string();
+    app::RunStart start;
+    start.name = "resumed";
+    start.total_steps = 6;
+    ASSERT_TRUE((*log)->begin_run(start).ok());
+    auto step = [&](int64_t n, uint64_t tokens, double temp) {
+      app::StepRecord r;
+      r.step = n;
+      r.time_s = clock.wall_s();
+      r.loss = 2.0;
+      r.tokens_per_s = 100;  // 1 s of compute per step
+      r.tokens = tokens;
+      r.temp_c = temp;
+      (*log)->append_step(r);
+    };
+    for (int64_t n = 1; n <= 6; ++n) {
+      clock.advance_s(1);
+      step(n, 100 * n, n == 3 ? -273.0 : 50.0);
+      if (n == 4) {
+        clock.advance_s(2);  // writing the checkpoint takes 2 s
+        (*log)->record_checkpoint({4, "checkpoints/step-4", 0, ""});
+      }
+    }
+    (*log)->append_event("thermal_sensor_fault", "sensor: implausible reading -273.0 °C");
+    ASSERT_TRUE((*log)->flush().ok());
+    clock.advance_s(100);  // nobody runs
+    ASSERT_TRUE((*log)->continue_run((*log)->run_id()).ok());
+    (*log)->append_event("resume", "resumed by a new process");
+    for (int64_t n = 5; n <= 8; ++n) {
+      clock.advance_s(1);
+      step(n, 100 * (n - 4), 51.0);  // the old writer's counter: from 0 again
+    }
+    ASSERT_TRUE((*log)->finish_run(app::RunStatus::kFinished).ok());
+  }
+  auto reader = app::RunLogReader::open(dir.string());
+  ASSERT_TRUE(reader.ok());
+  auto s = app::summarize_run(**reader);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_EQ(s->last_step, 8);
+  EXPECT_EQ(s->tokens, 800u) << "tokens of the first process up to the checkpoint plus the second's";
+  EXPECT_DOUBLE_EQ(s->temp_min_c, 50) << "a rejected reading counted as a temperature";
+  ASSERT_FALSE(s->problems.empty()) << "the sensor fault is not listed";
+  EXPECT_EQ(s->problems[0].kind, "thermal_sensor_fault");
+  std::string text = app::render_summary_text(*s);
+  EXPECT_NE(text.find("8 (planned 6)"), std::string::npos) << text;
+  EXPECT_NE(text.find("checkpoint I/O"), std::string::npos) << text;
+  EXPECT_NE(text.find("downtime"), std::string::npos) << text;
+  EXPECT_NE(text.find("1 restart"), std::string::npos) << text;
+  std::string json = app::render_summary_json(*s);
+  EXPECT_NE(json.find("\"downtime_s\": 100"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"checkpoint_s\": 2"), std::string::npos) << json;
+  fs::remove_all(dir);
+}
+
 TEST(RunSummary, MissingRunDirIsAnError) {
   auto reader = app::RunLogReader::open("/nonexistent/run");
   EXPECT_FALSE(reader.ok());

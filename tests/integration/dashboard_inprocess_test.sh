@@ -2,7 +2,8 @@
 # The in-process dashboard (the `train --tui` arrangement: dashboard on its own thread reading the
 # log, commands handed straight to the writer's loop), exercised through `demo-run --tui` in tmux:
 # every panel at 80x24, `p` pauses (logged, PAUSED on screen, steps stop), `c` writes a
-# checkpoint, `q` checkpoints and stops the run, the process exits 0 and the terminal is restored.
+# checkpoint, `q` asks y/n and `y` checkpoints and stops the run, the process exits 0 and the
+# terminal is restored.
 source "$(dirname "$0")/dashboard_lib.sh"
 
 RUN=$WORK/run
@@ -23,7 +24,9 @@ send_key c
 wait_until 20 bash -c "[ \$('$BIN' log '$RUN' checkpoints | wc -l) -ge 2 ]" || fail "c wrote no checkpoint"
 
 send_key q
-wait_until 30 screen_has "EXIT=0" || fail "the process did not exit cleanly after q"
+wait_until 10 screen_has "y/n" || fail "q did not ask for a confirmation"
+send_key y
+wait_until 30 screen_has "EXIT=0" || fail "the process did not exit cleanly after q y"
 "$BIN" log "$RUN" runs | grep -q ',stopped,' || fail "the run is not stopped"
 [ "$(run_field "$RUN" finished)" != "None" ] || fail "the run has no finish time"
 [ "$("$BIN" log "$RUN" checkpoints | wc -l)" -ge 2 ] || fail "no checkpoint row"

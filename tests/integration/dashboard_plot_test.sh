@@ -8,7 +8,7 @@ source "$(dirname "$0")/dashboard_lib.sh"
 RUN=$WORK/run
 "$BIN" demo-run "$RUN" --steps 240 --step-ms 0 --eval-every 20 --checkpoint-every 100 2>/dev/null
 echo "stale" >"$WORK/plot.svg"
-"$BIN" plot "$RUN" -o "$WORK/plot.svg" || fail "plot failed"
+"$BIN" plot "$RUN" -o "$WORK/plot.svg" --force || fail "plot failed"
 "$BIN" log "$RUN" steps --format json >"$WORK/steps.json"
 "$BIN" log "$RUN" steps --format csv >"$WORK/steps.csv"
 "$BIN" log "$RUN" runs --format json >"$WORK/runs.json"
@@ -56,8 +56,8 @@ temp = series(temp_chart, "temperature")
 tpoints = [p for poly in temp.findall("s:polyline", ns) for p in poly.get("points").split()]
 assert len(tpoints) == len(steps), len(tpoints)
 thresholds = [g.get("data-name") for g in temp_chart.findall("s:g[@class='threshold']", ns)]
-assert thresholds == [f"warn {run['temp_warn_c']:.0f} °C", f"hot {run['temp_hot_c']:.0f} °C",
-                      f"critical {run['temp_crit_c']:.0f} °C"], thresholds
+assert thresholds == [f"shrink {run['temp_warn_c']:.0f} °C", f"pause {run['temp_hot_c']:.0f} °C",
+                      f"stop {run['temp_crit_c']:.0f} °C"], thresholds
 axes = loss_chart.findall("s:line[@class='axis']", ns)
 assert len(axes) == 2, "axes"
 title = root.find("s:title", ns).text

@@ -2,7 +2,8 @@
 # `nightshift top` attached to a live run, driven in tmux as a person would: at 80x24 every panel
 # is there and shows the values in the log; `p` pauses the writer (the step count stops, a pause
 # event is logged, the screen says PAUSED); a resize to 120x40 and back keeps it readable; `p`
-# resumes; `q` leaves a checkpoint and a finished (stopped) run, and top gives the terminal back.
+# resumes; `q` leaves top while the run goes on; `s` asks (n keeps the run), `s` `y` leaves a
+# checkpoint and a finished (stopped) run, and top gives the terminal back.
 # The writer is `nightshift demo-run`, the stand-in for the training loop.
 source "$(dirname "$0")/dashboard_lib.sh"
 
@@ -101,8 +102,31 @@ resumed=$(step_count "$RUN")
 wait_until 20 bash -c "[ \$('$BIN' log '$RUN' steps | wc -l) -gt $((resumed + 5)) ]" || fail "steps do not advance after resume"
 has_event "$RUN" resume || fail "no resume event"
 
-# q: checkpoint and stop the run; top leaves once the run has ended and restores the terminal.
+# q leaves the viewer like in htop or less: top exits, the terminal is restored, the run goes on.
 send_key q
+wait_until 10 screen_has "EXIT=0" || fail "q did not leave top"
+screen_has "TTY_RESTORED" || fail "terminal modes not restored after q"
+at_q=$(step_count "$RUN")
+wait_until 20 bash -c "[ \$('$BIN' log '$RUN' steps | wc -l) -gt $((at_q + 5)) ]" || fail "the run stopped when q left top"
+[ "$(run_field "$RUN" status)" = running ] || fail "the run is not running after q left top"
+"$BIN" log "$RUN" control | grep -q ',stop,' && fail "q sent a stop request"
+tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
+TMUX_SOCKET="${TMUX_SOCKET}x"  # a fresh server: a new one on the old socket can race its shutdown
+tmux_start 80 24 "s=\$(stty -g); '$BIN' top '$RUN'; rc=\$?; [ \"\$(stty -g)\" = \"\$s\" ] && echo TTY_RESTORED; (exit \$rc)"
+wait_until 20 screen_has "Tokens/s" || fail "top did not draw again"
+
+# s asks first; n keeps the run going.
+send_key s
+wait_until 10 screen_has "y/n" || fail "s did not ask for a confirmation"
+send_key n
+wait_until 10 screen_has "not stopped" || fail "n did not cancel"
+sleep 0.5
+[ "$(run_field "$RUN" status)" = running ] || fail "the run stopped although the stop was cancelled"
+
+# s, y: checkpoint and stop the run; top leaves once the run has ended and restores the terminal.
+send_key s
+wait_until 10 screen_has "y/n" || fail "s did not ask for a confirmation"
+send_key y
 wait_until 30 bash -c "'$BIN' log '$RUN' runs | grep -q ',stopped,'" || fail "the run did not stop"
 finished=$(run_field "$RUN" finished)
 [ -n "$finished" ] && [ "$finished" != "None" ] || fail "the run has no finish time"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The dashboard on a real training run, driven in tmux as a person would:
 #  - in-process (`nightshift train --tui`): every panel at 80x24 with the run's values, `p` pauses
-#    the trainer (logged, PAUSED on screen, the step count stops), `p` resumes, `q` checkpoints and
-#    stops; the process exits 0 and the terminal is restored (also on SIGTERM, with a checkpoint);
+#    the trainer (logged, PAUSED on screen, the step count stops), `p` resumes, `q` asks y/n (n: the
+#    run goes on), `q` `y` checkpoints and stops; the process exits 0, the terminal is restored and a
+#    final line names the step, loss and checkpoint (also on SIGTERM, with a checkpoint);
 #  - attached (`nightshift top` beside a --headless run): `p` pauses the trainer through the control
-#    table, `q` leaves a checkpoint at the last step and a stopped run.
+#    table, `q` leaves top while the trainer goes on, `s` `y` leaves a checkpoint at the last step and
+#    a stopped run.
 source "$(dirname "$0")/dashboard_lib.sh"
 export XDG_CACHE_HOME="$WORK/cache"
 
@@ -37,11 +39,22 @@ wait_until 20 bash -c "'$BIN' log '$RUN' runs | grep -q ',running,'" || fail "th
 wait_until 20 bash -c "[ \$('$BIN' log '$RUN' steps --format json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))') -gt $((before + 5)) ]" ||
   fail "steps do not advance after resume"
 
+# q in the trainer's own dashboard asks before stopping (n: the run goes on), y stops.
 send_key q
-wait_until 30 screen_has "EXIT=0" || fail "train did not exit 0 after q"
+wait_until 10 screen_has "y/n" || fail "q did not ask for a confirmation"
+send_key n
+wait_until 10 screen_has "not stopped" || fail "n did not cancel"
+[ "$(run_field "$RUN" status)" = running ] || fail "the run stopped although the stop was cancelled"
+send_key q
+wait_until 10 screen_has "y/n" || fail "q did not ask again"
+send_key y
+wait_until 30 screen_has "EXIT=0" || fail "train did not exit 0 after q y"
 [ "$(run_field "$RUN" status)" = stopped ] || fail "the run is not stopped"
 last=$("$BIN" log "$RUN" steps --format json | $PY -c "import json,sys; print(max(r['step'] for r in json.load(sys.stdin)))")
 [ "$(cat "$RUN/checkpoints/latest")" = "$(printf 'step-%08d' "$last")" ] || fail "no checkpoint at the last step $last"
+# After the dashboard closed, one line says where the run ended: steps, loss, checkpoint.
+tmux -L "$TMUX_SOCKET" capture-pane -p -J -t dash | grep -qE "run stopped at step $last of [0-9]+: loss [0-9.]+.*checkpoint .*step-0*$last" ||
+  fail "no final line with the step, loss and checkpoint after the dashboard closed"
 screen_has "TTY_RESTORED" || fail "terminal modes not restored"
 screen_has "Governor" && fail "the dashboard is still on the screen"
 tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
@@ -76,7 +89,18 @@ sleep 1.5
 [ "$before" = "$(step_count "$RUN")" ] || fail "the trainer still steps while paused from top"
 send_key p
 wait_until 20 bash -c "'$BIN' log '$RUN' runs | grep -q ',running,'" || fail "top could not resume the trainer"
+# q leaves top and the trainer goes on; s y from a new top stops it.
 send_key q
+wait_until 10 screen_has "EXIT=0" || fail "q did not leave top"
+at_q=$(step_count "$RUN")
+wait_until 20 bash -c "[ \$('$BIN' log '$RUN' steps | wc -l) -gt $((at_q + 5)) ]" || fail "the trainer stopped when q left top"
+tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
+TMUX_SOCKET="${TMUX_SOCKET}x"
+tmux_start 80 24 "'$BIN' top '$RUN'"
+wait_until 20 screen_has "Tokens/s" || fail "top did not draw again"
+send_key s
+wait_until 10 screen_has "y/n" || fail "s did not ask for a confirmation"
+send_key y
 wait "$TRAINER" || fail "the trainer exited with an error"
 [ "$(run_field "$RUN" status)" = stopped ] || fail "the attached run is not stopped"
 last=$("$BIN" log "$RUN" steps --format json | $PY -c "import json,sys; print(max(r['step'] for r in json.load(sys.stdin)))")

@@ -241,9 +241,9 @@ TEST_F(DatasetTest, CorruptCacheIsRebuiltWithAWarning) {
 
 TEST_F(DatasetTest, DefaultCacheFolder) {
   const std::string data = put("w/data.txt", "x\n");
-  EXPECT_EQ(default_cache_dir(data, "/xdg", "/home/u"), (root_ / "w" / ".nightshift-cache").string());
-  EXPECT_EQ(default_cache_dir((root_ / "w").string() + "/", "/xdg", "/home/u"), (root_ / ".nightshift-cache").string());
-  // System locations are never written into, even by root.
+  // The user's cache directory, never beside the data (a shared or read-only data folder).
+  EXPECT_EQ(default_cache_dir(data, "/xdg", "/home/u"), "/xdg/nightshift");
+  EXPECT_EQ(default_cache_dir((root_ / "w").string() + "/", nullptr, "/home/u"), "/home/u/.cache/nightshift");
   EXPECT_EQ(default_cache_dir("/usr/share/games/fortunes", "/xdg", "/home/u"), "/xdg/nightshift");
   EXPECT_EQ(default_cache_dir("/usr/share/games/fortunes", nullptr, "/home/u"), "/home/u/.cache/nightshift");
   EXPECT_EQ(default_cache_dir("/usr/share/games/fortunes", "relative", "/home/u"), "/home/u/.cache/nightshift");

@@ -37,24 +37,56 @@ TEST(Keys, CheckpointAndNothingAfterTheRunEnded) {
   EXPECT_TRUE(q.empty());
 }
 
-TEST(Keys, QuitAsksTheRunToStopThenLeaves) {
+TEST(Keys, StopAsksForConfirmation) {
   tui::DashboardModel m;
   tui::ViewState v;
   tui::CommandQueue q;
-  unsigned r = tui::handle_key('q', m, v, q);
+  unsigned r = tui::handle_key('s', m, v, q);
+  EXPECT_FALSE(r & tui::kReactQuit);
+  EXPECT_TRUE(v.confirm_stop);
+  EXPECT_TRUE(q.empty()) << "s alone must not stop the run";
+  tui::handle_key('n', m, v, q);  // anything but y cancels
+  EXPECT_FALSE(v.confirm_stop);
+  EXPECT_FALSE(v.quit_requested);
+  EXPECT_TRUE(q.empty());
+  tui::handle_key('S', m, v, q);
+  r = tui::handle_key('y', m, v, q);
   EXPECT_FALSE(r & tui::kReactQuit);  // waits for the run to end
   EXPECT_TRUE(v.quit_requested);
   EXPECT_EQ(drain(q), (std::vector<Command>{Command::kQuit}));
-  EXPECT_TRUE(tui::handle_key('q', m, v, q) & tui::kReactQuit);  // second q: leave now
-  EXPECT_TRUE(q.empty());
 
   tui::ViewState fresh;
-  m.finished = true;  // nothing to stop: q just leaves
+  m.finished = true;  // nothing to stop
+  tui::handle_key('s', m, fresh, q);
+  EXPECT_FALSE(fresh.confirm_stop);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(Keys, QLeavesTheViewerAndNeverStopsTheRun) {
+  tui::DashboardModel m;
+  tui::ViewState v;
+  v.attached = true;  // `nightshift top`
+  tui::CommandQueue q;
+  EXPECT_TRUE(tui::handle_key('q', m, v, q) & tui::kReactQuit);
+  EXPECT_TRUE(q.empty()) << "q in top sent a command to the trainer";
+  EXPECT_FALSE(v.quit_requested);
+  EXPECT_TRUE(tui::handle_key('Q', m, v, q) & tui::kReactQuit);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(Keys, QInTheTrainersOwnDashboardAsksLikeS) {
+  tui::DashboardModel m;
+  tui::ViewState v;  // train --tui: leaving the dashboard would end the run
+  tui::CommandQueue q;
+  EXPECT_FALSE(tui::handle_key('q', m, v, q) & tui::kReactQuit);
+  EXPECT_TRUE(v.confirm_stop);
+  EXPECT_TRUE(q.empty());
+  tui::handle_key('y', m, v, q);
+  EXPECT_EQ(drain(q), (std::vector<Command>{Command::kQuit}));
+  tui::ViewState fresh;
+  m.live = false;  // the trainer is gone: q just leaves
   EXPECT_TRUE(tui::handle_key('q', m, fresh, q) & tui::kReactQuit);
   EXPECT_TRUE(q.empty());
-  m.finished = false;
-  m.live = false;  // the trainer is gone: nobody would answer
-  EXPECT_TRUE(tui::handle_key('q', m, fresh, q) & tui::kReactQuit);
 }
 
 TEST(Keys, DetachOnlyWhenAttached) {

@@ -104,6 +104,9 @@ TEST(Screen, PausedAndFinishedStates) {
   m.status = "stopped";
   text = tui::render_screen(m, {}, 80, 24).to_text();
   EXPECT_TRUE(contains(text, "STOPPED"));
+  EXPECT_TRUE(contains(text, "ETA --"));  // stopped before the end: nothing is "done"
+  m.status = "finished";
+  text = tui::render_screen(m, {}, 80, 24).to_text();
   EXPECT_TRUE(contains(text, "ETA done"));
 }
 

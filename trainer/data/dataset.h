@@ -23,9 +23,8 @@ struct DatasetOptions {
   // files (any NUL byte). Each document (file or JSONL record) is tokenized on its own and followed
   // by a newline when it does not end with one.
   std::string data_path;
-  // Where the token cache goes. "" = a `.nightshift-cache` folder beside the data (next to the file,
-  // or next to the directory) when that folder is writable and not a system location (/usr, /etc,
-  // /opt, ...), else $XDG_CACHE_HOME/nightshift, else ~/.cache/nightshift. Created if missing.
+  // Where the token cache goes. "" = the user's cache directory: $XDG_CACHE_HOME/nightshift, else
+  // ~/.cache/nightshift (never beside the data, which may be shared or read-only). Created if missing.
   std::string cache_dir;
   // Last fraction of the tokens held out for validation, in [0, 1).
   double val_fraction = 0.1;

@@ -62,17 +62,6 @@ Result<SourceFile> stat_source(const fs::path& path, const std::string& rel) {
   return s;
 }
 
-// Folders where a cache must not be written even when we could (running as root).
-bool is_system_location(const fs::path& dir) {
-  static constexpr const char* kSystem[] = {"/usr", "/etc", "/opt", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/proc", "/sys", "/var/lib"};
-  const std::string d = dir.string();
-  for (const char* s : kSystem) {
-    const size_t n = std::strlen(s);
-    if (d.compare(0, n, s) == 0 && (d.size() == n || d[n] == '/')) return true;
-  }
-  return false;
-}
-
 fs::path normalized_absolute(const std::string& p) {
   std::error_code ec;
   fs::path abs = fs::absolute(p, ec).lexically_normal();
@@ -111,17 +100,9 @@ Result<std::vector<SourceFile>> list_sources(const std::string& data_path) {
   return out;
 }
 
-std::string default_cache_dir(const std::string& data_path, const char* env_xdg, const char* env_home) {
-  const fs::path parent = normalized_absolute(data_path).parent_path();
-  if (!is_system_location(parent)) {
-    const fs::path beside = parent / ".nightshift-cache";
-    std::error_code ec;
-    if (fs::is_directory(beside, ec)) {
-      if (::access(beside.c_str(), W_OK | X_OK) == 0) return beside.string();
-    } else if (!fs::exists(beside, ec) && ::access(parent.c_str(), W_OK | X_OK) == 0) {
-      return beside.string();
-    }
-  }
+std::string default_cache_dir(const std::string&, const char* env_xdg, const char* env_home) {
+  // Never beside the data: data folders are often shared or read-only (and a cache there is
+  // somebody else's surprise). The user's cache directory, as the XDG base directory spec says.
   if (env_xdg != nullptr && env_xdg[0] == '/') return (fs::path(env_xdg) / "nightshift").string();
   if (env_home != nullptr && env_home[0] == '/') return (fs::path(env_home) / ".cache" / "nightshift").string();
   return (fs::temp_directory_path() / ("nightshift-cache-" + std::to_string(::getuid()))).string();

@@ -32,8 +32,10 @@ struct SourceFile {
 // `data_path` does not exist; InvalidArgument when it is neither a file nor a directory.
 common::Result<std::vector<SourceFile>> list_sources(const std::string& data_path);
 
-// The folder for token caches of `data_path` when DatasetOptions::cache_dir is empty. `env_xdg` and
-// `env_home` are the values of $XDG_CACHE_HOME and $HOME (nullptr when unset).
+// The folder for token caches of `data_path` when DatasetOptions::cache_dir is empty: the user's
+// cache directory, $XDG_CACHE_HOME/nightshift (absolute values only), else ~/.cache/nightshift, else
+// a per-user folder under the temporary directory; never beside the data. `env_xdg` and `env_home`
+// are the values of $XDG_CACHE_HOME and $HOME (nullptr when unset).
 std::string default_cache_dir(const std::string& data_path, const char* env_xdg, const char* env_home);
 
 // The cache file name for `data_path` tokenized by `fingerprint`: "<name>.<16 hex>.tokens".
