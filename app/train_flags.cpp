@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 
+#include "app/cli_validators.h"
 #include "trainer/config_io.h"
 
 namespace app {
@@ -21,11 +22,11 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--batch", f->batch, "micro-batch size B");
   cmd->add_option("--seq", f->seq, "sequence length T");
   cmd->add_option("--accum", f->accum, "micro-batches per optimizer step");
-  cmd->add_option("--lr", f->lr, "peak learning rate");
-  cmd->add_option("--min-lr", f->min_lr, "floor of the cosine decay");
+  cmd->add_option("--lr", f->lr, "peak learning rate")->check(finite_number);
+  cmd->add_option("--min-lr", f->min_lr, "floor of the cosine decay")->check(finite_number);
   cmd->add_option("--warmup", f->warmup, "linear warmup steps");
-  cmd->add_option("--weight-decay", f->weight_decay, "AdamW decoupled weight decay");
-  cmd->add_option("--grad-clip", f->grad_clip, "max global gradient norm (0 = off)");
+  cmd->add_option("--weight-decay", f->weight_decay, "AdamW decoupled weight decay")->check(finite_number);
+  cmd->add_option("--grad-clip", f->grad_clip, "max global gradient norm (0 = off)")->check(finite_number);
   cmd->add_option("--seed", f->seed, "seed for init and data sampling");
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)");
   cmd->add_option("--eval-every", f->eval_every, "evaluate every N steps (0 = at the end)");
@@ -46,19 +47,24 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--sensor", w->sensors, "sensor pattern (chip or chip/label, globs), in order of preference");
   cmd->add_option("--fail-safe", w->fail_safe, "on sensor faults: pause | min-duty (default pause)");
   cmd->add_option("--sim-speed", w->sim_speed, "--thermal sim or replay: thermal seconds per real second (default 1)")
+      ->check(finite_number)
       ->check(CLI::Range(0.001, 100000.0));
   cmd->add_option("--shrink-c", w->shrink_c, "shrink LoRA rank and threads at or above this °C");
   cmd->add_option("--pause-c", w->pause_c, "pause after every step at or above this °C");
   cmd->add_option("--stop-c", w->stop_c, "checkpoint and wait at or above this °C");
   cmd->add_option("--resume-c", w->resume_c, "after a wait, train again below this °C");
   cmd->add_option("--setpoint-c", w->setpoint_c, "temperature the setpoint policy holds");
-  cmd->add_option("--checkpoint-minutes", w->checkpoint_minutes, "also checkpoint every M minutes (0 = off)")
+  cmd->add_option("--checkpoint-minutes", w->checkpoint_minutes,
+                  "also checkpoint every M minutes (default 15; 0 = off)")
+      ->check(finite_number)
       ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--keep", w->keep, "checkpoints kept in the run directory (default 3)")->check(CLI::Range(1, 100000));
   cmd->add_option("--resume", w->resume, "auto (resume a run directory) | never (refuse an existing run)");
   cmd->add_flag("--force", w->force, "resume although the training settings differ from the run directory's");
   cmd->add_option("--until", w->until, "checkpoint and stop at this local time (HH:MM)");
-  cmd->add_option("--max-hours", w->max_hours, "checkpoint and stop after this many hours")->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--max-hours", w->max_hours, "checkpoint and stop after this many hours")
+      ->check(finite_number)
+      ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--window", w->window, "train only inside this daily window (HH:MM-HH:MM, may wrap midnight)");
   cmd->add_option("--at-window-end", w->at_window_end, "wait (for the next window) | stop");
   cmd->add_option("--on-battery", w->on_battery, "ignore | pause | stop (default pause)");
@@ -130,7 +136,7 @@ Result<RunConfig> resolve_train_config(const TrainFlags& f) {
   if (f.grad_checkpoint) c.shape.grad_checkpoint = true;
   if (f.lr && !f.min_lr && c.train.min_lr > c.train.lr) c.train.min_lr = c.train.lr / 10;
   if (c.train.warmup >= c.train.steps) c.train.warmup = c.train.steps / 10;
-  if (c.out_dir.empty()) c.out_dir = "runs/" + c.model.name;
+  if (c.out_dir.empty()) c.out_dir = default_run_dir(c.model.name);
   NS_RETURN_IF_ERROR(validate_run_config(c));
   if (c.data_path.empty()) {
     return Status::InvalidArgument("no training data: give --data FILE|DIR|FILE.jsonl or [data] path in the run config");
