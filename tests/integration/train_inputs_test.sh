@@ -32,8 +32,8 @@ grep -qF "did you mean [train]" "$work/typo_table.err" || fail "the error does n
 (cd "$work" && "${train[@]}" --data corpus.txt --steps 4 --checkpoint-every 1 --keep 10 --out run > run.log 2>&1) \
   || fail "the first run failed"
 [ "$(ls "$work/run/checkpoints" | grep -c '^step-')" = 4 ] || fail "expected 4 checkpoints with --keep 10"
-# The same run from elsewhere with the absolute data path resumes (and --keep 2 prunes at its end).
-"${train[@]}" --data "$work/corpus.txt" --steps 6 --checkpoint-every 1 --keep 10 --out "$work/run" > "$work/abs.log" 2>&1 \
+# The same run with the data given by its absolute path resumes.
+(cd "$work" && "${train[@]}" --data "$work/./corpus.txt" --steps 6 --checkpoint-every 1 --keep 10 --out run > abs.log 2>&1) \
   || fail "resuming with the absolute data path was refused: $(grep nightshift: "$work/abs.log")"
 grep -q "from step 4" "$work/abs.log" || fail "did not resume from step 4"
 # A finished run, started again with a smaller --keep, prunes to it.
@@ -57,5 +57,5 @@ sed 's/^name = .*/name = "..\/..\/escaped"/' "$work/micro.toml" > "$work/escape.
 [ -d "$work/a/b/runs" ] && [ "$(ls "$work/a/b/runs")" != "" ] || fail "no run directory under runs/"
 
 # --help: the time-based checkpoint default (item 10).
-"$BIN" train --help | grep -- "--checkpoint-minutes" | grep -q "default 15" || fail "--help does not show the 15-minute default"
+"$BIN" train --help | grep -A1 -- "--checkpoint-minutes" | grep -q "default 15" || fail "--help does not show the 15-minute default"
 echo "PASS train_inputs_test"
