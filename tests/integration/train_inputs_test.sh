@@ -32,6 +32,7 @@ grep -qF "did you mean [train]" "$work/typo_table.err" || fail "the error does n
 (cd "$work" && "${train[@]}" --data corpus.txt --steps 4 --checkpoint-every 1 --keep 10 --out run > run.log 2>&1) \
   || fail "the first run failed"
 [ "$(ls "$work/run/checkpoints" | grep -c '^step-')" = 4 ] || fail "expected 4 checkpoints with --keep 10"
+expect_bad nan_temperature "--temperature" "$BIN" sample "$work/run" --prompt "the" --tokens 4 --temperature nan
 # The same run with the data given by its absolute path resumes.
 (cd "$work" && "${train[@]}" --data "$work/./corpus.txt" --steps 6 --checkpoint-every 1 --keep 10 --out run > abs.log 2>&1) \
   || fail "resuming with the absolute data path was refused: $(grep nightshift: "$work/abs.log")"
