@@ -33,6 +33,8 @@ class FakeClock final : public Clock {
   double wall_s() const override { return wall_origin_s_ + now_s_; }
   void sleep_ms(double ms) override { now_s_ += ms / 1000.0; }
   void advance_s(double s) { now_s_ += s; }
+  // Steps the wall clock only (NTP after boot, a manual change): monotonic time is unaffected.
+  void step_wall_s(double s) { wall_origin_s_ += s; }
 
  private:
   double now_s_;

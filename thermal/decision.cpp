@@ -24,6 +24,7 @@ const char* event_kind_name(EventKind k) {
     case EventKind::kAdjust: return "adjust";
     case EventKind::kSensorFault: return "sensor_fault";
     case EventKind::kSensorRecovered: return "sensor_recovered";
+    case EventKind::kSensorWarning: return "sensor_warning";
   }
   return "?";
 }

@@ -55,8 +55,10 @@ enum class EventKind {
   kAdjust,           // same action, different knobs (rank, threads, duty by ≥ 0.1)
   kSensorFault,      // the sensor failed or became implausible
   kSensorRecovered,  // it reads sensibly again
+  kSensorWarning,    // something the sensor reports is ignored (a crit limit below the normal band)
 };
-const char* event_kind_name(EventKind k);  // "transition", "adjust", "sensor_fault", "sensor_recovered"
+// "transition", "adjust", "sensor_fault", "sensor_recovered", "sensor_warning"
+const char* event_kind_name(EventKind k);
 
 // One row for the run log's events table.
 struct Event {

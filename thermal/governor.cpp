@@ -89,6 +89,20 @@ Decision Governor::decide(const Reading& reading, const std::optional<StepReport
     }
   }
 
+  // Faults counted over a window: a sensor failing most reads must not reset its grace with every
+  // good one in between.
+  if (config_.fault_window_s > 0) {
+    recent_.emplace_back(now_s, !fault.empty());
+    while (!recent_.empty() && recent_.front().first < now_s - config_.fault_window_s) recent_.pop_front();
+    const int total = static_cast<int>(recent_.size());
+    const int faults = static_cast<int>(std::count_if(recent_.begin(), recent_.end(), [](const auto& r) { return r.second; }));
+    flaky_ = faults >= 3 && 2 * faults > total;
+    if (flaky_ && fault.empty() && reading.temp_c < config_.stop_c) {  // a hot good reading still counts
+      fault = fmt::format("the sensor failed {} of its last {} readings (within {:g} s)", faults, total,
+                          config_.fault_window_s);
+    }
+  }
+
   double temp_c = reading.ok ? reading.temp_c : std::nan("");
   Decision d = fault.empty() ? decide_good(now_s, reading) : decide_fault(now_s, fault);
   finish(now_s, temp_c, std::move(d));
@@ -101,7 +115,8 @@ Decision Governor::decide_fault(double now_s, const std::string& what) {
     fault_since_s_ = now_s;
     grace_logged_ = false;
   }
-  bool within_grace = !fail_safe_active_ && last_good_s_ && now_s - *last_good_s_ < config_.fault_grace_s;
+  bool within_grace =
+      !fail_safe_active_ && !flaky_ && last_good_s_ && now_s - *last_good_s_ < config_.fault_grace_s;
   if (within_grace) {
     if (!grace_logged_) {
       grace_logged_ = true;
@@ -154,8 +169,27 @@ Decision Governor::decide_good(double now_s, const Reading& reading) {
   }
   last_good_s_ = now_s;
 
+  // A crit limit inside or below the normal band (0, 20, -5 °C from a confused driver) is not a
+  // limit: ignored, with one warning event.
+  std::optional<double> crit = reading.crit_c;
+  if (crit && !(*crit > config_.shrink_c)) {
+    if (!crit_warned_) {
+      crit_warned_ = true;
+      Event e;
+      e.time_s = now_s;
+      e.temp_c = temp_c;
+      e.kind = EventKind::kSensorWarning;
+      e.from = e.to = decision_.action;
+      e.decision = decision_;
+      e.reason = fmt::format("the sensor's crit limit {:g} °C is not above the normal band (shrink at {:g} °C): "
+                             "ignored, the emergency limit is {:g} °C",
+                             *crit, config_.shrink_c, config_.emergency_c > 0 ? config_.emergency_c : config_.stop_c + 10);
+      events_.push_back(std::move(e));
+    }
+    crit.reset();
+  }
   double emergency_c = config_.emergency_c > 0 ? config_.emergency_c
-                       : reading.crit_c        ? *reading.crit_c
+                       : crit                  ? *crit
                                                : config_.stop_c + 10;
   Decision d;
   d.lora_rank = decision_.lora_rank;

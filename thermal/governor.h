@@ -43,6 +43,7 @@
 // thermal/night_sim.h runs this same loop on a virtual night (`nightshift thermal-sim`).
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <optional>
@@ -77,7 +78,10 @@ class Governor {
   //      decision counting as idle): the last decision holds for fault_grace_s, then the fail-safe
   //      (FailSafe::kPause: checkpoint and wait; kMinDuty: threads_min at fail_safe_duty);
   //      stop after max_wait_s without a good reading.
-  //   2. at or above the emergency limit (emergency_c, else the sensor's crit, else stop_c + 10):
+  //      A sensor that failed most of its readings within fault_window_s gets no grace and stays in
+  //      the fail-safe between its good readings.
+  //   2. at or above the emergency limit (emergency_c, else the sensor's crit, else stop_c + 10;
+  //      a crit at or below shrink_c, the top of the normal band, is ignored with a sensor_warning):
   //      checkpoint and stop. Final: every later call answers kStop.
   //   3. at or above stop_c: checkpoint and wait until below resume_c (stop after max_wait_s).
   //   4. otherwise the policy (threshold, setpoint or none).
@@ -125,6 +129,9 @@ class Governor {
   double same_since_s_ = 0;             // of power decided meanwhile
   double same_power_min_ = 0;
   double same_power_max_ = 0;
+  std::deque<std::pair<double, bool>> recent_;  // (time, faulty) of the readings in fault_window_s
+  bool flaky_ = false;                          // most readings in the window failed
+  bool crit_warned_ = false;                    // an implausible crit limit was reported once
 
   // Cool-down and stop.
   bool waiting_ = false;

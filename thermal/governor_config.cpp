@@ -55,8 +55,8 @@ common::Status GovernorConfig::validate() const {
                   Named{"wait_poll_ms", wait_poll_ms}, Named{"max_wait_s", max_wait_s},
                   Named{"kp_per_c", kp_per_c}, Named{"ti_s", ti_s}, Named{"filter_s", filter_s},
                   Named{"fail_safe_duty", fail_safe_duty},
-                  Named{"fault_grace_s", fault_grace_s}, Named{"stuck_after_s", stuck_after_s},
-                  Named{"plausible_min_c", plausible_min_c}, Named{"plausible_max_c", plausible_max_c}}) {
+                  Named{"fault_grace_s", fault_grace_s}, Named{"fault_window_s", fault_window_s},
+                  Named{"stuck_after_s", stuck_after_s}, Named{"plausible_min_c", plausible_min_c}, Named{"plausible_max_c", plausible_max_c}}) {
     if (!std::isfinite(n.value)) return bad(fmt::format("thermal.{} must be a finite number", n.name));
   }
   auto order = [&](const char* hi_name, double hi, const char* lo_name, double lo) -> common::Status {
@@ -79,7 +79,8 @@ common::Status GovernorConfig::validate() const {
   for (Named n : {Named{"min_dwell_s", min_dwell_s}, Named{"adjust_interval_s", adjust_interval_s},
                   Named{"flap_window_s", flap_window_s}, Named{"pause_ms", pause_ms},
                   Named{"max_wait_s", max_wait_s}, Named{"fault_grace_s", fault_grace_s},
-                  Named{"stuck_after_s", stuck_after_s}, Named{"filter_s", filter_s}}) {
+                  Named{"fault_window_s", fault_window_s}, Named{"stuck_after_s", stuck_after_s},
+                  Named{"filter_s", filter_s}}) {
     if (n.value < 0) return bad(fmt::format("thermal.{} ({:g}) must not be negative", n.name, n.value));
   }
   if (max_dwell_s < min_dwell_s) {

@@ -67,6 +67,9 @@ struct GovernorConfig {
   FailSafe fail_safe = FailSafe::kPause;
   double fail_safe_duty = 0.25;  // duty for FailSafe::kMinDuty
   double fault_grace_s = 10;     // bad readings for less than this keep the last decision
+  double fault_window_s = 120;   // a sensor that failed most (> half, at least 3) of its readings in
+                                 // this window is faulty even between good readings: no grace, and
+                                 // a good reading does not lift the fail-safe (0 = off)
   double stuck_after_s = 900;    // a value exactly unchanged for this long while the trainer's power
                                  // (threads/threads_max × duty, 0 idle) swung by ≥ 0.25 is a fault:
                                  // the sensor does not respond to load (0 = off). A steady value

@@ -89,7 +89,17 @@ Result<StepStats> Trainer::step() {
   m.zero_grad();
   double loss = 0.0, ce = 0.0, aux = 0.0;
   const float micro_scale = 1.0f / static_cast<float>(options_.accum);
+  const uint64_t start_position = train_->position();
   for (int a = 0; a < options_.accum; ++a) {
+    if (a > 0 && interrupt_ && interrupt_()) {
+      train_->seek(start_position);  // the abandoned micro-batches are drawn again on resume
+      StepStats abandoned;
+      abandoned.step = step_;
+      abandoned.interrupted = true;
+      abandoned.threads = threads_;
+      abandoned.step_s = clock_->now_s() - t0;
+      return abandoned;
+    }
     train_->next(inputs_.get(), targets_.get());
     const float l = m.forward(inputs_.get(), targets_.get());
     if (!std::isfinite(l)) {

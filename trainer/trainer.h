@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -59,6 +60,7 @@ struct StepStats {
   double step_s = 0.0;        // wall time of the step by the trainer's clock
   int threads = 0;
   double flops = 0.0;         // matmul-class FLOPs of the step (forward + backward [+ recompute])
+  bool interrupted = false;   // abandoned between micro-batches (set_interrupt): nothing changed
 };
 
 struct EvalStats {
@@ -78,8 +80,12 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   // One optimizer step. FailedPrecondition-like InvalidArgument when the run is already done;
-  // Internal when the loss is not finite (names the step).
+  // Internal when the loss is not finite (names the step). When the interrupt check (if any) says
+  // so between two micro-batches, the step is abandoned: no update, the data position put back,
+  // steps_done() unchanged, and the result has `interrupted` set.
   common::Result<StepStats> step();
+  // Asked between micro-batches (a step with a large --accum can take minutes). Null: never.
+  void set_interrupt(std::function<bool()> check) { interrupt_ = std::move(check); }
   // Mean validation loss over `batches` consecutive batches from the start of the val split
   // (capped at one pass). Does not disturb training state.
   common::Result<EvalStats> evaluate(int batches);
@@ -125,6 +131,7 @@ class Trainer {
   int64_t step_ = 0;
   int threads_ = 1;
   float lr_scale_ = 1.0f;
+  std::function<bool()> interrupt_;
 };
 
 // One thread count for OpenMP loops and OpenBLAS (they share the OpenMP pool).

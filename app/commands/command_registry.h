@@ -5,7 +5,8 @@
 // The register function adds a CLI11 subcommand to `root` and, in that subcommand's callback, sets
 // `run` to the function main() will call. That function returns the process exit code:
 //   0 success, 1 internal failure, 2 bad input (one line naming the file and the problem),
-//   3 the run does not fit the memory budget.
+//   3 the run does not fit the memory budget, 4 the run cannot make progress (e.g. `train` with no
+//   disk room for one more checkpoint: restarting will not help; docs/overnight.md).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -20,6 +21,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitBadInput = 2;
 constexpr int kExitDoesNotFit = 3;
+constexpr int kExitCannotProgress = 4;
 
 using Action = std::function<int()>;
 using RegisterFn = void (*)(CLI::App& root, Action& run);

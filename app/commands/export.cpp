@@ -130,7 +130,8 @@ int export_main(const ExportArgs& a) {
   const fs::path parent = fs::path(a.out).parent_path();
   if (!parent.empty() && !fs::is_directory(parent, ec))
     return report_error(Status::NotFound(a.out + ": the folder " + parent.string() + " does not exist"));
-  auto info = trainer::read_latest_checkpoint(a.run_dir);
+  trainer::CheckpointPin pin;  // a training run pruning per --keep leaves this checkpoint alone
+  auto info = trainer::read_latest_checkpoint_pinned(a.run_dir, &pin);
   if (!info.ok()) return report_error(info.status());
   const bool full = info->shape.mode == trainer::TrainMode::kFull;
   if (a.adapter && full)

@@ -30,7 +30,8 @@ int export_main(const ExportArgs& a) {
   if (!a.force && (fs::exists(fs::path(a.out) / "adapter_model.safetensors", ec) ||
                    fs::exists(fs::path(a.out) / "adapter_config.json", ec)))
     return report_error(Status::InvalidArgument(a.out + ": already holds an adapter (use --force to replace it)"));
-  auto info = trainer::read_latest_checkpoint(a.run_dir);
+  trainer::CheckpointPin pin;  // a training run pruning per --keep leaves this checkpoint alone
+  auto info = trainer::read_latest_checkpoint_pinned(a.run_dir, &pin);
   if (!info.ok()) return report_error(info.status());
   if (info->shape.mode == trainer::TrainMode::kFull)
     return report_error(Status::InvalidArgument(a.run_dir + ": a full fine-tuning run has no adapter to export"));

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "app/commands/cli_validators.h"
 #include "app/commands/command_registry.h"
 #include "app/train/run_loader.h"
 #include "common/log.h"
@@ -107,7 +108,8 @@ void register_sample(CLI::App& root, Action& run) {
   cmd->add_option("run_dir", f->run_dir, "run directory")->required();
   cmd->add_option("--prompt", f->prompt, "text to continue")->required();
   cmd->add_option("--tokens", f->tokens, "tokens to generate (default 200)");
-  cmd->add_option("--temperature", f->temperature, "softmax temperature; 0 = greedy (default 0.8)");
+  cmd->add_option("--temperature", f->temperature, "softmax temperature; 0 = greedy (default 0.8)")
+      ->check(finite_number);
   cmd->add_option("--top-k", f->top_k, "sample among the K most likely tokens; 0 = all (default 40)");
   cmd->add_option("--seed", f->seed, "sampling seed (default 1)");
   cmd->add_option("--threads", f->threads, "compute threads (default 1)");

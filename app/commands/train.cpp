@@ -2,7 +2,8 @@
 // the run directory; resumes when the directory already holds a checkpoint of the same run. Flags
 // (app/train/train_flags.h) override the run TOML (app/train/run_config.h). Around the loop, the supervision
 // (app/loop/train_supervision.h): memory plan (exit 3 when it does not fit), run log, thermal governor,
-// windows/battery/disk, dashboard. SIGINT/SIGTERM: finish the step, checkpoint, exit 0. Bad input
+// windows/battery/disk, dashboard. SIGINT/SIGTERM/SIGHUP: finish the step (or abandon it between
+// micro-batches), checkpoint, exit 0; SIGPIPE is ignored. Bad input
 // (missing or empty data, bad config, corrupt checkpoint, a run directory of a different run): one
 // line naming the file and the problem, exit 2, nothing overwritten.
 #include <csignal>
@@ -12,6 +13,7 @@
 #include <optional>
 
 #include "app/commands/command_registry.h"
+#include "app/governors/disk_space.h"
 #include "app/train/lora_run.h"
 #include "app/train/resolve_run.h"
 #include "app/train/run_config.h"
@@ -35,13 +37,15 @@ namespace fs = std::filesystem;
 using common::Status;
 
 std::atomic<bool> g_stop{false};       // signals, the dashboard: checkpoint and end the run
-std::atomic<bool> g_signalled{false};  // the stop came from SIGINT/SIGTERM
+std::atomic<bool> g_signalled{false};  // the stop came from SIGINT/SIGTERM/SIGHUP
 extern "C" void on_stop_signal(int) {
   g_signalled.store(true);
   g_stop.store(true);
 }
 
-// RAII: SIGINT/SIGTERM set g_stop while a run is in progress; the previous handlers come back after.
+// RAII while a run is in progress: SIGINT, SIGTERM and SIGHUP (the ssh session dropped) set g_stop,
+// so the run checkpoints and ends; SIGPIPE is ignored, so a closed stdout/stderr (`train | tee` or
+// `| head` ended) does not kill it: the writes fail and are ignored. The previous handlers come back after.
 class StopSignals {
  public:
   StopSignals() {
@@ -50,14 +54,21 @@ class StopSignals {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int_);
     sigaction(SIGTERM, &sa, &old_term_);
+    sigaction(SIGHUP, &sa, &old_hup_);
+    struct sigaction ignore = {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, &old_pipe_);
   }
   ~StopSignals() {
     sigaction(SIGINT, &old_int_, nullptr);
     sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGHUP, &old_hup_, nullptr);
+    sigaction(SIGPIPE, &old_pipe_, nullptr);
   }
 
  private:
-  struct sigaction old_int_ = {}, old_term_ = {};
+  struct sigaction old_int_ = {}, old_term_ = {}, old_hup_ = {}, old_pipe_ = {};
 };
 
 // A run directory that already holds a checkpoint must hold this very run: the same model, shape
@@ -88,7 +99,11 @@ common::Result<std::optional<trainer::CheckpointInfo>> resume_point(const RunCon
                                    " x seq " + std::to_string(info.shape.seq_len) +
                                    "; resume with the same --batch and --seq or choose another --out");
   }
-  if (absolute_tokenizer_spec(info.tokenizer_spec) != c.tokenizer) {
+  const bool same_tokenizer =
+      absolute_tokenizer_spec(info.tokenizer_spec) == c.tokenizer ||
+      (info.tokenizer_spec.starts_with("gpt2:") && c.tokenizer.starts_with("gpt2:") &&
+       same_file_path(info.tokenizer_spec.substr(5), c.tokenizer.substr(5)));
+  if (!same_tokenizer) {
     return Status::InvalidArgument(c.out_dir + ": holds a run with tokenizer " + info.tokenizer_spec +
                                    "; choose another --out");
   }
@@ -129,6 +144,14 @@ void print_final_line(const LoopOutcome& outcome, int64_t step, int64_t total_st
   std::fflush(stdout);
 }
 
+// The run directory, or its nearest ancestor that exists (where its files will be written).
+std::string existing_ancestor(const std::string& dir) {
+  std::error_code ec;
+  fs::path p = fs::absolute(dir, ec);
+  while (!p.empty() && !fs::exists(p, ec) && p.has_parent_path() && p.parent_path() != p) p = p.parent_path();
+  return p.string();
+}
+
 int train_main(const TrainFlags& flags) {
   auto resolved = resolve_train_run(flags);
   if (!resolved.ok()) return report_error(resolved.status());
@@ -141,7 +164,8 @@ int train_main(const TrainFlags& flags) {
   auto plan = plan_supervision(flags.watch, c);
   if (!plan.ok()) return report_error(plan.status());
   if (!plan->refusal.empty()) {
-    std::fprintf(stderr, "nightshift: %s: the run does not fit in memory\n%s\n", c.out_dir.c_str(), plan->refusal.c_str());
+    const char* what = plan->planned_bytes == 0 ? "the memory this run needs is unknown" : "the run does not fit in memory";
+    std::fprintf(stderr, "nightshift: %s: %s\n%s\n", c.out_dir.c_str(), what, plan->refusal.c_str());
     return kExitDoesNotFit;
   }
 
@@ -174,6 +198,9 @@ int train_main(const TrainFlags& flags) {
     t.restore_progress(info.step, info.train_position);
     common::log_info("resuming " + c.out_dir + " from step " + std::to_string(info.step));
     if (t.done()) {
+      // Nothing to train, but --keep holds for a finished run too (it may have kept more so far).
+      Status pruned = trainer::prune_checkpoints(c.out_dir, flags.watch.keep);
+      if (!pruned.ok()) common::log_warning(pruned.message());
       std::fprintf(stderr, "nightshift: %s is complete (%lld of %lld steps); raise --steps to train further\n",
                    c.out_dir.c_str(), static_cast<long long>(info.step), static_cast<long long>(c.train.steps));
       return kExitOk;
@@ -183,6 +210,14 @@ int train_main(const TrainFlags& flags) {
   if (!*resume) {
     Status prepared = prepare_lora_model(*lora, t.model());
     if (!prepared.ok()) return report_error(prepared);
+  }
+
+  // No room for the checkpoints (a restart after the disk filled up): exit with a status of its own
+  // instead of 1, so a service restarting on failure does not loop (RestartPreventExitStatus=4).
+  Status room = check_disk_room(existing_ancestor(c.out_dir), 2 * checkpoint_bytes(t.model()));
+  if (!room.ok()) {
+    std::fprintf(stderr, "nightshift: %s: cannot make progress: %s\n", c.out_dir.c_str(), room.message().c_str());
+    return kExitCannotProgress;
   }
 
   std::error_code ec;
@@ -235,6 +270,10 @@ void register_train(CLI::App& root, Action& run) {
   auto f = std::make_shared<TrainFlags>();
   CLI::App* cmd = root.add_subcommand("train", "train a model on a text corpus (resumes a run directory)");
   add_train_flags(cmd, f.get());
+  cmd->footer(
+      "Exit status: 0 finished, or stopped cleanly (signal, deadline, low disk); 1 internal failure; 2 bad input;\n"
+      "3 the run does not fit in memory; 4 cannot make progress (no disk room for a checkpoint: restarting\n"
+      "will not help, see docs/overnight.md).");
   cmd->callback([&run, f] { run = [f] { return train_main(*f); }; });
 }
 

@@ -68,6 +68,7 @@ Directive ConditionsGovernor::before_step(const StepContext& context) {
   Directive out;
   if (window_) {
     WindowDecision w = window_->decide();
+    if (!w.clock_jump.empty() && sink_) sink_("clock_jump", w.clock_jump);
     if (w.action == WindowAction::kStop) {
       report("deadline", "deadline", w.reason);
       out.action = Directive::Action::kStop;

@@ -42,6 +42,8 @@ class ConditionsGovernor final : public StepGovernor {
 
   Directive before_step(const StepContext& context) override;
   void after_step(const trainer::StepStats& stats) override;
+  // --until or --max-hours passed.
+  bool stop_now() override { return window_ && window_->deadline_passed(); }
 
   // "training", "waiting for window", "on battery", ... (for the run log's governor column).
   const std::string& state() const { return state_; }

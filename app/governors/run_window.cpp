@@ -68,40 +68,58 @@ int local_utc_offset_s() {
 }
 
 RunWindow::RunWindow(const RunWindowOptions& options, const common::Clock* clock)
-    : options_(options), clock_(clock), start_wall_s_(clock->wall_s()) {
+    : options_(options), clock_(clock), start_wall_s_(clock->wall_s()), start_mono_s_(clock->now_s()) {
   if (options_.until) {
     // The next occurrence of the time of day, strictly after the start.
     double sod = local_seconds_of_day(start_wall_s_);
     double delta = positive_mod(options_.until->minutes * 60.0 - sod, kDaySeconds);
     if (delta == 0) delta = kDaySeconds;
-    until_wall_s_ = start_wall_s_ + delta;
+    until_mono_s_ = start_mono_s_ + delta;
   }
 }
+
+double RunWindow::derived_wall_s() const { return start_wall_s_ + (clock_->now_s() - start_mono_s_); }
 
 double RunWindow::local_seconds_of_day(double wall_s) const {
   return positive_mod(wall_s + options_.utc_offset_s, kDaySeconds);
 }
 
 double RunWindow::seconds_left() const {
-  double now = clock_->wall_s();
+  const double now = clock_->now_s();
   double left = std::numeric_limits<double>::infinity();
-  if (until_wall_s_ > 0) left = std::min(left, until_wall_s_ - now);
-  if (options_.max_hours > 0) left = std::min(left, start_wall_s_ + options_.max_hours * 3600.0 - now);
+  if (until_mono_s_ > 0) left = std::min(left, until_mono_s_ - now);
+  if (options_.max_hours > 0) left = std::min(left, start_mono_s_ + options_.max_hours * 3600.0 - now);
   return left;
 }
 
 WindowDecision RunWindow::decide() {
-  double now = clock_->wall_s();
-  if (until_wall_s_ > 0 && now >= until_wall_s_) {
+  WindowDecision out = decide_now();
+  const double skew = clock_->wall_s() - derived_wall_s();
+  if (std::fabs(skew - wall_skew_s_) > kClockJumpS) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "the wall clock jumped by %+.0f s (NTP or a manual change); deadlines and windows keep "
+                  "following the time elapsed since the start",
+                  skew - wall_skew_s_);
+    out.clock_jump = buf;
+    wall_skew_s_ = skew;
+  }
+  return out;
+}
+
+WindowDecision RunWindow::decide_now() {
+  const double mono = clock_->now_s();
+  const double now = derived_wall_s();
+  if (until_mono_s_ > 0 && mono >= until_mono_s_) {
     int m = options_.until->minutes;
     char buf[64];
     std::snprintf(buf, sizeof buf, "deadline %02d:%02d reached", m / 60, m % 60);
-    return {WindowAction::kStop, 0, buf};
+    return {WindowAction::kStop, 0, buf, ""};
   }
-  if (options_.max_hours > 0 && now - start_wall_s_ >= options_.max_hours * 3600.0) {
+  if (options_.max_hours > 0 && mono - start_mono_s_ >= options_.max_hours * 3600.0) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "--max-hours %.2f reached", options_.max_hours);
-    return {WindowAction::kStop, 0, buf};
+    return {WindowAction::kStop, 0, buf, ""};
   }
   if (options_.window) {
     double sod = local_seconds_of_day(now);
@@ -113,13 +131,13 @@ WindowDecision RunWindow::decide() {
                     w.end.minutes / 60, w.end.minutes % 60);
       // A run that has trained inside the window stops at its end if asked to.
       if (window_seen_open_ && options_.stop_at_window_end) {
-        return {WindowAction::kStop, 0, std::string(buf) + ": window closed"};
+        return {WindowAction::kStop, 0, std::string(buf) + ": window closed", ""};
       }
-      return {WindowAction::kWaitForWindow, wait, buf};
+      return {WindowAction::kWaitForWindow, wait, buf, ""};
     }
     window_seen_open_ = true;
   }
-  return {WindowAction::kTrain, 0, ""};
+  return {WindowAction::kTrain, 0, "", ""};
 }
 
 }  // namespace app

@@ -1,6 +1,9 @@
 // When an unattended run may train: `--until HH:MM`, `--max-hours H`, `--window HH:MM-HH:MM`.
-// Pure decisions on an injected common::Clock (wall time in local time of the given UTC offset),
-// so deadline and window logic is tested on a FakeClock. Not a scheduler: the run loop asks
+// Pure decisions on an injected common::Clock, so deadline and window logic is tested on a FakeClock.
+// Durations run on the monotonic clock; local times (--until, --window) are fixed from the wall clock
+// once, at the start, and then followed by the monotonic time elapsed since, so a wall clock that is
+// stepped later (NTP after boot on a board without RTC, a manual change) neither ends the run early
+// nor makes it overrun; each such step is reported once (WindowDecision::clock_jump). Not a scheduler: the run loop asks
 // `decide()` before each step and acts on the answer (train, wait, or checkpoint and stop).
 #pragma once
 
@@ -48,6 +51,7 @@ struct WindowDecision {
   WindowAction action = WindowAction::kTrain;
   double wait_s = 0;       // for kWaitForWindow: seconds until the window opens
   std::string reason;      // "deadline 07:00 reached", "outside window 22:00-07:00", ...
+  std::string clock_jump;  // non-empty once per step of the wall clock: what happened, for the run log
 };
 
 class RunWindow {
@@ -58,15 +62,25 @@ class RunWindow {
   WindowDecision decide();
   // Seconds left before the earliest deadline (until / max-hours); infinity if none.
   double seconds_left() const;
+  // True once --until or --max-hours has passed (no side effects; for checks inside a step).
+  bool deadline_passed() const { return seconds_left() <= 0; }
 
  private:
   double local_seconds_of_day(double wall_s) const;
+  // The wall time as of the start plus the monotonic time elapsed since.
+  double derived_wall_s() const;
+  WindowDecision decide_now();
   RunWindowOptions options_;
   const common::Clock* clock_;
   double start_wall_s_;
-  double until_wall_s_ = 0;  // absolute wall time of the --until deadline (0: none)
+  double start_mono_s_;
+  double until_mono_s_ = 0;    // monotonic time of the --until deadline (0: none)
+  double wall_skew_s_ = 0;     // wall clock minus derived wall time, as last seen
   bool window_seen_open_ = false;
 };
+
+// A step of the wall clock against the monotonic clock larger than this is reported as a jump.
+constexpr double kClockJumpS = 60;
 
 // The system's current UTC offset in seconds (from localtime_r), for RunWindowOptions.
 int local_utc_offset_s();

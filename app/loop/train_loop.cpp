@@ -25,6 +25,15 @@ const char* loop_end_name(LoopEnd end) {
 
 namespace {
 
+// Progress goes to stderr. A closed or broken stderr (the ssh session or the pipe went away) must
+// not end the run, so write errors are ignored (SIGPIPE is ignored while training: cmd_train.cpp).
+template <typename... Args>
+void emit(fmt::format_string<Args...> format, Args&&... args) {
+  const std::string line = fmt::format(format, std::forward<Args>(args)...);
+  (void)std::fwrite(line.data(), 1, line.size(), stderr);
+  std::clearerr(stderr);
+}
+
 bool stop_flag(const LoopOptions& o) { return o.stop_requested && o.stop_requested->load(); }
 
 // Sleeps in slices so a stop request is seen within ~100 ms.
@@ -140,10 +149,17 @@ Result<LoopOutcome> run_train_loop(trainer::Trainer& first, const LoopOptions& o
       if (d.pause_ms > 0) sleep_interruptible(clock, d.pause_ms, options);
       if (stop_flag(options)) continue;
     }
+    // A step of many micro-batches is abandoned when a stop is asked for in the middle of it.
+    current->set_interrupt([&options, governor] { return stop_flag(options) || (governor && governor->stop_now()); });
     auto s = current->step();
+    current->set_interrupt(nullptr);
     if (!s.ok()) {
       (void)state.checkpoint();  // keep what was done before the failure
       return s.status();
+    }
+    if (s->interrupted) {  // the top of the loop (stop flag) or the governor (deadline) ends the run
+      have_last = false;
+      continue;
     }
     last = *s;
     have_last = true;
@@ -185,24 +201,24 @@ Result<LoopOutcome> run_train_loop(trainer::Trainer& first, const LoopOptions& o
 
 void StderrProgress::on_start(const trainer::Trainer& t) {
   const trainer::Model& m = t.model();
-  fmt::print(stderr, "{}model {}: {} parameters, {} blocks | batch {} x seq {} x accum {} | {} threads | from step {}\n", stamp(),
+  emit("{}model {}: {} parameters, {} blocks | batch {} x seq {} x accum {} | {} threads | from step {}\n", stamp(),
              m.config().name, common::format_count(static_cast<double>(m.num_params())), m.config().blocks.size(),
              m.batch(), m.seq_len(), t.options().accum, t.threads(), t.steps_done());
 }
 
 void StderrProgress::on_step(const trainer::StepStats& s, const LoopProgress& p) {
   if (s.step % every_ != 0 && s.step != p.steps_total && p.step > 1 && s.step != 1) return;
-  fmt::print(stderr, "{}step {:>6}/{} | loss {:.4f} | lr {:.2e} | {} tok/s | {:.1f} GFLOP/s | ETA {}\n", stamp(), s.step,
+  emit("{}step {:>6}/{} | loss {:.4f} | lr {:.2e} | {} tok/s | {:.1f} GFLOP/s | ETA {}\n", stamp(), s.step,
              p.steps_total, s.loss, s.lr, common::format_count(p.tokens_per_s), p.gflops,
              common::format_duration(p.eta_s));
 }
 
 void StderrProgress::on_eval(int64_t step, const trainer::EvalStats& e) {
-  fmt::print(stderr, "{}eval  step {} | val_loss {:.4f} ({} batches)\n", stamp(), step, e.val_loss, e.batches);
+  emit("{}eval  step {} | val_loss {:.4f} ({} batches)\n", stamp(), step, e.val_loss, e.batches);
 }
 
 void StderrProgress::on_checkpoint(int64_t step, const std::string& dir) {
-  fmt::print(stderr, "{}checkpoint step {} -> {}\n", stamp(), step, dir);
+  emit("{}checkpoint step {} -> {}\n", stamp(), step, dir);
 }
 
 std::string StderrProgress::stamp() const {
@@ -227,17 +243,17 @@ void StderrProgress::on_directive(const Directive& d) {
   const std::string key = std::to_string(static_cast<int>(d.action)) + d.reason;
   if (key == last_directive_) return;
   last_directive_ = key;
-  fmt::print(stderr, "{}governor: {}\n", stamp(), text);
+  emit("{}governor: {}\n", stamp(), text);
 }
 
 void StderrProgress::on_lora_rank(int64_t next_step, const trainer::LoraRankReport& c) {
   const double kept = c.update_norm_sq > 0 ? 100.0 * (1.0 - c.discarded_sq / c.update_norm_sq) : 100.0;
-  fmt::print(stderr, "{}lora rank {} -> {} before step {} ({} adapters, {:.2f}% of the update's energy kept)\n", stamp(),
+  emit("{}lora rank {} -> {} before step {} ({} adapters, {:.2f}% of the update's energy kept)\n", stamp(),
              c.old_rank, c.new_rank, next_step, c.adapters.size(), kept);
 }
 
 void StderrProgress::on_finish(const LoopOutcome& o) {
-  fmt::print(stderr, "{}done: {} after {} steps | loss {:.4f}{}\n", stamp(), loop_end_name(o.end), o.steps_done, o.last_loss,
+  emit("{}done: {} after {} steps | loss {:.4f}{}\n", stamp(), loop_end_name(o.end), o.steps_done, o.last_loss,
              o.val_loss >= 0 ? fmt::format(" | val_loss {:.4f}", o.val_loss) : std::string());
 }
 

@@ -1,6 +1,7 @@
 // The app-level training loop: asks an optional StepGovernor before every step (proceed, pause,
 // change threads or LoRA rank, checkpoint and wait, stop), runs Trainer::step(), evaluates and
-// checkpoints on schedule, honours a stop flag (signals, dashboard), and reports everything to
+// checkpoints on schedule, honours a stop flag (signals, dashboard; also between the micro-batches of
+// a step, which is then abandoned), and reports everything to
 // LoopObservers (progress lines on stderr, the run log, the dashboard). The loop owns no threads and
 // reads time only from the injected Clock, so it runs deterministically under a FakeClock.
 #pragma once
@@ -48,6 +49,9 @@ class StepGovernor {
   virtual ~StepGovernor() = default;
   virtual Directive before_step(const StepContext& context) = 0;
   virtual void after_step(const trainer::StepStats& stats) {}
+  // Asked between the micro-batches of a step: true abandons the step and ends the run (a deadline
+  // passed while a long step ran).
+  virtual bool stop_now() { return false; }
 };
 
 // Smoothed progress, for progress lines and dashboards.

@@ -113,8 +113,12 @@ Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, const Ru
     plan.plan_table = budget::render_plan_table(*memory_plan);
     Status fits = budget::check_fits(*memory_plan, plan.budget_bytes);
     if (!fits.ok() && !flags.no_memory_check) plan.refusal = fits.message();
+  } else if (!flags.no_memory_check) {
+    // Without a plan the memory check would be off: refuse rather than train unchecked.
+    plan.refusal = "no memory plan for this run: " + memory_plan.status().message() +
+                   "\n(the memory check cannot cover it; --no-memory-check trains anyway)";
   } else {
-    common::log_warning("no memory plan for this run: " + memory_plan.status().message());
+    common::log_warning("no memory plan for this run (--no-memory-check): " + memory_plan.status().message());
   }
   return plan;
 }

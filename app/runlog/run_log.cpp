@@ -40,6 +40,17 @@ Status db_error(sqlite3* db, int rc, const std::string& path, std::string_view w
       return Status::Unavailable(path + ": the run log is locked by another process (" + detail + ")");
     case SQLITE_FULL: return Status::IOError(path + ": disk full (" + detail + ")");
     case SQLITE_CANTOPEN: return Status::NotFound(msg);
+    // A table or column missing from a database that claims to be a run log ("no such table"):
+    // damaged or foreign, like a corrupt file (exit code 2, not an internal failure).
+    case SQLITE_ERROR:
+    case SQLITE_SCHEMA:
+    case SQLITE_MISMATCH:
+    case SQLITE_CONSTRAINT:
+      return Status::Corruption(path + ": not a valid run log (" + std::string(what) + ": " + detail + ")");
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      return Status::InvalidArgument(path + ": cannot be written (" + std::string(what) + ": " + detail + ")");
     default: return Status::IOError(msg);
   }
 }

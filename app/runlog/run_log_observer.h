@@ -71,6 +71,7 @@ class ControlGovernor final : public StepGovernor {
 
   Directive before_step(const StepContext& context) override;
   void after_step(const trainer::StepStats& stats) override;
+  bool stop_now() override { return inner_ && inner_->stop_now(); }
 
  private:
   enum class Request { kPause, kResume, kCheckpoint, kStop };

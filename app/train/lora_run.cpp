@@ -217,10 +217,10 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
                                      c->tokenizer);
     c->tokenizer = bi.tokenizer;
   }
-  const std::string default_out = "runs/" + c->model.name;
+  const std::string default_out = default_run_dir(c->model.name);
   c->model = bi.config;
   c->model_source = "base:" + *f.base;
-  if (!out_flag_given && c->out_dir == default_out) c->out_dir = "runs/" + bi.config.name + "-" + mode;
+  if (!out_flag_given && c->out_dir == default_out) c->out_dir = default_run_dir(bi.config.name + "-" + mode);
   return run;
 }
 

@@ -3,9 +3,13 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string_view>
+#include <vector>
 
 #include "app/train/run_paths.h"
 #include "common/atomic_file.h"
@@ -53,12 +57,63 @@ Status read_str(const toml::table& t, const char* key, std::string* out, const s
   return Status::Ok();
 }
 
+// Levenshtein distance, for "did you mean" suggestions.
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'train'?)" for the closest of `names` when it is close enough, else "".
+std::string suggestion(std::string_view name, std::initializer_list<const char*> names, const char* open = "'",
+                       const char* close = "'") {
+  const char* best = nullptr;
+  size_t best_d = 0;
+  for (const char* n : names) {
+    const size_t d = edit_distance(name, n);
+    if (!best || d < best_d) best = n, best_d = d;
+  }
+  if (!best || best_d > std::max<size_t>(2, name.size() / 2)) return "";
+  return std::string(" (did you mean ") + open + best + close + "?)";
+}
+
 Status known_keys(const toml::table& t, std::initializer_list<const char*> keys, const char* table,
                   const std::string& file) {
   for (auto&& [k, v] : t) {
     bool ok = false;
     for (const char* key : keys) ok = ok || k.str() == key;
-    if (!ok) return Status::InvalidArgument(where(v, file) + ": unknown key '" + std::string(k.str()) + "' in [" + table + "]");
+    if (!ok) {
+      return Status::InvalidArgument(where(v, file) + ": unknown key '" + std::string(k.str()) + "' in [" + table + "]" +
+                                     suggestion(k.str(), keys));
+    }
+  }
+  return Status::Ok();
+}
+
+// The run TOML's tables: [model], [data], [train] here, [lora] in app/train/lora_run.cpp. Anything else at
+// the top level (a misspelled [trian], a key outside any table) would be silently ignored: refused.
+Status known_tables(const toml::table& doc, const std::string& file) {
+  static constexpr std::initializer_list<const char*> kTables = {"model", "data", "train", "lora"};
+  for (auto&& [k, v] : doc) {
+    bool ok = false;
+    for (const char* t : kTables) ok = ok || k.str() == t;
+    if (ok) continue;
+    if (v.is_table()) {
+      return Status::InvalidArgument(where(v, file) + ": unknown table [" + std::string(k.str()) + "]" +
+                                     suggestion(k.str(), kTables, "[", "]") +
+                                     "; the run config has [model], [data], [train] and [lora]");
+    }
+    return Status::InvalidArgument(where(v, file) + ": unknown key '" + std::string(k.str()) +
+                                   "' outside any table; the run config has [model], [data], [train] and [lora]");
   }
   return Status::Ok();
 }
@@ -70,6 +125,27 @@ std::string relative_to(const std::string& path, const std::string& file) {
 }
 
 }  // namespace
+
+bool same_file_path(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  if (a.empty() || b.empty()) return false;
+  std::error_code ea, eb;
+  const std::filesystem::path ca = std::filesystem::weakly_canonical(std::filesystem::absolute(a), ea);
+  const std::filesystem::path cb = std::filesystem::weakly_canonical(std::filesystem::absolute(b), eb);
+  return !ea && !eb && ca == cb;
+}
+
+std::string default_run_dir(const std::string& model_name) {
+  std::string safe = model_name;
+  for (char& ch : safe) {
+    const bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                       ch == '.' || ch == '_' || ch == '+' || ch == '-';
+    if (!plain) ch = '_';
+  }
+  if (safe.empty()) safe = "model";
+  if (safe[0] == '.') safe[0] = '_';
+  return "runs/" + safe;
+}
 
 RunConfig default_run_config() {
   RunConfig c;
@@ -93,6 +169,7 @@ Status apply_run_config_toml(std::string_view text, const std::string& file, Run
     return Status::InvalidArgument(file + ":" + std::to_string(e.source().begin.line) + ":" +
                                    std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
   }
+  NS_RETURN_IF_ERROR(known_tables(doc, file));
   if (const toml::node* m = doc.get("model")) {
     const toml::table* mt = m->as_table();
     if (!mt) return Status::InvalidArgument(where(*m, file) + ": [model] must be a table");
@@ -178,10 +255,18 @@ Status validate_run_config(const RunConfig& c) {
   if (c.train.steps < 1) return bad("--steps must be at least 1");
   if (c.train.accum < 1) return bad("--accum must be at least 1");
   if (!(c.train.lr > 0) || c.train.lr > 10) return bad("--lr must be in (0, 10]");
-  if (c.train.min_lr < 0 || c.train.min_lr > c.train.lr) return bad("--min-lr must be between 0 and --lr");
+  // Written as !(x >= 0) so that NaN is refused too.
+  if (!(c.train.min_lr >= 0 && c.train.min_lr <= c.train.lr)) return bad("--min-lr must be between 0 and --lr");
   if (c.train.warmup < 0) return bad("--warmup must not be negative");
-  if (c.train.weight_decay < 0) return bad("--weight-decay must not be negative");
-  if (c.train.grad_clip < 0) return bad("--grad-clip must not be negative (0 disables clipping)");
+  if (!(c.train.weight_decay >= 0) || std::isinf(c.train.weight_decay)) {
+    return bad("--weight-decay must be a finite number, not negative");
+  }
+  if (!(c.train.grad_clip >= 0) || std::isinf(c.train.grad_clip)) {
+    return bad("--grad-clip must be a finite number, not negative (0 disables clipping)");
+  }
+  if (!(c.train.beta1 >= 0 && c.train.beta1 < 1) || !(c.train.beta2 >= 0 && c.train.beta2 < 1)) {
+    return bad("beta1 and beta2 must be in [0, 1)");
+  }
   if (c.train.threads < 0) return bad("--threads must not be negative (0 = all cores)");
   if (c.eval_every < 0 || c.checkpoint_every < 0) return bad("--eval-every and --checkpoint-every must not be negative");
   if (c.eval_batches < 1) return bad("--eval-batches must be at least 1");
@@ -254,6 +339,11 @@ std::vector<std::string> run_config_differences(const std::string& old_json, con
   for (const auto& key : kCompared) {
     const json* va = a.contains(key[0]) && a[key[0]].contains(key[1]) ? &a[key[0]][key[1]] : nullptr;
     const json* vb = b.contains(key[0]) && b[key[0]].contains(key[1]) ? &b[key[0]][key[1]] : nullptr;
+    // The same data given as a relative and as an absolute path (or through "./", "..") is the same.
+    if (std::string_view(key[1]) == "path" && va && vb && va->is_string() && vb->is_string() &&
+        same_file_path(va->get<std::string>(), vb->get<std::string>())) {
+      continue;
+    }
     // Floats are compared and shown as the float32 they set: run directories of older versions
     // stored 0.0010000000474974513 for 0.001.
     // Paths are compared absolute: older versions stored them as typed (relative to where train ran).

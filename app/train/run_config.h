@@ -8,7 +8,8 @@
 //   [data]    path = "corpus.txt", tokenizer = "byte" | "gpt2:DIR", val_fraction = 0.1
 //   [train]   steps, batch, seq_len (or seq, like --seq), accum, lr, min_lr, warmup, weight_decay, grad_clip, beta1, beta2,
 //             seed, threads, grad_checkpoint, eval_every, eval_batches, checkpoint_every, log_every, out
-// Other top-level tables ([thermal], [lora], ...) belong to other parts of the app and are ignored here.
+//   [lora]    read by app/train/lora_run.h
+// Any other top-level table or key is refused, naming it and the nearest valid table.
 #pragma once
 
 #include <string>
@@ -37,6 +38,15 @@ struct RunConfig {
   std::string config_file;          // the TOML file it was read from ("" = flags only)
 };
 
+// True when two paths name the same file: equal, or equal once made absolute (from the current
+// directory) and canonical (symlinks, ".", ".." resolved as far as the path exists).
+bool same_file_path(const std::string& a, const std::string& b);
+
+// The default run directory of a model, "runs/<name>", with the name made a plain folder name:
+// anything but letters, digits, '.', '_', '+' and '-' becomes '_', and a leading '.' too, so a
+// model name such as "../../x" cannot put the run outside runs/.
+std::string default_run_dir(const std::string& model_name);
+
 // Defaults: gpt-tiny, byte tokenizer, B 12, T 64, 1000 steps, lr 1e-3 → 1e-4, warmup 100, wd 0.1,
 // clip 1.0.
 RunConfig default_run_config();
@@ -56,7 +66,7 @@ std::string run_config_to_json(const RunConfig& config);
 // The training settings that differ between a run directory's config (`old_json`) and a new one,
 // one "train.lr: 0.001 -> 0.0003" line each. Settings that may change on resume are not compared:
 // steps (train further) and the warmup derived from them, threads, cadence (eval/checkpoint/log),
-// the run directory.
+// the run directory. The data path is compared as a file (same_file_path), not as text.
 std::vector<std::string> run_config_differences(const std::string& old_json, const std::string& new_json);
 common::Result<RunConfig> run_config_from_json(const std::string& json_text, const std::string& source);
 

@@ -13,7 +13,7 @@ using common::Status;
 
 Result<LoadedRun> load_run(const std::string& run_dir) {
   LoadedRun r;
-  NS_ASSIGN_OR_RETURN(r.info, trainer::read_latest_checkpoint(run_dir));
+  NS_ASSIGN_OR_RETURN(r.info, trainer::read_latest_checkpoint_pinned(run_dir, &r.pin));
   const std::string state = r.info.dir + "/state.json";
   NS_ASSIGN_OR_RETURN(r.model, trainer::parse_model_config_toml(r.info.model_toml, state));
   NS_ASSIGN_OR_RETURN(r.run, run_config_from_json(r.info.run_json, state));

@@ -19,6 +19,7 @@ struct LoadedRun {
   RunConfig run;                  // data, tokenizer, shape, schedule of the run
   trainer::ModelConfig model;
   std::unique_ptr<trainer::Tokenizer> tokenizer;
+  trainer::CheckpointPin pin;     // the checkpoint stays while this is alive (a run may be pruning)
 };
 
 // NotFound when run_dir has no checkpoint; Corruption naming the file for damage.

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 
+#include "app/commands/cli_validators.h"
 #include "app/train/run_paths.h"
 #include "common/float_text.h"
 #include "trainer/model_config_toml.h"
@@ -35,15 +36,19 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--accum", f->accum, "micro-batches per optimizer step")
       ->default_str(std::to_string(d.train.accum));
   cmd->add_option("--lr", f->lr, "peak learning rate")
-      ->default_str(common::float_to_shortest(d.train.lr));
+      ->default_str(common::float_to_shortest(d.train.lr))
+      ->check(finite_number);
   cmd->add_option("--min-lr", f->min_lr, "floor of the cosine decay")
-      ->default_str(common::float_to_shortest(d.train.min_lr));
+      ->default_str(common::float_to_shortest(d.train.min_lr))
+      ->check(finite_number);
   cmd->add_option("--warmup", f->warmup, "linear warmup steps")
       ->default_str(std::to_string(d.train.warmup));
   cmd->add_option("--weight-decay", f->weight_decay, "AdamW decoupled weight decay")
-      ->default_str(common::float_to_shortest(d.train.weight_decay));
+      ->default_str(common::float_to_shortest(d.train.weight_decay))
+      ->check(finite_number);
   cmd->add_option("--grad-clip", f->grad_clip, "max global gradient norm (0 = off)")
-      ->default_str(common::float_to_shortest(d.train.grad_clip));
+      ->default_str(common::float_to_shortest(d.train.grad_clip))
+      ->check(finite_number);
   cmd->add_option("--seed", f->seed, "seed for init and data sampling")
       ->default_str(std::to_string(d.train.seed));
   cmd->add_option("--threads", f->threads, "compute threads (0 = all cores)")
@@ -72,6 +77,7 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--fail-safe", w->fail_safe, "on sensor faults: pause | min-duty")
       ->capture_default_str();
   cmd->add_option("--sim-speed", w->sim_speed, "--thermal sim or replay: thermal seconds per real second (default 1)")
+      ->check(finite_number)
       ->check(CLI::Range(0.001, 100000.0));
   cmd->add_option("--shrink-c", w->shrink_c, "shrink LoRA rank and threads at or above this °C");
   cmd->add_option("--pause-c", w->pause_c, "pause after every step at or above this °C");
@@ -80,6 +86,7 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--setpoint-c", w->setpoint_c, "temperature the setpoint policy holds");
   cmd->add_option("--checkpoint-minutes", w->checkpoint_minutes, "also checkpoint every M minutes (0 = off)")
       ->capture_default_str()
+      ->check(finite_number)
       ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--keep", w->keep, "checkpoints kept in the run directory (default 3)")->check(CLI::Range(1, 100000));
   cmd->add_option("--resume", w->resume, "auto (resume a run directory) | never (refuse an existing run)")
@@ -87,6 +94,7 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_flag("--force", w->force, "resume although the training settings differ from the run directory's");
   cmd->add_option("--until", w->until, "checkpoint and stop at this local time (HH:MM)");
   cmd->add_option("--max-hours", w->max_hours, "checkpoint and stop after this many hours")->capture_default_str()
+      ->check(finite_number)
       ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--window", w->window, "train only inside this daily window (HH:MM-HH:MM, may wrap midnight)");
   cmd->add_option("--at-window-end", w->at_window_end, "wait (for the next window) | stop")
@@ -160,7 +168,7 @@ Result<RunConfig> resolve_train_config(const TrainFlags& f) {
   if (f.grad_checkpoint) c.shape.grad_checkpoint = true;
   if (f.lr && !f.min_lr && c.train.min_lr > c.train.lr) c.train.min_lr = c.train.lr / 10;
   if (c.train.warmup >= c.train.steps) c.train.warmup = c.train.steps / 10;
-  if (c.out_dir.empty()) c.out_dir = "runs/" + c.model.name;
+  if (c.out_dir.empty()) c.out_dir = default_run_dir(c.model.name);
   // Stored in the run as absolute paths: `eval` and `sample` work from any directory.
   c.data_path = absolute_path(c.data_path);
   c.tokenizer = absolute_tokenizer_spec(c.tokenizer);

@@ -17,6 +17,9 @@
 
 namespace app {
 
+// A crash at hour 7 of a night must not lose the night: time-based checkpoints are on by default.
+constexpr double kDefaultCheckpointMinutes = 15;
+
 struct SupervisionFlags {
   bool headless = false;                 // timestamped progress lines on stderr (no dashboard)
   bool tui = false;                      // the dashboard in this terminal
@@ -27,7 +30,7 @@ struct SupervisionFlags {
   std::string fail_safe = "pause";       // pause | min-duty
   double sim_speed = 1.0;                // sim/replay: thermal time runs this much faster
   std::optional<double> shrink_c, pause_c, stop_c, resume_c, setpoint_c;
-  double checkpoint_minutes = 0;         // 0: by steps only
+  double checkpoint_minutes = kDefaultCheckpointMinutes;  // 0: by steps only
   int keep = 3;                          // checkpoints kept
   std::string resume = "auto";           // auto | never
   bool force = false;                    // resume although the run config differs

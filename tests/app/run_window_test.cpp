@@ -70,6 +70,54 @@ TEST(RunWindow, MaxHours) {
   EXPECT_EQ(window.decide().action, app::WindowAction::kStop);
 }
 
+// Issue 21, item 2: a wall clock stepped after the start (NTP on a board without RTC) moves no
+// deadline: --max-hours counts monotonic time, --until and --window follow the time elapsed since
+// the start; each step of the wall clock is reported once.
+TEST(RunWindow, MaxHoursIgnoresWallClockSteps) {
+  common::FakeClock clock(0, kMidnight + 22 * 3600);
+  app::RunWindowOptions opt;
+  opt.max_hours = 8;
+  app::RunWindow window(opt, &clock);
+  clock.advance_s(2);
+  clock.step_wall_s(9 * 3600);  // forward: the run must not end after 2 s
+  app::WindowDecision d = window.decide();
+  EXPECT_EQ(d.action, app::WindowAction::kTrain);
+  EXPECT_NE(d.clock_jump.find("+32400"), std::string::npos) << d.clock_jump;
+  EXPECT_EQ(window.decide().clock_jump, "");  // reported once
+  EXPECT_NEAR(window.seconds_left(), 8 * 3600 - 2, 1e-6);
+  clock.step_wall_s(-12 * 3600);  // backward: the run must not overrun
+  clock.advance_s(8 * 3600 - 2);
+  d = window.decide();
+  EXPECT_EQ(d.action, app::WindowAction::kStop);
+  EXPECT_NE(d.clock_jump.find("-43200"), std::string::npos) << d.clock_jump;
+}
+
+TEST(RunWindow, UntilFollowsElapsedTimeNotWallClockSteps) {
+  common::FakeClock clock(0, kMidnight + 22 * 3600);  // 22:00, --until 07:00: 9 h
+  app::RunWindowOptions opt;
+  opt.until = app::TimeOfDay{7 * 60};
+  app::RunWindow window(opt, &clock);
+  clock.advance_s(10);
+  clock.step_wall_s(10 * 3600);  // the wall clock now reads 08:00
+  EXPECT_EQ(window.decide().action, app::WindowAction::kTrain);
+  EXPECT_FALSE(window.deadline_passed());
+  clock.advance_s(9 * 3600 - 10);
+  EXPECT_TRUE(window.deadline_passed());
+  EXPECT_EQ(window.decide().action, app::WindowAction::kStop);
+}
+
+TEST(RunWindow, WindowFollowsElapsedTimeNotWallClockSteps) {
+  common::FakeClock clock(0, kMidnight + 23 * 3600);  // 23:00 inside 22:00-07:00
+  app::RunWindowOptions opt;
+  opt.window = *app::parse_daily_window("22:00-07:00");
+  app::RunWindow window(opt, &clock);
+  EXPECT_EQ(window.decide().action, app::WindowAction::kTrain);
+  clock.step_wall_s(-6 * 3600);  // the wall clock reads 17:00
+  EXPECT_EQ(window.decide().action, app::WindowAction::kTrain);
+  clock.advance_s(8 * 3600);  // 07:00 by elapsed time
+  EXPECT_EQ(window.decide().action, app::WindowAction::kWaitForWindow);
+}
+
 TEST(RunWindow, WaitsForTheWindowThenTrainsThenWaitsOrStops) {
   for (bool stop_at_end : {false, true}) {
     common::FakeClock clock(0, kMidnight + 18 * 3600);  // 18:00

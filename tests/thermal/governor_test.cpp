@@ -199,6 +199,27 @@ TEST_F(GovernorTest, EmergencyLimitUsesTheSensorsCritAndStops) {
   EXPECT_EQ(at(*g2, 1, 105).action, Action::kStop);
 }
 
+// Issue 21, item 5: a nonsense crit limit (0, 20, -5 °C) from the sensor is ignored with a warning
+// event instead of stopping the run at a normal temperature.
+TEST_F(GovernorTest, ACritLimitBelowTheNormalBandIsIgnoredWithAWarning) {
+  for (double crit : {0.0, 20.0, -5.0, 75.0}) {
+    events_.clear();
+    auto g = make({});
+    Decision d = at(*g, 0, Reading::value(45, std::nullopt, crit));
+    EXPECT_EQ(d.action, Action::kNormal) << "crit " << crit;
+    d = at(*g, 1, Reading::value(46, std::nullopt, crit));
+    EXPECT_EQ(d.action, Action::kNormal) << "crit " << crit;
+    ASSERT_EQ(count(EventKind::kSensorWarning), 1) << "crit " << crit;
+    for (const Event& e : events_) {
+      if (e.kind == EventKind::kSensorWarning) {
+        EXPECT_NE(e.reason.find("crit limit"), std::string::npos) << e.reason;
+      }
+    }
+    // The emergency limit falls back to stop_c + 10.
+    EXPECT_EQ(at(*g, 1, Reading::value(105, std::nullopt, crit)).action, Action::kStop) << "crit " << crit;
+  }
+}
+
 TEST_F(GovernorTest, PausePerStepFollowsTheStepTimeForADutyCycle) {
   GovernorConfig c;
   c.policy = Policy::kSetpoint;
@@ -372,6 +393,35 @@ TEST_F(GovernorTest, SteadyValueUnderSteadyLoadIsNotStuck) {
   EXPECT_FALSE(d.fail_safe);
   EXPECT_EQ(d.action, Action::kNormal);
   EXPECT_EQ(count(EventKind::kSensorFault), 0);
+}
+
+// Issue 21, item 4: a sensor that fails 9 reads in 10 must not keep the run at full duty by
+// resetting the grace with each good read: faults are counted over a window.
+TEST_F(GovernorTest, ASensorFailingMostReadsTriggersTheFailSafe) {
+  auto g = make({});
+  int full_duty_after_warmup = 0, fail_safe = 0;
+  for (int i = 0; i < 300; ++i) {
+    const Reading r = i % 10 == 0 ? Reading::value(60) : Reading::failure("k10temp: Kernel interface error");
+    Decision d = at(*g, 1, r);
+    if (i >= 20 && !d.fail_safe && d.action == Action::kNormal) ++full_duty_after_warmup;
+    fail_safe += d.fail_safe;
+  }
+  EXPECT_GT(fail_safe, 0);
+  EXPECT_EQ(full_duty_after_warmup, 0) << "steps at full duty on a sensor failing 9 reads in 10";
+  EXPECT_GE(count(EventKind::kSensorFault), 1);
+  // Once it reads well again for a while, the fail-safe lifts.
+  Decision d;
+  for (int i = 0; i < 200; ++i) d = at(*g, 1, 60);
+  EXPECT_FALSE(d.fail_safe);
+  EXPECT_NE(d.action, Action::kCheckpointAndWait);
+}
+
+TEST_F(GovernorTest, AnOccasionalFaultStaysWithinTheGrace) {
+  auto g = make({});
+  for (int i = 0; i < 200; ++i) {
+    const Reading r = i % 10 == 5 ? Reading::failure("glitch") : Reading::value(60);
+    EXPECT_FALSE(at(*g, 1, r).fail_safe) << "reading " << i;
+  }
 }
 
 TEST_F(GovernorTest, SensorGoneAllNightStopsAfterMaxWait) {

@@ -300,6 +300,42 @@ TEST_F(CheckpointStore, ATruncatedStateIsSkipped) {
   EXPECT_TRUE(w.any_contains("step-00000030/state.json")) << ::testing::PrintToString(w.lines);
 }
 
+// Replaces the first `from` in a checkpoint's state.json by `to` (a bit flip in a value).
+void edit_state(const std::string& dir, const std::string& from, const std::string& to) {
+  const std::string path = dir + "/state.json";
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  text.replace(at, from.size(), to);
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+// Issue 21, item 3: the checksum covers state.json too. '0' -> '8' is one flipped bit.
+TEST_F(CheckpointStore, AFlippedBitInTheStateIsSkippedLikeDamagedWeights) {
+  edit_state(ckpt(30), "\"step\": 30", "\"step\": 38");
+  WarningCapture w;
+  expect_resumes_from(20);
+  EXPECT_TRUE(w.any_contains("step-00000030/state.json: checksum mismatch")) << ::testing::PrintToString(w.lines);
+}
+
+TEST_F(CheckpointStore, AFlippedDataPositionIsSkipped) {
+  edit_state(ckpt(30), "\"train_position\": 0", "\"train_position\": 8");
+  WarningCapture w;
+  expect_resumes_from(20);
+}
+
+// Checkpoints of version 1 (before the state checksum) are still read, with a warning.
+TEST_F(CheckpointStore, AnOldCheckpointWithoutStateChecksumIsReadWithAWarning) {
+  for (int step : {10, 20, 30}) {
+    edit_state(ckpt(step), "\"version\": 2", "\"version\": 1");
+    edit_state(ckpt(step), "\"state_crc32\"", "\"unused_crc\"");
+  }
+  WarningCapture w;
+  expect_resumes_from(30);
+  EXPECT_TRUE(w.any_contains("step-00000030/state.json: an old checkpoint (version 1)")) << ::testing::PrintToString(w.lines);
+}
+
 TEST_F(CheckpointStore, AnUnfinishedWriteIsIgnoredWithAWarning) {
   fs::copy(ckpt(30), ckpt(40) + ".tmp");
   fs::resize_file(ckpt(40) + ".tmp/model.safetensors", 10);
@@ -346,6 +382,38 @@ TEST_F(CheckpointStore, PruneKeepsTheNewestValidOnesAndRemovesLeftovers) {
   EXPECT_TRUE(fs::exists(ckpt(30)));
   EXPECT_FALSE(fs::exists(ckpt(10)));
   expect_resumes_from(30);
+}
+
+// Issue 21, item 11: `export` (or eval, sample) pins the checkpoint it reads; a prune of the
+// training run meanwhile leaves it in place, and removes it once it is released.
+TEST_F(CheckpointStore, APinnedCheckpointSurvivesPruningUntilReleased) {
+  {
+    auto pin = trainer::CheckpointPin::pin(ckpt(10));
+    ASSERT_TRUE(pin.ok()) << pin.status().to_string();
+    ASSERT_TRUE(trainer::prune_checkpoints(dir_, 1).ok());
+    EXPECT_TRUE(fs::exists(ckpt(10) + "/model.safetensors")) << "a pinned checkpoint was pruned";
+    EXPECT_FALSE(fs::exists(ckpt(20)));
+    EXPECT_TRUE(fs::exists(ckpt(30)));
+  }
+  ASSERT_TRUE(trainer::prune_checkpoints(dir_, 1).ok());
+  EXPECT_FALSE(fs::exists(ckpt(10)));
+  EXPECT_TRUE(fs::exists(ckpt(30)));
+}
+
+TEST_F(CheckpointStore, ReadingPinnedHoldsTheNewestAgainstASaveThatPrunes) {
+  trainer::CheckpointPin pin;
+  auto info = trainer::read_latest_checkpoint_pinned(dir_, &pin);
+  ASSERT_TRUE(info.ok()) << info.status().to_string();
+  EXPECT_EQ(info->step, 30);
+  EXPECT_TRUE(pin.pinned());
+  save(40, 1);  // the run goes on and keeps only its newest checkpoint
+  save(50, 1);
+  EXPECT_TRUE(fs::exists(ckpt(30) + "/model.safetensors"));
+  const std::vector<uint8_t> want = weights_of(30);
+  model_->init_weights(12345);
+  ASSERT_TRUE(trainer::load_checkpoint_tensors(*info, *model_, true).ok());
+  EXPECT_TRUE(weight_bytes(*model_) == want);
+  EXPECT_FALSE(trainer::CheckpointPin::pin(ckpt(20)).ok());  // pruned: nothing to pin
 }
 
 TEST_F(CheckpointStore, KeepZeroKeepsEveryCheckpoint) {

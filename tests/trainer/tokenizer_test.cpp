@@ -216,7 +216,7 @@ TEST(Gpt2BpeTest, VocabJsonAndMergesTxtNamesWork) {
   ASSERT_EQ(ids.size(), 6u);  // "hello" " w" "o" "r" "l" "d"
   EXPECT_EQ((*t)->decode(ids), "hello world");
   EXPECT_EQ((*t)->vocab_size(), 256 + 5);
-  EXPECT_EQ((*t)->fingerprint().rfind("gpt2-v1-", 0), 0u);
+  EXPECT_EQ((*t)->fingerprint().rfind("gpt2-v2-", 0), 0u);
 }
 
 TEST(Gpt2LoadTest, ErrorsNameTheFileAndTheProblem) {
@@ -262,6 +262,52 @@ TEST(Gpt2LoadTest, ErrorsNameTheFileAndTheProblem) {
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), StatusCode::kNotFound);
   EXPECT_NE(h.status().message().find("vocab.bpe"), std::string::npos) << h.status().message();
+}
+
+// Issue 21, item 11: an empty or truncated merges file is refused (it leaves tokens no merge makes).
+TEST(Gpt2LoadTest, EmptyOrTruncatedMergesAreRefused) {
+  const std::vector<std::pair<std::string, std::string>> merges = {{"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"}};
+  for (const std::string& merges_text : {std::string(""), std::string("#version: 0.2\n"),
+                                         std::string("#version: 0.2\nh e\nl l\n")}) {
+    TempDir dir;
+    write_vocab(dir, merges);
+    ASSERT_TRUE(common::write_file_atomic(dir.file("vocab.bpe"), merges_text).ok());
+    auto t = make_tokenizer("gpt2:" + dir.str());
+    ASSERT_FALSE(t.ok()) << "merges '" << merges_text << "' accepted";
+    EXPECT_EQ(t.status().code(), StatusCode::kCorruption);
+    EXPECT_NE(t.status().message().find(dir.file("vocab.bpe")), std::string::npos) << t.status().message();
+  }
+  // Complete, and a vocabulary with only the bytes and a special token needs no merges.
+  TempDir full;
+  write_vocab(full, merges);
+  EXPECT_TRUE(make_tokenizer("gpt2:" + full.str()).ok());
+  TempDir bytes_only;
+  write_vocab(bytes_only, {});
+  nlohmann::json enc = nlohmann::json::parse(*common::read_file(bytes_only.file("encoder.json")));
+  enc["<|endoftext|>"] = 256;
+  ASSERT_TRUE(common::write_file_atomic(bytes_only.file("encoder.json"), enc.dump()).ok());
+  auto b = make_tokenizer("gpt2:" + bytes_only.str());
+  EXPECT_TRUE(b.ok()) << b.status().to_string();
+}
+
+// Issue 21, item 11: a single huge "word" is encoded in chunks of kMaxPieceBytes, so its work is
+// bounded: the result is the concatenation of the chunks' BPE, and a normal word is unchanged.
+TEST(Gpt2BpeTest, AHugeWordIsEncodedInBoundedChunks) {
+  TempDir dir;
+  write_vocab(dir, {{"a", "b"}, {"ab", "c"}, {"abc", "abc"}, {"abcabc", "abcabc"}});
+  auto t = Gpt2Tokenizer::load(dir.str(), "gpt2:" + dir.str());
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  std::string word;
+  while (word.size() < 5 * Gpt2Tokenizer::kMaxPieceBytes + 7) word += "abc";  // chunk edges fall mid-"abc"
+  std::vector<int32_t> want;
+  for (size_t at = 0; at < word.size(); at += Gpt2Tokenizer::kMaxPieceBytes) {
+    (*t)->bpe(std::string_view(word).substr(at, Gpt2Tokenizer::kMaxPieceBytes), &want);
+  }
+  EXPECT_EQ((*t)->encode(word), want);
+  EXPECT_EQ((*t)->decode((*t)->encode(word)), word);
+  std::vector<int32_t> small;
+  (*t)->bpe("abcabcabc", &small);
+  EXPECT_EQ((*t)->encode("abcabcabc"), small);
 }
 
 // --- the real GPT-2 vocabulary (../shared/data/gpt2) ---

@@ -106,6 +106,37 @@ TEST(Trainer, RefusesToStepPastTheEnd) {
   EXPECT_FALSE((*t)->step().ok());
 }
 
+// Issue 21, item 9: a step of many micro-batches can be abandoned between two of them (a stop
+// request, a deadline): nothing changes, and the step run afterwards is the one that would have run.
+TEST(Trainer, AStepIsAbandonedBetweenMicroBatchesWithoutChangingAnything) {
+  TrainOptions o;
+  o.steps = 2;
+  o.accum = 4;
+  trainer_test::MarkovSource src(16, 2, 2, 8, 1, 1), ref_src(16, 2, 2, 8, 1, 1);
+  auto t = trainer::Trainer::create(tiny_model(16), RunShape{2, 8}, o, &src, nullptr);
+  auto ref = trainer::Trainer::create(tiny_model(16), RunShape{2, 8}, o, &ref_src, nullptr);
+  ASSERT_TRUE(t.ok() && ref.ok());
+  const uint64_t position = src.position();
+  const std::vector<float> before((*t)->model().params()[0].weight, (*t)->model().params()[0].weight + 64);
+  int checks = 0;
+  (*t)->set_interrupt([&checks] { return ++checks >= 2; });
+  auto abandoned = (*t)->step();
+  ASSERT_TRUE(abandoned.ok()) << abandoned.status().to_string();
+  EXPECT_TRUE(abandoned->interrupted);
+  EXPECT_EQ(checks, 2);  // asked between micro-batches, and it stopped at once
+  EXPECT_EQ((*t)->steps_done(), 0);
+  EXPECT_EQ(src.position(), position);
+  const std::vector<float> after((*t)->model().params()[0].weight, (*t)->model().params()[0].weight + 64);
+  EXPECT_EQ(before, after);
+  (*t)->set_interrupt(nullptr);
+  auto s = (*t)->step();
+  auto r = (*ref)->step();
+  ASSERT_TRUE(s.ok() && r.ok());
+  EXPECT_FALSE(s->interrupted);
+  EXPECT_EQ(s->loss, r->loss);
+  EXPECT_EQ((*t)->steps_done(), 1);
+}
+
 // Loss falls from ln(32) to close to the source's entropy ln(2).
 TEST(Learning, MarkovSourceLossApproachesItsEntropy) {
   const int V = 32, B = 16, T = 32;

@@ -4,6 +4,7 @@
 #include "trainer/formats/checkpoint.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 
 #include "common/atomic_file.h"
 #include "common/log.h"
+#include "trainer/formats/checksum.h"
 #include "trainer/lora/plan.h"
 #include "trainer/formats/safetensors.h"
 
@@ -29,7 +31,12 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kFormat = "nightshift-checkpoint";
-constexpr int kVersion = 1;
+// Version 2 adds "state_crc32": the CRC-32 of the state object without that field, serialized
+// compactly (nlohmann's dump(), keys in sorted order). Version 1 checkpoints (before it) are still
+// read, with a warning that their state is not verified.
+constexpr int kVersion = 2;
+constexpr int kOldestVersion = 1;
+constexpr const char* kStateCrcField = "state_crc32";
 constexpr const char* kWeightsFile = "model.safetensors";
 constexpr const char* kOptimizerFile = "optimizer.safetensors";
 
@@ -43,6 +50,46 @@ std::string hex64(uint64_t v) {
   char buf[20];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
   return buf;
+}
+
+std::string hex32(uint32_t v) {
+  char buf[12];
+  std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(v));
+  return buf;
+}
+
+uint32_t state_crc(const json& state_without_crc) {
+  const std::string text = state_without_crc.dump();
+  return crc32(text.data(), text.size());
+}
+
+// state.json of a checkpoint, parsed and (version 2 on) checked against its own CRC-32, so a flipped
+// step, data position or setting is found like a damaged weight file. Corruption naming the file.
+Result<json> read_state_json(const std::string& state_path, bool warn_old = false) {
+  auto text = common::read_file(state_path);
+  if (!text.ok()) return text.status().with_context(state_path);
+  json s = json::parse(*text, nullptr, false);
+  if (s.is_discarded() || !s.is_object()) return Status::Corruption(state_path + ": not valid JSON (truncated?)");
+  const json* version = s.contains("version") ? &s.at("version") : nullptr;
+  if (!version || !version->is_number_integer()) return Status::Corruption(state_path + ": no checkpoint version");
+  const int v = version->get<int>();
+  if (v < kOldestVersion || v > kVersion) {
+    return Status::Corruption(state_path + ": unsupported checkpoint version " + std::to_string(v));
+  }
+  if (v >= 2) {
+    if (!s.contains(kStateCrcField) || !s.at(kStateCrcField).is_string()) {
+      return Status::Corruption(state_path + ": no state checksum (damaged)");
+    }
+    const std::string recorded = s.at(kStateCrcField).get<std::string>();
+    json body = s;
+    body.erase(kStateCrcField);
+    if (hex32(state_crc(body)) != recorded) {
+      return Status::Corruption(state_path + ": checksum mismatch (the state file is damaged)");
+    }
+  } else if (warn_old) {
+    common::log_warning(state_path + ": an old checkpoint (version 1) without a state checksum; its state is not verified");
+  }
+  return s;
 }
 
 Status fsync_dir(const std::string& dir) {
@@ -275,6 +322,7 @@ Status save_checkpoint(const std::string& run_dir, const Model& model, const Che
                {"train_loss", info.train_loss},
                {"val_loss", info.val_loss},
                {"files", files}};
+    state[kStateCrcField] = hex32(state_crc(state));
     NS_RETURN_IF_ERROR(common::write_file_atomic((tmp / "state.json").string(), state.dump(2) + "\n"));
     NS_RETURN_IF_ERROR(fsync_dir(tmp.string()));
     NS_RETURN_IF_ERROR(move_into_place(tmp, final_dir));
@@ -325,6 +373,17 @@ Status prune(const std::string& run_dir, int keep, const fs::path& fresh) {
     fs::remove_all(p, ec);
     if (ec && first_failure.empty()) first_failure = p.string() + ": cannot delete: " + ec.message();
   };
+  // A checkpoint folder is deleted under an exclusive lock on its state.json; one a reader has
+  // pinned (CheckpointPin: a shared lock) stays until the next prune.
+  auto remove_checkpoint = [&](const fs::path& dir) {
+    const int fd = ::open((dir / "state.json").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return;  // pinned
+    }
+    remove(dir);
+    if (fd >= 0) ::close(fd);
+  };
   for (const fs::path& t : scan.temps) remove(t);
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(root, ec)) {  // "latest.tmp.<pid>" of an interrupted update
@@ -334,11 +393,11 @@ Status prune(const std::string& run_dir, int keep, const fs::path& fresh) {
     int valid = 0;
     for (const auto& [step, dir] : scan.dirs) {
       if (valid >= keep) {
-        remove(dir);
+        remove_checkpoint(dir);
       } else if (dir == fresh || read_valid_checkpoint(dir.string()).ok()) {
         ++valid;
       } else if (valid > 0) {
-        remove(dir);  // damaged and superseded by a newer valid checkpoint
+        remove_checkpoint(dir);  // damaged and superseded by a newer valid checkpoint
       }
     }
   }
@@ -350,12 +409,57 @@ Status prune(const std::string& run_dir, int keep, const fs::path& fresh) {
 
 Status prune_checkpoints(const std::string& run_dir, int keep) { return prune(run_dir, keep, fs::path()); }
 
+CheckpointPin::~CheckpointPin() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+CheckpointPin& CheckpointPin::operator=(CheckpointPin&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+Result<CheckpointPin> CheckpointPin::pin(const std::string& dir) {
+  const std::string state = dir + "/state.json";
+  CheckpointPin p;
+  p.fd_ = ::open(state.c_str(), O_RDONLY | O_CLOEXEC);
+  if (p.fd_ < 0) {
+    if (errno == ENOENT) return Status::NotFound(state + ": missing (pruned?)");
+    return Status::IOError(state + ": cannot open: " + std::strerror(errno));
+  }
+  if (::flock(p.fd_, LOCK_SH) != 0) return Status::IOError(state + ": cannot lock: " + std::strerror(errno));
+  // A prune that held the exclusive lock may have deleted the folder before we got the shared one.
+  std::error_code ec;
+  if (!fs::exists(state, ec)) return Status::NotFound(state + ": pruned while being pinned");
+  return p;
+}
+
+Result<CheckpointInfo> read_latest_checkpoint_pinned(const std::string& run_dir, CheckpointPin* pin) {
+  for (int attempt = 0;; ++attempt) {
+    NS_ASSIGN_OR_RETURN(CheckpointInfo newest, read_latest_checkpoint(run_dir));
+    auto pinned = CheckpointPin::pin(newest.dir);
+    if (!pinned.ok()) {
+      if (pinned.status().code() == common::StatusCode::kNotFound && attempt < 10) continue;
+      return pinned.status();
+    }
+    // Pinned: read it again, so what is returned is what is on disk under the pin.
+    auto info = read_valid_checkpoint(newest.dir);
+    if (!info.ok()) {
+      if (attempt < 10) continue;
+      return info.status();
+    }
+    *pin = std::move(*pinned);
+    return info;
+  }
+}
+
 Status verify_checkpoint_files(const CheckpointInfo& info) {
   const std::string state_path = info.dir + "/state.json";
-  NS_ASSIGN_OR_RETURN(std::string text, common::read_file(state_path));
-  json s = json::parse(text, nullptr, false);
-  if (s.is_discarded() || !s.is_object() || !s.contains("files") || !s.at("files").is_object())
-    return Status::Corruption(state_path + ": not valid JSON or no 'files' (truncated?)");
+  NS_ASSIGN_OR_RETURN(json s, read_state_json(state_path));
+  if (!s.contains("files") || !s.at("files").is_object())
+    return Status::Corruption(state_path + ": no 'files' (truncated?)");
   const json& files = s.at("files");
   if (!files.contains(kWeightsFile)) return Status::Corruption(state_path + ": lists no " + std::string(kWeightsFile));
   for (const auto& [file, entry] : files.items()) {
@@ -372,16 +476,10 @@ Status verify_checkpoint_files(const CheckpointInfo& info) {
 
 Result<CheckpointInfo> read_checkpoint_dir(const std::string& dir) {
   const std::string state_path = dir + "/state.json";
-  auto text = common::read_file(state_path);
-  if (!text.ok()) return text.status().with_context(state_path);
-  json s = json::parse(*text, nullptr, false);
-  if (s.is_discarded() || !s.is_object()) return Status::Corruption(state_path + ": not valid JSON (truncated?)");
+  NS_ASSIGN_OR_RETURN(json s, read_state_json(state_path, /*warn_old=*/true));
   CheckpointInfo info;
   try {
     if (s.at("format").get<std::string>() != kFormat) return Status::Corruption(state_path + ": not a nightshift checkpoint");
-    if (s.at("version").get<int>() != kVersion) {
-      return Status::Corruption(state_path + ": unsupported checkpoint version " + std::to_string(s.at("version").get<int>()));
-    }
     info.step = s.at("step").get<int64_t>();
     info.train_position = s.at("train_position").get<uint64_t>();
     for (int i = 0; i < 4; ++i) info.rng[i] = std::stoull(s.at("rng").at(i).get<std::string>(), nullptr, 16);
@@ -408,10 +506,8 @@ Result<CheckpointInfo> read_checkpoint_dir(const std::string& dir) {
 
 Status load_checkpoint_tensors(const CheckpointInfo& info, Model& model, bool with_optimizer) {
   const std::string state_path = info.dir + "/state.json";
-  auto text = common::read_file(state_path);
-  if (!text.ok()) return text.status().with_context(state_path);
-  json s = json::parse(*text, nullptr, false);
-  if (s.is_discarded() || !s.contains("files")) return Status::Corruption(state_path + ": not valid JSON");
+  NS_ASSIGN_OR_RETURN(json s, read_state_json(state_path));
+  if (!s.contains("files")) return Status::Corruption(state_path + ": no 'files' (truncated?)");
   const json& files = s.at("files");
 
   auto load = [&](const char* file, auto wanted) -> Status {

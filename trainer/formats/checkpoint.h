@@ -2,20 +2,23 @@
 //   RUN_DIR/checkpoints/step-00000100/model.safetensors      weights (names per docs/model.md)
 //   RUN_DIR/checkpoints/step-00000100/optimizer.safetensors  AdamW moments "adam_m.<w>", "adam_v.<w>"
 //   RUN_DIR/checkpoints/step-00000100/state.json             step, RNG, data position, schedule,
-//                                                            resolved model and run config, and the
-//                                                            size + FNV-1a-64 of both files
+//                                                            resolved model and run config, the
+//                                                            size + FNV-1a-64 of both files, and a
+//                                                            CRC-32 of the state itself ("state_crc32")
 //   RUN_DIR/checkpoints/latest                               the name of the newest one written
 //                                                            (informational: readers scan the folder)
 // A checkpoint is written into "step-N.tmp/" (every file fsynced), the folder fsynced, renamed into
 // place, and the checkpoints folder fsynced, so a crash, a kill or a full disk leaves the previous
-// checkpoints intact. Readers take the newest checkpoint whose files all match their sizes and
-// checksums; damaged, partial or unfinished ones are skipped with a warning (common/log.h).
+// checkpoints intact. Readers take the newest checkpoint whose state.json matches its own CRC-32
+// and whose files all match their sizes and checksums (version 1 checkpoints, written before the
+// state CRC, are still read, with a warning that their state is not verified); damaged, partial or unfinished ones are skipped with a warning (common/log.h).
 // Not thread-safe with respect to the model (call between steps); one writer per run directory.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "common/status.h"
 #include "trainer/layout.h"
@@ -69,6 +72,30 @@ common::Status verify_checkpoint_files(const CheckpointInfo& info);
 // True when the run directory holds a checkpoint folder (RUN_DIR/checkpoints/step-N, valid or not)
 // or a `latest` pointer; leftover "step-N.tmp" folders alone do not count.
 bool has_checkpoint(const std::string& run_dir);
+
+// Pins one checkpoint folder against pruning while another process (or thread) reads it — `export`,
+// `eval`, `sample` beside a training run that prunes per --keep: a shared flock on its state.json.
+// prune_checkpoints leaves a pinned checkpoint in place (the next prune removes it). Movable; the pin
+// is released on destruction.
+class CheckpointPin {
+ public:
+  CheckpointPin() = default;
+  ~CheckpointPin();
+  CheckpointPin(CheckpointPin&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  CheckpointPin& operator=(CheckpointPin&& other) noexcept;
+  CheckpointPin(const CheckpointPin&) = delete;
+  CheckpointPin& operator=(const CheckpointPin&) = delete;
+  // NotFound when the folder or its state.json is gone (pruned meanwhile).
+  static common::Result<CheckpointPin> pin(const std::string& dir);
+  bool pinned() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// read_latest_checkpoint, with the checkpoint pinned (`pin`) before its files are read, so a
+// concurrent prune cannot delete it midway. Retries when the newest one is pruned meanwhile.
+common::Result<CheckpointInfo> read_latest_checkpoint_pinned(const std::string& run_dir, CheckpointPin* pin);
 
 // Keeps the newest `keep` valid checkpoints of RUN_DIR and deletes every older checkpoint folder,
 // damaged checkpoints older than a valid one, leftover "step-N.tmp" folders and stray temporary

@@ -89,8 +89,9 @@ Result<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::load(const std::string& di
 
   std::unique_ptr<Gpt2Tokenizer> t(new Gpt2Tokenizer());
   t->spec_ = spec;
+  // v2: pre-tokens longer than kMaxPieceBytes are encoded in chunks (token caches of v1 are redone).
   char fp[32];
-  std::snprintf(fp, sizeof fp, "gpt2-v1-%08x", crc32(merges_text.data(), merges_text.size(),
+  std::snprintf(fp, sizeof fp, "gpt2-v2-%08x", crc32(merges_text.data(), merges_text.size(),
                                                      crc32(vocab_text.data(), vocab_text.size())));
   t->fingerprint_ = fp;
 
@@ -134,6 +135,7 @@ Result<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::load(const std::string& di
   }
 
   // The merges: an optional "#version" line, then "left right" per line, best (lowest rank) first.
+  std::vector<bool> made(t->tokens_.size(), false);  // tokens some merge makes
   int32_t rank = 0;
   size_t line_no = 0;
   std::string left, right;
@@ -158,6 +160,27 @@ Result<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::load(const std::string& di
       return Status::Corruption(where + "'" + printable(line) + "' uses or makes a token missing from " + vocab_name);
     // A repeated pair keeps its last rank, as GPT-2's dict(zip(merges, range(n))) does.
     t->merges_[pair_key(l->second, r->second)] = Merge{rank++, m->second};
+    made[m->second] = true;
+  }
+  // An empty or truncated merges file leaves tokens of the vocabulary that nothing can make (every
+  // token is a byte, a merge result or a special token such as <|endoftext|>): refused, because
+  // training with it would silently tokenize differently from the model's origin.
+  if (merges_text.find_first_not_of(" \t\r\n") == std::string::npos && t->tokens_.size() > 256) {
+    return Status::Corruption(merges_name + ": empty, but " + vocab_name + " has " +
+                              std::to_string(t->tokens_.size() - 256) + " tokens beyond the 256 bytes");
+  }
+  int64_t unmade = 0;
+  std::string example;
+  for (size_t id = 0; id < t->tokens_.size(); ++id) {
+    const std::string& tok = t->tokens_[id];
+    const bool special = tok.size() > 4 && tok.starts_with("<|") && tok.ends_with("|>");
+    if (tok.size() <= 1 || special || made[id]) continue;
+    if (unmade++ == 0) example = tok;
+  }
+  if (unmade > 0) {
+    return Status::Corruption(merges_name + ": ends after " + std::to_string(rank) + " merges (truncated?): " +
+                              std::to_string(unmade) + " tokens of " + vocab_name + " such as '" + printable(example) +
+                              "' are made by no merge");
   }
   return t;
 }
@@ -220,23 +243,32 @@ std::vector<int32_t> Gpt2Tokenizer::encode(std::string_view text) const {
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 1);
   std::vector<int32_t> fresh;
-  for (std::string_view piece : pieces) {
-    {
-      std::shared_lock lock(cache_mu_);
-      auto it = cache_.find(piece);
-      if (it != cache_.end()) {
-        ids.insert(ids.end(), it->second.begin(), it->second.end());
-        continue;
-      }
+  for (std::string_view whole : pieces) {
+    // A pre-token longer than kMaxPieceBytes (a 16 MB "word" of base64, a run of one character) is
+    // encoded in chunks of that size, so the work and memory per piece stay bounded; pieces of
+    // ordinary text are far shorter and encode exactly as before.
+    for (size_t at = 0; at < whole.size(); at += kMaxPieceBytes) {
+      encode_piece(whole.substr(at, kMaxPieceBytes), &ids, &fresh);
     }
-    fresh.clear();
-    bpe(piece, &fresh);
-    ids.insert(ids.end(), fresh.begin(), fresh.end());
-    std::unique_lock lock(cache_mu_);
-    if (cache_.size() >= kCacheMaxEntries) cache_.clear();
-    cache_.emplace(std::string(piece), fresh);
   }
   return ids;
+}
+
+void Gpt2Tokenizer::encode_piece(std::string_view piece, std::vector<int32_t>* ids, std::vector<int32_t>* fresh) const {
+  {
+    std::shared_lock lock(cache_mu_);
+    auto it = cache_.find(piece);
+    if (it != cache_.end()) {
+      ids->insert(ids->end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  fresh->clear();
+  bpe(piece, fresh);
+  ids->insert(ids->end(), fresh->begin(), fresh->end());
+  std::unique_lock lock(cache_mu_);
+  if (cache_.size() >= kCacheMaxEntries) cache_.clear();
+  cache_.emplace(std::string(piece), *fresh);
 }
 
 std::string Gpt2Tokenizer::decode(std::span<const int32_t> ids) const {

@@ -27,7 +27,8 @@ class Gpt2Tokenizer final : public Tokenizer {
   // Loads DIR/encoder.json + DIR/vocab.bpe, else DIR/vocab.json + DIR/merges.txt. Errors name the
   // file: NotFound (missing), Corruption (not JSON, a token outside the byte alphabet, ids not
   // 0..N-1, a byte without its token, a merges line that is not two symbols or whose parts or result
-  // are not in the vocabulary: "merges.txt:12: ...").
+  // are not in the vocabulary: "merges.txt:12: ...", an empty or truncated merges file that leaves
+  // tokens no merge makes).
   static common::Result<std::unique_ptr<Gpt2Tokenizer>> load(const std::string& dir, const std::string& spec);
 
   std::vector<int32_t> encode(std::string_view text) const override;
@@ -40,9 +41,13 @@ class Gpt2Tokenizer final : public Tokenizer {
   const std::string& token_bytes(int32_t id) const;
   // BPE of one pre-tokenized piece (bytes), uncached.
   void bpe(std::string_view piece, std::vector<int32_t>* out) const;
+  // encode() splits pre-tokens longer than this into chunks of this many bytes before BPE.
+  static constexpr size_t kMaxPieceBytes = 4096;
 
  private:
   Gpt2Tokenizer() = default;
+  // One piece (at most kMaxPieceBytes) through the cache and BPE, appended to `ids`.
+  void encode_piece(std::string_view piece, std::vector<int32_t>* ids, std::vector<int32_t>* fresh) const;
   struct Merge {
     int32_t rank;
     int32_t id;  // the merged token
