@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package that nightshift's build, tests and benchmarks need, plus the one
-# npm package the tokenizer test compares against. Safe to run twice: it installs only what is missing.
+# Installs every Debian 12 package that nightshift's build, tests and benchmarks need, plus the npm
+# packages the tests compare against (gpt-3-encoder; node-llama-cpp for llama.cpp's libraries and
+# source). Safe to run twice: it installs only what is missing.
 # `--aarch64` installs the cross toolchain and arm64 libraries instead (scripts/test-aarch64.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,10 @@ PACKAGES=(
   util-linux                      # unshare, for the fake hwmon tree test
   fortune-mod fortunes fortunes-min     # a real English corpus for the quick start
   nodejs npm                      # an independent GPT-2 tokenizer (gpt-3-encoder) for the tokenizer test
+  libpcre2-dev                    # the models' tokenizers run their pre-tokenizer regexes with PCRE2
+  libutf8proc-dev                 # Unicode normalization (NFC...) that tokenizer.json files ask for
+  libsentencepiece-dev            # SentencePiece tokenizer.model files (Llama 2, Mistral, Gemma)
+  sentencepiece                   # spm_train/spm_encode: the reference the SentencePiece tests compare with
   python3-yaml                    # imported by llama.cpp's gguf-py (tests/reference/llamacpp)
   clang-format                    # the house style (.clang-format), for new and changed code
 )

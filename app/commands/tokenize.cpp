@@ -1,7 +1,9 @@
-// `nightshift tokenize --tokenizer byte|gpt2:DIR FILE`: prints the token ids of FILE, space-separated,
-// on one line; with --decode, reads whitespace-separated ids from FILE and prints their text exactly
-// (no newline added). FILE may be '-' for stdin. Bad input (missing file, bad tokenizer directory,
-// a word that is not an id, an id outside the vocabulary) exits 2 with one line naming the problem.
+// `nightshift tokenize --tokenizer SPEC FILE` (SPEC: byte, gpt2:DIR, or a model's tokenizer: a
+// directory with tokenizer.json or tokenizer.model, such a file, hf:PATH, spm:FILE): prints the
+// token ids of FILE, space-separated, on one line; with --decode, reads whitespace-separated ids
+// from FILE and prints their text exactly (no newline added). FILE may be '-' for stdin. Bad input
+// (missing file, bad tokenizer directory, a word that is not an id, an id outside the vocabulary)
+// exits 2 with one line naming the problem.
 #include <charconv>
 #include <cstdio>
 #include <iterator>
@@ -87,7 +89,7 @@ int tokenize_main(const TokenizeArgs& a) {
 void register_tokenize(CLI::App& root, Action& run) {
   auto args = std::make_shared<TokenizeArgs>();
   CLI::App* cmd = root.add_subcommand("tokenize", "print the token ids of a file, or with --decode the text of ids");
-  cmd->add_option("--tokenizer,-t", args->tokenizer, "byte, or gpt2:DIR (encoder.json + vocab.bpe in DIR)")
+  cmd->add_option("--tokenizer,-t", args->tokenizer, "byte, gpt2:DIR (encoder.json + vocab.bpe), or a model's tokenizer: a directory with tokenizer.json or tokenizer.model, such a file, hf:PATH, spm:FILE")
       ->capture_default_str();
   cmd->add_flag("--decode,-d", args->decode, "read space-separated token ids from FILE and print their text");
   cmd->add_option("FILE", args->file, "input file ('-' for stdin)")->required();

@@ -1,9 +1,10 @@
 // make_tokenizer() and the byte tokenizer (ids 0..255 are the bytes themselves). The GPT-2 BPE
-// tokenizer lives in tokenizer_gpt2.cpp.
+// tokenizer lives in gpt2.cpp, the models' own tokenizers in the other files of tokenizers/.
 #include "trainer/tokenizers/tokenizer.h"
 
 #include "common/check.h"
 #include "trainer/tokenizers/gpt2.h"
+#include "trainer/tokenizers/model_tokenizer.h"
 
 namespace trainer {
 namespace {
@@ -38,7 +39,7 @@ common::Result<std::unique_ptr<Tokenizer>> make_tokenizer(const std::string& spe
   }
   if (spec == "gpt2" || spec == "gpt2:")
     return common::Status::InvalidArgument("tokenizer 'gpt2' needs its directory: gpt2:DIR (with encoder.json + vocab.bpe)");
-  return common::Status::InvalidArgument("unknown tokenizer '" + spec + "' (expected byte or gpt2:DIR)");
+  return tokenizers::make_model_tokenizer(spec);  // hf:, spm:, gguf:, or a path
 }
 
 }  // namespace trainer
