@@ -14,6 +14,7 @@
 
 #include "common/atomic_file.h"
 #include "trainer/tokenizers/gguf_vocab.h"
+#include "trainer/tokenizers/tokenizer.h"
 #include "trainer/tokenizers/hf_tokenizer.h"
 
 namespace trainer::tokenizers {
@@ -160,6 +161,22 @@ TEST_P(LlamaCppVocab, GgufVocabularyGivesTheVectorIds) {
   const Vectors v = read_vectors(c.name);
   ASSERT_FALSE(v.texts.empty());
   EXPECT_EQ(check_vectors(**tok, v, std::string("ggml-vocab-") + c.name + " (GGUF data)"), v.texts.size());
+}
+
+// The GGUF file itself through `--tokenizer gguf:FILE` (our GGUF reader, trainer/formats/gguf).
+TEST_P(LlamaCppVocab, GgufFileReadDirectlyGivesTheVectorIds) {
+  const VocabCase c = GetParam();
+  const std::string path = (kBundle / "models" / ("ggml-vocab-" + std::string(c.name) + ".gguf")).string();
+  auto tok = make_tokenizer("gguf:" + path);
+  if (c.unsupported) {
+    ASSERT_FALSE(tok.ok());
+    EXPECT_NE(tok.status().message().find(path), std::string::npos) << tok.status().message();
+    return;
+  }
+  ASSERT_TRUE(tok.ok()) << tok.status().to_string();
+  const Vectors v = read_vectors(c.name);
+  ASSERT_FALSE(v.texts.empty());
+  EXPECT_EQ(check_vectors(**tok, v, std::string("ggml-vocab-") + c.name + " (GGUF file)"), v.texts.size());
 }
 
 TEST_P(LlamaCppVocab, HfTokenizerJsonGivesTheSameIds) {

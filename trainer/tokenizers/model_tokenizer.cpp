@@ -3,6 +3,9 @@
 
 #include <filesystem>
 
+#include "trainer/formats/gguf.h"
+#include "trainer/tokenizers/gguf_vocab.h"
+#include "trainer/tokenizers/gguf_vocab_data.h"
 #include "trainer/tokenizers/gpt2.h"
 #include "trainer/tokenizers/hf_tokenizer.h"
 #include "trainer/tokenizers/sentencepiece_tokenizer.h"
@@ -22,8 +25,9 @@ Result<std::unique_ptr<Tokenizer>> hf(const std::string& path) {
 Result<std::unique_ptr<Tokenizer>> gguf(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return Status::NotFound(path + ": no such file");
-  // The GGUF reader (trainer/formats/gguf) fills a VocabData for make_gguf_tokenizer (gguf_vocab.h).
-  return Status::Unavailable(path + ": reading tokenizers from GGUF files needs the GGUF reader, which this build lacks");
+  NS_ASSIGN_OR_RETURN(std::unique_ptr<formats::GgufFile> file, formats::GgufFile::open(path));
+  NS_ASSIGN_OR_RETURN(VocabData vocab, read_gguf_vocab(*file));
+  return make_gguf_tokenizer(vocab, "gguf:" + path);
 }
 
 }  // namespace
