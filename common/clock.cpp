@@ -11,10 +11,12 @@ double SteadyClock::now_s() const {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-double SteadyClock::wall_s() const {
+double wall_now_s() {
   using namespace std::chrono;
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
+
+double SteadyClock::wall_s() const { return wall_now_s(); }
 
 void SteadyClock::sleep_ms(double ms) {
   if (ms > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(ms));

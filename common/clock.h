@@ -7,6 +7,9 @@
 
 namespace common {
 
+// Wall-clock seconds since the Unix epoch, for code without an injected Clock (readers of a run log).
+double wall_now_s();
+
 class Clock {
  public:
   virtual ~Clock() = default;

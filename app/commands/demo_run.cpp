@@ -15,6 +15,7 @@
 #include "app/loop/dashboard_model_builder.h"
 #include "app/runlog/run_log.h"
 #include "app/runlog/run_log_demo.h"
+#include "common/clock.h"
 #include "tui/dashboard.h"
 
 namespace app {
@@ -29,10 +30,6 @@ struct DemoArgs {
 
 std::atomic<bool> g_signalled{false};
 extern "C" void on_demo_signal(int) { g_signalled.store(true); }
-
-double wall_now_s() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 int run_demo(const DemoArgs& args) {
   std::error_code ec;
@@ -59,7 +56,7 @@ int run_demo(const DemoArgs& args) {
       DashboardModelBuilder builder(*reader, options);
       std::shared_ptr<const tui::DashboardModel> last;
       tui::SnapshotFn sample = [&]() -> std::shared_ptr<const tui::DashboardModel> {
-        auto m = builder.refresh(wall_now_s());
+        auto m = builder.refresh(common::wall_now_s());
         if (m.ok()) last = std::make_shared<const tui::DashboardModel>(std::move(m).value());
         return last;
       };

@@ -9,6 +9,7 @@
 #include "app/commands/command_registry.h"
 #include "app/loop/dashboard_model_builder.h"
 #include "app/runlog/run_log.h"
+#include "common/clock.h"
 #include "tui/dashboard.h"
 #include "tui/screen.h"
 
@@ -27,10 +28,6 @@ struct TopArgs {
   int height = 24;
 };
 
-double wall_now_s() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string dir_name(const std::string& run_dir) {
   std::filesystem::path p(run_dir);
   if (p.filename().empty()) p = p.parent_path();
@@ -46,7 +43,7 @@ int run_top(const TopArgs& args) {
   DashboardModelBuilder builder(**reader, options);
 
   if (args.print) {
-    auto model = builder.refresh(wall_now_s());
+    auto model = builder.refresh(common::wall_now_s());
     if (!model.ok()) return report_error(model.status());
     tui::ViewState view;
     view.ascii = args.ascii;
@@ -59,7 +56,7 @@ int run_top(const TopArgs& args) {
 
   // The first read happens before the terminal is taken, so a bad log is a plain error line. A
   // log whose trainer has not started its run yet is shown empty until it does.
-  auto first = builder.refresh(wall_now_s());
+  auto first = builder.refresh(common::wall_now_s());
   if (!first.ok() && first.status().code() != common::StatusCode::kNotFound) return report_error(first.status());
   tui::DashboardModel initial;
   if (first.ok()) {
@@ -81,7 +78,7 @@ int run_top(const TopArgs& args) {
         else send_error = "cannot send " + std::string(control_kind_name(*kind)) + ": " + sent.status().message();
       }
     }
-    auto model = builder.refresh(wall_now_s());
+    auto model = builder.refresh(common::wall_now_s());
     if (model.ok()) {
       last = std::make_shared<const tui::DashboardModel>(std::move(model).value());
       read_error.clear();

@@ -18,6 +18,7 @@
 #include "budget/fit.h"
 #include "budget/planner.h"
 #include "budget/report.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "profiles/loader.h"
 #include "thermal/governor.h"
@@ -37,10 +38,6 @@ uint64_t read_rss_bytes() {
     if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
   }
   return 0;
-}
-
-double wall_now_s() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string dir_name(const std::string& dir) {
@@ -300,7 +297,7 @@ Status Supervision::start_dashboard(std::atomic<bool>* stop) {
     DashboardModelBuilder builder(*shared, options);
     std::shared_ptr<const tui::DashboardModel> last;
     tui::SnapshotFn sample = [&]() -> std::shared_ptr<const tui::DashboardModel> {
-      auto m = builder.refresh(wall_now_s());
+      auto m = builder.refresh(common::wall_now_s());
       if (m.ok()) last = std::make_shared<const tui::DashboardModel>(std::move(m).value());
       return last;
     };

@@ -15,6 +15,7 @@
 #include <filesystem>
 
 #include "app/runlog/run_log_schema.h"
+#include "common/clock.h"
 #include "common/check.h"
 
 namespace app {
@@ -785,7 +786,7 @@ Result<int64_t> RunLogReader::send_control(ControlKind kind) {
   sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   NS_RETURN_IF_ERROR(check_schema(*c));
   NS_ASSIGN_OR_RETURN(Stmt st, c->prepare("INSERT INTO control (time, command) VALUES (?1, ?2)"));
-  st.bind(1, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  st.bind(1, common::wall_now_s());
   st.bind_text(2, control_kind_name(kind));
   int rc = st.step();
   if (rc != SQLITE_DONE) return db_error(c->db, rc, c->path, "send a control request");

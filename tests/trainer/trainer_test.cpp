@@ -113,8 +113,8 @@ TEST(Trainer, AStepIsAbandonedBetweenMicroBatchesWithoutChangingAnything) {
   o.steps = 2;
   o.accum = 4;
   trainer_test::MarkovSource src(16, 2, 2, 8, 1, 1), ref_src(16, 2, 2, 8, 1, 1);
-  auto t = trainer::Trainer::create(tiny_model(16), RunShape{2, 8}, o, &src, nullptr);
-  auto ref = trainer::Trainer::create(tiny_model(16), RunShape{2, 8}, o, &ref_src, nullptr);
+  auto t = trainer::Trainer::create(tiny_model(16), trainer_test::run_shape(2, 8), o, &src, nullptr);
+  auto ref = trainer::Trainer::create(tiny_model(16), trainer_test::run_shape(2, 8), o, &ref_src, nullptr);
   ASSERT_TRUE(t.ok() && ref.ok());
   const uint64_t position = src.position();
   const std::vector<float> before((*t)->model().params()[0].weight, (*t)->model().params()[0].weight + 64);
