@@ -50,6 +50,8 @@ Result<MemoryPlan> plan_training(const trainer::ModelConfig& model, const RunCon
 
 Result<MemoryPlan> plan_training(const trainer::ModelConfig& model, const trainer::RunShape& shape, Optimizer optimizer,
                                  uint64_t available_bytes) {
+  // Numbers past the planner's limits are typos, not plans (validate_run_config): no plan for them.
+  NS_RETURN_IF_ERROR(validate_run_config(run_config_of(shape, optimizer)));
   NS_ASSIGN_OR_RETURN(RunTensors tensors, list_shape_tensors(model, shape, optimizer));
   return plan_from_tensors(model, run_config_of(shape, optimizer), tensors, available_bytes);
 }

@@ -84,7 +84,7 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--stop-c", w->stop_c, "checkpoint and wait at or above this °C");
   cmd->add_option("--resume-c", w->resume_c, "after a wait, train again below this °C");
   cmd->add_option("--setpoint-c", w->setpoint_c, "temperature the setpoint policy holds");
-  cmd->add_option("--checkpoint-minutes", w->checkpoint_minutes, "also checkpoint every M minutes (0 = off)")
+  cmd->add_option("--checkpoint-minutes", w->checkpoint_minutes, "also checkpoint every M minutes (default 15; 0 = off)")
       ->capture_default_str()
       ->check(finite_number)
       ->check(CLI::Range(0.0, 1e6));

@@ -7,14 +7,15 @@
 source "$(dirname "$0")/train_lib.sh"
 make_micro_model 1
 
-# A recorded sensor: sensible, then -273 °C and 250 °C for a moment each, then sensible again.
+# A recorded sensor: sensible, then -273 °C and 250 °C for a moment each, then sensible again. It is
+# replayed 50 times faster than real time, so the faults fall inside even a fast first process.
 {
   echo "time_s,temp_c"
   echo "0,50"; echo "0.3,-273"; echo "0.5,51"; echo "0.7,250"; echo "0.9,52"
   for t in $(seq 1 600); do echo "$t,53"; done
 } >"$work/sensor.csv"
 TRAIN=("$BIN" train --model "$work/micro.toml" --data "$work/corpus.txt" --batch 2 --seq 16 --threads 1
-       --checkpoint-every 20 --eval-every 0 --thermal "replay:$work/sensor.csv" --out "$work/run")
+       --checkpoint-every 20 --eval-every 0 --thermal "replay:$work/sensor.csv" --sim-speed 50 --out "$work/run")
 "${TRAIN[@]}" --steps 60 2>"$work/first.log" || fail "the first process failed"
 sleep 1.5  # nobody trains for a while
 "${TRAIN[@]}" --steps 120 2>"$work/second.log" || fail "the second process failed"
