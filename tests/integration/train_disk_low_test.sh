@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: run serial (timing-sensitive: a loaded machine delays the events it waits for)
 # Low disk space: a run directory on a small tmpfs (inside a private mount namespace) that fills up
 # while the run trains. The run stops cleanly while one more checkpoint still fits (a disk_low
 # event, exit 0, a valid checkpoint at its last step), and the same command resumes it once space

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: run serial (timing-sensitive: a loaded machine delays the events it waits for)
 # The dashboard on a real training run, driven in tmux as a person would:
 #  - in-process (`nightshift train --tui`): every panel at 80x24 with the run's values, `p` pauses
 #    the trainer (logged, PAUSED on screen, the step count stops), `p` resumes, `q` asks y/n (n: the
