@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <deque>
 #include <filesystem>
 
@@ -24,9 +23,7 @@ namespace {
 using common::Result;
 using common::Status;
 
-double monotonic_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double monotonic_s() { return common::SteadyClock().now_s(); }
 
 // A SQLite error as a Status naming the database file.
 Status db_error(sqlite3* db, int rc, const std::string& path, std::string_view what) {
