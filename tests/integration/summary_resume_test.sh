@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: run serial (its replayed sensor runs on the wall clock: a loaded machine shifts the faults)
 # `summary` after a resume and a faulty sensor: a run trained by two processes (the second raising
 # --steps) counts the tokens of both, says "steps 120 of 120", shows checkpoint I/O and the downtime
 # between the processes with their reasons, never shows the sensor's rejected readings (-273 °C,
