@@ -33,7 +33,7 @@ int quantize_main(const QuantizeArgs& a) {
     return report_error(Status::InvalidArgument(a.out + ": already exists (use --force to replace it)"));
   auto source = trainer::BaseSource::open(a.checkpoint);
   if (!source.ok()) return report_error(source.status());
-  if (!(*source)->is_checkpoint())
+  if (!(*source)->converts_on_load())
     return report_error(Status::InvalidArgument(a.checkpoint + ": is already a base file (" +
                                                 trainer::quant_format_name((*source)->info().format) +
                                                 "); quantize the full checkpoint it came from"));

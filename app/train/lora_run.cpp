@@ -107,11 +107,29 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
+// The base defines the model and the tokenizer; an unset run directory becomes runs/<model>-<mode>.
+Status adopt_base_model(const trainer::BaseInfo& bi, const std::string& base, const std::string& mode,
+                        bool out_flag_given, RunConfig* c) {
+  if (!bi.tokenizer.empty()) {
+    if (c->tokenizer != "byte" && c->tokenizer != bi.tokenizer)
+      return Status::InvalidArgument(base + ": the base was trained with tokenizer " + bi.tokenizer + ", not " +
+                                     c->tokenizer);
+    c->tokenizer = bi.tokenizer;
+  }
+  const std::string default_out = default_run_dir(c->model.name);
+  c->model = bi.config;
+  c->model_source = "base:" + base;
+  if (!out_flag_given && c->out_dir == default_out) c->out_dir = default_run_dir(bi.config.name + "-" + mode);
+  return Status::Ok();
+}
+
 }  // namespace
 
 void add_lora_flags(CLI::App* cmd, LoraFlags* f) {
   cmd->add_option("--mode", f->mode, "full | lora | qlora (lora/qlora train adapters on a frozen --base)");
-  cmd->add_option("--base", f->base, "frozen base: a base file (nightshift quantize) or a full checkpoint");
+  cmd->add_option("--base", f->base,
+                  "the model to start from: a GGUF file, a Hugging Face model directory, a full checkpoint, or "
+                  "(lora/qlora) a base file from nightshift quantize");
   cmd->add_option("--rank", f->rank, "LoRA rank r (default 16)");
   cmd->add_option("--alpha", f->alpha, "LoRA alpha; scale = alpha / rank (default alpha = rank)");
   cmd->add_option("--targets", f->targets, "adapted matrices: q,k,v,o,gate,up,down,in_proj,out_proj,... or all");
@@ -142,21 +160,29 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   else if (mode == "qlora") run.mode = TrainMode::kQlora;
   else if (mode != "full") return Status::InvalidArgument("--mode: unknown mode '" + mode + "' (known: full, lora, qlora)");
   if (run.mode == TrainMode::kFull) {
-    if (f.base || f.rank || f.alpha || f.targets || f.adapter || f.rank_floor || f.rank_ceiling || f.base_format)
-      return Status::InvalidArgument("--base, --rank, --alpha, --targets, --adapter and the rank limits need --mode lora or qlora");
-    return run;
+    if (f.rank || f.alpha || f.targets || f.adapter || f.rank_floor || f.rank_ceiling || f.base_format)
+      return Status::InvalidArgument("--rank, --alpha, --targets, --adapter, --base-format and the rank limits need --mode lora or qlora");
+    if (!f.base) return run;
   }
   if (!f.base)
-    return Status::InvalidArgument("--mode " + mode + " needs --base BASE (a base file from nightshift quantize, or a full checkpoint)");
+    return Status::InvalidArgument("--mode " + mode + " needs --base BASE (a GGUF file, a Hugging Face model directory, a base "
+                                   "file from nightshift quantize, or a full checkpoint)");
   if (model_flag_given) return Status::InvalidArgument("the base defines the model: drop --preset / --model");
   run.base_path = *f.base;
   NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::BaseSource> base, trainer::BaseSource::open(*f.base));
   run.base = std::move(base);
   const trainer::BaseInfo& bi = run.base->info();
+  if (run.mode == TrainMode::kFull) {
+    if (!run.base->converts_on_load())
+      return Status::InvalidArgument(*f.base + ": a base file is a frozen base for --mode lora or qlora; a full "
+                                     "fine-tune starts from the checkpoint or model it came from");
+    NS_RETURN_IF_ERROR(adopt_base_model(bi, *f.base, mode, out_flag_given, c));
+    return run;
+  }
 
   trainer::RunShape& s = c->shape;
   s.mode = run.mode;
-  if (run.base->is_checkpoint()) {
+  if (run.base->converts_on_load()) {
     const std::string fmt = f.base_format.value_or(run.mode == TrainMode::kQlora ? "nf4" : "f32");
     auto parsed = trainer::parse_quant_format(fmt);
     if (!parsed.ok()) return parsed.status().with_context("--base-format");
@@ -210,17 +236,7 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   } else if (f.targets) {
     NS_ASSIGN_OR_RETURN(s.lora.targets, trainer::parse_lora_targets(*f.targets));
   }
-  // The base defines the model and the tokenizer.
-  if (!bi.tokenizer.empty()) {
-    if (c->tokenizer != "byte" && c->tokenizer != bi.tokenizer)
-      return Status::InvalidArgument(*f.base + ": the base was trained with tokenizer " + bi.tokenizer + ", not " +
-                                     c->tokenizer);
-    c->tokenizer = bi.tokenizer;
-  }
-  const std::string default_out = default_run_dir(c->model.name);
-  c->model = bi.config;
-  c->model_source = "base:" + *f.base;
-  if (!out_flag_given && c->out_dir == default_out) c->out_dir = default_run_dir(bi.config.name + "-" + mode);
+  NS_RETURN_IF_ERROR(adopt_base_model(bi, *f.base, mode, out_flag_given, c));
   return run;
 }
 
@@ -240,7 +256,12 @@ Status check_lora_resume(const trainer::CheckpointInfo& info, const RunConfig& c
 }
 
 Status prepare_lora_model(const LoraRun& run, trainer::Model& model) {
-  if (run.mode == TrainMode::kFull) return Status::Ok();
+  if (run.mode == TrainMode::kFull) {
+    if (!run.base) return Status::Ok();
+    NS_RETURN_IF_ERROR(run.base->fill_full(model));
+    run.base->release_resident_pages();
+    return Status::Ok();
+  }
   NS_RETURN_IF_ERROR(run.base->fill(model));
   // The frozen base is now in the model's own memory: the file's pages need not stay resident for
   // the whole run (the planner counts the base once).
@@ -254,6 +275,8 @@ std::string add_lora_to_run_json(const std::string& run_json, const LoraRun& run
   if (!j.is_object()) j = nlohmann::json::object();
   if (run.mode != TrainMode::kFull)
     j["lora"] = {{"mode", trainer::train_mode_name(run.mode)}, {"base", run.base_path}, {"adapter", run.adapter_dir}};
+  else if (run.base)
+    j["base"] = run.base_path;
   return j.dump();
 }
 

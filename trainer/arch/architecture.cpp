@@ -51,6 +51,40 @@ common::Result<const Architecture*> architecture_for_gguf(const std::string& nam
 
 namespace {
 
+common::Result<const formats::GgufValue*> arch_value(const formats::GgufFile& f, const std::string& key) {
+  NS_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
+  return f.find(arch + "." + key);
+}
+
+}  // namespace
+
+common::Result<int64_t> gguf_arch_int(const formats::GgufFile& f, const std::string& key,
+                                      std::optional<int64_t> fallback) {
+  NS_ASSIGN_OR_RETURN(const formats::GgufValue* v, arch_value(f, key));
+  NS_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
+  if (v == nullptr) {
+    if (fallback) return *fallback;
+    return common::Status::InvalidArgument(f.path() + ": missing " + arch + "." + key);
+  }
+  if (!v->is_int()) return common::Status::InvalidArgument(f.path() + ": " + arch + "." + key + " is not an integer");
+  return v->i;
+}
+
+common::Result<double> gguf_arch_float(const formats::GgufFile& f, const std::string& key,
+                                       std::optional<double> fallback) {
+  NS_ASSIGN_OR_RETURN(const formats::GgufValue* v, arch_value(f, key));
+  NS_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
+  if (v == nullptr) {
+    if (fallback) return *fallback;
+    return common::Status::InvalidArgument(f.path() + ": missing " + arch + "." + key);
+  }
+  if (v->is_float()) return v->f;
+  if (v->is_int()) return static_cast<double>(v->i);
+  return common::Status::InvalidArgument(f.path() + ": " + arch + "." + key + " is not a number");
+}
+
+namespace {
+
 // llama.cpp's permutation of q/k rows (its converter's `permute`): within each head of Dh rows, HF
 // row j*half + i (half j of pair i) becomes row 2*i + j.
 void rope_permute(int heads, const float* in, float* out, int64_t rows, int64_t cols, bool to_theirs) {

@@ -5,12 +5,14 @@
 // and model TOML files are the `nightshift` description and need no mapping.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "trainer/arch/hf_config.h"
+#include "trainer/formats/gguf.h"
 #include "trainer/model_config.h"
 
 namespace trainer {
@@ -33,6 +35,9 @@ struct Architecture {
   std::span<const char* const> hf_model_types;     // config.json "model_type" values it reads
   std::span<const char* const> gguf_names;         // GGUF general.architecture values it reads
   common::Result<ModelConfig> (*from_hf)(const HfConfig& config);
+  // The same from a GGUF file's `<arch>.*` metadata and tensor shapes (the vocabulary size from
+  // token_embd, tied when the file has no output.weight).
+  common::Result<ModelConfig> (*from_gguf)(const formats::GgufFile& file);
   // Every weight of `config` with its names in Hugging Face checkpoints and in GGUF files.
   std::vector<TensorMapping> (*hf_tensors)(const ModelConfig& config);
   std::vector<TensorMapping> (*gguf_tensors)(const ModelConfig& config);
@@ -48,6 +53,14 @@ common::Result<const Architecture*> architecture_for_gguf(const std::string& ggu
 
 // Converts external data of a tensor to nightshift's layout (in and out: `rows` x `cols` floats) and
 // back. kRopePermute needs rows % (2 * heads) == 0; kNegExp is elementwise.
+// Reads `<general.architecture>.<key>` of a GGUF file: gguf_int/gguf_float return `fallback` when
+// absent (nullopt fallback: InvalidArgument "FILE: missing KEY"); a present value of another type is
+// InvalidArgument naming the key.
+common::Result<int64_t> gguf_arch_int(const formats::GgufFile& f, const std::string& key,
+                                      std::optional<int64_t> fallback = std::nullopt);
+common::Result<double> gguf_arch_float(const formats::GgufFile& f, const std::string& key,
+                                       std::optional<double> fallback = std::nullopt);
+
 void transform_to_ours(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols);
 void transform_to_theirs(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols);
 

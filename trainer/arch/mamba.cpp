@@ -47,6 +47,34 @@ Result<ModelConfig> from_hf(const HfConfig& hf) {
   return c;
 }
 
+Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
+  ModelConfig c;
+  c.name = "mamba";
+  const formats::GgufTensor* embd = f.find_tensor("token_embd.weight");
+  if (embd == nullptr) return Status::InvalidArgument(f.path() + ": no token_embd.weight tensor");
+  NS_ASSIGN_OR_RETURN(int64_t d_model, gguf_arch_int(f, "embedding_length"));
+  NS_ASSIGN_OR_RETURN(int64_t layers, gguf_arch_int(f, "block_count"));
+  NS_ASSIGN_OR_RETURN(int64_t d_inner, gguf_arch_int(f, "ssm.inner_size", 2 * d_model));
+  NS_ASSIGN_OR_RETURN(int64_t d_state, gguf_arch_int(f, "ssm.state_size", 16));
+  NS_ASSIGN_OR_RETURN(int64_t d_conv, gguf_arch_int(f, "ssm.conv_kernel", 4));
+  NS_ASSIGN_OR_RETURN(int64_t dt_rank, gguf_arch_int(f, "ssm.time_step_rank", 0));
+  NS_ASSIGN_OR_RETURN(double eps, gguf_arch_float(f, "attention.layer_norm_rms_epsilon", 1e-5));
+  if (d_model <= 0 || d_inner % d_model != 0)
+    return Status::InvalidArgument(f.path() + ": mamba.ssm.inner_size " + std::to_string(d_inner) +
+                                   " is not a multiple of the embedding length " + std::to_string(d_model));
+  c.vocab_size = static_cast<int>(embd->rows());
+  c.d_model = static_cast<int>(d_model);
+  c.blocks.assign(static_cast<size_t>(layers), BlockSpec{{LayerKind::kSsm}});
+  c.ssm.expand = static_cast<int>(d_inner / d_model);
+  c.ssm.d_state = static_cast<int>(d_state);
+  c.ssm.d_conv = static_cast<int>(d_conv);
+  c.ssm.dt_rank = static_cast<int>(dt_rank);
+  c.norm_eps = static_cast<float>(eps);
+  c.tied_embedding = f.find_tensor("output.weight") == nullptr;
+  NS_RETURN_IF_ERROR(validate_model_config(c, f.path()));
+  return c;
+}
+
 std::vector<TensorMapping> tensors(const ModelConfig& c, bool gguf) {
   std::vector<TensorMapping> m;
   auto add = [&](std::string ours, std::vector<std::string> hf, std::string gg,
@@ -84,6 +112,7 @@ extern const Architecture kMambaArchitecture = {
     .hf_model_types = kHfTypes,
     .gguf_names = kGgufNames,
     .from_hf = from_hf,
+    .from_gguf = from_gguf,
     .hf_tensors = [](const ModelConfig& c) { return tensors(c, false); },
     .gguf_tensors = [](const ModelConfig& c) { return tensors(c, true); },
 };

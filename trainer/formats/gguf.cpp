@@ -282,6 +282,11 @@ GgufFile::~GgufFile() {
   if (map_ != nullptr) ::munmap(map_, map_bytes_);
 }
 
+void GgufFile::release_resident_pages() const {
+  // A private read-only mapping that was never written: MADV_DONTNEED only drops the pages.
+  if (map_ != nullptr) ::madvise(map_, map_bytes_, MADV_DONTNEED);
+}
+
 const GgufValue* GgufFile::find(std::string_view key) const {
   auto it = key_index_.find(key);
   return it == key_index_.end() ? nullptr : &metadata_[it->second].second;

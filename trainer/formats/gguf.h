@@ -99,6 +99,9 @@ class GgufFile {
   const GgufMetadata& metadata() const { return metadata_; }
   const std::vector<GgufTensor>& tensors() const { return tensors_; }
 
+  // Drops the mapping's resident pages (after the weights were copied out; reads fault them back).
+  void release_resident_pages() const;
+
   // nullptr when absent.
   const GgufValue* find(std::string_view key) const;
   const GgufTensor* find_tensor(std::string_view name) const;

@@ -9,6 +9,7 @@
 #include "common/atomic_file.h"
 #include "common/check.h"
 #include "trainer/layout.h"
+#include "trainer/model_config_toml.h"
 
 namespace trainer {
 
@@ -76,6 +77,17 @@ BaseSource::~BaseSource() = default;
 Result<std::unique_ptr<BaseSource>> BaseSource::open(const std::string& path) {
   std::unique_ptr<BaseSource> b(new BaseSource());
   std::error_code ec;
+  if (ImportedModel::is_importable(path)) {
+    NS_ASSIGN_OR_RETURN(b->imported_, ImportedModel::open(path));
+    const ImportedModel& m = *b->imported_;
+    b->info_.format = QuantFormat::kF32;
+    b->info_.config = m.config();
+    b->info_.model_toml = model_config_to_toml(m.config());
+    b->info_.tokenizer = m.tokenizer_spec();
+    b->info_.base_id = m.identity();
+    b->info_.source = path;
+    return b;
+  }
   if (fs::is_directory(path, ec)) {
     CheckpointInfo ck;
     if (has_checkpoint(path)) {
@@ -129,6 +141,7 @@ Result<std::unique_ptr<BaseSource>> BaseSource::open(const std::string& path) {
 
 Status BaseSource::fill(Model& model) const {
   CHECK_MSG(model.lora() != nullptr, "BaseSource::fill needs a lora/qlora model");
+  if (imported_) return fill_frozen_base(model, imported_->f32_lookup(), imported_->path());
   const std::string& path = file_->path();
   // The file's pages of each tensor are released as soon as the tensor is in the model, so loading
   // never holds the whole base twice (the file's copy and the model's).
@@ -166,12 +179,25 @@ Status BaseSource::fill(Model& model) const {
   return Status::Ok();
 }
 
+Status BaseSource::fill_full(Model& model) const {
+  CHECK_MSG(model.lora() == nullptr, "BaseSource::fill_full needs a full-mode model");
+  if (!converts_on_load())
+    return Status::InvalidArgument(file_->path() + ": a base file holds a frozen base for lora/qlora; a full fine-tune "
+                                   "starts from the checkpoint or model it came from");
+  return fill_weights(model, f32_lookup(), imported_ ? imported_->path() : file_->path());
+}
+
 void BaseSource::release_resident_pages() const {
+  if (imported_) {
+    imported_->release_resident_pages();
+    return;
+  }
   file_->release_resident_pages();
   std::vector<float>().swap(buffer_);
 }
 
 WeightLookup BaseSource::f32_lookup() const {
+  if (imported_) return imported_->f32_lookup();
   if (checkpoint_) return lookup_in_safetensors(*file_);
   return [this](const std::string& name, const std::vector<int64_t>& shape) -> Result<const float*> {
     const auto& tensors = file_->tensors();

@@ -1,5 +1,6 @@
-// Frozen bases for lora/qlora: base files (written by `nightshift quantize`) and full-model
-// checkpoints, behind one BaseSource. A base file is a safetensors file holding every weight of a
+// Frozen bases for lora/qlora (and starting weights for full fine-tunes): base files (written by
+// `nightshift quantize`), full-model checkpoints, and pretrained models of other tools (a GGUF file
+// or a Hugging Face directory, trainer/arch/imported_model.h), behind one BaseSource. A base file is a safetensors file holding every weight of a
 // model exactly as a lora/qlora run stores it (linear weights in the base format: nf4/q8 as one U8
 // blob per matrix in trainer/quant/format.h's layout, f16/bf16 as 2-byte tensors, f32 as is; all
 // other weights fp32), with metadata: format "nightshift-base", version, base_format, double_quant,
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "trainer/arch/imported_model.h"
 #include "trainer/formats/checkpoint.h"
 #include "trainer/model.h"
 #include "trainer/model_config.h"
@@ -25,8 +27,9 @@ struct BaseInfo {
   bool double_quant = false;
   ModelConfig config;
   std::string model_toml;
-  std::string tokenizer;  // the source run's tokenizer spec ("byte", "gpt2:DIR")
-  std::string base_id;    // FNV-1a 64 (hex) of the source checkpoint's model.safetensors
+  std::string tokenizer;  // the source's tokenizer spec ("byte", "gpt2:DIR", "gguf:FILE", "hf:DIR")
+  std::string base_id;    // FNV-1a 64 (hex) of the source checkpoint's model.safetensors; for an
+                          // imported model, its identity (ImportedModel::identity)
   std::string source;     // where the weights came from
 };
 
@@ -35,7 +38,8 @@ TrainMode mode_for_base_format(QuantFormat format);
 
 class BaseSource {
  public:
-  // `path` is a base file, a run directory (its latest checkpoint) or a checkpoint directory.
+  // `path` is a base file, a run directory (its latest checkpoint), a checkpoint directory, a GGUF
+  // file or a Hugging Face model directory.
   // NotFound / Corruption naming the file; InvalidArgument when it is neither kind, or when the
   // checkpoint is itself a lora/qlora run (its weights are not a plain model).
   static common::Result<std::unique_ptr<BaseSource>> open(const std::string& path);
@@ -45,11 +49,17 @@ class BaseSource {
 
   const BaseInfo& info() const { return info_; }
   bool is_checkpoint() const { return checkpoint_ != nullptr; }
+  // The pretrained model behind an imported base (null for base files and checkpoints).
+  const ImportedModel* imported() const { return imported_.get(); }
+  // Its weights are fp32 or decodable, so any base format works (a base file holds one format).
+  bool converts_on_load() const { return checkpoint_ != nullptr || imported_ != nullptr; }
 
-  // Fills the frozen base of a lora/qlora model built for this base's config. From a checkpoint any
-  // base format works (quantized on the way in); a base file only loads into its own format
-  // (InvalidArgument naming both formats otherwise). Errors name the file and the tensor.
+  // Fills the frozen base of a lora/qlora model built for this base's config. From a checkpoint or an
+  // imported model any base format works (quantized on the way in); a base file only loads into its
+  // own format (InvalidArgument naming both formats otherwise). Errors name the file and the tensor.
   common::Status fill(Model& model) const;
+  // Sets every trainable weight of a full-mode model (the start of a full fine-tune).
+  common::Status fill_full(Model& model) const;
 
   // fp32 weights by name: mapped directly, or (base files) the linear weights dequantized into a
   // buffer that the next call reuses.
@@ -64,6 +74,7 @@ class BaseSource {
   BaseInfo info_;
   std::unique_ptr<SafetensorsFile> file_;        // base file or the checkpoint's model.safetensors
   std::unique_ptr<CheckpointInfo> checkpoint_;   // set for checkpoints
+  std::unique_ptr<ImportedModel> imported_;      // set for GGUF files and HF directories
   mutable std::vector<float> buffer_;            // dequantization buffer of f32_lookup
 };
 

@@ -38,6 +38,15 @@ WeightLookup lookup_in_safetensors(const SafetensorsFile& file) {
   };
 }
 
+Status fill_weights(Model& model, const WeightLookup& lookup, const std::string& source) {
+  for (const ParamRef& p : model.params()) {
+    auto src = lookup(p.spec->name, p.spec->shape);
+    if (!src.ok()) return src.status().with_context(source);
+    std::memcpy(p.weight, *src, sizeof(float) * static_cast<size_t>(p.numel));
+  }
+  return Status::Ok();
+}
+
 Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::string& source) {
   const LoraRegistry* lora = model.lora();
   CHECK_MSG(lora != nullptr, "fill_frozen_base needs a lora/qlora model");

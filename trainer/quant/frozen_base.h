@@ -22,6 +22,9 @@ using WeightLookup =
 WeightLookup lookup_in_model(const Model& model);          // its fp32 weights (full mode)
 WeightLookup lookup_in_safetensors(const SafetensorsFile& file);  // F32 tensors
 
+// Fills every trainable weight of a full-mode `model` from `lookup` (the start of a full fine-tune).
+common::Status fill_weights(Model& model, const WeightLookup& lookup, const std::string& source);
+
 // Fills every frozen weight of `model` (lora or qlora) from `lookup`. Adapters are left alone.
 // Errors from the lookup name the tensor; `source` prefixes them.
 common::Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::string& source);

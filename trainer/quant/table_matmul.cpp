@@ -19,16 +19,16 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_down(int64_t a, int64_t m) { return a / m * m; }
 
 void decode_tile(const TypedMatrix& w, int64_t r0, int64_t nr, int64_t c0, int64_t nc, float* panel) {
-  const size_t stride = w.row_stride();
   const size_t col_offset = row_bytes(*w.type, c0);
   const DecodeRowFn decode = w.type->decode_row;
 #pragma omp parallel for schedule(static) if (nr * nc >= 16384)
   for (int64_t r = 0; r < nr; ++r) {
-    decode(w.bytes + static_cast<size_t>(r0 + r) * stride + col_offset, panel + r * nc, nc);
+    decode(w.row(r0 + r) + col_offset, panel + r * nc, nc);
   }
 }
 
-bool is_f32(const TypedMatrix& w) { return w.type->ggml_id == kGgmlF32; }
+// F32 in stored row order is multiplied in place, without a panel.
+bool is_f32(const TypedMatrix& w) { return w.type->ggml_id == kGgmlF32 && w.row_order == nullptr; }
 
 }  // namespace
 

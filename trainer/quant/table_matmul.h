@@ -14,13 +14,18 @@
 namespace trainer::quant {
 
 // A (rows, cols) row-major matrix in one table type, as GGUF stores it: row r starts at
-// r * row_bytes(*type, cols); cols is a multiple of type->block_elems.
+// r * row_bytes(*type, cols); cols is a multiple of type->block_elems. With a row order, row r of
+// the matrix is stored row row_order[r] (a permutation of whole rows: llama's q/k in GGUF files).
 struct TypedMatrix {
   const TypeTraits* type = nullptr;
   int64_t rows = 0, cols = 0;
   const uint8_t* bytes = nullptr;
+  const int32_t* row_order = nullptr;  // rows entries, or null for the identity
 
   size_t row_stride() const { return row_bytes(*type, cols); }
+  const uint8_t* row(int64_t r) const {
+    return bytes + static_cast<size_t>(row_order ? row_order[r] : r) * row_stride();
+  }
 };
 
 // Upper bound of one decoded tile in floats (1 MiB), as the NF4/Q8 products use.

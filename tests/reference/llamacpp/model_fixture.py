@@ -1,0 +1,225 @@
+"""Random-weight pretrained models in real layouts, for the import tests: the same weights written
+as a GGUF file (with llama.cpp's gguf-py, following llama.cpp's converter: q/k rows permuted for
+its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging Face directory
+(config.json + model.safetensors with the transformers names and layouts).
+
+  PYTHONPATH=<llama.cpp>/gguf-py python3 model_fixture.py ARCH OUT_DIR [options]
+    ARCH        llama | mamba
+    --vocab F   copy the tokenizer of a llama.cpp vocabulary file (models/ggml-vocab-*.gguf) into the
+                GGUF; the model's vocabulary is that size (else 64 tokens and no tokenizer)
+    --hf-tokenizer DIR   copy DIR/tokenizer.json (and tokenizer_config.json) into the HF directory
+    --tied      tied embeddings (no output.weight / lm_head.weight)
+    --layers N --d D --heads H --kv-heads K --ff F --seed S --ctx C
+    --no-permute   write llama's q/k rows unpermuted into the GGUF (a wrong file: the tests show it
+                   is caught)
+Writes OUT_DIR/model.gguf and OUT_DIR/hf/. Weights are scaled so that predictions are peaked: a wrong
+convention anywhere changes the greedy continuation.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+
+import gguf
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import st_io  # noqa: E402
+
+
+def copy_tokenizer(writer, vocab_path):
+    """Every tokenizer.* key of a vocabulary GGUF; returns its number of tokens."""
+    r = gguf.GGUFReader(vocab_path)
+    n = 0
+    for name, field in r.fields.items():
+        if not name.startswith("tokenizer."):
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        value = field.contents()
+        if name == "tokenizer.ggml.tokens":
+            n = len(value)
+        writer.add_key_value(name, value, vtype, sub)
+    return n
+
+
+def llama_permute(w, n_head):
+    """llama.cpp's converter: rows of each head reordered from rotate-half to interleaved pairs."""
+    rows, cols = w.shape
+    return w.reshape(n_head, 2, rows // n_head // 2, cols).swapaxes(1, 2).reshape(rows, cols)
+
+
+def llama(a, rng, vocab):
+    d, ff, L, H, K = a.d, a.ff, a.layers, a.heads, a.kv_heads
+    hd = d // H
+
+    def mat(rows, cols, gain=1.0):
+        return (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
+
+    def norm(n=d):
+        return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+
+    hf = {"model.embed_tokens.weight": mat(vocab, d, 16.0)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        hf[p + "input_layernorm.weight"] = norm()
+        hf[p + "self_attn.q_proj.weight"] = mat(H * hd, d, 2.0)
+        hf[p + "self_attn.k_proj.weight"] = mat(K * hd, d, 2.0)
+        hf[p + "self_attn.v_proj.weight"] = mat(K * hd, d)
+        hf[p + "self_attn.o_proj.weight"] = mat(d, H * hd)
+        hf[p + "post_attention_layernorm.weight"] = norm()
+        hf[p + "mlp.gate_proj.weight"] = mat(ff, d)
+        hf[p + "mlp.up_proj.weight"] = mat(ff, d)
+        hf[p + "mlp.down_proj.weight"] = mat(d, ff)
+    hf["model.norm.weight"] = norm()
+    if not a.tied:
+        hf["lm_head.weight"] = mat(vocab, d, 8.0)
+    config = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+        "hidden_size": d, "intermediate_size": ff, "num_hidden_layers": L, "num_attention_heads": H,
+        "num_key_value_heads": K, "head_dim": hd, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+        "max_position_embeddings": a.ctx, "vocab_size": vocab, "tie_word_embeddings": a.tied,
+        "torch_dtype": "float32",
+    }
+
+    def to_gguf(w):
+        w.add_context_length(a.ctx)
+        w.add_embedding_length(d)
+        w.add_feed_forward_length(ff)
+        w.add_block_count(L)
+        w.add_head_count(H)
+        w.add_head_count_kv(K)
+        w.add_rope_dimension_count(hd)
+        w.add_rope_freq_base(10000.0)
+        w.add_layer_norm_rms_eps(1e-5)
+        w.add_vocab_size(vocab)
+        w.add_tensor("token_embd.weight", hf["model.embed_tokens.weight"])
+        for i in range(L):
+            p, g = f"model.layers.{i}.", f"blk.{i}."
+            q, k = hf[p + "self_attn.q_proj.weight"], hf[p + "self_attn.k_proj.weight"]
+            if not a.no_permute:
+                q, k = llama_permute(q, H), llama_permute(k, K)
+            w.add_tensor(g + "attn_norm.weight", hf[p + "input_layernorm.weight"])
+            w.add_tensor(g + "attn_q.weight", np.ascontiguousarray(q))
+            w.add_tensor(g + "attn_k.weight", np.ascontiguousarray(k))
+            w.add_tensor(g + "attn_v.weight", hf[p + "self_attn.v_proj.weight"])
+            w.add_tensor(g + "attn_output.weight", hf[p + "self_attn.o_proj.weight"])
+            w.add_tensor(g + "ffn_norm.weight", hf[p + "post_attention_layernorm.weight"])
+            w.add_tensor(g + "ffn_gate.weight", hf[p + "mlp.gate_proj.weight"])
+            w.add_tensor(g + "ffn_up.weight", hf[p + "mlp.up_proj.weight"])
+            w.add_tensor(g + "ffn_down.weight", hf[p + "mlp.down_proj.weight"])
+        w.add_tensor("output_norm.weight", hf["model.norm.weight"])
+        if not a.tied:
+            w.add_tensor("output.weight", hf["lm_head.weight"])
+
+    return hf, config, to_gguf
+
+
+def mamba(a, rng, vocab):
+    d, L = a.d, a.layers
+    di, n, kc = 2 * d, 16, 4
+    r = (d + 15) // 16
+
+    def mat(rows, cols, gain=1.0):
+        return (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
+
+    hf = {"backbone.embeddings.weight": mat(vocab, d, 16.0)}
+    for i in range(L):
+        p = f"backbone.layers.{i}."
+        dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), di))
+        hf[p + "norm.weight"] = (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32)
+        hf[p + "mixer.in_proj.weight"] = mat(2 * di, d, 2.0)
+        hf[p + "mixer.conv1d.weight"] = (rng.standard_normal((di, 1, kc)) * 0.5).astype(np.float32)
+        hf[p + "mixer.conv1d.bias"] = (0.1 * rng.standard_normal(di)).astype(np.float32)
+        hf[p + "mixer.x_proj.weight"] = mat(r + 2 * n, di)
+        hf[p + "mixer.dt_proj.weight"] = mat(di, r)
+        hf[p + "mixer.dt_proj.bias"] = (dt + np.log(-np.expm1(-dt))).astype(np.float32)
+        hf[p + "mixer.A_log"] = np.log(np.tile(np.arange(1, n + 1, dtype=np.float32), (di, 1))).astype(np.float32)
+        hf[p + "mixer.D"] = np.ones(di, np.float32)
+        hf[p + "mixer.out_proj.weight"] = mat(d, di, 2.0)
+    hf["backbone.norm_f.weight"] = (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32)
+    if not a.tied:
+        hf["lm_head.weight"] = mat(vocab, d, 8.0)
+    config = {
+        "architectures": ["MambaForCausalLM"], "model_type": "mamba", "hidden_size": d, "state_size": n,
+        "num_hidden_layers": L, "conv_kernel": kc, "expand": 2, "time_step_rank": r, "vocab_size": vocab,
+        "layer_norm_epsilon": 1e-5, "use_bias": False, "use_conv_bias": True, "pad_vocab_size_multiple": 8,
+        "tie_word_embeddings": a.tied, "torch_dtype": "float32",
+    }
+
+    def to_gguf(w):
+        w.add_context_length(a.ctx)
+        w.add_embedding_length(d)
+        w.add_feed_forward_length(0)
+        w.add_head_count(0)
+        w.add_block_count(L)
+        w.add_ssm_conv_kernel(kc)
+        w.add_ssm_inner_size(di)
+        w.add_ssm_state_size(n)
+        w.add_ssm_time_step_rank(r)
+        w.add_layer_norm_rms_eps(1e-5)
+        w.add_tensor("token_embd.weight", hf["backbone.embeddings.weight"])
+        for i in range(L):
+            p, g = f"backbone.layers.{i}.", f"blk.{i}."
+            w.add_tensor(g + "attn_norm.weight", hf[p + "norm.weight"])
+            w.add_tensor(g + "ssm_in.weight", hf[p + "mixer.in_proj.weight"])
+            w.add_tensor(g + "ssm_conv1d.weight", np.ascontiguousarray(hf[p + "mixer.conv1d.weight"][:, 0, :]))
+            w.add_tensor(g + "ssm_conv1d.bias", hf[p + "mixer.conv1d.bias"])
+            w.add_tensor(g + "ssm_x.weight", hf[p + "mixer.x_proj.weight"])
+            w.add_tensor(g + "ssm_dt.weight", hf[p + "mixer.dt_proj.weight"])
+            w.add_tensor(g + "ssm_dt.bias", hf[p + "mixer.dt_proj.bias"])
+            w.add_tensor(g + "ssm_a", -np.exp(hf[p + "mixer.A_log"]).astype(np.float32))
+            w.add_tensor(g + "ssm_d", hf[p + "mixer.D"])
+            w.add_tensor(g + "ssm_out.weight", hf[p + "mixer.out_proj.weight"])
+        w.add_tensor("output_norm.weight", hf["backbone.norm_f.weight"])
+        if not a.tied:
+            w.add_tensor("output.weight", hf["lm_head.weight"])
+
+    return hf, config, to_gguf
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("arch", choices=["llama", "mamba"])
+    ap.add_argument("out")
+    ap.add_argument("--vocab")
+    ap.add_argument("--hf-tokenizer")
+    ap.add_argument("--tied", action="store_true")
+    ap.add_argument("--no-permute", action="store_true")
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--d", type=int, default=64)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, default=2)
+    ap.add_argument("--ff", type=int, default=128)
+    ap.add_argument("--ctx", type=int, default=256)
+    ap.add_argument("--seed", type=int, default=7)
+    a = ap.parse_args()
+    os.makedirs(os.path.join(a.out, "hf"), exist_ok=True)
+    gguf_path = os.path.join(a.out, "model.gguf")
+    w = gguf.GGUFWriter(gguf_path, arch=a.arch)
+    w.add_name(f"fixture-{a.arch}")
+    vocab = copy_tokenizer(w, a.vocab) if a.vocab else 64
+    if not a.vocab:
+        w.add_tokenizer_model("no_vocab")
+    rng = np.random.default_rng(a.seed)
+    hf, config, to_gguf = (llama if a.arch == "llama" else mamba)(a, rng, vocab)
+    to_gguf(w)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with open(os.path.join(a.out, "hf", "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    st_io.write(os.path.join(a.out, "hf", "model.safetensors"), hf, metadata={"format": "pt"})
+    if a.hf_tokenizer:
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            src = os.path.join(a.hf_tokenizer, name)
+            if os.path.exists(src):
+                shutil.copy(src, os.path.join(a.out, "hf", name))
+    print(json.dumps({"gguf": gguf_path, "hf": os.path.join(a.out, "hf"), "vocab": vocab}))
+
+
+if __name__ == "__main__":
+    main()
