@@ -82,7 +82,8 @@ Result<MemoryPlan> plan_from_tensors(const trainer::ModelConfig& model, const Ru
   plan.items = {
       {"weights", adapters ? "LoRA adapters (r=" + std::to_string(run.lora_rank) + ")" : "weights (f32)",
        role(TensorRole::kWeight)},
-      {"frozen_weights", std::string("frozen base (") + precision_name(run.base_precision) + ")",
+      {"frozen_weights", run.mapped_base ? std::string("frozen base (mapped from its file; norms and embeddings in f32)")
+                                        : std::string("frozen base (") + precision_name(run.base_precision) + ")",
        role(TensorRole::kFrozenWeight)},
       {"gradients", "gradients (f32)", role(TensorRole::kGradient)},
       {"optimizer_moments", std::string(optimizer_name(run.optimizer)) + " moments", role(TensorRole::kOptimizerMoment)},

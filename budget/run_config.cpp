@@ -51,6 +51,7 @@ Status validate_run_config(const RunConfig& r) {
       }
     }
     const Precision p = r.base_precision;
+    if (r.mapped_base) return Status::Ok();
     if (r.mode == trainer::TrainMode::kLora && p != Precision::kF32 && p != Precision::kF16 && p != Precision::kBF16) {
       return Status::InvalidArgument(std::string("lora keeps a float base (f32, f16, bf16), not ") + precision_name(p) +
                                      "; use --mode qlora for a quantized base");
@@ -90,6 +91,7 @@ trainer::RunShape run_shape(const RunConfig& r) {
   if (r.mode != trainer::TrainMode::kFull) {
     s.lora.rank_max = r.lora_rank_max;
     s.lora.targets = r.lora_targets;
+    s.lora.mapped_base = r.mapped_base;
     for (const BaseStorage& b : kBaseStorage) {
       if (b.precision == r.base_precision) {
         s.lora.base_format = b.format;
@@ -110,6 +112,7 @@ RunConfig run_config_of(const trainer::RunShape& s, Optimizer optimizer) {
   r.lora_rank = s.lora_rank > 0 ? s.lora_rank : RunConfig{}.lora_rank;
   r.lora_rank_max = s.lora.rank_max;
   r.lora_targets = s.lora.targets;
+  r.mapped_base = s.mode != trainer::TrainMode::kFull && s.lora.mapped_base;
   r.optimizer = optimizer;
   r.micro_batch = s.batch;
   r.seq_len = s.seq_len;

@@ -27,6 +27,10 @@ struct RunConfig {
   // it: lora f32/f16/bf16 (default f32), qlora nf4/nf4-dq/q8 (default nf4-dq, as train). Use
   // default_base_precision(mode) unless the user chose one.
   Precision base_precision = Precision::kF32;
+  // The frozen base stays memory-mapped in its model file's own types (a GGUF, trainer's
+  // LoraSettings::mapped_base): its linear weights are file-backed pages, outside the plan's arenas;
+  // base_precision is then not checked.
+  bool mapped_base = false;
   int lora_rank = 16;                    // adapter rank r at the start (lora/qlora)
   int lora_rank_max = 0;                 // adapters are allocated for this rank; 0 = lora_rank
   // Matrices that get adapters, by their local name ("q", "k", "v", "o", "gate", "up", "down",

@@ -195,6 +195,8 @@ int train_main(const TrainFlags& flags) {
     const trainer::CheckpointInfo& info = **resume;
     Status s = trainer::load_checkpoint_tensors(info, t.model(), true);
     if (!s.ok()) return report_error(s);
+    s = prepare_lora_model(*lora, t.model(), /*resumed=*/true);
+    if (!s.ok()) return report_error(s);
     t.restore_progress(info.step, info.train_position);
     common::log_info("resuming " + c.out_dir + " from step " + std::to_string(info.step));
     if (t.done()) {
@@ -244,7 +246,7 @@ int train_main(const TrainFlags& flags) {
   const LoraRun& lora_run = *lora;
   lo.rebatch = [&holder, &lora_run](int micro_batch, const std::string& checkpoint_dir) -> common::Result<trainer::Trainer*> {
     NS_ASSIGN_OR_RETURN(trainer::Trainer* rebuilt, holder.rebuild(micro_batch, checkpoint_dir));
-    if (checkpoint_dir.empty()) NS_RETURN_IF_ERROR(prepare_lora_model(lora_run, rebuilt->model()));
+    NS_RETURN_IF_ERROR(prepare_lora_model(lora_run, rebuilt->model(), /*resumed=*/!checkpoint_dir.empty()));
     return rebuilt;
   };
 

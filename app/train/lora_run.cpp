@@ -136,7 +136,9 @@ void add_lora_flags(CLI::App* cmd, LoraFlags* f) {
   cmd->add_option("--rank-floor", f->rank_floor, "lowest rank the governor may shrink to (default 1)");
   cmd->add_option("--rank-ceiling", f->rank_ceiling, "highest rank the adapters may grow to (default --rank)");
   cmd->add_option("--adapter", f->adapter, "continue from a PEFT adapter directory (sets rank, alpha, targets)");
-  cmd->add_option("--base-format", f->base_format, "storage of a checkpoint base: nf4 | q8 (qlora), f32 | f16 | bf16");
+  cmd->add_option("--base-format,--quant", f->base_format,
+                  "storage of a base quantized on load (a checkpoint, an HF model in qlora mode): nf4 | q8_0 (qlora), "
+                  "f32 | f16 | bf16 (lora); a GGUF base keeps its own types");
   cmd->add_flag("--no-double-quant", f->no_double_quant, "nf4 base from a checkpoint: keep the block scales in fp32");
 }
 
@@ -182,8 +184,16 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
 
   trainer::RunShape& s = c->shape;
   s.mode = run.mode;
-  if (run.base->converts_on_load()) {
-    const std::string fmt = f.base_format.value_or(run.mode == TrainMode::kQlora ? "nf4" : "f32");
+  const trainer::ImportedModel* imported = run.base->imported();
+  if (imported != nullptr && (std::string(imported->format()) == "gguf" || run.mode == TrainMode::kLora)) {
+    // A GGUF base stays in its own types, an HF base in lora mode in its F16/BF16/F32: both mapped.
+    if (f.base_format)
+      return Status::InvalidArgument(*f.base + ": this base stays memory-mapped in its own types; --base-format / --quant "
+                                     "apply to a Hugging Face base in qlora mode");
+    s.lora.mapped_base = true;
+  } else if (run.base->converts_on_load()) {
+    std::string fmt = f.base_format.value_or(run.mode == TrainMode::kQlora ? "nf4" : "f32");
+    if (fmt == "q8_0") fmt = "q8";
     auto parsed = trainer::parse_quant_format(fmt);
     if (!parsed.ok()) return parsed.status().with_context("--base-format");
     s.lora.base_format = *parsed;
@@ -255,7 +265,12 @@ Status check_lora_resume(const trainer::CheckpointInfo& info, const RunConfig& c
   return Status::Ok();
 }
 
-Status prepare_lora_model(const LoraRun& run, trainer::Model& model) {
+Status prepare_lora_model(const LoraRun& run, trainer::Model& model, bool resumed) {
+  if (resumed) {
+    // The checkpoint holds every weight but a mapped base's: point those at the file again.
+    if (run.mode != TrainMode::kFull && model.shape().lora.mapped_base) return run.base->map_into(model);
+    return Status::Ok();
+  }
   if (run.mode == TrainMode::kFull) {
     if (!run.base) return Status::Ok();
     NS_RETURN_IF_ERROR(run.base->fill_full(model));

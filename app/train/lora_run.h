@@ -51,8 +51,10 @@ common::Result<LoraRun> resolve_lora(const std::string& config_file, const LoraF
 // A run directory being resumed must hold the same kind of run. InvalidArgument naming the directory.
 common::Status check_lora_resume(const trainer::CheckpointInfo& info, const RunConfig& config);
 
-// For a new run, after Trainer::create: fills the frozen base and loads the adapter, if any.
-common::Status prepare_lora_model(const LoraRun& run, trainer::Model& model);
+// For a new run, after Trainer::create: fills the frozen base (or, full mode from a base, every
+// weight) and loads the adapter, if any. `resumed`: the weights came from a checkpoint; only a
+// mapped base (LoraSettings::mapped_base) is bound to its file again.
+common::Status prepare_lora_model(const LoraRun& run, trainer::Model& model, bool resumed = false);
 
 // The run config JSON with a "lora" object (mode, base, adapter) added, for checkpoints.
 std::string add_lora_to_run_json(const std::string& run_json, const LoraRun& run);

@@ -12,7 +12,15 @@ common::Result<ResolvedRun> resolve_train_run(const TrainFlags& flags) {
   // One RunShape for the planner and the model: per-thread scratch for the threads the run asked for.
   c.shape.max_threads = c.train.threads;
   NS_ASSIGN_OR_RETURN(run.tokenizer, trainer::make_tokenizer(c.tokenizer));
-  if (c.model.vocab_size != run.tokenizer->vocab_size()) c.model.vocab_size = run.tokenizer->vocab_size();
+  if (run.lora.base) {
+    // A pretrained model's embedding may be larger than its tokenizer (padded, reserved rows), never smaller.
+    if (run.tokenizer->vocab_size() > c.model.vocab_size)
+      return common::Status::InvalidArgument(run.lora.base_path + ": the tokenizer " + c.tokenizer + " has " +
+                                             std::to_string(run.tokenizer->vocab_size()) + " tokens, the model only " +
+                                             std::to_string(c.model.vocab_size));
+  } else if (c.model.vocab_size != run.tokenizer->vocab_size()) {
+    c.model.vocab_size = run.tokenizer->vocab_size();
+  }
   NS_RETURN_IF_ERROR(trainer::validate_model_config(c.model, c.model_source));
   return run;
 }

@@ -2,6 +2,7 @@
 #include "app/train/run_loader.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "app/train/run_paths.h"
 #include "trainer/trainer.h"
@@ -20,10 +21,21 @@ Result<LoadedRun> load_run(const std::string& run_dir) {
   r.run.model = r.model;
   // The run's own copy of a gpt2 tokenizer stands in when the original folder has moved.
   NS_ASSIGN_OR_RETURN(r.tokenizer, open_run_tokenizer(r.info.tokenizer_spec, run_dir));
-  if (r.tokenizer->vocab_size() != r.model.vocab_size) {
+  // A pretrained model's embedding may be padded past its tokenizer's vocabulary.
+  if (r.tokenizer->vocab_size() > r.model.vocab_size) {
     return Status::InvalidArgument(state + ": the model has " + std::to_string(r.model.vocab_size) +
                                    " tokens but tokenizer " + r.info.tokenizer_spec + " has " +
                                    std::to_string(r.tokenizer->vocab_size()));
+  }
+  if (r.info.shape.mode != trainer::TrainMode::kFull && r.info.shape.lora.mapped_base) {
+    const auto j = nlohmann::json::parse(r.info.run_json, nullptr, false);
+    const std::string base = j.is_object() && j.contains("lora") && j["lora"].is_object() ? j["lora"].value("base", "") : "";
+    if (base.empty()) return Status::Corruption(state + ": a run over a mapped base does not name its base");
+    NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::BaseSource> source, trainer::BaseSource::open(base));
+    if (source->info().base_id != r.info.shape.lora.base_id)
+      return Status::InvalidArgument(base + ": is not the model " + run_dir + " was trained on (base id " +
+                                     source->info().base_id + ", the run's " + r.info.shape.lora.base_id + ")");
+    r.base = std::move(source);
   }
   return r;
 }
@@ -39,6 +51,7 @@ Result<std::unique_ptr<trainer::Model>> load_inference_model(const LoadedRun& ru
   shape.max_threads = std::max(shape.max_threads, trainer::compute_threads());
   NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Model> model, trainer::Model::create(run.model, shape));
   NS_RETURN_IF_ERROR(trainer::load_checkpoint_tensors(run.info, *model, false));
+  if (run.base) NS_RETURN_IF_ERROR(run.base->map_into(*model));
   return model;
 }
 

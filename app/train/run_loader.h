@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "trainer/formats/checkpoint.h"
 #include "trainer/model.h"
+#include "trainer/quant/base_file.h"
 #include "trainer/tokenizers/tokenizer.h"
 
 namespace app {
@@ -20,9 +21,12 @@ struct LoadedRun {
   trainer::ModelConfig model;
   std::unique_ptr<trainer::Tokenizer> tokenizer;
   trainer::CheckpointPin pin;     // the checkpoint stays while this is alive (a run may be pruning)
+  std::shared_ptr<trainer::BaseSource> base;  // a lora/qlora run's base when it stays mapped
 };
 
-// NotFound when run_dir has no checkpoint; Corruption naming the file for damage.
+// NotFound when run_dir has no checkpoint; Corruption naming the file for damage. A run whose base
+// stays mapped (a GGUF or HF model) opens that base too: NotFound when it has moved, InvalidArgument
+// when it is another model than the run trained on.
 common::Result<LoadedRun> load_run(const std::string& run_dir);
 
 // A forward-only model of shape (batch, seq_len) holding the checkpoint's weights (checksums verified).

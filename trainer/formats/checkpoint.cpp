@@ -176,7 +176,8 @@ json lora_to_json(const RunShape& s, int active_rank) {
   return json{{"rank_max", lora_rank_capacity(s)}, {"alpha", s.lora.alpha},
               {"targets", s.lora.targets},         {"base_format", quant_format_name(s.lora.base_format)},
               {"double_quant", s.lora.double_quant}, {"rank_floor", s.lora.rank_floor},
-              {"base_id", s.lora.base_id},         {"active_rank", active_rank}};
+              {"base_id", s.lora.base_id},         {"active_rank", active_rank},
+              {"mapped_base", s.lora.mapped_base}};
 }
 
 void lora_from_json(const json& j, RunShape* s, int* active_rank) {
@@ -189,6 +190,7 @@ void lora_from_json(const json& j, RunShape* s, int* active_rank) {
   s->lora.double_quant = j.at("double_quant").get<bool>();
   s->lora.rank_floor = j.value("rank_floor", 0);
   s->lora.base_id = j.value("base_id", "");
+  s->lora.mapped_base = j.value("mapped_base", false);
   *active_rank = j.at("active_rank").get<int>();
 }
 

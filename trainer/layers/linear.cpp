@@ -39,6 +39,16 @@ Linear Linear::quantized(const QuantView& base, ScratchSlots panel) {
   return l;
 }
 
+Linear Linear::mapped(const quant::TypedMatrix* base, int64_t out, int64_t in, ScratchSlots panel) {
+  CHECK(base != nullptr && panel.base != nullptr && panel.stride >= quant::kTablePanelFloats && panel.count >= 1);
+  Linear l;
+  l.mapped_ = base;
+  l.panel_ = panel;
+  l.out_ = out;
+  l.in_ = in;
+  return l;
+}
+
 Linear Linear::with_adapter(LoraTensors* adapter, float* u, ScratchSlots g) const {
   CHECK(adapter != nullptr && u != nullptr);  // g (backward scratch) is null in forward-only models
   CHECK(adapter->in == in_ && adapter->out == out_);
@@ -50,7 +60,10 @@ Linear Linear::with_adapter(LoraTensors* adapter, float* u, ScratchSlots g) cons
 }
 
 void Linear::forward(float* out, const float* inp, int N, bool accumulate) const {
-  if (is_quantized()) {
+  if (mapped_ != nullptr) {
+    CHECK_MSG(mapped_->bytes != nullptr, "a mapped base was used before it was mapped");
+    quant::table_matmul_forward(out, inp, *mapped_, N, panel_.current(), accumulate);
+  } else if (is_quantized()) {
     qmatmul_forward(out, inp, quant_, N, panel_.current(), accumulate);
   } else {
     matmul_forward(out, inp, weight_, N, static_cast<int>(in_), static_cast<int>(out_), accumulate);
@@ -59,7 +72,9 @@ void Linear::forward(float* out, const float* inp, int N, bool accumulate) const
 }
 
 void Linear::backward(float* dinp, const float* dout, const float* inp, int N) const {
-  if (is_quantized()) {
+  if (mapped_ != nullptr) {
+    if (dinp != nullptr) quant::table_matmul_backward_input(dinp, dout, *mapped_, N, panel_.current());
+  } else if (is_quantized()) {
     if (dinp != nullptr) qmatmul_backward_input(dinp, dout, quant_, N, panel_.current());
   } else {
     matmul_backward(dinp, grad_, dout, inp, weight_, N, static_cast<int>(in_), static_cast<int>(out_));

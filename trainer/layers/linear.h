@@ -9,6 +9,7 @@
 
 #include "trainer/lora/adapter.h"
 #include "trainer/quant/format.h"
+#include "trainer/quant/table_matmul.h"
 
 namespace trainer {
 
@@ -29,6 +30,10 @@ class Linear {
   // A frozen base in any QuantFormat (F32 included) with panels of at least qmatmul_scratch_floats
   // floats each.
   static Linear quantized(const QuantView& base, ScratchSlots panel);
+  // A frozen base in a type of the ggml table, read where it lies (a memory-mapped model file).
+  // `base` is owned by the model's LoraRegistry and set after binding (LoraRegistry::map_base);
+  // panels of quant::kTablePanelFloats floats each.
+  static Linear mapped(const quant::TypedMatrix* base, int64_t out, int64_t in, ScratchSlots panel);
   // Adds an adapter: `adapter` (owned by the model's LoraRegistry, so rank changes are seen here),
   // `u` the saved x·Aᵀ (N_max, rank_max) and `g` backward scratch slots of (N_max, rank_max) each
   // (base null in forward-only models).
@@ -37,7 +42,7 @@ class Linear {
   int64_t in() const { return in_; }
   int64_t out() const { return out_; }
   bool has_adapter() const { return adapter_ != nullptr; }
-  bool is_quantized() const { return quant_.bytes != nullptr; }
+  bool is_quantized() const { return quant_.bytes != nullptr || mapped_ != nullptr; }
 
   // out (N, Out) = inp (N, In) · Wᵀ [+ out when accumulate] [+ adapter(inp)]. Saves u for backward.
   void forward(float* out, const float* inp, int N, bool accumulate) const;
@@ -51,6 +56,7 @@ class Linear {
   const float* weight_ = nullptr;  // plain fp32 (Out, In)
   float* grad_ = nullptr;          // (Out, In) or null (frozen)
   QuantView quant_{};              // quantized base (bytes null when plain)
+  const quant::TypedMatrix* mapped_ = nullptr;  // mapped base (null unless Linear::mapped)
   ScratchSlots panel_;             // dequantization panels
   LoraTensors* adapter_ = nullptr;
   float* u_ = nullptr;             // (N, rank) saved by forward

@@ -1,5 +1,6 @@
 // lora/qlora tensor-list rewriting and the target vocabulary (see plan.h).
 #include "trainer/lora/plan.h"
+#include "trainer/quant/table_matmul.h"
 
 #include <algorithm>
 
@@ -125,6 +126,7 @@ Status validate_lora_settings(const RunShape& shape) {
     if (std::find(known_lora_targets().begin(), known_lora_targets().end(), t) == known_lora_targets().end())
       return Status::InvalidArgument("unknown LoRA target '" + t + "' (known: " + join(known_lora_targets()) + ")");
   const QuantFormat f = shape.lora.base_format;
+  if (shape.lora.mapped_base) return Status::Ok();  // the base keeps its file's encoding
   if (shape.mode == TrainMode::kLora && is_block_quantized(f))
     return Status::InvalidArgument(std::string("mode lora needs a float base (f32, f16, bf16), not ") +
                                    quant_format_name(f) + "; use --mode qlora for a quantized base");
@@ -153,14 +155,19 @@ Status lora_adapt_layer_tensors(const RunShape& shape, std::vector<TensorSpec>* 
     if (t.shape.size() != 2) return Status::Internal(where + t.name + " is marked linear but is not 2-D");
     const int64_t out = t.shape[0], in = t.shape[1];
     const QuantLayout layout{format, out, in, shape.lora.double_quant};
-    if (format == QuantFormat::kF16 || format == QuantFormat::kBF16) {
+    if (shape.lora.mapped_base) {
+      t.dtype = DType::kU8;  // in the base's file, not in the arena
+      t.shape = {0};
+      panel_floats = std::max<int64_t>(panel_floats, quant::kTablePanelFloats);
+    } else if (format == QuantFormat::kF16 || format == QuantFormat::kBF16) {
       t.dtype = format == QuantFormat::kF16 ? DType::kF16 : DType::kBF16;
     } else if (is_block_quantized(format)) {
       t.dtype = DType::kU8;
       t.shape = {static_cast<int64_t>(layout.total_bytes())};
     }
     t.init = TensorInit::kNone;  // the base comes from a checkpoint or a quantized file
-    panel_floats = std::max<int64_t>(panel_floats, static_cast<int64_t>(qmatmul_scratch_floats(layout)));
+    if (!shape.lora.mapped_base)
+      panel_floats = std::max<int64_t>(panel_floats, static_cast<int64_t>(qmatmul_scratch_floats(layout)));
     if (!is_lora_target(shape, t.name)) continue;
     NS_RETURN_IF_ERROR(validate_lora_rank(static_cast<int>(cap), in, out, where + stem_of(t.name)));
     matched->insert(lora_target_key(t.name));

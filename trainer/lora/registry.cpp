@@ -26,6 +26,21 @@ ScratchSlots slots(const TensorBinding& b, const std::string& name) {
 
 }  // namespace
 
+common::Status LoraRegistry::map_base(const std::string& weight_name, const quant::TypedMatrix& m) {
+  for (LoraBaseEntry& e : bases_) {
+    if (e.name != weight_name) continue;
+    if (e.mapped == nullptr) return common::Status::InvalidArgument(weight_name + " is not a mapped base weight");
+    if (m.rows != e.mapped->rows || m.cols != e.mapped->cols || m.type == nullptr || m.bytes == nullptr ||
+        m.cols % m.type->block_elems != 0)
+      return common::Status::InvalidArgument(weight_name + ": the mapped matrix is (" + std::to_string(m.rows) + ", " +
+                                             std::to_string(m.cols) + "), the model needs (" +
+                                             std::to_string(e.mapped->rows) + ", " + std::to_string(e.mapped->cols) + ")");
+    *e.mapped = m;
+    return common::Status::Ok();
+  }
+  return common::Status::InvalidArgument(weight_name + " is not a base weight of this model");
+}
+
 LoraRegistry::LoraRegistry(const RunShape& shape)
     : shape_(shape), rank_(shape.lora_rank), rank_max_(lora_rank_capacity(shape)), scale_(lora_scale(shape)) {
   CHECK(shape.mode != TrainMode::kFull);
@@ -37,7 +52,14 @@ Linear LoraRegistry::bind(const TensorBinding& b, const std::string& full, const
   const QuantFormat format = shape_.lora.base_format;
   bases_.push_back({full, QuantLayout{format, out, in, shape_.lora.double_quant}, static_cast<uint8_t*>(base_data)});
   Linear base;
-  if (format == QuantFormat::kF32) {
+  if (shape_.lora.mapped_base) {
+    quant::TypedMatrix& m = mapped_.emplace_back();
+    m.rows = out;
+    m.cols = in;
+    bases_.back().bytes = nullptr;
+    bases_.back().mapped = &m;
+    base = Linear::mapped(&m, out, in, slots(b, kQmatmulPanelScratch));
+  } else if (format == QuantFormat::kF32) {
     base = Linear::plain(static_cast<const float*>(base_data), nullptr, out, in);  // frozen: no gradient
   } else {
     const QuantLayout layout{format, out, in, shape_.lora.double_quant};

@@ -13,6 +13,7 @@
 #include "trainer/layout.h"
 #include "trainer/lora/adapter.h"
 #include "trainer/layers/linear.h"
+#include "trainer/quant/table_matmul.h"
 
 namespace trainer {
 
@@ -28,7 +29,8 @@ struct LoraAdapterEntry {
 struct LoraBaseEntry {
   std::string name;     // full weight name, e.g. "blocks.0.attn.q.weight"
   QuantLayout layout;   // format (the run's base format), rows = Out, cols = In
-  uint8_t* bytes = nullptr;  // layout.total_bytes() in the frozen-weight arena
+  uint8_t* bytes = nullptr;  // layout.total_bytes() in the frozen-weight arena (null when mapped)
+  quant::TypedMatrix* mapped = nullptr;  // the mapped base's view (LoraSettings::mapped_base), else null
 };
 
 // One rank change of one adapter, for the run log.
@@ -77,6 +79,9 @@ class LoraRegistry {
   // Every linear weight of the base, adapted or not, in binding order.
   const std::vector<LoraBaseEntry>& bases() const { return bases_; }
   const LoraBaseEntry* find_base(const std::string& weight_name) const;
+  // Points a mapped base weight (LoraSettings::mapped_base) at its data. InvalidArgument when the
+  // weight is not a mapped base or `m` has another shape; the data must outlive the model.
+  common::Status map_base(const std::string& weight_name, const quant::TypedMatrix& m);
   int64_t trainable_params() const;  // at the current rank
 
  private:
@@ -87,6 +92,7 @@ class LoraRegistry {
   float scale_ = 1.0f;
   std::deque<LoraAdapterEntry> adapters_;  // stable addresses: Linear objects point into it
   std::vector<LoraBaseEntry> bases_;
+  std::deque<quant::TypedMatrix> mapped_;  // views of a mapped base (stable addresses for Linear)
 };
 
 }  // namespace trainer

@@ -24,6 +24,11 @@ struct LoraSettings {
   // Storage of the frozen linear weights: lora takes f32, f16 or bf16; qlora takes nf4 or q8.
   QuantFormat base_format = QuantFormat::kF32;
   bool double_quant = false;  // nf4 only
+  // The frozen linear weights stay in the base model's file, memory-mapped in its own encoding
+  // (a GGUF's types, an HF checkpoint's F16/BF16), instead of being copied into the frozen-weight
+  // arena in base_format: the layout lists them with 0 bytes and the base binds them after the model
+  // is built (LoraRegistry::map_base). base_format and double_quant are then unused.
+  bool mapped_base = false;
   // Not layout, carried with the shape into checkpoints: the lowest rank a governor may shrink the
   // adapters to (0 = 1), and the identity of the frozen base (its source checkpoint's checksum), so
   // that an adapter is only ever applied to the base it was trained on.

@@ -141,7 +141,11 @@ Result<std::unique_ptr<BaseSource>> BaseSource::open(const std::string& path) {
 
 Status BaseSource::fill(Model& model) const {
   CHECK_MSG(model.lora() != nullptr, "BaseSource::fill needs a lora/qlora model");
-  if (imported_) return fill_frozen_base(model, imported_->f32_lookup(), imported_->path());
+  if (imported_) {
+    if (!model.shape().lora.mapped_base) return fill_frozen_base(model, imported_->f32_lookup(), imported_->path());
+    NS_RETURN_IF_ERROR(map_into(model));
+    return fill_frozen_base(model, imported_->f32_lookup(), imported_->path(), /*skip_linear=*/true);
+  }
   const std::string& path = file_->path();
   // The file's pages of each tensor are released as soon as the tensor is in the model, so loading
   // never holds the whole base twice (the file's copy and the model's).
@@ -175,6 +179,16 @@ Status BaseSource::fill(Model& model) const {
     if (!e.ok()) return e.status().with_context(path);
     std::memcpy(store.data(i), (*e)->data, t.bytes);
     file_->release_resident_pages((*e)->data, t.bytes);
+  }
+  return Status::Ok();
+}
+
+Status BaseSource::map_into(Model& model) const {
+  CHECK_MSG(model.lora() != nullptr && model.shape().lora.mapped_base, "BaseSource::map_into needs a mapped lora base");
+  if (!imported_) return Status::InvalidArgument(info_.source + ": only a GGUF file or a Hugging Face directory can stay mapped");
+  for (const LoraBaseEntry& e : model.lora()->bases()) {
+    NS_ASSIGN_OR_RETURN(quant::TypedMatrix m, imported_->typed(e.name, e.mapped->rows, e.mapped->cols));
+    NS_RETURN_IF_ERROR(model.lora()->map_base(e.name, m).with_context(imported_->path()));
   }
   return Status::Ok();
 }

@@ -58,6 +58,10 @@ class BaseSource {
   // imported model any base format works (quantized on the way in); a base file only loads into its
   // own format (InvalidArgument naming both formats otherwise). Errors name the file and the tensor.
   common::Status fill(Model& model) const;
+  // Points the linear weights of a model whose base stays mapped (LoraSettings::mapped_base) at the
+  // file's data in its own encoding (after building the model, and again after loading a checkpoint,
+  // which holds no mapped weights). Imported models only.
+  common::Status map_into(Model& model) const;
   // Sets every trainable weight of a full-mode model (the start of a full fine-tune).
   common::Status fill_full(Model& model) const;
 

@@ -47,7 +47,7 @@ Status fill_weights(Model& model, const WeightLookup& lookup, const std::string&
   return Status::Ok();
 }
 
-Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::string& source) {
+Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::string& source, bool skip_linear) {
   const LoraRegistry* lora = model.lora();
   CHECK_MSG(lora != nullptr, "fill_frozen_base needs a lora/qlora model");
   const TensorStore& store = model.tensors();
@@ -55,6 +55,7 @@ Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::str
   for (size_t i = 0; i < specs.size(); ++i) {
     const TensorSpec& t = specs[i];
     if (t.role != TensorRole::kFrozenWeight) continue;
+    if (t.linear && skip_linear) continue;
     if (t.linear) {
       const LoraBaseEntry* base = lora->find_base(t.name);
       CHECK_MSG(base != nullptr, t.name.c_str());

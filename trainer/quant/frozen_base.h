@@ -27,6 +27,8 @@ common::Status fill_weights(Model& model, const WeightLookup& lookup, const std:
 
 // Fills every frozen weight of `model` (lora or qlora) from `lookup`. Adapters are left alone.
 // Errors from the lookup name the tensor; `source` prefixes them.
-common::Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::string& source);
+// With `skip_linear` the linear weights are left alone (a mapped base, LoraSettings::mapped_base).
+common::Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::string& source,
+                                bool skip_linear = false);
 
 }  // namespace trainer
