@@ -205,3 +205,97 @@ TEST(ImportedLlama, LeavingOutTheQkPermutationIsCaught) {
 }
 
 }  // namespace
+
+namespace {
+
+double mean_nll(const std::vector<float>& logits, const std::vector<int32_t>& ids, int V) {
+  double sum = 0;
+  for (size_t t = 0; t + 1 < ids.size(); ++t) {
+    const float* lg = logits.data() + t * static_cast<size_t>(V);
+    const double mx = *std::max_element(lg, lg + V);
+    double z = 0;
+    for (int v = 0; v < V; ++v) z += std::exp(lg[v] - mx);
+    sum += mx + std::log(z) - lg[ids[t + 1]];
+  }
+  return sum / static_cast<double>(ids.size() - 1);
+}
+
+// A llama wide enough for k-quants (rows of 256), quantized by llama.cpp itself.
+class QuantizedLlama : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = llamacpp_ref::gguf_py_missing(); !why.empty()) GTEST_SKIP() << why;
+    if (std::string why = llamacpp_ref::harness_missing(); !why.empty()) GTEST_SKIP() << why;
+    bool ok = false;
+    const std::string out = llamacpp_ref::run(
+        "PYTHONPATH=" + q(llamacpp_ref::gguf_py()) + " /usr/bin/python3 " +
+            q(std::string(NS_SOURCE_DIR) + "/tests/reference/llamacpp/model_fixture.py") + " llama " + q(dir_.file("m")) +
+            " --vocab " + q(std::string(NS_LLAMACPP_SRC) + "/models/ggml-vocab-llama-spm.gguf") +
+            " --d 256 --ff 512 --heads 4 --kv-heads 2",
+        &ok);
+    ASSERT_TRUE(ok) << out;
+  }
+  std::string quantized(const std::string& ftype) {
+    const std::string path = dir_.file("m/" + ftype + ".gguf");
+    harness_json("model-quantize --in " + q(dir_.file("m/model.gguf")) + " --out " + q(path) + " --ftype " + ftype);
+    return path;
+  }
+  llamacpp_ref::ScratchDir dir_{"import_quant"};
+};
+
+// Q8_0 and Q4_K_M files (what llama-quantize makes) score within their quantization error of the F32
+// model, and as llama.cpp scores the same file.
+TEST_F(QuantizedLlama, ScoreNearTheF32ModelAndAsLlamaCppDoes) {
+  auto f32 = ImportedModel::open(dir_.file("m/model.gguf"));
+  ASSERT_TRUE(f32.ok()) << f32.status().message();
+  const trainer::ModelConfig& c = (*f32)->config();
+  const double nll_f32 = mean_nll(our_logits(c, (*f32)->f32_lookup(), kPrompt), kPrompt, c.vocab_size);
+  for (const char* ftype : {"Q8_0", "Q4_K_M"}) {
+    const std::string path = quantized(ftype);
+    auto m = ImportedModel::open(path);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    const double ours = mean_nll(our_logits((*m)->config(), (*m)->f32_lookup(), kPrompt), kPrompt, c.vocab_size);
+    const double theirs = harness_json("eval --model " + q(path) + " --ids " + id_list(kPrompt) + " --threads 2")["nll"];
+    std::printf("%s: nll ours %.5f, llama.cpp %.5f, f32 model %.5f\n", ftype, ours, theirs, nll_f32);
+    EXPECT_NEAR(ours, theirs, 0.02 * std::fabs(theirs)) << ftype;
+    EXPECT_NEAR(ours, nll_f32, (std::string(ftype) == "Q8_0" ? 0.02 : 0.1) * std::fabs(nll_f32)) << ftype;
+    EXPECT_NE(ours, nll_f32) << ftype << ": the quantized weights were not read";
+  }
+}
+
+// A qlora model over the mapped Q4_K_M file (fresh adapters add nothing) gives the logits of a full
+// model holding the same weights decoded to fp32: the mapped path (tiles decoded through the type
+// table, q/k read in llama.cpp's row order) is the same product.
+TEST_F(QuantizedLlama, MappedBaseGivesTheLogitsOfItsDecodedWeights) {
+  const std::string path = quantized("Q4_K_M");
+  auto m = ImportedModel::open(path);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const trainer::ModelConfig& c = (*m)->config();
+  const std::vector<float> full = our_logits(c, (*m)->f32_lookup(), kPrompt);
+  trainer::RunShape shape;
+  shape.batch = 1;
+  shape.seq_len = static_cast<int>(kPrompt.size());
+  shape.training = false;
+  shape.mode = trainer::TrainMode::kQlora;
+  shape.lora_rank = 4;
+  shape.lora.mapped_base = true;
+  auto model = trainer::Model::create(c, shape);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  for (const trainer::LoraBaseEntry& e : (*model)->lora()->bases()) {
+    auto t = (*m)->typed(e.name, e.mapped->rows, e.mapped->cols);
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    ASSERT_TRUE((*model)->lora()->map_base(e.name, *t).ok());
+  }
+  ASSERT_TRUE(trainer::fill_frozen_base(**model, (*m)->f32_lookup(), path, /*skip_linear=*/true).ok());
+  (*model)->lora()->init_adapters(3);
+  (*model)->forward(kPrompt.data(), nullptr);
+  const float* lg = (*model)->logits();
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < full.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(lg[i] - full[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(full[i])));
+  }
+  EXPECT_LT(max_diff, 1e-4 * max_abs) << "largest difference " << max_diff << " of " << max_abs;
+}
+
+}  // namespace

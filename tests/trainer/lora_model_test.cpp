@@ -152,6 +152,10 @@ TEST(LoraLayout, BadSettingsAreClearErrors) {
   auto known = parse_lora_targets("q,router,mlp");
   ASSERT_FALSE(known.ok());
   EXPECT_NE(known.status().message().find("known: q, k, v, o"), std::string::npos);
+  // Hugging Face's module names (PEFT's target_modules) are the same targets.
+  auto hf = parse_lora_targets("q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,q");
+  ASSERT_TRUE(hf.ok()) << hf.status().message();
+  EXPECT_EQ(*hf, (std::vector<std::string>{"q", "k", "v", "o", "gate", "up", "down"}));
 }
 
 TEST(LoraModel, FreshAdaptersLeaveTheFullModelsLogitsBitIdentical) {

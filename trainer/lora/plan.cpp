@@ -82,9 +82,17 @@ common::Result<std::vector<std::string>> parse_lora_targets(const std::string& c
     name.erase(0, name.find_first_not_of(" \t"));
     name.erase(name.find_last_not_of(" \t") + 1);
     if (name.empty()) return Status::InvalidArgument("empty LoRA target in '" + csv + "'");
+    // The names of Hugging Face's Llama/Qwen modules (PEFT's target_modules) stand for ours.
+    static constexpr std::pair<const char*, const char*> kHfNames[] = {
+        {"q_proj", "q"}, {"k_proj", "k"}, {"v_proj", "v"}, {"o_proj", "o"},
+        {"gate_proj", "gate"}, {"up_proj", "up"}, {"down_proj", "down"}};
+    for (const auto& [hf, ours] : kHfNames) {
+      if (name == hf) name = ours;
+    }
     if (std::find(known_lora_targets().begin(), known_lora_targets().end(), name) == known_lora_targets().end())
       return Status::InvalidArgument("unknown LoRA target '" + name + "' (known: " + join(known_lora_targets()) +
-                                     "; or 'all', 'default')");
+                                     ", q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; or 'all', "
+                                     "'default')");
     if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
     pos = comma + 1;
   }

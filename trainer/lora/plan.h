@@ -21,7 +21,9 @@ namespace trainer {
 const std::vector<std::string>& known_lora_targets();    // q k v o gate up down in_proj out_proj x_proj dt_proj router
 const std::vector<std::string>& default_lora_targets();  // all of them but x_proj, dt_proj and router
 std::string lora_target_key(const std::string& local_weight_name);
-// Parses "q,k,v,o" (also "all" and "default"). InvalidArgument naming an unknown target and listing the known ones.
+// Parses "q,k,v,o" or the Hugging Face module names "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,
+// down_proj" (mamba's in_proj, x_proj, dt_proj, out_proj are ours too), and "all" and "default".
+// InvalidArgument naming an unknown target and listing the known ones.
 common::Result<std::vector<std::string>> parse_lora_targets(const std::string& csv);
 
 // Local names of one adapted matrix's tensors, e.g. for "q.weight": "q.lora_A.weight" (rank_max, In),
