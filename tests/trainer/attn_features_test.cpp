@@ -71,7 +71,8 @@ void randomize_attn_extras(Model& m, uint64_t seed) {
     const bool bias =
         s.name.ends_with("attn.q.bias") || s.name.ends_with("attn.k.bias") || s.name.ends_with("attn.v.bias");
     const bool norm = s.name.ends_with("attn.q_norm.weight") || s.name.ends_with("attn.k_norm.weight");
-    if (!bias && !norm) continue;
+    const bool weight = s.role == TensorRole::kWeight || s.role == TensorRole::kFrozenWeight;
+    if (!weight || (!bias && !norm)) continue;
     float* w = static_cast<float*>(m.tensors().find(s.name));
     for (int64_t i = 0; i < s.numel(); ++i) w[i] = static_cast<float>((norm ? 1.0 : 0.0) + 0.3 * rng.normal());
     ++found;
@@ -285,7 +286,7 @@ TEST(AttnFeaturesConfig, BadValuesAreRefusedNamingTheField) {
   expect_rejected("rope_scale_factor = 8.0\nrope_low_freq_factor = 4.0\nrope_high_freq_factor = 4.0\n",
                   "attn.rope_high_freq_factor");  // the blend divides by high - low
   expect_rejected("rope_scale_factor = 8.0\nrope_original_context = 0\n", "attn.rope_original_context");
-  expect_rejected("qk_norm = 1\n", "qk_norm");  // a bool, not a number
+  expect_rejected("qk_norm = \"true\"\n", "qk_norm");  // a bool, not a string
   expect_rejected("qkv_bias = \"yes\"\n", "qkv_bias");
   // The scaling's companions are not checked while it is off (their values are then unused).
   auto off =
