@@ -29,6 +29,13 @@ struct AttnConfig {
   int head_dim = 0;         // 0 = d_model / n_heads
   int window = 0;           // sliding window in tokens (a token sees itself and window-1 before); 0 = full causal
   float rope_theta = 10000.0f;  // RoPE base (rotate-half convention, as GPT-NeoX / Llama)
+  bool qkv_bias = false;        // biases on the q, k, v projections (Qwen2)
+  bool qk_norm = false;         // per-head RMSNorm of q and k over head_dim, before RoPE (Qwen3)
+  // Llama-3.1 RoPE frequency scaling (Hugging Face rope_type "llama3"); factor 0 = off.
+  float rope_scale_factor = 0.0f;
+  float rope_low_freq_factor = 1.0f;
+  float rope_high_freq_factor = 4.0f;
+  int rope_original_context = 8192;
 };
 
 struct MlpConfig {

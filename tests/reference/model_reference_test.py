@@ -1,8 +1,8 @@
 """The C++ engine against the independent PyTorch implementation (nightshift_ref.py).
 
 For each case (presets gpt-tiny, and hybrid-tiny / mamba-tiny when their preset files exist; custom
-models with grouped KV heads, a sliding window, an untied head and bridges; a custom hybrid with
-ssm and moe when those blocks exist) it runs
+models with grouped KV heads, a sliding window, an untied head and bridges; one with q/k/v biases,
+q/k norms and Llama-3.1 RoPE scaling; a custom hybrid with ssm and moe when those blocks exist) it runs
 
     $NIGHTSHIFT_BIN reference-dump (--preset NAME | --model FILE.toml) [--vocab V] --batch B --seq T
         --seed S --steps N --lr LR --weight-decay WD --out DIR
@@ -56,6 +56,31 @@ rope_theta = 500.0
 [mlp]
 d_ff = 80
 """
+
+CUSTOM_QWEN = """
+# Qwen2 q/k/v biases, Qwen3 per-head q/k norms (head_dim != d_model / n_heads), Llama-3.1 RoPE
+# scaling with original_context chosen so that the 8 frequency pairs fall in all three bands
+name = "ref-custom-qwen"
+vocab_size = 50
+d_model = 48
+blocks = [{ block = "attn+mlp", repeat = 2 }]
+[attn]
+n_heads = 4
+n_kv_heads = 2
+head_dim = 16
+qkv_bias = true
+qk_norm = true
+rope_scale_factor = 8.0
+rope_low_freq_factor = 1.0
+rope_high_freq_factor = 8.0
+rope_original_context = 256
+[mlp]
+d_ff = 80
+"""
+
+# The biases start at 0 and the q/k norms at 1; a larger learning rate moves them further over the
+# AdamW steps, so the step losses test the forward with them away from their initial values.
+CASE_LR = {"custom-qwen": 1e-2}
 
 CUSTOM_HYBRID = """
 # every kind: ssm, attn (GQA + window), moe with a shared expert; untied head, bridges
@@ -111,7 +136,8 @@ def cases():
     presets = os.path.join(source_dir(), "trainer", "arch", "presets")
     have = lambda p: os.path.exists(os.path.join(presets, p + ".toml"))  # noqa: E731
     out = [("gpt-tiny", "gpt-tiny", None, None, 2, 32, 11),
-           ("custom-attn", None, CUSTOM_ATTN, 67, 3, 24, 12)]
+           ("custom-attn", None, CUSTOM_ATTN, 67, 3, 24, 12),
+           ("custom-qwen", None, CUSTOM_QWEN, None, 2, 24, 17)]
     ssm_moe = have("hybrid-tiny") or have("mamba-tiny")
     if have("mamba-tiny"):
         out.append(("mamba-tiny", "mamba-tiny", None, None, 2, 32, 13))
@@ -133,7 +159,7 @@ def rel(a, b, floor=0.0):
     return d / n
 
 
-def run_dump(binary, out_dir, preset, model_toml, vocab, B, T, seed):
+def run_dump(binary, out_dir, preset, model_toml, vocab, B, T, seed, lr):
     cmd = [binary, "reference-dump"]
     if preset:
         cmd += ["--preset", preset]
@@ -146,7 +172,7 @@ def run_dump(binary, out_dir, preset, model_toml, vocab, B, T, seed):
         cmd += ["--vocab", str(vocab)]
     dump = os.path.join(out_dir, "dump")
     cmd += ["--batch", str(B), "--seq", str(T), "--seed", str(seed), "--steps", str(STEPS),
-            "--lr", repr(LR), "--weight-decay", repr(WD), "--out", dump]
+            "--lr", repr(lr), "--weight-decay", repr(WD), "--out", dump]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         raise RuntimeError(f"`{' '.join(cmd)}` exited {p.returncode}:\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
@@ -164,7 +190,7 @@ def check_init(cfg, weights, failures):
                 failures.append(f"init: {name} is not log(n+1)")
         elif name.endswith("ssm.D") and not np.all(w == 1.0):
             failures.append(f"init: {name} is not all ones")
-        elif name.endswith("ssm.conv.bias") and not np.all(w == 0.0):
+        elif name.endswith(("ssm.conv.bias", "attn.q.bias", "attn.k.bias", "attn.v.bias")) and not np.all(w == 0.0):
             failures.append(f"init: {name} is not zero")
         elif name.endswith("ssm.dt_proj.bias"):
             dt = np.log1p(np.exp(w.astype(np.float64)))
@@ -183,10 +209,10 @@ def reference_pass(cfg, weights, inputs, targets, dtype):
             "grads": grads, "routes": routes}
 
 
-def reference_steps(cfg, weights, inputs, targets, dtype, opt_cfg):
+def reference_steps(cfg, weights, inputs, targets, dtype, opt_cfg, lr):
     model = R.Model(cfg).to(dtype)
     model.load_named({k: torch.from_numpy(v) for k, v in weights.items()})
-    opt = R.make_adamw(model, LR, WD, betas=(opt_cfg["beta1"], opt_cfg["beta2"]), eps=opt_cfg["eps"])
+    opt = R.make_adamw(model, lr, WD, betas=(opt_cfg["beta1"], opt_cfg["beta2"]), eps=opt_cfg["eps"])
     losses = []
     for _ in range(STEPS):
         opt.zero_grad(set_to_none=False)
@@ -206,7 +232,8 @@ def compare_case(binary, case, keep):
     failures = []
     work = keep or tempfile.mkdtemp(prefix=f"nsref-{name}-")
     os.makedirs(work, exist_ok=True)
-    dump = run_dump(binary, work, preset, model_toml, vocab, B, T, seed)
+    lr = CASE_LR.get(name, LR)
+    dump = run_dump(binary, work, preset, model_toml, vocab, B, T, seed, lr)
 
     if preset:
         cfg = R.preset_config(preset)
@@ -303,8 +330,8 @@ def compare_case(binary, case, keep):
         if abs(opt_cfg[key] - want) > 1e-12:
             failures.append(f"optimizer {key} = {opt_cfg[key]} (reported), the test expects {want}")
     eng_losses = meta.get("losses", [])
-    ref_losses = reference_steps(cfg, weights, inputs, targets, torch.float64, opt_cfg)
-    t32_losses = reference_steps(cfg, weights, inputs, targets, torch.float32, opt_cfg)
+    ref_losses = reference_steps(cfg, weights, inputs, targets, torch.float64, opt_cfg, lr)
+    t32_losses = reference_steps(cfg, weights, inputs, targets, torch.float32, opt_cfg, lr)
     if len(eng_losses) != STEPS:
         failures.append(f"outputs.json 'losses' has {len(eng_losses)} entries, expected {STEPS}")
         row["steps"] = float("nan")

@@ -34,6 +34,12 @@ class AttnConfig:
     head_dim: int = 0
     window: int = 0
     rope_theta: float = 10000.0
+    qkv_bias: bool = False             # q, k, v projection biases (Qwen2)
+    qk_norm: bool = False              # per-head RMSNorm of q and k before RoPE (Qwen3)
+    rope_scale_factor: float = 0.0     # Llama-3.1 RoPE scaling ("llama3"); 0 = off
+    rope_low_freq_factor: float = 1.0
+    rope_high_freq_factor: float = 4.0
+    rope_original_context: int = 8192
 
 
 @dataclass
@@ -212,11 +218,30 @@ class RMSNorm(nn.Module):
         return rmsnorm(x, self.weight, self.eps)
 
 
-def rope_tables(T: int, head_dim: int, theta: float, dtype, device=None):
-    """cos, sin of shape (T, Dh/2): angle t * theta^(-2i/Dh). Computed in float64, then cast."""
+def llama3_inv_freq(inv_freq: torch.Tensor, factor: float, low_freq_factor: float, high_freq_factor: float,
+                    original_context: int) -> torch.Tensor:
+    """Hugging Face's rope_type "llama3" (transformers _compute_llama3_parameters): frequencies whose
+    wavelength is below original_context / high_freq_factor stay, those above
+    original_context / low_freq_factor are divided by factor, the ones between are blended."""
+    low_freq_wavelen = original_context / low_freq_factor
+    high_freq_wavelen = original_context / high_freq_factor
+    wavelen = 2 * math.pi / inv_freq
+    inv_freq_llama = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
+    smooth_factor = (original_context / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    smoothed_inv_freq = (1 - smooth_factor) * inv_freq_llama / factor + smooth_factor * inv_freq_llama
+    is_medium_freq = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
+    return torch.where(is_medium_freq, smoothed_inv_freq, inv_freq_llama)
+
+
+def rope_tables(T: int, head_dim: int, theta: float, dtype, device=None, attn: AttnConfig | None = None):
+    """cos, sin of shape (T, Dh/2): angle t * theta^(-2i/Dh), with the llama3 scaling of `attn` when
+    its rope_scale_factor is set. Computed in float64, then cast."""
     half = head_dim // 2
     i = torch.arange(half, dtype=torch.float64, device=device)
     inv_freq = theta ** (-2.0 * i / head_dim)
+    if attn is not None and attn.rope_scale_factor > 0:
+        inv_freq = llama3_inv_freq(inv_freq, attn.rope_scale_factor, attn.rope_low_freq_factor,
+                                   attn.rope_high_freq_factor, attn.rope_original_context)
     t = torch.arange(T, dtype=torch.float64, device=device)
     ang = t[:, None] * inv_freq[None, :]
     return ang.cos().to(dtype), ang.sin().to(dtype)
@@ -245,10 +270,15 @@ class Attention(nn.Module):
         D, H, Hkv, Dh = cfg.d_model, cfg.attn.n_heads, cfg.kv_heads, cfg.head_dim
         self.H, self.Hkv, self.Dh = H, Hkv, Dh
         self.window, self.theta = cfg.attn.window, cfg.attn.rope_theta
-        self.q = nn.Linear(D, H * Dh, bias=False)
-        self.k = nn.Linear(D, Hkv * Dh, bias=False)
-        self.v = nn.Linear(D, Hkv * Dh, bias=False)
+        self.cfg_attn = cfg.attn
+        bias = cfg.attn.qkv_bias
+        self.q = nn.Linear(D, H * Dh, bias=bias)
+        self.k = nn.Linear(D, Hkv * Dh, bias=bias)
+        self.v = nn.Linear(D, Hkv * Dh, bias=bias)
         self.o = nn.Linear(H * Dh, D, bias=False)
+        if cfg.attn.qk_norm:  # one weight of Dh shared by all heads, eps of the model's norms
+            self.q_norm = RMSNorm(Dh, cfg.norm_eps)
+            self.k_norm = RMSNorm(Dh, cfg.norm_eps)
 
     def forward(self, x):
         B, T, _ = x.shape
@@ -256,7 +286,9 @@ class Attention(nn.Module):
         q = self.q(x).view(B, T, H, Dh).transpose(1, 2)
         k = self.k(x).view(B, T, Hkv, Dh).transpose(1, 2)
         v = self.v(x).view(B, T, Hkv, Dh).transpose(1, 2)
-        cos, sin = rope_tables(T, Dh, self.theta, x.dtype, x.device)
+        if self.cfg_attn.qk_norm:  # per head, before RoPE
+            q, k = self.q_norm(q), self.k_norm(k)
+        cos, sin = rope_tables(T, Dh, self.theta, x.dtype, x.device, self.cfg_attn)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if Hkv != H:  # query head h uses KV head h // (H / Hkv)
             k = k.repeat_interleave(H // Hkv, dim=1)
@@ -505,7 +537,7 @@ class Model(nn.Module):
             for name, p in self.named_parameters():
                 if name.endswith("_norm.weight") or name == "final_norm.weight" or name.endswith("ssm.D"):
                     p.fill_(1.0)
-                elif name.endswith("conv.bias"):
+                elif name.endswith(("conv.bias", "attn.q.bias", "attn.k.bias", "attn.v.bias")):
                     p.zero_()
                 elif name.endswith("A_log"):
                     N = p.shape[1]

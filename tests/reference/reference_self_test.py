@@ -47,14 +47,32 @@ def naive_attention(layer: R.Attention, x):
     """docs/model.md attn, one query / key / pair at a time."""
     B, T, _ = x.shape
     H, Hkv, Dh, w = layer.H, layer.Hkv, layer.Dh, layer.window
-    q = layer.q(x).view(B, T, H, Dh)
+    a = layer.cfg_attn
+    q = layer.q(x).view(B, T, H, Dh)  # with its bias when qkv_bias
     k = layer.k(x).view(B, T, Hkv, Dh)
     v = layer.v(x).view(B, T, Hkv, Dh)
+
+    def head_norm(vec, w):  # one head vector at a time
+        eps = layer.q_norm.eps
+        return torch.stack([vec[d] / math.sqrt(sum(float(u) ** 2 for u in vec) / Dh + eps) * w[d] for d in range(Dh)])
+
+    def freq(i):
+        f = layer.theta ** (-2.0 * i / Dh)
+        if a.rope_scale_factor <= 0:
+            return f
+        L, lo, hi, fac = a.rope_original_context, a.rope_low_freq_factor, a.rope_high_freq_factor, a.rope_scale_factor
+        wavelen = 2 * math.pi / f
+        if wavelen < L / hi:
+            return f
+        if wavelen > L / lo:
+            return f / fac
+        smooth = (L / wavelen - lo) / (hi - lo)
+        return (1 - smooth) * f / fac + smooth * f
 
     def rope(vec, t):
         out = vec.clone()
         for i in range(Dh // 2):
-            th = layer.theta ** (-2.0 * i / Dh)
+            th = freq(i)
             c, s = math.cos(t * th), math.sin(t * th)
             x1, x2 = vec[i], vec[i + Dh // 2]
             out[i] = x1 * c - x2 * s
@@ -66,9 +84,11 @@ def naive_attention(layer: R.Attention, x):
         for h in range(H):
             kv = h // (H // Hkv)
             for t in range(T):
-                qt = rope(q[b, t, h], t)
+                qn = head_norm(q[b, t, h], layer.q_norm.weight) if a.qk_norm else q[b, t, h]
+                qt = rope(qn, t)
                 seen = [s for s in range(T) if s <= t and (w <= 0 or t - w < s)]
-                sc = torch.stack([qt @ rope(k[b, s, kv], s) / math.sqrt(Dh) for s in seen])
+                kn = [head_norm(k[b, s, kv], layer.k_norm.weight) if a.qk_norm else k[b, s, kv] for s in range(T)]
+                sc = torch.stack([qt @ rope(kn[s], s) / math.sqrt(Dh) for s in seen])
                 pr = torch.softmax(sc, 0)
                 y[b, t, h] = sum(pr[j] * v[b, s, kv] for j, s in enumerate(seen))
     return layer.o(y.reshape(B, T, H * Dh))
@@ -136,6 +156,28 @@ class ReferenceSelfTest(unittest.TestCase):
             y_ref, aux_ref = naive_moe(blk_attn_moe.moe, x)
             torch.testing.assert_close(y, y_ref)
             torch.testing.assert_close(blk_attn_moe.moe.last_aux, aux_ref)
+
+    def test_attention_options_match_literal_formulas(self):
+        """q/k/v biases, per-head q/k norms and llama3 RoPE scaling (all three bands hit: with
+        theta 100 and Dh 8 the wavelengths are 6.3, 20, 63, 199; original_context 64, factors 1, 4)."""
+        attn = {"n_heads": 2, "n_kv_heads": 1, "head_dim": 8, "window": 3, "rope_theta": 100.0,
+                "qkv_bias": True, "qk_norm": True, "rope_scale_factor": 4.0, "rope_low_freq_factor": 1.0,
+                "rope_high_freq_factor": 4.0, "rope_original_context": 64}
+        m = small_model(attn=attn, blocks=["attn+mlp"])
+        layer = m.blocks[0].attn
+        names = {n for n, _ in m.named_parameters()}
+        for n in ("q.bias", "k.bias", "v.bias", "q_norm.weight", "k_norm.weight"):
+            self.assertIn("blocks.0.attn." + n, names)
+        inv = R.llama3_inv_freq(100.0 ** (-torch.arange(4, dtype=torch.float64) / 4), 4.0, 1.0, 4.0, 64)
+        plain = 100.0 ** (-torch.arange(4, dtype=torch.float64) / 4)
+        self.assertEqual(inv[0], plain[0])              # wavelength 6.3 < 16: unchanged
+        self.assertAlmostEqual(float(inv[3]), float(plain[3]) / 4, places=15)  # 199 > 64: divided
+        self.assertTrue(plain[1] / 4 < inv[1] < plain[1])  # 20 in [16, 64]: blended
+        x = torch.randn(2, 7, 16, dtype=torch.float64)
+        with torch.no_grad():
+            for window in (0, 3):
+                layer.window = window
+                torch.testing.assert_close(layer(x), naive_attention(layer, x))
 
     def test_moe_ties_go_to_lower_expert_index(self):
         m = small_model()

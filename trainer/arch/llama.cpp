@@ -1,6 +1,6 @@
 // The `llama` architecture (Llama 2/3, SmolLM2, TinyLlama; Mistral with its sliding window): config.json
-// to ModelConfig — blocks of attn+mlp, GQA, head_dim, rope_theta, rms_norm_eps, tied or untied
-// embeddings — and tensor names of Hugging Face checkpoints and GGUF files. GGUF stores q and k rows
+// to ModelConfig — blocks of attn+mlp, GQA, head_dim, rope_theta, Llama-3.1 rope_scaling, rms_norm_eps,
+// tied or untied embeddings — and tensor names of Hugging Face checkpoints and GGUF files. GGUF stores q and k rows
 // permuted for llama.cpp's pairwise RoPE (kRopePermute); HF checkpoints use rotate-half, as we do.
 #include <string>
 
@@ -26,7 +26,17 @@ Result<ModelConfig> from_hf(const HfConfig& hf) {
   NS_ASSIGN_OR_RETURN(std::optional<HfConfig> scaling, hf.get_object("rope_scaling"));
   if (scaling) {
     NS_ASSIGN_OR_RETURN(std::optional<std::string> kind, scaling->get_string({"rope_type", "type"}));
-    if (kind.value_or("default") != "default") {
+    if (kind.value_or("default") == "llama3") {  // Llama 3.1 / 3.2 (defaults as transformers)
+      NS_ASSIGN_OR_RETURN(std::optional<double> factor, scaling->get_number({"factor"}));
+      NS_ASSIGN_OR_RETURN(std::optional<double> low, scaling->get_number({"low_freq_factor"}));
+      NS_ASSIGN_OR_RETURN(std::optional<double> high, scaling->get_number({"high_freq_factor"}));
+      NS_ASSIGN_OR_RETURN(std::optional<int64_t> original, scaling->get_int({"original_max_position_embeddings"}));
+      if (!factor) return Status::InvalidArgument(hf.source() + ": rope_scaling of type 'llama3' needs a factor");
+      c.attn.rope_scale_factor = static_cast<float>(*factor);
+      c.attn.rope_low_freq_factor = static_cast<float>(low.value_or(1.0));
+      c.attn.rope_high_freq_factor = static_cast<float>(high.value_or(4.0));
+      c.attn.rope_original_context = static_cast<int>(original.value_or(8192));
+    } else if (kind.value_or("default") != "default") {
       return Status::InvalidArgument(hf.source() + ": rope_scaling of type '" + *kind + "' is not supported yet");
     }
   }

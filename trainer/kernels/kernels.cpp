@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numbers>
 
 #include "common/check.h"
 #include "trainer/kernels/kernels.h"
@@ -124,19 +125,35 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
 // ---------------------------------------------------------------------------------------------
 // RoPE
 
-void rope_row(float* cos_row, float* sin_row, int pos, int Dh, float theta) {
-  const int half = Dh / 2;
-  for (int i = 0; i < half; ++i) {
-    const double freq = std::pow(static_cast<double>(theta), -2.0 * i / Dh);
-    const double angle = pos * freq;
+double rope_inv_freq(int i, int Dh, float theta, const RopeScaling& s) {
+  const double f = std::pow(static_cast<double>(theta), -2.0 * i / Dh);
+  if (s.factor == 0.0f) return f;
+  const double factor = s.factor, low = s.low_freq_factor, high = s.high_freq_factor, L = s.original_context;
+  const double wavelen = 2.0 * std::numbers::pi / f;
+  if (wavelen < L / high) return f;              // high frequencies: unchanged
+  if (wavelen > L / low) return f / factor;      // low frequencies: divided by the factor
+  const double smooth = (L / wavelen - low) / (high - low);  // between: a blend of the two
+  return (1.0 - smooth) * f / factor + smooth * f;
+}
+
+void rope_row(float* cos_row, float* sin_row, int pos, int Dh, float theta, const RopeScaling& scaling) {
+  for (int i = 0; i < Dh / 2; ++i) {
+    const double angle = pos * rope_inv_freq(i, Dh, theta, scaling);
     cos_row[i] = static_cast<float>(std::cos(angle));
     sin_row[i] = static_cast<float>(std::sin(angle));
   }
 }
 
-void rope_tables(float* cos_table, float* sin_table, int T, int Dh, float theta) {
+void rope_tables(float* cos_table, float* sin_table, int T, int Dh, float theta, const RopeScaling& scaling) {
   const int half = Dh / 2;
-  for (int t = 0; t < T; ++t) rope_row(cos_table + t * half, sin_table + t * half, t, Dh, theta);
+  for (int i = 0; i < half; ++i) {
+    const double f = rope_inv_freq(i, Dh, theta, scaling);
+    for (int t = 0; t < T; ++t) {
+      const double angle = t * f;
+      cos_table[int64_t{t} * half + i] = static_cast<float>(std::cos(angle));
+      sin_table[int64_t{t} * half + i] = static_cast<float>(std::sin(angle));
+    }
+  }
 }
 
 namespace {
@@ -223,6 +240,34 @@ void crossentropy_backward_inplace(float* logits, const float* lse, const int32_
 #pragma omp simd
     for (int v = 0; v < V; ++v) x[v] = scale * fast_expf(x[v] - l);
     x[targets[n]] -= scale;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bias
+
+void bias_forward(float* x, const float* bias, int N, int C) {
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) {
+    float* row = x + static_cast<int64_t>(n) * C;
+#pragma omp simd
+    for (int c = 0; c < C; ++c) row[c] += bias[c];
+  }
+}
+
+void bias_backward(float* dbias, const float* dout, int N, int C) {
+  constexpr int kCols = 32;  // each thread sums whole columns: one writer per dbias entry
+  const int nblocks = (C + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static)
+  for (int cb = 0; cb < nblocks; ++cb) {
+    const int c0 = cb * kCols, c1 = std::min(C, c0 + kCols);
+    float acc[kCols] = {};
+    for (int n = 0; n < N; ++n) {
+      const float* row = dout + static_cast<int64_t>(n) * C;
+#pragma omp simd
+      for (int c = c0; c < c1; ++c) acc[c - c0] += row[c];
+    }
+    for (int c = c0; c < c1; ++c) dbias[c] += acc[c - c0];
   }
 }
 

@@ -36,10 +36,24 @@ void rmsnorm_backward(float* dinp /*(N, C)*/, float* dweight /*(C)*/, const floa
                       int N, int C);
 
 // ---- RoPE, rotate-half (GPT-NeoX / Llama): see docs/model.md ----
-// Tables: cos[t][i] = cos(t * theta^(-2i/Dh)), likewise sin; (T, Dh/2).
-void rope_tables(float* cos_table /*(T, Dh/2)*/, float* sin_table /*(T, Dh/2)*/, int T, int Dh, float theta);
+// Llama-3.1 frequency scaling (Hugging Face rope_type "llama3"); factor 0 = off. With wavelength
+// w = 2π/f of a frequency f and L = original_context: w < L/high_freq_factor keeps f, w > L/low_freq_factor
+// gives f/factor, between them f·((1 - s)/factor + s) with s = (L/w - low_freq_factor)/(high - low).
+struct RopeScaling {
+  float factor = 0.0f;
+  float low_freq_factor = 1.0f;
+  float high_freq_factor = 4.0f;
+  int original_context = 8192;
+};
+// The inverse frequency f_i = theta^(-2i/Dh) of pair i < Dh/2, scaled as above (in double). The one
+// source of RoPE angles: the tables of training and the rows of generation both come from it.
+double rope_inv_freq(int i, int Dh, float theta, const RopeScaling& scaling = {});
+// Tables: cos[t][i] = cos(t * f_i), likewise sin; (T, Dh/2).
+void rope_tables(float* cos_table /*(T, Dh/2)*/, float* sin_table /*(T, Dh/2)*/, int T, int Dh, float theta,
+                 const RopeScaling& scaling = {});
 // One row of those tables: the angles of position `pos` (the decode step of generation).
-void rope_row(float* cos_row /*(Dh/2)*/, float* sin_row /*(Dh/2)*/, int pos, int Dh, float theta);
+void rope_row(float* cos_row /*(Dh/2)*/, float* sin_row /*(Dh/2)*/, int pos, int Dh, float theta,
+              const RopeScaling& scaling = {});
 // In place on x (B, T, nh, Dh): rotates each head vector by its position's angles.
 void rope_forward(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh);
 // In place on dx (B, T, nh, Dh): turns dL/d(rotated) into dL/d(unrotated) (the inverse rotation).
@@ -68,6 +82,10 @@ double crossentropy_forward(float* lse /*(N)*/, const float* logits /*(N, V)*/, 
 // L = scale * sum of row losses. Uses the lse of the forward.
 void crossentropy_backward_inplace(float* logits, const float* lse, const int32_t* targets, int N, int V,
                                    float scale);
+
+// ---- bias: x (N, C) += bias (C) on every row; dbias (C) += column sums of dout (N, C) ----
+void bias_forward(float* x, const float* bias, int N, int C);
+void bias_backward(float* dbias, const float* dout, int N, int C);
 
 // ---- elementwise helpers ----
 void add_inplace(float* a, const float* b, int64_t n);       // a += b

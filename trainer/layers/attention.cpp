@@ -1,9 +1,12 @@
-// The `attn` sub-layer: q, k, v projections, RoPE on q and k, causal attention with grouped KV heads
-// and an optional sliding window, output projection (docs/model.md). No biases. The pre-norm and the
-// residual belong to the model (trainer/model.cpp).
+// The `attn` sub-layer: q, k, v projections (optional biases, Qwen2), optional per-head RMSNorm of q
+// and k (Qwen3), RoPE on q and k (optionally Llama-3.1 frequency scaling), causal attention with
+// grouped KV heads and an optional sliding window, output projection (docs/model.md). The pre-norm
+// and the residual belong to the model (trainer/model.cpp).
 #include <memory>
+#include <tuple>
 
 #include "trainer/kernels/kernels.h"
+#include "trainer/layers/attention_rope.h"
 #include "trainer/layers/layer.h"
 
 namespace trainer {
@@ -14,7 +17,9 @@ class AttnLayer final : public Layer {
  public:
   AttnLayer(const ModelConfig& c, const LayerShape& s)
       : B_(s.batch), T_(s.seq_len), D_(c.d_model), H_(c.attn.n_heads), Hkv_(c.kv_heads()), Dh_(c.head_dim()),
-        window_(c.attn.window), theta_(c.attn.rope_theta), threads_(s.max_threads), training_(s.training) {}
+        window_(c.attn.window), theta_(c.attn.rope_theta), rope_scaling_(rope_scaling_of(c.attn)),
+        qkv_bias_(c.attn.qkv_bias), qk_norm_(c.attn.qk_norm), eps_(c.norm_eps), threads_(s.max_threads),
+        training_(s.training) {}
 
   LayerKind kind() const override { return LayerKind::kAttn; }
 
@@ -27,7 +32,7 @@ class AttnLayer final : public Layer {
       t.role = role;
       t.init = init;
       t.decay = decay;
-      t.linear = role == TensorRole::kWeight;  // all four weights are projections (Linear)
+      t.linear = role == TensorRole::kWeight && t.shape.size() == 2;  // the four projections (Linear)
       out->push_back(std::move(t));
     };
     const auto W = TensorRole::kWeight, A = TensorRole::kActivation, S = TensorRole::kScratch;
@@ -36,6 +41,19 @@ class AttnLayer final : public Layer {
     add("k.weight", {kvd, D}, W, normal, true);
     add("v.weight", {kvd, D}, W, normal, true);
     add("o.weight", {D, qd}, W, normal, true);
+    if (qkv_bias_) {
+      add("q.bias", {qd}, W, TensorInit::kZeros, false);
+      add("k.bias", {kvd}, W, TensorInit::kZeros, false);
+      add("v.bias", {kvd}, W, TensorInit::kZeros, false);
+    }
+    if (qk_norm_) {
+      add("q_norm.weight", {Dh_}, W, TensorInit::kOnes, false);
+      add("k_norm.weight", {Dh_}, W, TensorInit::kOnes, false);
+      add("q_raw", {B, T, qd}, A, none, false);    // projected (+ bias), before the norm
+      add("k_raw", {B, T, kvd}, A, none, false);
+      add("q_rstd", {B, T, H_}, A, none, false);   // per head
+      add("k_rstd", {B, T, Hkv_}, A, none, false);
+    }
     add("q", {B, T, qd}, A, none, false);          // after RoPE
     add("k", {B, T, kvd}, A, none, false);         // after RoPE
     add("v", {B, T, kvd}, A, none, false);
@@ -49,6 +67,7 @@ class AttnLayer final : public Layer {
       add("dv", {B, T, kvd}, S, none, false);
       add("datt", {B, T, qd}, S, none, false);
       add("dprobs", {threads_, T, T}, S, none, false);
+      if (qk_norm_) add("dk_raw", {B, T, kvd}, S, none, false);  // dq_raw reuses datt
     }
   }
 
@@ -65,21 +84,50 @@ class AttnLayer final : public Layer {
     att_ = t.f32("att");
     cos_ = t.f32("rope_cos");
     sin_ = t.f32("rope_sin");
-    rope_tables(cos_, sin_, T_, Dh_, theta_);
+    rope_tables(cos_, sin_, T_, Dh_, theta_, rope_scaling_);
+    if (qkv_bias_) {
+      for (auto [w, g, n] : {std::tuple{&bq_, &dbq_, "q.bias"}, {&bk_, &dbk_, "k.bias"}, {&bv_, &dbv_, "v.bias"}}) {
+        *w = t.f32(n);
+        *g = t.grad(n);  // null when frozen (lora/qlora) or not training
+      }
+    }
+    if (qk_norm_) {
+      qnw_ = t.f32("q_norm.weight");
+      knw_ = t.f32("k_norm.weight");
+      dqnw_ = t.grad("q_norm.weight");
+      dknw_ = t.grad("k_norm.weight");
+      q_raw_ = t.f32("q_raw");
+      k_raw_ = t.f32("k_raw");
+      q_rstd_ = t.f32("q_rstd");
+      k_rstd_ = t.f32("k_rstd");
+    }
     if (training_) {
       dq_ = t.f32("dq");
       dk_ = t.f32("dk");
       dv_ = t.f32("dv");
       datt_ = t.f32("datt");
       dprobs_ = t.f32("dprobs");
+      if (qk_norm_) dk_raw_ = t.f32("dk_raw");
     }
   }
 
   void forward(float* out, const float* xn) override {
     const int N = B_ * T_;
-    lq_.forward(q_, xn, N, false);
-    lk_.forward(k_, xn, N, false);
+    // With qk_norm the projections land in q_raw, k_raw and the norms write q, k.
+    float* qp = qk_norm_ ? q_raw_ : q_;
+    float* kp = qk_norm_ ? k_raw_ : k_;
+    lq_.forward(qp, xn, N, false);
+    lk_.forward(kp, xn, N, false);
     lv_.forward(v_, xn, N, false);
+    if (qkv_bias_) {
+      bias_forward(qp, bq_, N, H_ * Dh_);
+      bias_forward(kp, bk_, N, Hkv_ * Dh_);
+      bias_forward(v_, bv_, N, Hkv_ * Dh_);
+    }
+    if (qk_norm_) {  // each head vector (Dh) is one row
+      rmsnorm_forward(q_, q_rstd_, q_raw_, qnw_, N * H_, Dh_, eps_);
+      rmsnorm_forward(k_, k_rstd_, k_raw_, knw_, N * Hkv_, Dh_, eps_);
+    }
     rope_forward(q_, cos_, sin_, B_, T_, H_, Dh_);
     rope_forward(k_, cos_, sin_, B_, T_, Hkv_, Dh_);
     attention_forward(att_, probs_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_);
@@ -96,8 +144,21 @@ class AttnLayer final : public Layer {
     attention_backward(dq_, dk_, dv_, probs_, dprobs_, threads_, datt_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_);
     rope_backward(dq_, cos_, sin_, B_, T_, H_, Dh_);
     rope_backward(dk_, cos_, sin_, B_, T_, Hkv_, Dh_);
-    lq_.backward(dxn, dq_, xn, N);
-    lk_.backward(dxn, dk_, xn, N);
+    float* dqp = dq_;  // dL/d(projection + bias)
+    float* dkp = dk_;
+    if (qk_norm_) {    // datt is spent: it takes dL/d(q_raw)
+      dqp = datt_;
+      dkp = dk_raw_;
+      zero_floats(dqp, int64_t{N} * qd);
+      zero_floats(dkp, int64_t{N} * kvd);
+      rmsnorm_backward(dqp, dqnw_, dq_, q_raw_, q_rstd_, qnw_, N * H_, Dh_);
+      rmsnorm_backward(dkp, dknw_, dk_, k_raw_, k_rstd_, knw_, N * Hkv_, Dh_);
+    }
+    if (dbq_ != nullptr) bias_backward(dbq_, dqp, N, qd);
+    if (dbk_ != nullptr) bias_backward(dbk_, dkp, N, kvd);
+    if (dbv_ != nullptr) bias_backward(dbv_, dv_, N, kvd);
+    lq_.backward(dxn, dqp, xn, N);
+    lk_.backward(dxn, dkp, xn, N);
     lv_.backward(dxn, dv_, xn, N);
   }
 
@@ -113,6 +174,9 @@ class AttnLayer final : public Layer {
  private:
   int B_, T_, D_, H_, Hkv_, Dh_, window_;
   float theta_;
+  RopeScaling rope_scaling_;
+  bool qkv_bias_, qk_norm_;
+  float eps_;  // of the q/k norms
   int threads_;
   bool training_;
   Linear lq_, lk_, lv_, lo_;                                              // (qd|kvd, D), o (D, qd)
@@ -122,6 +186,13 @@ class AttnLayer final : public Layer {
   float *cos_ = nullptr, *sin_ = nullptr;                                 // (T, Dh/2)
   float *dq_ = nullptr, *dk_ = nullptr, *dv_ = nullptr, *datt_ = nullptr; // like q, k, v, att
   float *dprobs_ = nullptr;                                               // (threads, T, T)
+  const float *bq_ = nullptr, *bk_ = nullptr, *bv_ = nullptr;             // (qd|kvd) with qkv_bias
+  float *dbq_ = nullptr, *dbk_ = nullptr, *dbv_ = nullptr;                // null when frozen
+  const float *qnw_ = nullptr, *knw_ = nullptr;                           // (Dh) with qk_norm
+  float *dqnw_ = nullptr, *dknw_ = nullptr;                               // null when frozen
+  float *q_raw_ = nullptr, *k_raw_ = nullptr;                             // (B, T, qd|kvd) before the norms
+  float *q_rstd_ = nullptr, *k_rstd_ = nullptr;                           // (B, T, H|Hkv)
+  float *dk_raw_ = nullptr;                                               // (B, T, kvd)
 };
 
 }  // namespace

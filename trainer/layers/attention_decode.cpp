@@ -1,5 +1,6 @@
-// The `attn` sub-layer's decode step: one query at position pos against a KV cache ring. q and k are
-// RoPE-rotated at pos with the training kernels (docs/model.md); the new k, v go to ring slot
+// The `attn` sub-layer's decode step: one query at position pos against a KV cache ring. The q, k, v
+// projections (+ biases), the per-head q/k norms and the RoPE rotation at pos use the training kernels
+// and the same RoPE frequencies (docs/model.md); the new k, v go to ring slot
 // pos % cap; softmax over the last min(pos + 1, cap) positions, where cap is the sliding window or,
 // for full attention, the generator's context.
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "trainer/kernels/kernels.h"
+#include "trainer/layers/attention_rope.h"
 #include "trainer/layers/kind.h"
 
 namespace trainer {
@@ -18,7 +20,8 @@ class AttnDecoder final : public LayerDecoder {
  public:
   AttnDecoder(const ModelConfig& c, int max_context)
       : D_(c.d_model), H_(c.attn.n_heads), Hkv_(c.kv_heads()), Dh_(c.head_dim()), theta_(c.attn.rope_theta),
-        cap_(c.attn.window > 0 ? c.attn.window : max_context) {
+        rope_scaling_(rope_scaling_of(c.attn)), qkv_bias_(c.attn.qkv_bias), qk_norm_(c.attn.qk_norm),
+        eps_(c.norm_eps), cap_(c.attn.window > 0 ? c.attn.window : max_context) {
     const size_t qd = size_t(H_) * Dh_, kvd = size_t(Hkv_) * Dh_;
     kc_.assign(size_t(cap_) * kvd, 0.0f);
     vc_.assign(size_t(cap_) * kvd, 0.0f);
@@ -29,6 +32,11 @@ class AttnDecoder final : public LayerDecoder {
     scores_.assign(cap_, 0.0f);
     cos_.assign(Dh_ / 2, 0.0f);
     sin_.assign(Dh_ / 2, 0.0f);
+    if (qk_norm_) {
+      q_raw_.assign(qd, 0.0f);
+      k_raw_.assign(kvd, 0.0f);
+      rstd_.assign(H_, 0.0f);
+    }
   }
 
   common::Status bind(const WeightByName& weights, const std::string& p) {
@@ -38,6 +46,20 @@ class AttnDecoder final : public LayerDecoder {
     wo_ = weights(p + ".o.weight");
     for (auto [w, n] : {std::pair{wq_, "q"}, {wk_, "k"}, {wv_, "v"}, {wo_, "o"}}) {
       if (w == nullptr) return common::Status::NotFound("weight '" + p + "." + n + ".weight' is missing");
+    }
+    auto need = [&](const float** w, const char* local) {
+      *w = weights(p + "." + local);
+      if (*w == nullptr) return common::Status::NotFound("weight '" + p + "." + local + "' is missing");
+      return common::Status::Ok();
+    };
+    if (qkv_bias_) {
+      NS_RETURN_IF_ERROR(need(&bq_, "q.bias"));
+      NS_RETURN_IF_ERROR(need(&bk_, "k.bias"));
+      NS_RETURN_IF_ERROR(need(&bv_, "v.bias"));
+    }
+    if (qk_norm_) {
+      NS_RETURN_IF_ERROR(need(&qnw_, "q_norm.weight"));
+      NS_RETURN_IF_ERROR(need(&knw_, "k_norm.weight"));
     }
     return common::Status::Ok();
   }
@@ -51,10 +73,21 @@ class AttnDecoder final : public LayerDecoder {
 
   void step(float* out, const float* xn, int pos) override {
     const int qd = H_ * Dh_, kvd = Hkv_ * Dh_;
-    matmul_forward(q_.data(), xn, wq_, 1, D_, qd, false);
-    matmul_forward(k_.data(), xn, wk_, 1, D_, kvd, false);
+    float* qp = qk_norm_ ? q_raw_.data() : q_.data();  // the projections, before the norms
+    float* kp = qk_norm_ ? k_raw_.data() : k_.data();
+    matmul_forward(qp, xn, wq_, 1, D_, qd, false);
+    matmul_forward(kp, xn, wk_, 1, D_, kvd, false);
     matmul_forward(v_.data(), xn, wv_, 1, D_, kvd, false);
-    rope_row(cos_.data(), sin_.data(), pos, Dh_, theta_);
+    if (qkv_bias_) {
+      bias_forward(qp, bq_, 1, qd);
+      bias_forward(kp, bk_, 1, kvd);
+      bias_forward(v_.data(), bv_, 1, kvd);
+    }
+    if (qk_norm_) {
+      rmsnorm_forward(q_.data(), rstd_.data(), qp, qnw_, H_, Dh_, eps_);
+      rmsnorm_forward(k_.data(), rstd_.data(), kp, knw_, Hkv_, Dh_, eps_);
+    }
+    rope_row(cos_.data(), sin_.data(), pos, Dh_, theta_, rope_scaling_);
     rope_forward(q_.data(), cos_.data(), sin_.data(), 1, 1, H_, Dh_);
     rope_forward(k_.data(), cos_.data(), sin_.data(), 1, 1, Hkv_, Dh_);
     const int slot = pos % cap_;
@@ -89,10 +122,16 @@ class AttnDecoder final : public LayerDecoder {
  private:
   int D_, H_, Hkv_, Dh_;
   float theta_;
+  RopeScaling rope_scaling_;
+  bool qkv_bias_, qk_norm_;
+  float eps_;                                            // of the q/k norms
   int cap_;                                              // KV positions kept (ring)
   const float *wq_ = nullptr, *wk_ = nullptr, *wv_ = nullptr, *wo_ = nullptr;
   std::vector<float> kc_, vc_;                           // (cap, Hkv·Dh)
+  const float *bq_ = nullptr, *bk_ = nullptr, *bv_ = nullptr;      // with qkv_bias
+  const float *qnw_ = nullptr, *knw_ = nullptr;                    // with qk_norm (Dh)
   std::vector<float> q_, k_, v_, att_, scores_, cos_, sin_;
+  std::vector<float> q_raw_, k_raw_, rstd_;                        // with qk_norm
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
-// The `attn` kind's registration: its [attn] config keys and their validation, LoRA targets, the
+// The `attn` kind's registration: its [attn] config keys and their validation, LoRA targets (the
+// four projections; qkv biases and q/k norms are not linear maps, so lora/qlora freeze them), the
 // planner's parameter group and KV-cache size (trainer/layers/kind.h).
+#include "common/float_text.h"
 #include "trainer/layers/kind.h"
 
 namespace trainer {
@@ -16,6 +18,15 @@ constexpr ConfigKey kKeys[] = {
     {"head_dim", ConfigKeyType::kInt, [](ModelConfig& c) -> void* { return &c.attn.head_dim; }},
     {"window", ConfigKeyType::kInt, [](ModelConfig& c) -> void* { return &c.attn.window; }},
     {"rope_theta", ConfigKeyType::kFloat, [](ModelConfig& c) -> void* { return &c.attn.rope_theta; }},
+    {"qkv_bias", ConfigKeyType::kBool, [](ModelConfig& c) -> void* { return &c.attn.qkv_bias; }},
+    {"qk_norm", ConfigKeyType::kBool, [](ModelConfig& c) -> void* { return &c.attn.qk_norm; }},
+    {"rope_scale_factor", ConfigKeyType::kFloat, [](ModelConfig& c) -> void* { return &c.attn.rope_scale_factor; }},
+    {"rope_low_freq_factor", ConfigKeyType::kFloat,
+     [](ModelConfig& c) -> void* { return &c.attn.rope_low_freq_factor; }},
+    {"rope_high_freq_factor", ConfigKeyType::kFloat,
+     [](ModelConfig& c) -> void* { return &c.attn.rope_high_freq_factor; }},
+    {"rope_original_context", ConfigKeyType::kInt,
+     [](ModelConfig& c) -> void* { return &c.attn.rope_original_context; }},
 };
 
 common::Status validate(const ModelConfig& c, const std::string& source) {
@@ -37,6 +48,18 @@ common::Status validate(const ModelConfig& c, const std::string& source) {
   if (c.head_dim() % 2 != 0) return bad("head_dim", "must be even for RoPE, got " + std::to_string(c.head_dim()));
   if (a.window < 0) return bad("window", "must be positive (or 0 for full causal attention)");
   if (!(a.rope_theta > 0)) return bad("rope_theta", "must be positive");
+  // Llama-3.1 scaling, checked as Hugging Face checks rope_type "llama3" (factor >= 1, high > low).
+  if (!(a.rope_scale_factor == 0 || a.rope_scale_factor >= 1)) {
+    return bad("rope_scale_factor",
+               "must be 0 (no scaling) or at least 1, got " + common::float_to_shortest(a.rope_scale_factor));
+  }
+  if (a.rope_scale_factor != 0) {
+    if (!(a.rope_low_freq_factor > 0)) return bad("rope_low_freq_factor", "must be positive");
+    if (!(a.rope_high_freq_factor > a.rope_low_freq_factor)) {
+      return bad("rope_high_freq_factor", "must be greater than attn.rope_low_freq_factor");
+    }
+    if (a.rope_original_context < 1) return bad("rope_original_context", "must be positive");
+  }
   return common::Status::Ok();
 }
 
