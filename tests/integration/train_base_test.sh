@@ -77,6 +77,13 @@ cmp "$work/ref/checkpoints/step-00000020/optimizer.safetensors" "$work/killed/ch
   || fail "the resumed run's optimizer moments differ"
 echo "qlora over Q4_K_M: resumed after SIGKILL, bit-identical at step 20"
 
+# The HF directory has no tokenizer.json: a run must name one (the GGUF's is the same vocabulary).
+set +e
+"$BIN" train --base "$work/m/hf" --mode lora --steps 5 "${COMMON[@]}" --out "$work/notok" 2> "$work/notok.err"
+rc=$?
+set -e
+[ $rc -eq 2 ] && grep -q "no tokenizer" "$work/notok.err" || fail "an HF model without a tokenizer: exit $rc, $(cat "$work/notok.err")"
+COMMON+=(--tokenizer "gguf:$work/m/model.gguf")
 "$BIN" train --base "$work/m/hf" --mode lora --rank 8 --steps 40 "${COMMON[@]}" --out "$work/lora_hf" \
   2> "$work/lora_hf.log" || fail "lora over the HF directory failed"
 learned "$work/lora_hf.log" "lora over HF (mapped)"

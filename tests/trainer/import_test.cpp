@@ -151,7 +151,51 @@ TEST_P(Imported, LogitsAndGreedyContinuationMatchLlamaCpp) {
   EXPECT_EQ(our_greedy(c, (*m)->f32_lookup(), kPrompt, 8), greedy);
 }
 
-INSTANTIATE_TEST_SUITE_P(Arch, Imported, ::testing::Values("llama", "mamba"));
+INSTANTIATE_TEST_SUITE_P(Arch, Imported, ::testing::Values("llama", "qwen2", "qwen3", "mamba"));
+
+// Llama 3.1's RoPE scaling: the HF directory (rope_scaling of type llama3) gives llama.cpp's logits
+// on the GGUF that carries the same scaling as rope_freqs.weight; the GGUF itself is refused (not
+// read yet) with a message naming the file.
+TEST(ImportedLlama3, RopeScalingMatchesLlamaCpp) {
+  if (std::string why = llamacpp_ref::gguf_py_missing(); !why.empty()) GTEST_SKIP() << why;
+  if (std::string why = llamacpp_ref::harness_missing(); !why.empty()) GTEST_SKIP() << why;
+  llamacpp_ref::ScratchDir dir("import_llama3");
+  const std::string out = dir.file("llama3");
+  bool ok = false;
+  llamacpp_ref::run("PYTHONPATH=" + q(llamacpp_ref::gguf_py()) + " /usr/bin/python3 " +
+                        q(std::string(NS_SOURCE_DIR) + "/tests/reference/llamacpp/model_fixture.py") + " llama " +
+                        q(out) + " --rope-llama3 --vocab " +
+                        q(std::string(NS_LLAMACPP_SRC) + "/models/ggml-vocab-llama-spm.gguf"),
+                    &ok);
+  ASSERT_TRUE(ok);
+  auto refused = ImportedModel::open(out + "/model.gguf");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("rope_freqs"), std::string::npos) << refused.status().message();
+  auto m = ImportedModel::open(out + "/hf");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  trainer::ModelConfig c = (*m)->config();
+  EXPECT_EQ(c.attn.rope_scale_factor, 8.0f);
+  std::vector<int32_t> ids = kPrompt;
+  for (int i = 0; i < 40; ++i) ids.push_back(static_cast<int32_t>(100 + 37 * i));  // long enough for low frequencies
+  const json r = harness_json("eval --model " + q(out + "/model.gguf") + " --ids " + id_list(ids) + " --logits --threads 2");
+  const auto ref = r["logits"].get<std::vector<std::vector<double>>>();
+  auto max_diff = [&](const trainer::ModelConfig& config) {
+    const std::vector<float> ours = our_logits(config, (*m)->f32_lookup(), ids);
+    double d = 0;
+    for (size_t t = 0; t < ids.size(); ++t) {
+      for (int v = 0; v < config.vocab_size; ++v) {
+        d = std::max(d, std::fabs(ours[t * static_cast<size_t>(config.vocab_size) + static_cast<size_t>(v)] -
+                                  ref[t][static_cast<size_t>(v)]));
+      }
+    }
+    return d;
+  };
+  const double with = max_diff(c);
+  c.attn.rope_scale_factor = 0;  // the same model without the scaling is visibly different
+  const double without = max_diff(c);
+  EXPECT_LT(with, 0.05) << "with llama3 scaling";
+  EXPECT_GT(without, 20 * with + 0.5) << "the scaling made no difference";
+}
 
 // The same comparison catches a loader that forgets llama.cpp's q/k row permutation: read the
 // GGUF's q and k as stored (no transform) and the logits and the continuation are wrong.

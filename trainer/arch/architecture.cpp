@@ -11,9 +11,12 @@ namespace trainer {
 
 extern const Architecture kLlamaArchitecture;  // arch/llama.cpp
 extern const Architecture kMambaArchitecture;  // arch/mamba.cpp
+extern const Architecture kQwen2Architecture;  // arch/qwen.cpp
+extern const Architecture kQwen3Architecture;  // arch/qwen.cpp
 
 namespace {
-const Architecture* const kArchitectures[] = {&kLlamaArchitecture, &kMambaArchitecture};
+const Architecture* const kArchitectures[] = {&kLlamaArchitecture, &kQwen2Architecture, &kQwen3Architecture,
+                                              &kMambaArchitecture};
 }  // namespace
 
 std::span<const Architecture* const> architectures() { return kArchitectures; }

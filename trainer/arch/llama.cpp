@@ -72,6 +72,9 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   NS_ASSIGN_OR_RETURN(c.name, f.get_string("general.architecture"));
   const formats::GgufTensor* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr) return Status::InvalidArgument(f.path() + ": no token_embd.weight tensor");
+  if (f.find_tensor("rope_freqs.weight") != nullptr)
+    return Status::InvalidArgument(f.path() + ": Llama 3.1 RoPE scaling stored as rope_freqs.weight is not supported "
+                                   "yet; import the model's Hugging Face directory instead");
   NS_ASSIGN_OR_RETURN(int64_t d_model, gguf_arch_int(f, "embedding_length"));
   NS_ASSIGN_OR_RETURN(int64_t layers, gguf_arch_int(f, "block_count"));
   NS_ASSIGN_OR_RETURN(int64_t heads, gguf_arch_int(f, "attention.head_count"));

@@ -4,12 +4,16 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
 (config.json + model.safetensors with the transformers names and layouts).
 
   PYTHONPATH=<llama.cpp>/gguf-py python3 model_fixture.py ARCH OUT_DIR [options]
-    ARCH        llama | mamba
+    ARCH        llama | qwen2 (q/k/v biases) | qwen3 (q/k norms, head_dim of its own) | mamba
     --vocab F   copy the tokenizer of a llama.cpp vocabulary file (models/ggml-vocab-*.gguf) into the
                 GGUF; the model's vocabulary is that size (else 64 tokens and no tokenizer)
     --hf-tokenizer DIR   copy DIR/tokenizer.json (and tokenizer_config.json) into the HF directory
+    --n-vocab N without --vocab: the model's vocabulary size (no tokenizer; default 64)
     --tied      tied embeddings (no output.weight / lm_head.weight)
     --layers N --d D --heads H --kv-heads K --ff F --seed S --ctx C
+    --rope-llama3  (llama) Llama 3.1 RoPE scaling: rope_scaling in config.json, rope_freqs.weight (the
+                   per-frequency factors, computed as llama.cpp's converter does) in the GGUF; a short
+                   original context so that the scaling changes many frequencies
     --no-permute   write llama's q/k rows unpermuted into the GGUF (a wrong file: the tests show it
                    is caught)
 Writes OUT_DIR/model.gguf and OUT_DIR/hf/. Weights are scaled so that predictions are peaked: a wrong
@@ -52,8 +56,11 @@ def llama_permute(w, n_head):
 
 
 def llama(a, rng, vocab):
+    """llama, and qwen2/qwen3 (the same blocks plus biases or q/k norms; llama.cpp keeps their q/k
+    rows in rotate-half order)."""
     d, ff, L, H, K = a.d, a.ff, a.layers, a.heads, a.kv_heads
-    hd = d // H
+    hd = d // H if a.arch != "qwen3" else 2 * d // H  # qwen3's head_dim differs from d / heads
+    permute = a.arch == "llama" and not a.no_permute
 
     def mat(rows, cols, gain=1.0):
         return (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
@@ -69,6 +76,12 @@ def llama(a, rng, vocab):
         hf[p + "self_attn.k_proj.weight"] = mat(K * hd, d, 2.0)
         hf[p + "self_attn.v_proj.weight"] = mat(K * hd, d)
         hf[p + "self_attn.o_proj.weight"] = mat(d, H * hd)
+        if a.arch == "qwen2":
+            for x, n in (("q", H), ("k", K), ("v", K)):
+                hf[p + f"self_attn.{x}_proj.bias"] = (0.5 * rng.standard_normal(n * hd)).astype(np.float32)
+        if a.arch == "qwen3":
+            hf[p + "self_attn.q_norm.weight"] = norm(hd)
+            hf[p + "self_attn.k_norm.weight"] = norm(hd)
         hf[p + "post_attention_layernorm.weight"] = norm()
         hf[p + "mlp.gate_proj.weight"] = mat(ff, d)
         hf[p + "mlp.up_proj.weight"] = mat(ff, d)
@@ -76,22 +89,47 @@ def llama(a, rng, vocab):
     hf["model.norm.weight"] = norm()
     if not a.tied:
         hf["lm_head.weight"] = mat(vocab, d, 8.0)
+    arch_class = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}[a.arch]
     config = {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+        "architectures": [arch_class], "model_type": a.arch, "hidden_act": "silu",
         "hidden_size": d, "intermediate_size": ff, "num_hidden_layers": L, "num_attention_heads": H,
         "num_key_value_heads": K, "head_dim": hd, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
         "max_position_embeddings": a.ctx, "vocab_size": vocab, "tie_word_embeddings": a.tied,
         "torch_dtype": "float32",
     }
+    rope = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64}
+    if a.rope_llama3:
+        config["rope_scaling"] = rope
+
+    def rope_factors():
+        freqs = 1.0 / (10000.0 ** (np.arange(0, hd, 2, dtype=np.float32) / hd))
+        old, low, high, factor = rope["original_max_position_embeddings"], rope["low_freq_factor"], \
+            rope["high_freq_factor"], rope["factor"]
+        out = []
+        for f in freqs:
+            wavelen = 2 * np.pi / f
+            if wavelen < old / high:
+                out.append(1.0)
+            elif wavelen > old / low:
+                out.append(factor)
+            else:
+                smooth = (old / wavelen - low) / (high - low)
+                out.append(1 / ((1 - smooth) / factor + smooth))
+        return np.array(out, dtype=np.float32)
 
     def to_gguf(w):
         w.add_context_length(a.ctx)
         w.add_embedding_length(d)
         w.add_feed_forward_length(ff)
+        if a.rope_llama3:
+            w.add_tensor("rope_freqs.weight", rope_factors())
         w.add_block_count(L)
         w.add_head_count(H)
         w.add_head_count_kv(K)
         w.add_rope_dimension_count(hd)
+        w.add_key_length(hd)
+        w.add_value_length(hd)
         w.add_rope_freq_base(10000.0)
         w.add_layer_norm_rms_eps(1e-5)
         w.add_vocab_size(vocab)
@@ -99,13 +137,19 @@ def llama(a, rng, vocab):
         for i in range(L):
             p, g = f"model.layers.{i}.", f"blk.{i}."
             q, k = hf[p + "self_attn.q_proj.weight"], hf[p + "self_attn.k_proj.weight"]
-            if not a.no_permute:
+            if permute:
                 q, k = llama_permute(q, H), llama_permute(k, K)
             w.add_tensor(g + "attn_norm.weight", hf[p + "input_layernorm.weight"])
             w.add_tensor(g + "attn_q.weight", np.ascontiguousarray(q))
             w.add_tensor(g + "attn_k.weight", np.ascontiguousarray(k))
             w.add_tensor(g + "attn_v.weight", hf[p + "self_attn.v_proj.weight"])
             w.add_tensor(g + "attn_output.weight", hf[p + "self_attn.o_proj.weight"])
+            for x in ("q", "k", "v"):
+                if p + f"self_attn.{x}_proj.bias" in hf:
+                    w.add_tensor(g + f"attn_{x}.bias", hf[p + f"self_attn.{x}_proj.bias"])
+            if p + "self_attn.q_norm.weight" in hf:
+                w.add_tensor(g + "attn_q_norm.weight", hf[p + "self_attn.q_norm.weight"])
+                w.add_tensor(g + "attn_k_norm.weight", hf[p + "self_attn.k_norm.weight"])
             w.add_tensor(g + "ffn_norm.weight", hf[p + "post_attention_layernorm.weight"])
             w.add_tensor(g + "ffn_gate.weight", hf[p + "mlp.gate_proj.weight"])
             w.add_tensor(g + "ffn_up.weight", hf[p + "mlp.up_proj.weight"])
@@ -182,12 +226,14 @@ def mamba(a, rng, vocab):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("arch", choices=["llama", "mamba"])
+    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba"])
     ap.add_argument("out")
     ap.add_argument("--vocab")
     ap.add_argument("--hf-tokenizer")
     ap.add_argument("--tied", action="store_true")
+    ap.add_argument("--n-vocab", type=int, default=64)
     ap.add_argument("--no-permute", action="store_true")
+    ap.add_argument("--rope-llama3", action="store_true")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--d", type=int, default=64)
     ap.add_argument("--heads", type=int, default=4)
@@ -200,11 +246,11 @@ def main():
     gguf_path = os.path.join(a.out, "model.gguf")
     w = gguf.GGUFWriter(gguf_path, arch=a.arch)
     w.add_name(f"fixture-{a.arch}")
-    vocab = copy_tokenizer(w, a.vocab) if a.vocab else 64
+    vocab = copy_tokenizer(w, a.vocab) if a.vocab else a.n_vocab
     if not a.vocab:
         w.add_tokenizer_model("no_vocab")
     rng = np.random.default_rng(a.seed)
-    hf, config, to_gguf = (llama if a.arch == "llama" else mamba)(a, rng, vocab)
+    hf, config, to_gguf = (mamba if a.arch == "mamba" else llama)(a, rng, vocab)
     to_gguf(w)
     w.write_header_to_file()
     w.write_kv_data_to_file()
