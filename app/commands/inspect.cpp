@@ -123,7 +123,7 @@ int inspect_main(const InspectFlags& f) {
   for (size_t start = 0; start < toml.size();) {
     const size_t nl = toml.find('\n', start);
     const std::string line = toml.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-    std::printf("  %s\n", line.c_str());
+    std::printf("%s%s\n", line.empty() ? "" : "  ", line.c_str());
     if (nl == std::string::npos) break;
     start = nl + 1;
   }

@@ -50,7 +50,17 @@ class Output {
   void token(int32_t id) {
     ids_.push_back(id);
     if (f_.json) return;
-    const std::string text = tok_.decode(std::span<const int32_t>(&id, 1));
+    // What the continuation so far decodes to, less what was printed: a SentencePiece token's
+    // leading space survives (decoding it alone drops it). Should an earlier text change (never for
+    // the tokenizers here), each token's own text is printed from then on.
+    std::string text = tok_.decode(ids_);
+    if (in_step_ && text.compare(0, printed_.size(), printed_) == 0) {
+      text.erase(0, printed_.size());
+    } else {
+      in_step_ = false;
+      text = tok_.decode(std::span<const int32_t>(&id, 1));
+    }
+    printed_ += text;
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
   }
@@ -68,6 +78,8 @@ class Output {
   const SampleFlags& f_;
   const trainer::Tokenizer& tok_;
   std::vector<int32_t> ids_;
+  std::string printed_;
+  bool in_step_ = true;
 };
 
 // The context a run was trained for; for a pretrained model the prompt plus the tokens asked for.

@@ -73,8 +73,7 @@ print(f"ok   eval --seq {T}: loss {ours['loss']:.6f}, llama.cpp {ref:.6f} over {
 assert rel < 1e-4, f"relative difference {rel}"
 PYEOF
 
-  # The Hugging Face directory holds the same weights: the same loss on the same ids (it has no
-  # tokenizer of its own, which eval says).
+  # The fixture's Hugging Face directory has no tokenizer of its own: eval says so.
   set +e
   err=$("$BIN" eval "$dir/hf" --data "$WORK/text.txt" --seq $SEQ 2>&1 >/dev/null); rc=$?
   set -e
@@ -91,6 +90,16 @@ PYEOF
     [ "$(field "$WORK/sample.json" "['prompt_ids'][0]")" = 1 ] || fail "$arch: the prompt does not start with BOS"
     echo "ok   $arch sample $how --temperature 0: $(field "$WORK/sample.json" "['ids']") = llama.cpp's greedy"
   done
+  # Streamed text is the prompt and the decoding of the whole continuation (SentencePiece spaces kept).
+  "$BIN" sample "$gguf" --prompt "$(cat "$WORK/prompt.txt")" --tokens 8 --temperature 0 >"$WORK/sample.txt" 2>/dev/null ||
+    fail "$arch: sample (text) failed"
+  $PY - "$WORK/sample.txt" "$WORK/sample.json" <<'PYEOF' || fail "$arch: streamed text differs from the JSON text"
+import json, sys
+streamed = open(sys.argv[1], "rb").read().decode("utf-8", errors="replace")
+j = json.load(open(sys.argv[2]))
+assert streamed == j["prompt"] + j["text"] + "\n", (streamed, j["prompt"] + j["text"])
+PYEOF
+  echo "ok   $arch sample streams '$(cat "$WORK/sample.txt")'"
 
   # inspect: the file's tensors as gguf-py lists them, the config and the tokenizer.
   "$BIN" inspect "$gguf" --json >"$WORK/inspect.json" || fail "$arch: inspect failed"
