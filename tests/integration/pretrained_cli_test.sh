@@ -151,7 +151,12 @@ n=$(wc -c <"$WORK/text.txt")
 [ "$(field "$WORK/run_eval.json" "['windows']")" = $(((n - 1) / 32)) ] && [ "$(field "$WORK/run_eval.json" "['tokens']")" = $(((n - 1) / 32 * 32)) ] ||
   fail "run eval --seq: $(cat "$WORK/run_eval.json") for $n bytes"
 "$BIN" eval "$WORK/run" --json >/dev/null || fail "eval of a run without --seq no longer works"
-"$BIN" inspect "$WORK/run" | grep -q "nightshift (run)" || fail "inspect of a run directory"
+"$BIN" inspect "$WORK/run" --json >"$WORK/inspect_run.json" || fail "inspect of a run directory"
+"$BIN" inspect "$WORK/micro.toml" --json >"$WORK/inspect_toml.json" || fail "inspect of a model TOML"
+[ "$(field "$WORK/inspect_run.json" "['format']")" = run ] && [ "$(field "$WORK/inspect_toml.json" "['format']")" = toml ] &&
+  [ "$(field "$WORK/inspect_run.json" "['parameters']")" = "$(field "$WORK/inspect_toml.json" "['parameters']")" ] &&
+  [ "$(field "$WORK/inspect_run.json" "['tokenizer_vocab']")" = 256 ] ||
+  fail "inspect of the run and its TOML: $(head -c 200 "$WORK/inspect_run.json") / $(head -c 200 "$WORK/inspect_toml.json")"
 echo "ok   run directory: eval --seq scores $(field "$WORK/run_eval.json" "['windows']") windows, loss $(field "$WORK/run_eval.json" "['loss']")"
 
 # Bad input: exit 2, one line naming the file.
@@ -181,6 +186,7 @@ for cmd in "eval --data $WORK/text.txt --seq $SEQ" "sample --prompt x" "inspect"
   read -r -a args <<<"$cmd"
   expect_bad "$WORK/nothing" "${args[@]}" "$WORK/nothing"
 done
+expect_bad "$WORK/missing.toml" inspect "$WORK/missing.toml"
 expect_bad "--seq" eval "$gguf" --data "$WORK/text.txt"
 expect_bad "--data" eval "$gguf" --seq $SEQ
 expect_bad "fewer than one window" eval "$gguf" --data "$WORK/prompt.txt" --seq $SEQ
