@@ -4,13 +4,18 @@
 // are train's, read from default_run_config(); the vocabulary comes from --tokenizer as in train.
 // Exit codes as train: 3 when the selected run does not fit (after the report), 2 for unknown
 // profile/model, malformed files and absurd numbers (one line saying what is wrong).
+// --model may name a pretrained model (a .gguf file or a Hugging Face directory): its config is
+// planned, with its own tokenizer's vocabulary unless --tokenizer is given; the report is headed
+// by the parameters counted from the file's tensors (JSON: "imported").
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "app/commands/command_registry.h"
+#include "app/commands/model_source.h"
 #include "app/train/run_config.h"
 #include "budget/report.h"
 #include "profiles/loader.h"
@@ -101,15 +106,43 @@ common::Result<Rendered> render(const BudgetArgs& a) {
   }
   NS_ASSIGN_OR_RETURN(budget::RunConfig run, run_config_from(a));
   NS_ASSIGN_OR_RETURN(profiles::HardwareProfile profile, profiles::find_profile(a.profile));
-  NS_ASSIGN_OR_RETURN(trainer::ModelConfig model, resolve_model(a.model.empty() ? default_model() : a.model));
+  const bool imported = trainer::ImportedModel::is_importable(a.model);
+  trainer::ModelConfig model;
+  nlohmann::ordered_json about;  // the pretrained model, when one is planned
+  if (imported) {
+    NS_ASSIGN_OR_RETURN(ModelSource src, open_imported_source(a.model, false));
+    model = src.config;
+    // Its own vocabulary, unless --tokenizer names another (the rows the embedding would get).
+    if (a.tokenizer.empty() && src.tokenizer != nullptr) model.vocab_size = src.tokenizer->vocab_size();
+    about = {{"path", a.model},
+             {"architecture", src.imported->architecture().name},
+             {"format", src.imported->format()},
+             {"tokenizer", src.imported->tokenizer_spec()},
+             {"parameters", src.imported->parameter_count()}};
+  } else {
+    NS_ASSIGN_OR_RETURN(model, resolve_model(a.model.empty() ? default_model() : a.model));
+  }
   // The vocabulary follows the tokenizer, as in train (a GPT-2 run has 50257 rows, not 256).
-  const std::string tokenizer = a.tokenizer.empty() ? default_run_config().tokenizer : a.tokenizer;
-  NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Tokenizer> tok, trainer::make_tokenizer(tokenizer));
-  model.vocab_size = tok->vocab_size();
+  if (!imported || !a.tokenizer.empty()) {
+    const std::string tokenizer = a.tokenizer.empty() ? default_run_config().tokenizer : a.tokenizer;
+    NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Tokenizer> tok, trainer::make_tokenizer(tokenizer));
+    model.vocab_size = tok->vocab_size();
+  }
   NS_ASSIGN_OR_RETURN(budget::BudgetReport report, budget::build_report(profile, model, run));
   Rendered out;
   out.fits = report.selected.fits();
   NS_ASSIGN_OR_RETURN(out.text, render_report(a, report));
+  if (imported) {
+    if (a.format == "json") {
+      nlohmann::ordered_json j = nlohmann::ordered_json::parse(out.text);
+      j["imported"] = about;
+      out.text = j.dump(2) + "\n";
+    } else {
+      out.text = "model " + a.model + ": " + about["architecture"].get<std::string>() + " (" +
+                 about["format"].get<std::string>() + "), " + std::to_string(about["parameters"].get<int64_t>()) +
+                 " parameters in its tensors\n\n" + out.text;
+    }
+  }
   return out;
 }
 
@@ -118,7 +151,7 @@ void register_budget_report(CLI::App& root, Action& run) {
   CLI::App* cmd = root.add_subcommand("budget-report", "plan the memory of a run on a device profile (nothing is trained)");
   cmd->add_option("--profile,-p", args->profile, "device profile name, a profile .toml file, or 'host'")
       ->capture_default_str();
-  cmd->add_option("--model,-m", args->model, "model preset name or model .toml file")->default_str(default_model());
+  cmd->add_option("--model,-m", args->model, "model preset name, model .toml file, or a pretrained model (.gguf file, Hugging Face directory)")->default_str(default_model());
   cmd->add_option("--tokenizer", args->tokenizer, "byte | gpt2:DIR: the vocabulary of the run (as train)")
       ->default_str(default_run_config().tokenizer);
   cmd->add_option("--mode", args->mode, "training mode: full, lora or qlora")->capture_default_str();

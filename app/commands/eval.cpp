@@ -5,6 +5,11 @@
 // Besides the loss (nats per token): perplexity exp(loss) and bits per byte (the loss summed over
 // the evaluated targets, in bits, divided by the UTF-8 bytes those targets decode to), which
 // compares models with different tokenizers.
+// `nightshift eval MODEL_OR_RUN --data FILE --seq T [--json]`: the whole file, deterministically —
+// tokenized once with the model's tokenizer (BOS first when it adds one), cut into windows of T + 1
+// tokens at tokens 0, T, 2T, ... (trainer/window_eval.h); prints the mean next-token NLL over
+// every target ("loss"), "tokens" and "windows". MODEL_OR_RUN is a run directory or a pretrained
+// model (a .gguf file or a Hugging Face directory); a pretrained model always takes this mode.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,9 +19,11 @@
 #include <vector>
 
 #include "app/commands/command_registry.h"
+#include "app/commands/model_source.h"
 #include "app/train/run_loader.h"
 #include "trainer/data/batch_source.h"
 #include "trainer/data/dataset.h"
+#include "trainer/window_eval.h"
 
 namespace app {
 namespace {
@@ -126,9 +133,81 @@ struct EvalFlags {
   bool json = false;
   int batches = 0;
   std::string data;  // "" = the run's corpus
+  int seq = 0;       // > 0: score the whole file in windows of seq + 1 tokens
 };
 
-int eval_main(const EvalFlags& f) {
+// The whole of `path` as bytes; NotFound naming it.
+common::Result<std::string> read_text(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return common::Status::NotFound(path + ": cannot open the data file");
+  std::string text;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) return common::Status::IOError(path + ": read failed");
+  return text;
+}
+
+// The windows mode: every window of the file, in order.
+int eval_windows_main(const EvalFlags& f, bool seq_given) {
+  if (f.data.empty() || !seq_given) {
+    return report_error(common::Status::InvalidArgument(
+        f.run_dir + ": scoring a pretrained model needs --data FILE and --seq T (windows of T + 1 tokens)"));
+  }
+  if (f.seq < 1) return report_error(common::Status::InvalidArgument("--seq must be at least 1"));
+  auto src = open_model_source(f.run_dir);
+  if (!src.ok()) return report_error(src.status());
+  auto text = read_text(f.data);
+  if (!text.ok()) return report_error(text.status());
+  trainer::EncodeOptions opt;
+  opt.add_bos = true;
+  const std::vector<int32_t> ids = src->tokenizer->encode_with(*text, opt);
+  const int64_t windows = trainer::count_windows(static_cast<int64_t>(ids.size()), f.seq);
+  if (windows == 0) {
+    return report_error(common::Status::InvalidArgument(f.data + ": " + std::to_string(ids.size()) +
+                                                        " tokens, fewer than one window of --seq + 1 = " +
+                                                        std::to_string(f.seq + 1)));
+  }
+  // A few windows per forward; each window's logits are its own, whatever shares the batch.
+  const int B = static_cast<int>(std::min<int64_t>(windows, 4));
+  auto model = src->inference_model(B, f.seq);
+  if (!model.ok()) return report_error(model.status());
+  auto score = trainer::score_windows(**model, ids, f.seq);
+  if (!score.ok()) return report_error(score.status().with_context(f.data));
+  uint64_t bytes = 0;  // UTF-8 bytes of every target (for bits per byte)
+  for (int64_t w = 0; w < windows; ++w) {
+    for (int64_t t = 1; t <= f.seq; ++t) {
+      const int32_t id = ids[static_cast<size_t>(w * f.seq + t)];
+      bytes += src->tokenizer->decode(std::span<const int32_t>(&id, 1)).size();
+    }
+  }
+  const double perplexity = std::exp(score->loss);
+  const double bits_per_byte =
+      bytes > 0 ? score->loss * static_cast<double>(score->tokens) / (std::log(2.0) * static_cast<double>(bytes)) : std::nan("");
+  if (f.json) {
+    nlohmann::json j{{"loss", score->loss},
+                     {"tokens", score->tokens},
+                     {"windows", score->windows},
+                     {"seq", f.seq},
+                     {"text_tokens", ids.size()},
+                     {"perplexity", perplexity},
+                     {"bits_per_byte", std::isnan(bits_per_byte) ? nlohmann::json(nullptr) : nlohmann::json(bits_per_byte)},
+                     {"model", src->is_run() ? src->run->info.dir : src->path},
+                     {"data", f.data}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("loss %.4f | perplexity %.2f | %.4f bits per byte | %lld windows of %d tokens (%lld targets) | %s on %s\n",
+                score->loss, perplexity, bits_per_byte, static_cast<long long>(score->windows), f.seq,
+                static_cast<long long>(score->tokens), src->is_run() ? src->run->info.dir.c_str() : src->path.c_str(),
+                f.data.c_str());
+  }
+  return kExitOk;
+}
+
+int eval_main(const EvalFlags& f, bool seq_given) {
+  if (seq_given || trainer::ImportedModel::is_importable(f.run_dir)) return eval_windows_main(f, seq_given);
   auto run = load_run(f.run_dir);
   if (!run.ok()) return report_error(run.status());
   const RunConfig& c = run->run;
@@ -191,12 +270,20 @@ int eval_main(const EvalFlags& f) {
 
 void register_eval(CLI::App& root, Action& run) {
   auto f = std::make_shared<EvalFlags>();
-  CLI::App* cmd = root.add_subcommand("eval", "validation loss, perplexity and bits per byte of a run's latest checkpoint");
-  cmd->add_option("run_dir", f->run_dir, "run directory")->required();
+  CLI::App* cmd = root.add_subcommand(
+      "eval", "validation loss, perplexity and bits per byte of a run's latest checkpoint or of a pretrained model");
+  cmd->add_option("run_dir", f->run_dir, "run directory, or a pretrained model (.gguf file, Hugging Face directory)")
+      ->required();
   cmd->add_flag("--json", f->json, "print one JSON object (val_loss, perplexity, bits_per_byte, step, ...)");
   cmd->add_option("--batches", f->batches, "validation batches (default: the run's eval_batches)");
-  cmd->add_option("--data", f->data, "evaluate on the held-out tail of this corpus instead of the run's");
-  cmd->callback([&run, f] { run = [f] { return eval_main(*f); }; });
+  cmd->add_option("--data", f->data,
+                  "evaluate on the held-out tail of this corpus instead of the run's (with --seq: the whole file)");
+  CLI::Option* seq = cmd->add_option("--seq", f->seq,
+                                     "score the whole --data file in windows of SEQ + 1 tokens (required for a pretrained model)");
+  cmd->callback([&run, f, seq] {
+    const bool seq_given = seq->count() > 0;
+    run = [f, seq_given] { return eval_main(*f, seq_given); };
+  });
 }
 
 }  // namespace
