@@ -35,7 +35,13 @@ PACKAGES_AARCH64=(
   libopenblas-openmp-dev:arm64 libfmt-dev:arm64 libtomlplusplus-dev:arm64
   libsqlite3-dev:arm64 libncurses-dev:arm64 libsensors-dev:arm64 libhwloc-dev:arm64
   libgtest-dev:arm64 libgmock-dev:arm64
+  libpcre2-dev:arm64 libutf8proc-dev:arm64    # the models' tokenizers
 )
+# Debian 12's libsentencepiece0 and libsentencepiece-dev are not Multi-Arch: same: installing the
+# arm64 ones removes the host's. Their arm64 files are unpacked (not installed) into this folder
+# instead, which cmake/aarch64-linux-gnu.cmake searches.
+UNPACK_AARCH64=(libsentencepiece0:arm64 libsentencepiece-dev:arm64)
+AARCH64_SYSROOT=build-aarch64-sysroot
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -73,6 +79,15 @@ else
 fi
 
 if [ "${1:-}" = "--aarch64" ]; then
+  if [ ! -f "$AARCH64_SYSROOT/.done" ]; then
+    echo "setup: unpacking ${UNPACK_AARCH64[*]} into $AARCH64_SYSROOT/"
+    rm -rf "$AARCH64_SYSROOT" && mkdir -p "$AARCH64_SYSROOT/debs"
+    (cd "$AARCH64_SYSROOT/debs" && apt-get download -q "${UNPACK_AARCH64[@]}")
+    for deb in "$AARCH64_SYSROOT"/debs/*.deb; do dpkg-deb -x "$deb" "$AARCH64_SYSROOT"; done
+    # The .pc files name /usr; point them at the unpacked tree.
+    sed -i "s|^prefix=/usr\$|prefix=$PWD/$AARCH64_SYSROOT/usr|" "$AARCH64_SYSROOT"/usr/lib/aarch64-linux-gnu/pkgconfig/*.pc
+    touch "$AARCH64_SYSROOT/.done"
+  fi
   echo "setup: done (aarch64 cross packages)"
   exit 0
 fi

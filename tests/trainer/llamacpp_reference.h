@@ -42,9 +42,13 @@ inline std::string gguf_py_missing() {
   return ok ? "" : "python3 cannot import numpy and gguf-py (apt-get install python3-numpy python3-yaml)";
 }
 inline std::string harness_missing() {
+#if defined(__x86_64__)
   return harness().empty() || !std::filesystem::exists(harness())
              ? "the llama.cpp harness is not built (run scripts/setup.sh, then reconfigure with cmake)"
              : "";
+#else
+  return "the llama.cpp harness links node-llama-cpp's prebuilt x86-64 libraries: not built for this architecture";
+#endif
 }
 
 // gguf_py_tool.py with the given arguments; its stdout.

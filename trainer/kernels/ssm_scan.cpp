@@ -374,12 +374,14 @@ void ssm_scan_backward(float* du, float* ddt, float* dA_log, float* dBm, float* 
       for (int blk = blk0; blk < blk1; ++blk) {
         const int d0 = blk * kW, nd = std::min(kW, Di - d0);
         alignas(32) float A[kSsmMaxState * kW];
-        alignas(32) float A2[kSsmMaxState * kW];
         alignas(32) float g[kSsmMaxState * kW];
         alignas(32) float dAacc[kSsmMaxState * kW];
         alignas(32) float Dk[kW], dD8[kW] = {};
         load_A(A, A_log, d0, nd, N);
+#ifdef NS_SCAN_AVX2
+        alignas(32) float A2[kSsmMaxState * kW];  // A·log2(e), for the AVX2 path's exp2
         for (int i = 0; i < N * kW; ++i) A2[i] = A[i] * kLog2e;
+#endif
         std::fill(dAacc, dAacc + N * kW, 0.0f);
         load_block(Dk, Dskip + d0, nd);
         for (int b = 0; b < B; ++b) {
