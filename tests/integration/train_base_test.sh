@@ -59,6 +59,21 @@ assert linear and all(v == 0 for v in sizes.values()), sizes
 print(f"qlora checkpoint: {len(raw)} bytes; the mapped linear weights hold 0 bytes in it ({len(linear)} checked)")
 PY
 
+# The run evaluates and samples with its base mapped again, and scores better than the base.
+"$BIN" eval "$work/m/q4km.gguf" --data "$work/text.txt" --seq 64 --json > "$work/eval_base.json" || fail "eval of the base"
+"$BIN" eval "$work/qlora" --data "$work/text.txt" --seq 64 --json > "$work/eval_run.json" || fail "eval of the qlora run"
+$PY - "$work/eval_base.json" "$work/eval_run.json" <<'PY' || fail "the qlora run does not score better than its base"
+import json, sys
+base, run = (json.load(open(p)) for p in sys.argv[1:3])
+assert base["windows"] == run["windows"] > 0, (base, run)
+print(f"eval --seq 64 over the text: base {base['loss']:.4f}, after qlora {run['loss']:.4f} ({run['tokens']} targets)")
+assert run["loss"] < base["loss"] - 1.0, (base["loss"], run["loss"])
+PY
+"$BIN" sample "$work/qlora" --prompt "ROMEO:" --tokens 8 --temperature 0 --json > "$work/sample.json" 2> "$work/sample.log" \
+  || fail "sample of the qlora run"
+$PY -c "import json,sys; j=json.load(open(sys.argv[1])); assert len(j['ids']) == 8, j" "$work/sample.json" \
+  || fail "sample --json: $(cat "$work/sample.json")"
+
 # Killed with SIGKILL after its first checkpoint and resumed: bit-identical to the uninterrupted run.
 "$BIN" train --base "$work/m/q4km.gguf" --mode qlora --rank 8 --steps 20 "${COMMON[@]}" --out "$work/ref" \
   2> "$work/ref.log" || fail "the uninterrupted qlora run failed"
