@@ -53,18 +53,16 @@ Result<ModelSource> open_imported_source(const std::string& path, bool need_toke
 
 Result<ModelSource> open_model_source(const std::string& path) {
   if (trainer::ImportedModel::is_importable(path)) return open_imported_source(path, true);
+  // A run directory keeps its checkpoints in checkpoints/; load_run's own errors (a damaged
+  // checkpoint, a base that has moved) are passed on as they are.
   std::error_code ec;
-  if (!std::filesystem::is_directory(path, ec)) {
-    return Status::NotFound(path + ": neither a run directory nor a pretrained model (a .gguf file or a directory with config.json)");
+  if (!std::filesystem::is_directory(std::filesystem::path(path) / "checkpoints", ec)) {
+    return Status::NotFound(path + ": neither a run directory (no checkpoints) nor a pretrained model (a .gguf file or a directory with config.json)");
   }
-  Result<LoadedRun> run = load_run(path);
-  if (!run.ok()) {
-    if (run.status().code() != common::StatusCode::kNotFound) return run.status();
-    return Status::NotFound(path + ": neither a run directory (no checkpoint) nor a pretrained model (a .gguf file or a directory with config.json)");
-  }
+  NS_ASSIGN_OR_RETURN(LoadedRun run, load_run(path));
   ModelSource s;
   s.path = path;
-  s.run = std::make_unique<LoadedRun>(std::move(*run));
+  s.run = std::make_unique<LoadedRun>(std::move(run));
   s.config = s.run->model;
   s.tokenizer = s.run->tokenizer.get();
   return s;
