@@ -115,9 +115,6 @@ Status adopt_base_model(const trainer::BaseInfo& bi, const std::string& base, co
       return Status::InvalidArgument(base + ": the base was trained with tokenizer " + bi.tokenizer + ", not " +
                                      c->tokenizer);
     c->tokenizer = bi.tokenizer;
-  } else if (bi.source == base && trainer::ImportedModel::is_importable(base) && c->tokenizer == "byte") {
-    return Status::InvalidArgument(base + ": the model carries no tokenizer (no tokenizer.json or tokenizer.model); "
-                                   "name its tokenizer with --tokenizer");
   }
   const std::string default_out = default_run_dir(c->model.name);
   c->model = bi.config;

@@ -9,6 +9,12 @@ common::Result<ResolvedRun> resolve_train_run(const TrainFlags& flags) {
   RunConfig& c = run.config;
   NS_ASSIGN_OR_RETURN(run.lora, resolve_lora(flags.config, flags.lora, flags.preset || flags.model,
                                              flags.out.has_value(), &c));
+  const trainer::BaseSource* base = run.lora.base.get();
+  if (base != nullptr && base->imported() != nullptr && base->info().tokenizer.empty() && !flags.tokenizer &&
+      c.tokenizer == "byte") {
+    return common::Status::InvalidArgument(run.lora.base_path + ": the model carries no tokenizer (no tokenizer.json or "
+                                           "tokenizer.model); name its tokenizer with --tokenizer");
+  }
   // One RunShape for the planner and the model: per-thread scratch for the threads the run asked for.
   c.shape.max_threads = c.train.threads;
   NS_ASSIGN_OR_RETURN(run.tokenizer, trainer::make_tokenizer(c.tokenizer));
