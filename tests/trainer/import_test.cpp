@@ -153,9 +153,9 @@ TEST_P(Imported, LogitsAndGreedyContinuationMatchLlamaCpp) {
 
 INSTANTIATE_TEST_SUITE_P(Arch, Imported, ::testing::Values("llama", "qwen2", "qwen3", "mamba"));
 
-// Llama 3.1's RoPE scaling: the HF directory (rope_scaling of type llama3) gives llama.cpp's logits
-// on the GGUF that carries the same scaling as rope_freqs.weight; the GGUF itself is refused (not
-// read yet) with a message naming the file.
+// Llama 3.1's RoPE scaling: the HF directory (rope_scaling of type llama3) and the GGUF that carries
+// the same scaling as rope_freqs.weight (per-pair factors, from which the parameters are recovered)
+// both give llama.cpp's logits on that GGUF.
 TEST(ImportedLlama3, RopeScalingMatchesLlamaCpp) {
   if (std::string why = llamacpp_ref::gguf_py_missing(); !why.empty()) GTEST_SKIP() << why;
   if (std::string why = llamacpp_ref::harness_missing(); !why.empty()) GTEST_SKIP() << why;
@@ -168,13 +168,16 @@ TEST(ImportedLlama3, RopeScalingMatchesLlamaCpp) {
                         q(std::string(NS_LLAMACPP_SRC) + "/models/ggml-vocab-llama-spm.gguf"),
                     &ok);
   ASSERT_TRUE(ok);
-  auto refused = ImportedModel::open(out + "/model.gguf");
-  ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("rope_freqs"), std::string::npos) << refused.status().message();
+  auto g = ImportedModel::open(out + "/model.gguf");
+  ASSERT_TRUE(g.ok()) << g.status().message();
   auto m = ImportedModel::open(out + "/hf");
   ASSERT_TRUE(m.ok()) << m.status().message();
   trainer::ModelConfig c = (*m)->config();
   EXPECT_EQ(c.attn.rope_scale_factor, 8.0f);
+  const trainer::AttnConfig& ga = (*g)->config().attn;  // recovered from the factors
+  EXPECT_FLOAT_EQ(ga.rope_scale_factor, 8.0f);
+  EXPECT_EQ(ga.rope_original_context, 64);
+  EXPECT_NEAR(ga.rope_high_freq_factor, 4.0f, 1e-3);
   std::vector<int32_t> ids = kPrompt;
   for (int i = 0; i < 40; ++i) ids.push_back(static_cast<int32_t>(100 + 37 * i));  // long enough for low frequencies
   const json r = harness_json("eval --model " + q(out + "/model.gguf") + " --ids " + id_list(ids) + " --logits --threads 2");
@@ -191,6 +194,17 @@ TEST(ImportedLlama3, RopeScalingMatchesLlamaCpp) {
     return d;
   };
   const double with = max_diff(c);
+  {
+    const std::vector<float> ours = our_logits((*g)->config(), (*g)->f32_lookup(), ids);
+    double d = 0;
+    for (size_t t = 0; t < ids.size(); ++t) {
+      for (int v = 0; v < c.vocab_size; ++v) {
+        d = std::max(d, std::fabs(ours[t * static_cast<size_t>(c.vocab_size) + static_cast<size_t>(v)] -
+                                  ref[t][static_cast<size_t>(v)]));
+      }
+    }
+    EXPECT_LT(d, 0.05) << "the GGUF's recovered scaling";
+  }
   c.attn.rope_scale_factor = 0;  // the same model without the scaling is visibly different
   const double without = max_diff(c);
   EXPECT_LT(with, 0.05) << "with llama3 scaling";

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "trainer/arch/architecture.h"
+#include "trainer/arch/rope_freqs.h"
 
 namespace trainer {
 
@@ -72,9 +73,6 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   NS_ASSIGN_OR_RETURN(c.name, f.get_string("general.architecture"));
   const formats::GgufTensor* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr) return Status::InvalidArgument(f.path() + ": no token_embd.weight tensor");
-  if (f.find_tensor("rope_freqs.weight") != nullptr)
-    return Status::InvalidArgument(f.path() + ": Llama 3.1 RoPE scaling stored as rope_freqs.weight is not supported "
-                                   "yet; import the model's Hugging Face directory instead");
   NS_ASSIGN_OR_RETURN(int64_t d_model, gguf_arch_int(f, "embedding_length"));
   NS_ASSIGN_OR_RETURN(int64_t layers, gguf_arch_int(f, "block_count"));
   NS_ASSIGN_OR_RETURN(int64_t heads, gguf_arch_int(f, "attention.head_count"));
@@ -95,6 +93,7 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   c.mlp.d_ff = static_cast<int>(d_ff);
   c.norm_eps = static_cast<float>(eps);
   c.tied_embedding = f.find_tensor("output.weight") == nullptr;
+  NS_RETURN_IF_ERROR(read_rope_freqs(f, &c));  // Llama 3.1+: the RoPE scaling as per-pair factors
   NS_RETURN_IF_ERROR(validate_model_config(c, f.path()));
   return c;
 }
