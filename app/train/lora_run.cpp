@@ -137,7 +137,7 @@ void add_lora_flags(CLI::App* cmd, LoraFlags* f) {
   cmd->add_option("--rank-ceiling", f->rank_ceiling, "highest rank the adapters may grow to (default --rank)");
   cmd->add_option("--adapter", f->adapter, "continue from a PEFT adapter directory (sets rank, alpha, targets)");
   cmd->add_option("--base-format,--quant", f->base_format,
-                  "storage of a base quantized on load (a checkpoint, an HF model in qlora mode): nf4 | q8_0 (qlora), "
+                  "storage of a base quantized on load (a checkpoint, an HF model in qlora mode): nf4 | q8_0 | q4_k (qlora), "
                   "f32 | f16 | bf16 (lora); a GGUF base keeps its own types");
   cmd->add_flag("--no-double-quant", f->no_double_quant, "nf4 base from a checkpoint: keep the block scales in fp32");
 }
@@ -191,6 +191,12 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
       return Status::InvalidArgument(*f.base + ": this base stays memory-mapped in its own types; --base-format / --quant "
                                      "apply to a Hugging Face base in qlora mode");
     s.lora.mapped_base = true;
+  } else if (imported != nullptr && f.base_format && (*f.base_format == "q4_k" || *f.base_format == "q4_K")) {
+    // An HF base in qlora mode, encoded into ggml's Q4_K on load (rows that are not whole 256-value
+    // blocks into Q8_0, as llama-quantize's Q4_K_M falls back) and multiplied through the type table.
+    NS_RETURN_IF_ERROR(run.base->encode_on_load("q4_K"));
+    s.lora.mapped_base = true;
+    s.lora.mapped_encoding = "q4_K";
   } else if (run.base->converts_on_load()) {
     std::string fmt = f.base_format.value_or(run.mode == TrainMode::kQlora ? "nf4" : "f32");
     if (fmt == "q8_0") fmt = "q8";
@@ -258,6 +264,7 @@ Status check_lora_resume(const trainer::CheckpointInfo& info, const RunConfig& c
                                    trainer::train_mode_name(b.mode) + "; choose another --out");
   if (a.mode == TrainMode::kFull) return Status::Ok();
   if (a.lora.base_id != b.lora.base_id || a.lora.base_format != b.lora.base_format ||
+      a.lora.mapped_base != b.lora.mapped_base || a.lora.mapped_encoding != b.lora.mapped_encoding ||
       trainer::lora_rank_capacity(a) != trainer::lora_rank_capacity(b) || a.lora.targets != b.lora.targets ||
       a.lora_rank != b.lora_rank || a.lora.alpha != b.lora.alpha)
     return Status::InvalidArgument(c.out_dir + ": holds a " + trainer::train_mode_name(a.mode) +

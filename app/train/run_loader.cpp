@@ -35,6 +35,7 @@ Result<LoadedRun> load_run(const std::string& run_dir) {
     if (source->info().base_id != r.info.shape.lora.base_id)
       return Status::InvalidArgument(base + ": is not the model " + run_dir + " was trained on (base id " +
                                      source->info().base_id + ", the run's " + r.info.shape.lora.base_id + ")");
+    if (!r.info.shape.lora.mapped_encoding.empty()) NS_RETURN_IF_ERROR(source->encode_on_load(r.info.shape.lora.mapped_encoding));
     r.base = std::move(source);
   }
   return r;

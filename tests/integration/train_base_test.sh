@@ -6,7 +6,8 @@
 #   - a full fine-tune from the GGUF lowers the validation loss;
 #   - qlora over the Q4_K_M file learns while the base stays in the file (the checkpoints hold the
 #     adapters and norms, not the base), and a run killed with SIGKILL resumes bit-identically;
-#   - lora over the HF directory (mapped F32) and qlora over it (quantized to nf4 on load) learn;
+#   - lora over the HF directory (mapped F32) and qlora over it (quantized to nf4, or encoded as
+#     ggml's Q4_K, on load) learn;
 #   - a truncated GGUF and an unsupported architecture are refused with one line naming the file.
 source "$(dirname "$0")/train_lib.sh"
 SRC=${NS_LLAMACPP_SRC:-}
@@ -105,6 +106,10 @@ learned "$work/lora_hf.log" "lora over HF (mapped)"
 "$BIN" train --base "$work/m/hf" --mode qlora --quant nf4 --rank 8 --steps 40 "${COMMON[@]}" --out "$work/qlora_hf" \
   2> "$work/qlora_hf.log" || fail "qlora over the HF directory failed"
 learned "$work/qlora_hf.log" "qlora over HF (nf4 on load)"
+"$BIN" train --base "$work/m/hf" --mode qlora --quant q4_k --rank 8 --steps 40 "${COMMON[@]}" --out "$work/q4k_hf" \
+  2> "$work/q4k_hf.log" || fail "qlora over the HF directory encoded as Q4_K failed"
+learned "$work/q4k_hf.log" "qlora over HF (Q4_K on load)"
+"$BIN" eval "$work/q4k_hf" --data "$work/text.txt" --seq 64 --json > "$work/eval_q4k.json" || fail "eval of the Q4_K run"
 
 # Bad input: one line naming the file, exit 2, no run directory.
 head -c 100000 "$work/m/model.gguf" > "$work/truncated.gguf"

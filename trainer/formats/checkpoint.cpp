@@ -177,7 +177,7 @@ json lora_to_json(const RunShape& s, int active_rank) {
               {"targets", s.lora.targets},         {"base_format", quant_format_name(s.lora.base_format)},
               {"double_quant", s.lora.double_quant}, {"rank_floor", s.lora.rank_floor},
               {"base_id", s.lora.base_id},         {"active_rank", active_rank},
-              {"mapped_base", s.lora.mapped_base}};
+              {"mapped_base", s.lora.mapped_base}, {"mapped_encoding", s.lora.mapped_encoding}};
 }
 
 void lora_from_json(const json& j, RunShape* s, int* active_rank) {
@@ -191,6 +191,7 @@ void lora_from_json(const json& j, RunShape* s, int* active_rank) {
   s->lora.rank_floor = j.value("rank_floor", 0);
   s->lora.base_id = j.value("base_id", "");
   s->lora.mapped_base = j.value("mapped_base", false);
+  s->lora.mapped_encoding = j.value("mapped_encoding", "");
   *active_rank = j.at("active_rank").get<int>();
 }
 

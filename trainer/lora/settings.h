@@ -29,6 +29,9 @@ struct LoraSettings {
   // arena in base_format: the layout lists them with 0 bytes and the base binds them after the model
   // is built (LoraRegistry::map_base). base_format and double_quant are then unused.
   bool mapped_base = false;
+  // With mapped_base: "" when the base is read in its file's own encoding; a ggml type name ("q4_K")
+  // when the base (an HF checkpoint) is encoded into that type on load and held in memory.
+  std::string mapped_encoding;
   // Not layout, carried with the shape into checkpoints: the lowest rank a governor may shrink the
   // adapters to (0 = 1), and the identity of the frozen base (its source checkpoint's checksum), so
   // that an adapter is only ever applied to the base it was trained on.

@@ -186,10 +186,38 @@ Status BaseSource::fill(Model& model) const {
 Status BaseSource::map_into(Model& model) const {
   CHECK_MSG(model.lora() != nullptr && model.shape().lora.mapped_base, "BaseSource::map_into needs a mapped lora base");
   if (!imported_) return Status::InvalidArgument(info_.source + ": only a GGUF file or a Hugging Face directory can stay mapped");
+  if (encoding_ != nullptr) {
+    encoded_.clear();
+    const WeightLookup lookup = imported_->f32_lookup();
+    const quant::TypeTraits* q8 = quant::type_traits_by_name("q8_0");
+    for (const LoraBaseEntry& e : model.lora()->bases()) {
+      const int64_t rows = e.mapped->rows, cols = e.mapped->cols;
+      const quant::TypeTraits* type = cols % encoding_->block_elems == 0 ? encoding_ : q8;
+      if (cols % type->block_elems != 0)
+        return Status::InvalidArgument(e.name + ": rows of " + std::to_string(cols) + " values cannot be encoded as " +
+                                       type->name);
+      NS_ASSIGN_OR_RETURN(const float* src, lookup(e.name, {rows, cols}));
+      std::vector<uint8_t>& bytes = encoded_.emplace_back(static_cast<size_t>(rows) * quant::row_bytes(*type, cols));
+      const size_t stride = quant::row_bytes(*type, cols);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) type->encode_row(src + r * cols, bytes.data() + static_cast<size_t>(r) * stride, cols);
+      quant::TypedMatrix m{type, rows, cols, bytes.data(), nullptr};
+      NS_RETURN_IF_ERROR(model.lora()->map_base(e.name, m).with_context(imported_->path()));
+    }
+    return Status::Ok();
+  }
   for (const LoraBaseEntry& e : model.lora()->bases()) {
     NS_ASSIGN_OR_RETURN(quant::TypedMatrix m, imported_->typed(e.name, e.mapped->rows, e.mapped->cols));
     NS_RETURN_IF_ERROR(model.lora()->map_base(e.name, m).with_context(imported_->path()));
   }
+  return Status::Ok();
+}
+
+Status BaseSource::encode_on_load(const std::string& type_name) {
+  if (!imported_) return Status::InvalidArgument(info_.source + ": only an imported model is encoded on load");
+  encoding_ = quant::type_traits_by_name(type_name);
+  if (encoding_ == nullptr || encoding_->block_elems == 1)
+    return Status::InvalidArgument("unknown block type '" + type_name + "' to encode a base into");
   return Status::Ok();
 }
 

@@ -7,6 +7,7 @@
 // model_toml, tokenizer, base_id (checksum of the source checkpoint's weights) and source.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +63,10 @@ class BaseSource {
   // file's data in its own encoding (after building the model, and again after loading a checkpoint,
   // which holds no mapped weights). Imported models only.
   common::Status map_into(Model& model) const;
+  // map_into encodes an imported base into the ggml type `type_name` ("q4_K") instead of reading
+  // the file's own encoding; a matrix whose rows are not a whole number of that type's blocks is
+  // encoded as q8_0. InvalidArgument for an unknown type or a base that is not imported.
+  common::Status encode_on_load(const std::string& type_name);
   // Sets every trainable weight of a full-mode model (the start of a full fine-tune).
   common::Status fill_full(Model& model) const;
 
@@ -80,6 +85,8 @@ class BaseSource {
   std::unique_ptr<CheckpointInfo> checkpoint_;   // set for checkpoints
   std::unique_ptr<ImportedModel> imported_;      // set for GGUF files and HF directories
   mutable std::vector<float> buffer_;            // dequantization buffer of f32_lookup
+  const quant::TypeTraits* encoding_ = nullptr;  // encode_on_load's type
+  mutable std::deque<std::vector<uint8_t>> encoded_;  // the encoded matrices map_into hands out
 };
 
 // Writes a base file at `path` (atomically: nothing is left at `path` on failure) with every
