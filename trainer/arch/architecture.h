@@ -61,6 +61,13 @@ common::Result<int64_t> gguf_arch_int(const formats::GgufFile& f, const std::str
 common::Result<double> gguf_arch_float(const formats::GgufFile& f, const std::string& key,
                                        std::optional<double> fallback = std::nullopt);
 
+// The part of a llama-style GGUF's config that llama and its relatives share: vocabulary (from
+// token_embd), width, blocks of attn+mlp, heads, KV heads, head_dim, SwiGLU width, norm eps, RoPE
+// base (the defaults given when the file has none), tied embeddings (no output.weight) and, with
+// `read_window`, the sliding window. The caller adds its own fields and validates.
+common::Result<ModelConfig> gguf_attn_mlp_config(const formats::GgufFile& f, double default_eps,
+                                                 double default_theta, bool read_window);
+
 void transform_to_ours(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols);
 void transform_to_theirs(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols);
 

@@ -61,30 +61,10 @@ Result<ModelConfig> from_hf(const HfConfig& hf, bool qwen3) {
 }
 
 Result<ModelConfig> from_gguf(const formats::GgufFile& f, bool qwen3) {
-  ModelConfig c;
+  NS_ASSIGN_OR_RETURN(ModelConfig c, gguf_attn_mlp_config(f, 1e-6, 1000000.0, /*read_window=*/false));
   c.name = qwen3 ? "qwen3" : "qwen2";
-  const formats::GgufTensor* embd = f.find_tensor("token_embd.weight");
-  if (embd == nullptr) return Status::InvalidArgument(f.path() + ": no token_embd.weight tensor");
-  NS_ASSIGN_OR_RETURN(int64_t d_model, gguf_arch_int(f, "embedding_length"));
-  NS_ASSIGN_OR_RETURN(int64_t layers, gguf_arch_int(f, "block_count"));
-  NS_ASSIGN_OR_RETURN(int64_t heads, gguf_arch_int(f, "attention.head_count"));
-  NS_ASSIGN_OR_RETURN(int64_t kv_heads, gguf_arch_int(f, "attention.head_count_kv", heads));
-  NS_ASSIGN_OR_RETURN(int64_t d_ff, gguf_arch_int(f, "feed_forward_length"));
-  NS_ASSIGN_OR_RETURN(int64_t head_dim, gguf_arch_int(f, "attention.key_length", heads > 0 ? d_model / heads : 0));
-  NS_ASSIGN_OR_RETURN(double eps, gguf_arch_float(f, "attention.layer_norm_rms_epsilon", 1e-6));
-  NS_ASSIGN_OR_RETURN(double theta, gguf_arch_float(f, "rope.freq_base", 1000000.0));
-  c.vocab_size = static_cast<int>(embd->rows());
-  c.d_model = static_cast<int>(d_model);
-  c.blocks.assign(static_cast<size_t>(layers), BlockSpec{{LayerKind::kAttn, LayerKind::kMlp}});
-  c.attn.n_heads = static_cast<int>(heads);
-  c.attn.n_kv_heads = static_cast<int>(kv_heads);
-  c.attn.head_dim = static_cast<int>(head_dim);
-  c.attn.rope_theta = static_cast<float>(theta);
   c.attn.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
   c.attn.qk_norm = qwen3;
-  c.mlp.d_ff = static_cast<int>(d_ff);
-  c.norm_eps = static_cast<float>(eps);
-  c.tied_embedding = f.find_tensor("output.weight") == nullptr;
   NS_RETURN_IF_ERROR(validate_model_config(c, f.path()));
   return c;
 }
