@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/check.h"
+
 namespace trainer {
 
 using common::Result;
@@ -21,6 +23,11 @@ void set_compute_threads(int n) {
 }
 
 int compute_threads() { return omp_get_max_threads(); }
+
+void BatchSource::next_packed(int32_t* inputs, int32_t* targets, int32_t* /*positions*/) {
+  CHECK_MSG(false, "next_packed() called on a source that does not pack documents");
+  next(inputs, targets);
+}
 
 Result<std::unique_ptr<Trainer>> Trainer::create(const ModelConfig& config, const RunShape& shape,
                                                  const TrainOptions& options, BatchSource* train, BatchSource* val,

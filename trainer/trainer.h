@@ -24,13 +24,26 @@ class BatchSource {
  public:
   virtual ~BatchSource() = default;
   // Fills inputs and targets, each (B, T) int32 row-major, for the shape it was built with.
+  // A target below 0 (kIgnoreTarget) is not trained: the loss and its gradient average over the
+  // other targets only (chat data trains the assistant's turns, not the prompts).
   virtual void next(int32_t* inputs, int32_t* targets) = 0;
+  // Sources that pack several documents into one row return true from packed() and are drawn with
+  // next_packed() instead of next(); it also fills positions, (B, T) int32: each token's index
+  // within its own document (0 at a document's first token, counting up; a row may start inside a
+  // document at a position > 0). A token sees only the tokens of its own document: attention is
+  // masked across documents, RoPE uses these positions, and recurrent state (SSM state, conv
+  // history) restarts where a position is 0. Unpacked sources are one document per row (0 .. T-1).
+  virtual bool packed() const { return false; }
+  virtual void next_packed(int32_t* inputs, int32_t* targets, int32_t* positions);
   // Deterministic position (number of batches drawn) and a way back to it.
   virtual uint64_t position() const = 0;
   virtual void seek(uint64_t position) = 0;
   // How many distinct batches a pass holds (validation); 0 = unbounded (training).
   virtual int64_t batches_per_pass() const { return 0; }
 };
+
+// The target value of a token that carries no loss.
+inline constexpr int32_t kIgnoreTarget = -1;
 
 // The options of a training run that the engine needs (the app maps TOML and flags onto these).
 struct TrainOptions {
