@@ -3,8 +3,8 @@
 # recurrent state (says so on stderr), greedy text equals the text of re-running the whole context
 # per token (--recompute) while the context fits the run's sequence length, it keeps going past the
 # sequence length, a seeded draw repeats, a qlora hybrid run trained on one thread samples and
-# evaluates on more threads than the machine has cores (per-thread scratch of the experts), and bad
-# input exits 2 with one line.
+# evaluates on more threads than the machine has cores (per-thread scratch of the experts), --stop,
+# --top-p and --repetition-penalty do what they say, and bad input exits 2 with one line.
 set -euo pipefail
 BIN=${NIGHTSHIFT_BIN:?set by ctest}
 export OMP_WAIT_POLICY=PASSIVE  # the short training runs share the machine with other tests
@@ -47,6 +47,29 @@ for preset in mamba-tiny hybrid-tiny gpt-tiny; do
   echo "ok   $preset: 150 tokens past seq $SEQ, seeded draw repeats"
 done
 
+# Sampling settings on the last run (gpt-tiny): a stop string ends the text before it; a tiny
+# nucleus (--top-p) is the most likely token, so even at temperature 1 the text is the greedy one;
+# a strong repetition penalty changes the greedy text of this repetitive corpus.
+run="$WORK/gpt-tiny"
+cont=$(head -1 "$WORK/rec.out"); cont=${cont#line 4}
+stop=${cont:4:3}
+"$BIN" sample "$run" --prompt "line 4" --tokens 28 --temperature 0 --stop "$stop" >"$WORK/stop.out" 2>/dev/null ||
+  fail "sample --stop failed"
+want="line 4${cont%%"$stop"*}"
+[ "$(cat "$WORK/stop.out")" = "$want" ] || fail "--stop '$stop': got '$(cat "$WORK/stop.out")', want '$want'"
+"$BIN" sample "$run" --prompt "line 4" --tokens 28 --temperature 0 --stop "$stop" --json >"$WORK/stop.json" 2>/dev/null
+/usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["stopped"] is True and j["text"]==sys.argv[2], j' \
+  "$WORK/stop.json" "${cont%%"$stop"*}" || fail "--stop --json: $(cat "$WORK/stop.json")"
+echo "ok   --stop '$stop' ends the text before it"
+"$BIN" sample "$run" --prompt "line 4" --tokens 26 --temperature 1 --top-k 0 --top-p 0.000001 --seed 9 >"$WORK/p.out" 2>/dev/null ||
+  fail "sample --top-p failed"
+[ "$(cat "$WORK/p.out")" = "line 4${cont}" ] || fail "--top-p 1e-6 is not greedy: '$(cat "$WORK/p.out")' vs 'line 4${cont}'"
+echo "ok   --top-p 1e-6 at temperature 1 gives the greedy text"
+"$BIN" sample "$run" --prompt "line 4" --tokens 26 --temperature 0 --repetition-penalty 4 >"$WORK/r.out" 2>/dev/null ||
+  fail "sample --repetition-penalty failed"
+[ "$(cat "$WORK/r.out")" != "line 4${cont}" ] || fail "--repetition-penalty 4 did not change the greedy text"
+echo "ok   --repetition-penalty changes the greedy text: $(cat "$WORK/r.out")"
+
 # A qlora run trained on one thread, sampled and evaluated on more threads than there are cores:
 # experts run side by side, each thread with its own scratch, so the model must have a slot for
 # every thread; the text must not depend on the thread count.
@@ -80,4 +103,6 @@ expect_bad "$WORK/empty-run" "$WORK/empty-run" --prompt "x"
 expect_bad "--tokens" "$WORK/mamba-tiny" --prompt "x" --tokens -1
 expect_bad "--prompt" "$WORK/mamba-tiny" --prompt ""
 expect_bad "--threads" "$WORK/mamba-tiny" --prompt "x" --threads 0
+expect_bad "--top-p" "$WORK/mamba-tiny" --prompt "x" --top-p 0
+expect_bad "--repetition-penalty" "$WORK/mamba-tiny" --prompt "x" --repetition-penalty 0
 echo "PASS"
