@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "common/atomic_file.h"
+#include "trainer/formats/checksum.h"
 
 namespace app {
 namespace {
@@ -17,16 +18,6 @@ constexpr double kWarnC = 75, kHotC = 85, kCritC = 95;
 constexpr double kResumeNormalC = 70;  // hysteresis: back to full speed below this
 constexpr uint64_t kMiB = 1024 * 1024;
 
-std::string fnv1a64_hex(const std::string& data) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
 
 std::string fmt(const char* format, double v) {
   char buf[32];
@@ -178,7 +169,7 @@ std::string DemoWriter::write_checkpoint() {
     log_.append_event("error", "checkpoint failed: " + s.message());
     return "failed: " + s.message();
   }
-  log_.record_checkpoint({step_, path, content.size(), fnv1a64_hex(content)});
+  log_.record_checkpoint({step_, path, content.size(), trainer::hex64(trainer::fnv1a64(content))});
   last_checkpoint_step_ = step_;
   return "ok: step " + std::to_string(step_);
 }

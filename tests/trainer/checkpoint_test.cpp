@@ -3,6 +3,8 @@
 // for the newest valid one; pruning keeps the newest valid ones; a write that runs out of file size
 // leaves the previous checkpoint valid; the model config survives a TOML round trip.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 
 #include "common/log.h"
 #include "trainer/formats/checkpoint.h"
+#include "trainer/formats/checksum.h"
 #include "trainer/model_config_toml.h"
 #include "trainer/run_shape.h"
 #include "trainer/synthetic_source.h"
@@ -334,6 +337,39 @@ TEST_F(CheckpointStore, AnOldCheckpointWithoutStateChecksumIsReadWithAWarning) {
   WarningCapture w;
   expect_resumes_from(30);
   EXPECT_TRUE(w.any_contains("step-00000030/state.json: an old checkpoint (version 1)")) << ::testing::PrintToString(w.lines);
+}
+
+// Checkpoints written before CRC-32 listed their files' FNV-1a 64 ("fnv1a64"): still verified.
+void make_fnv_listed(const std::string& dir) {
+  const std::string path = dir + "/state.json";
+  std::ifstream in(path);
+  nlohmann::json state = nlohmann::json::parse(in);
+  for (auto& [name, entry] : state["files"].items()) {
+    auto sums = trainer::file_sums(dir + "/" + name);
+    ASSERT_TRUE(sums.ok()) << sums.status().to_string();
+    entry = nlohmann::json{{"bytes", sums->bytes}, {"fnv1a64", trainer::hex64(sums->fnv1a64)}};
+  }
+  state["version"] = 1;
+  state.erase("state_crc32");
+  std::ofstream(path, std::ios::trunc) << state.dump(2);
+}
+
+TEST_F(CheckpointStore, AnOldCheckpointListingFnvChecksumsIsVerifiedByThem) {
+  for (int step : {10, 20, 30}) make_fnv_listed(ckpt(step));
+  expect_resumes_from(30);
+  flip_byte(ckpt(30) + "/model.safetensors", 5);
+  WarningCapture w;
+  expect_resumes_from(20);
+  EXPECT_TRUE(w.any_contains("step-00000030/model.safetensors: checksum mismatch")) << ::testing::PrintToString(w.lines);
+}
+
+TEST_F(CheckpointStore, NewCheckpointsListCrc32) {
+  std::ifstream in(ckpt(30) + "/state.json");
+  const nlohmann::json state = nlohmann::json::parse(in);
+  const auto sums = trainer::file_sums(ckpt(30) + "/model.safetensors");
+  ASSERT_TRUE(sums.ok());
+  EXPECT_EQ(state["files"]["model.safetensors"].value("crc32", ""), trainer::hex32(sums->crc32));
+  EXPECT_FALSE(state["files"]["model.safetensors"].contains("fnv1a64"));
 }
 
 TEST_F(CheckpointStore, AnUnfinishedWriteIsIgnoredWithAWarning) {

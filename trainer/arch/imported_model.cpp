@@ -31,12 +31,6 @@ int64_t numel(const std::vector<int64_t>& s) {
   return n;
 }
 
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "%08x", v);
-  return buf;
-}
-
 // The weights a model of `config` has, by nightshift name, with their row-major shapes.
 Result<std::map<std::string, std::vector<int64_t>>> model_weights(const ModelConfig& config) {
   RunShape probe;

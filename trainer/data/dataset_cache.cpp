@@ -111,8 +111,7 @@ std::string default_cache_dir(const std::string&, const char* env_xdg, const cha
 std::string cache_file_name(const std::string& data_path, const std::string& fingerprint) {
   const fs::path abs = normalized_absolute(data_path);
   std::string key = abs.string() + '\0' + fingerprint;
-  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64
-  for (unsigned char c : key) h = (h ^ c) * 0x100000001b3ull;
+  const uint64_t h = fnv1a64(key);
   std::string stem;
   for (char c : abs.filename().string()) stem += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
   if (stem.empty()) stem = "data";

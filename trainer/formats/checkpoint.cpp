@@ -46,17 +46,6 @@ std::string step_dir_name(int64_t step) {
   return buf;
 }
 
-std::string hex64(uint64_t v) {
-  char buf[20];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-std::string hex32(uint32_t v) {
-  char buf[12];
-  std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(v));
-  return buf;
-}
 
 uint32_t state_crc(const json& state_without_crc) {
   const std::string text = state_without_crc.dump();
@@ -195,49 +184,25 @@ void lora_from_json(const json& j, RunShape* s, int* active_rank) {
   *active_rank = j.at("active_rank").get<int>();
 }
 
-struct FileSum {
-  uint64_t bytes = 0;
-  uint64_t fnv = 0;
-};
-
+// A file listed in state.json: its size, and its CRC-32 ("crc32"; checkpoints written before it
+// recorded FNV-1a 64 as "fnv1a64", still accepted).
 Status verify_file(const std::string& path, const json& files, const char* name) {
   if (!files.contains(name)) return Status::Corruption(path + ": not listed in state.json");
   const json& f = files.at(name);
-  uint64_t bytes = 0;
-  auto sum = fnv1a64_file(path, &bytes);
-  if (!sum.ok()) return sum.status();
-  if (bytes != f.at("bytes").get<uint64_t>()) {
-    return Status::Corruption(path + ": truncated or damaged (" + std::to_string(bytes) + " bytes, expected " +
+  auto sums = file_sums(path);
+  if (!sums.ok()) return sums.status();
+  if (sums->bytes != f.at("bytes").get<uint64_t>()) {
+    return Status::Corruption(path + ": truncated or damaged (" + std::to_string(sums->bytes) + " bytes, expected " +
                               std::to_string(f.at("bytes").get<uint64_t>()) + ")");
   }
-  if (hex64(*sum) != f.at("fnv1a64").get<std::string>()) {
-    return Status::Corruption(path + ": checksum mismatch (the file is damaged)");
-  }
+  const bool ok = f.contains("crc32") ? hex32(sums->crc32) == f.at("crc32").get<std::string>()
+                                      : hex64(sums->fnv1a64) == f.at("fnv1a64").get<std::string>();
+  if (!ok) return Status::Corruption(path + ": checksum mismatch (the file is damaged)");
   return Status::Ok();
 }
 
 }  // namespace
 
-Result<uint64_t> fnv1a64_file(const std::string& path, uint64_t* bytes) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    if (errno == ENOENT) return Status::NotFound(path + ": missing");
-    return Status::IOError(path + ": cannot open: " + std::strerror(errno));
-  }
-  std::vector<unsigned char> buf(1 << 20);
-  uint64_t h = 0xcbf29ce484222325ull;
-  uint64_t total = 0;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
-    for (size_t i = 0; i < n; ++i) h = (h ^ buf[i]) * 0x100000001b3ull;
-    total += n;
-  }
-  const bool err = std::ferror(f);
-  std::fclose(f);
-  if (err) return Status::IOError(path + ": read error");
-  if (bytes) *bytes = total;
-  return h;
-}
 
 bool has_checkpoint(const std::string& run_dir) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
@@ -296,9 +261,8 @@ Status save_checkpoint(const std::string& run_dir, const Model& model, const Che
   auto write_one = [&](const char* file, const std::vector<TensorRef>& tensors) -> Status {
     const std::string path = (tmp / file).string();
     NS_RETURN_IF_ERROR(write_safetensors(path, tensors, meta));
-    uint64_t bytes = 0;
-    NS_ASSIGN_OR_RETURN(uint64_t sum, fnv1a64_file(path, &bytes));
-    files[file] = json{{"bytes", bytes}, {"fnv1a64", hex64(sum)}};
+    NS_ASSIGN_OR_RETURN(FileSums sums, file_sums(path));
+    files[file] = json{{"bytes", sums.bytes}, {"crc32", hex32(sums.crc32)}};
     return Status::Ok();
   };
   auto write_all = [&]() -> Status {

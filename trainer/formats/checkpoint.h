@@ -3,7 +3,7 @@
 //   RUN_DIR/checkpoints/step-00000100/optimizer.safetensors  AdamW moments "adam_m.<w>", "adam_v.<w>"
 //   RUN_DIR/checkpoints/step-00000100/state.json             step, RNG, data position, schedule,
 //                                                            resolved model and run config, the
-//                                                            size + FNV-1a-64 of both files, and a
+//                                                            size + CRC-32 of both files, and a
 //                                                            CRC-32 of the state itself ("state_crc32")
 //   RUN_DIR/checkpoints/latest                               the name of the newest one written
 //                                                            (informational: readers scan the folder)
@@ -67,7 +67,7 @@ common::Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir
 // state.json when it is missing, truncated or of an unknown format.
 common::Result<CheckpointInfo> read_checkpoint_dir(const std::string& dir);
 // Checks every file listed in info.dir/state.json (model.safetensors at least) against its recorded
-// size and FNV-1a-64. Corruption / NotFound naming the file otherwise.
+// size and CRC-32 (FNV-1a 64 in checkpoints written before). Corruption / NotFound naming the file otherwise.
 common::Status verify_checkpoint_files(const CheckpointInfo& info);
 // True when the run directory holds a checkpoint folder (RUN_DIR/checkpoints/step-N, valid or not)
 // or a `latest` pointer; leftover "step-N.tmp" folders alone do not count.
@@ -111,8 +111,5 @@ common::Status prune_checkpoints(const std::string& run_dir, int keep);
 // info.files_verified). Corruption naming the file for damage; InvalidArgument naming the tensor
 // when the model's layout does not match. A lora/qlora model also gets its adapters' saved rank back.
 common::Status load_checkpoint_tensors(const CheckpointInfo& info, Model& model, bool with_optimizer);
-
-// FNV-1a 64 of a whole file, streamed. IOError/NotFound naming the file.
-common::Result<uint64_t> fnv1a64_file(const std::string& path, uint64_t* bytes);
 
 }  // namespace trainer

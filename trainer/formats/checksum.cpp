@@ -1,8 +1,12 @@
-// CRC-32 with slicing-by-8 tables built at compile time (8 bytes per step, ~2-3 GB/s on one core).
+// CRC-32 with slicing-by-8 tables built at compile time (8 bytes per step, ~2-3 GB/s on one core),
+// FNV-1a 64, and both over a file in one pass.
 #include "trainer/formats/checksum.h"
 
 #include <array>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <vector>
 
 namespace trainer {
 namespace {
@@ -44,6 +48,44 @@ uint32_t crc32(const void* data, size_t bytes, uint32_t seed) {
   }
   while (bytes-- > 0) c = kTables[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
   return ~c;
+}
+
+uint64_t fnv1a64(std::string_view data, uint64_t h) {
+  for (unsigned char c : data) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+common::Result<FileSums> file_sums(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    if (errno == ENOENT) return common::Status::NotFound(path + ": missing");
+    return common::Status::IOError(path + ": cannot open: " + std::strerror(errno));
+  }
+  std::vector<char> buf(1 << 20);
+  FileSums sums;
+  sums.fnv1a64 = kFnv1a64Offset;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+    sums.crc32 = crc32(buf.data(), n, sums.crc32);
+    sums.fnv1a64 = fnv1a64(std::string_view(buf.data(), n), sums.fnv1a64);
+    sums.bytes += n;
+  }
+  const bool err = std::ferror(f);
+  std::fclose(f);
+  if (err) return common::Status::IOError(path + ": read error");
+  return sums;
+}
+
+std::string hex32(uint32_t v) {
+  char buf[12];
+  std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(v));
+  return buf;
+}
+
+std::string hex64(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
 }
 
 }  // namespace trainer

@@ -8,6 +8,7 @@
 
 #include "common/atomic_file.h"
 #include "common/check.h"
+#include "trainer/formats/checksum.h"
 #include "trainer/layout.h"
 #include "trainer/model_config_toml.h"
 
@@ -60,12 +61,6 @@ std::string meta(const SafetensorsFile& f, const std::string& key) {
   return it == f.metadata().end() ? "" : it->second;
 }
 
-std::string hex64(uint64_t v) {
-  char buf[20];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 }  // namespace
 
 TrainMode mode_for_base_format(QuantFormat format) {
@@ -104,13 +99,15 @@ Result<std::unique_ptr<BaseSource>> BaseSource::open(const std::string& path) {
     auto state = common::read_file(ck.dir + "/state.json");
     if (!state.ok()) return state.status();
     const auto j = nlohmann::json::parse(*state, nullptr, false);
-    std::string expected;
-    if (j.is_object() && j.contains("files") && j["files"].contains("model.safetensors"))
-      expected = j["files"]["model.safetensors"].value("fnv1a64", "");
-    uint64_t bytes = 0;
-    NS_ASSIGN_OR_RETURN(uint64_t sum, fnv1a64_file(weights, &bytes));
-    if (expected.empty() || hex64(sum) != expected)
-      return Status::Corruption(weights + ": checksum mismatch with state.json (the file is damaged)");
+    nlohmann::json listed;
+    if (j.is_object() && j.contains("files") && j["files"].contains("model.safetensors")) listed = j["files"]["model.safetensors"];
+    NS_ASSIGN_OR_RETURN(FileSums sums, file_sums(weights));
+    // The checksum state.json records (CRC-32, or FNV-1a 64 in older checkpoints) must match.
+    const bool intact = listed.is_object() && (listed.contains("crc32") ? listed.value("crc32", "") == hex32(sums.crc32)
+                                                                        : listed.value("fnv1a64", "") == hex64(sums.fnv1a64));
+    if (!intact) return Status::Corruption(weights + ": checksum mismatch with state.json (the file is damaged)");
+    // The base's identity is the FNV-1a 64 of its weights, whatever checksum the manifest uses.
+    const std::string expected = hex64(sums.fnv1a64);
     NS_ASSIGN_OR_RETURN(b->file_, SafetensorsFile::open(weights));
     NS_ASSIGN_OR_RETURN(b->info_.config, parse_model_config_toml(ck.model_toml, ck.dir + "/state.json"));
     b->info_.format = QuantFormat::kF32;
