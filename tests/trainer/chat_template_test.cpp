@@ -32,7 +32,9 @@ TEST(ChatTemplate, RecognisesFamiliesFromTemplateText) {
   EXPECT_EQ(detect_family("{{ '<start_of_turn>' + role + '\n' }}"), Family::kGemma);
   EXPECT_EQ(detect_family("{{'<|user|>' + '\n'}}{{'<|end|>'}}{{'<|assistant|>'}}"), Family::kPhi3);
   EXPECT_EQ(detect_family("{{ '<|start_of_role|>' + role + '<|end_of_role|>' }}"), Family::kGranite);
-  EXPECT_EQ(detect_family("{{ bos_token + '[INST] <<SYS>>\\n' }}"), Family::kLlama2Sys);
+  EXPECT_EQ(detect_family("{{ '[INST] <<SYS>>\\n' }}"), Family::kLlama2Sys);
+  EXPECT_EQ(detect_family("{{ bos_token + '[INST] <<SYS>>\\n' }}"), Family::kLlama2SysBos);
+  EXPECT_EQ(detect_family("{{ '[INST] ' + content }}"), Family::kLlama2);
   EXPECT_EQ(detect_family("{{ '[AVAILABLE_TOOLS]' }}{{ '[INST] ' + content }}"), Family::kMistralV3);
   EXPECT_EQ(detect_family("[SYSTEM_PROMPT] [INST]"), Family::kMistralV7);
   EXPECT_EQ(detect_family("llama3"), Family::kLlama3);  // a family name as the text
@@ -66,8 +68,12 @@ TEST(ChatTemplate, ChatmlRendersAndTrainsAssistantTurns) {
   EXPECT_EQ(trained_text(*segs), "Hello.<|im_end|> 4 <|im_end|>");
   for (const Segment& g : *segs) {
     // Contents are never parsed for special tokens; the template text always is.
-    if (g.text == "Hello." || g.text == " 4 ") EXPECT_FALSE(g.template_text);
-    if (g.text == "<|im_end|>") EXPECT_TRUE(g.template_text);
+    if (g.text == "Hello." || g.text == " 4 ") {
+      EXPECT_FALSE(g.template_text);
+    }
+    if (g.text == "<|im_end|>") {
+      EXPECT_TRUE(g.template_text);
+    }
   }
 }
 
