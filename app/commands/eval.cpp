@@ -20,6 +20,7 @@
 
 #include "app/commands/command_registry.h"
 #include "app/commands/model_source.h"
+#include "app/train/data_options.h"
 #include "app/train/run_loader.h"
 #include "trainer/data/batch_source.h"
 #include "trainer/data/dataset.h"
@@ -104,9 +105,11 @@ class TargetByteCounter final : public trainer::BatchSource {
     inner_.next(inputs, targets);
     for (int64_t i = 0; i < tokens_per_batch_; ++i) {
       const int32_t t = targets[i];
-      if (t >= 0 && static_cast<size_t>(t) < bytes_of_.size()) bytes_ += bytes_of_[static_cast<size_t>(t)];
+      if (t >= 0 && static_cast<size_t>(t) < bytes_of_.size()) {
+        bytes_ += bytes_of_[static_cast<size_t>(t)];
+        ++tokens_;  // trained targets only (kIgnoreTarget ones carry no loss)
+      }
     }
-    tokens_ += tokens_per_batch_;
   }
   uint64_t position() const override { return inner_.position(); }
   void seek(uint64_t position) override { inner_.seek(position); }
@@ -211,17 +214,19 @@ int eval_main(const EvalFlags& f, bool seq_given) {
   auto run = load_run(f.run_dir);
   if (!run.ok()) return report_error(run.status());
   const RunConfig& c = run->run;
-  trainer::DatasetOptions dopt;
-  dopt.data_path = f.data.empty() ? c.data_path : f.data;
-  dopt.val_fraction = c.val_fraction;
+  trainer::DatasetOptions dopt = dataset_options(c);  // the run's template and mask
+  if (!f.data.empty()) {
+    dopt.data_path = f.data;
+    dopt.val_data_path.clear();
+  }
   auto data = trainer::TokenDataset::open(dopt, *run->tokenizer);
   if (!data.ok()) return report_error(data.status());
   const int B = c.shape.batch, T = c.shape.seq_len;
-  common::Status fits = trainer::BatchSampler::check_fits(**data, trainer::Split::kVal, B, T);
+  common::Status fits = trainer::SamplerBatchSource::check_fits(**data, trainer::Split::kVal, B, T);
   if (!fits.ok()) return report_error(fits.with_context(dopt.data_path));
   auto model = load_inference_model(*run, B, T);
   if (!model.ok()) return report_error(model.status());
-  trainer::SamplerBatchSource val(**data, trainer::Split::kVal, B, T, c.train.seed);
+  trainer::SamplerBatchSource val(**data, trainer::Split::kVal, B, T, c.train.seed, packing_options(c, *run->tokenizer));
   TargetByteCounter bytes(val, *run->tokenizer, static_cast<int64_t>(B) * T);
   ExpertLoadCounter counted(bytes, **model);
   const int batches = f.batches > 0 ? f.batches : c.eval_batches;

@@ -4,6 +4,10 @@
 // from FILE and prints their text exactly (no newline added). FILE may be '-' for stdin. Bad input
 // (missing file, bad tokenizer directory, a word that is not an id, an id outside the vocabulary)
 // exits 2 with one line naming the problem.
+// `nightshift tokenize --tokenizer MODEL --chat FILE.jsonl [--mask] [--json] [--chat-template NAME]
+// [--train-on WHAT]` renders each record of FILE as training does (chat with the model's template,
+// prompt/completion, text) and prints its ids; --mask shows which are trained (1) and the trained
+// text in [[ ]]; --json prints one object per record instead.
 #include <charconv>
 #include <cstdio>
 #include <iterator>
@@ -13,7 +17,11 @@
 
 #include "app/commands/command_registry.h"
 #include "common/atomic_file.h"
+#include "trainer/data/examples.h"
+#include "trainer/data/records.h"
 #include "trainer/tokenizers/tokenizer.h"
+
+#include <nlohmann/json.hpp>
 
 namespace app {
 namespace {
@@ -22,6 +30,11 @@ struct TokenizeArgs {
   std::string tokenizer = "byte";
   std::string file;
   bool decode = false;
+  std::string chat;           // --chat FILE.jsonl
+  bool mask = false;
+  bool json = false;
+  std::string chat_template;  // --chat-template NAME
+  std::string train_on;       // --train-on
 };
 
 common::Result<std::string> read_input(const std::string& file) {
@@ -60,9 +73,79 @@ common::Result<std::vector<int32_t>> parse_ids(const std::string& file, const st
   return ids;
 }
 
+std::string join_ids(const std::vector<int32_t>& ids) {
+  std::string out;
+  char num[16];
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out.push_back(' ');
+    auto [ptr, ec] = std::to_chars(num, num + sizeof num, ids[i]);
+    out.append(num, ptr);
+  }
+  return out;
+}
+
+// The decoded text with the trained runs in [[ ]].
+std::string marked_text(const trainer::Tokenizer& tok, const trainer::Example& e) {
+  std::string out;
+  size_t i = 0;
+  while (i < e.ids.size()) {
+    size_t j = i;
+    while (j < e.ids.size() && e.trained[j] == e.trained[i]) ++j;
+    const std::string text = tok.decode(std::span<const int32_t>(e.ids.data() + i, j - i));
+    out += e.trained[i] ? "[[" + text + "]]" : text;
+    i = j;
+  }
+  return out;
+}
+
+int chat_main(const TokenizeArgs& a, const trainer::Tokenizer& tok) {
+  common::Result<std::string> text = read_input(a.chat);
+  if (!text.ok()) return report_error(text.status());
+  auto options = trainer::example_options(tok, a.chat_template, a.train_on);
+  if (!options.ok()) return report_error(options.status());
+  const std::string name = a.chat == "-" ? "stdin" : a.chat;
+  size_t line_no = 0;
+  for (size_t pos = 0; pos < text->size();) {
+    size_t eol = text->find('\n', pos);
+    if (eol == std::string::npos) eol = text->size();
+    const std::string_view line(text->data() + pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    const std::string where = name + ":" + std::to_string(line_no) + ": ";
+    auto record = trainer::parse_record(line);
+    if (!record.ok()) return report_error(common::Status::InvalidArgument(where + record.status().message()));
+    auto example = trainer::tokenize_record(*record, tok, *options);
+    if (!example.ok()) return report_error(common::Status::InvalidArgument(where + example.status().message()));
+    size_t trained = 0;
+    for (uint8_t t : example->trained) trained += t;
+    std::string out;
+    if (a.json) {
+      nlohmann::json j = {{"line", line_no},
+                          {"kind", std::string(trainer::record_kind_name(record->kind))},
+                          {"ids", example->ids},
+                          {"trained_tokens", trained}};
+      if (a.mask) j["mask"] = example->trained;
+      out = j.dump() + "\n";
+    } else {
+      out = "# " + name + ":" + std::to_string(line_no) + ": " + std::string(trainer::record_kind_name(record->kind)) +
+            ", " + std::to_string(example->ids.size()) + " tokens, " + std::to_string(trained) + " trained\n";
+      out += join_ids(example->ids) + "\n";
+      if (a.mask) {
+        std::vector<int32_t> flags(example->trained.begin(), example->trained.end());
+        out += join_ids(flags) + "\n" + marked_text(tok, *example) + "\n";
+      }
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  }
+  return kExitOk;
+}
+
 int tokenize_main(const TokenizeArgs& a) {
   common::Result<std::unique_ptr<trainer::Tokenizer>> tok = trainer::make_tokenizer(a.tokenizer);
   if (!tok.ok()) return report_error(tok.status());
+  if (!a.chat.empty()) return chat_main(a, **tok);
+  if (a.file.empty()) return report_error(common::Status::InvalidArgument("tokenize: give FILE, or --chat FILE.jsonl"));
   common::Result<std::string> text = read_input(a.file);
   if (!text.ok()) return report_error(text.status());
   if (a.decode) {
@@ -92,7 +175,13 @@ void register_tokenize(CLI::App& root, Action& run) {
   cmd->add_option("--tokenizer,-t", args->tokenizer, "byte, gpt2:DIR (encoder.json + vocab.bpe), or a model's tokenizer: a directory with tokenizer.json or tokenizer.model, such a file, hf:PATH, spm:FILE")
       ->capture_default_str();
   cmd->add_flag("--decode,-d", args->decode, "read space-separated token ids from FILE and print their text");
-  cmd->add_option("FILE", args->file, "input file ('-' for stdin)")->required();
+  cmd->add_option("FILE", args->file, "input file ('-' for stdin)");
+  cmd->add_option("--chat", args->chat,
+                  "JSONL records (chat, prompt/completion, text) rendered as training renders them; their ids");
+  cmd->add_flag("--mask", args->mask, "with --chat: which ids are trained (1) and the trained text in [[ ]]");
+  cmd->add_flag("--json", args->json, "with --chat: one JSON object per record (line, kind, ids, mask)");
+  cmd->add_option("--chat-template", args->chat_template, "with --chat: the template family (default: the model's)");
+  cmd->add_option("--train-on", args->train_on, "with --chat: assistant | all | completion | last (default by record kind)");
   cmd->callback([&run, args] { run = [args] { return tokenize_main(*args); }; });
 }
 

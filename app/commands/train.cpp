@@ -14,6 +14,7 @@
 
 #include "app/commands/command_registry.h"
 #include "app/governors/disk_space.h"
+#include "app/train/data_options.h"
 #include "app/train/lora_run.h"
 #include "app/train/resolve_run.h"
 #include "app/train/run_config.h"
@@ -176,18 +177,17 @@ int train_main(const TrainFlags& flags) {
     if (!same.ok()) return report_error(same);
   }
 
-  trainer::DatasetOptions dopt;
-  dopt.data_path = c.data_path;
-  dopt.val_fraction = c.val_fraction;
-  auto data = trainer::TokenDataset::open(dopt, **tok);
+  auto data = trainer::TokenDataset::open(dataset_options(c), **tok);
   if (!data.ok()) return report_error(data.status());
-  Status fits = trainer::BatchSampler::check_fits(**data, trainer::Split::kTrain, c.shape.batch, c.shape.seq_len);
+  Status fits = trainer::SamplerBatchSource::check_fits(**data, trainer::Split::kTrain, c.shape.batch, c.shape.seq_len);
   if (!fits.ok()) return report_error(fits.with_context(c.data_path));
   const bool have_val =
-      trainer::BatchSampler::check_fits(**data, trainer::Split::kVal, c.shape.batch, c.shape.seq_len).ok();
+      trainer::SamplerBatchSource::check_fits(**data, trainer::Split::kVal, c.shape.batch, c.shape.seq_len).ok();
   if (!have_val) common::log_warning(c.data_path + ": the validation split is shorter than one sequence; no evaluation");
+  log_packing(**data, c, packing_options(c, **tok));
 
   TrainerHolder holder(c.model, c.shape, c.train, **data, have_val);
+  holder.set_packing(packing_options(c, **tok));
   Status built = holder.build();
   if (!built.ok()) return report_error(built.with_context(c.model_source));
   trainer::Trainer& t = holder.trainer();

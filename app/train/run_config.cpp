@@ -196,9 +196,18 @@ Status apply_run_config_toml(std::string_view text, const std::string& file, Run
   if (const toml::node* d = doc.get("data")) {
     const toml::table* t = d->as_table();
     if (!t) return Status::InvalidArgument(where(*d, file) + ": [data] must be a table");
-    NS_RETURN_IF_ERROR(known_keys(*t, {"path", "tokenizer", "val_fraction"}, "data", file));
+    NS_RETURN_IF_ERROR(known_keys(*t,
+                                  {"path", "tokenizer", "val_fraction", "val_path", "chat_template", "train_on",
+                                   "packing", "long_examples"},
+                                  "data", file));
     NS_RETURN_IF_ERROR(read_str(*t, "path", &c->data_path, file));
     c->data_path = relative_to(c->data_path, file);
+    NS_RETURN_IF_ERROR(read_str(*t, "val_path", &c->val_data_path, file));
+    if (!c->val_data_path.empty()) c->val_data_path = relative_to(c->val_data_path, file);
+    NS_RETURN_IF_ERROR(read_str(*t, "chat_template", &c->chat_template, file));
+    NS_RETURN_IF_ERROR(read_str(*t, "train_on", &c->train_on, file));
+    NS_RETURN_IF_ERROR(read_num(*t, "packing", &c->packing, file));
+    NS_RETURN_IF_ERROR(read_str(*t, "long_examples", &c->long_examples, file));
     NS_RETURN_IF_ERROR(read_str(*t, "tokenizer", &c->tokenizer, file));
     NS_RETURN_IF_ERROR(read_num(*t, "val_fraction", &c->val_fraction, file));
   }
@@ -272,12 +281,20 @@ Status validate_run_config(const RunConfig& c) {
   if (c.eval_batches < 1) return bad("--eval-batches must be at least 1");
   if (!(c.val_fraction > 0 && c.val_fraction < 1)) return bad("val_fraction must be between 0 and 1");
   if (c.log_every < 1) return bad("log_every must be at least 1");
+  if (c.train_on != "auto" && c.train_on != "assistant" && c.train_on != "all" && c.train_on != "completion" &&
+      c.train_on != "last")
+    return bad("--train-on must be assistant, all, completion or last (got '" + c.train_on + "')");
+  if (c.long_examples != "truncate" && c.long_examples != "split")
+    return bad("--long-examples must be truncate or split (got '" + c.long_examples + "')");
   return Status::Ok();
 }
 
 std::string run_config_to_json(const RunConfig& c) {
   json j{{"model_source", c.model_source},
-         {"data", {{"path", c.data_path}, {"tokenizer", c.tokenizer}, {"val_fraction", c.val_fraction}}},
+         {"data",
+          {{"path", c.data_path}, {"tokenizer", c.tokenizer}, {"val_fraction", c.val_fraction},
+           {"val_path", c.val_data_path}, {"chat_template", c.chat_template}, {"train_on", c.train_on},
+           {"packing", c.packing}, {"long_examples", c.long_examples}}},
          {"train",
           {{"steps", c.train.steps}, {"batch", c.shape.batch}, {"seq_len", c.shape.seq_len},
            {"accum", c.train.accum}, {"lr", common::float_as_decimal(c.train.lr)}, {"min_lr", common::float_as_decimal(c.train.min_lr)}, {"warmup", c.train.warmup},
@@ -300,6 +317,12 @@ Result<RunConfig> run_config_from_json(const std::string& text, const std::strin
     c.data_path = d.at("path").get<std::string>();
     c.tokenizer = d.at("tokenizer").get<std::string>();
     c.val_fraction = d.at("val_fraction").get<double>();
+    // Absent in runs of versions before chat data: their defaults.
+    c.val_data_path = d.value("val_path", std::string());
+    c.chat_template = d.value("chat_template", std::string());
+    c.train_on = d.value("train_on", std::string("auto"));
+    c.packing = d.value("packing", true);
+    c.long_examples = d.value("long_examples", std::string("truncate"));
     const json& t = j.at("train");
     c.train.steps = t.at("steps").get<int64_t>();
     c.shape.batch = t.at("batch").get<int>();
@@ -335,12 +358,17 @@ std::vector<std::string> run_config_differences(const std::string& old_json, con
       {"data", "path"},   {"data", "tokenizer"}, {"data", "val_fraction"}, {"train", "batch"},
       {"train", "seq_len"}, {"train", "accum"},  {"train", "lr"},           {"train", "min_lr"},
       {"train", "weight_decay"}, {"train", "grad_clip"}, {"train", "beta1"},
-      {"train", "beta2"}, {"train", "seed"},     {"train", "grad_checkpoint"}};
+      {"train", "beta2"}, {"train", "seed"},     {"train", "grad_checkpoint"}, {"data", "val_path"},
+      {"data", "chat_template"}, {"data", "train_on"}, {"data", "packing"}, {"data", "long_examples"}};
   for (const auto& key : kCompared) {
     const json* va = a.contains(key[0]) && a[key[0]].contains(key[1]) ? &a[key[0]][key[1]] : nullptr;
     const json* vb = b.contains(key[0]) && b[key[0]].contains(key[1]) ? &b[key[0]][key[1]] : nullptr;
+    // Data settings newer than the old run directory: it was made before they existed.
+    if (std::string_view(key[0]) == "data" && (!va || !vb) && std::string_view(key[1]) != "path" &&
+        std::string_view(key[1]) != "tokenizer" && std::string_view(key[1]) != "val_fraction")
+      continue;
     // The same data given as a relative and as an absolute path (or through "./", "..") is the same.
-    if (std::string_view(key[1]) == "path" && va && vb && va->is_string() && vb->is_string() &&
+    if ((std::string_view(key[1]) == "path" || std::string_view(key[1]) == "val_path") && va && vb && va->is_string() && vb->is_string() &&
         same_file_path(va->get<std::string>(), vb->get<std::string>())) {
       continue;
     }

@@ -5,7 +5,9 @@
 //
 // Run TOML (every table and key optional; flags override):
 //   [model]   preset = "gpt-tiny" plus any model keys (trainer/model_config.h), or file = "m.toml"
-//   [data]    path = "corpus.txt", tokenizer = "byte" | "gpt2:DIR", val_fraction = 0.1
+//   [data]    path = "corpus.txt", tokenizer = "byte" | "gpt2:DIR", val_fraction = 0.1, val_path = "val.jsonl",
+//             chat_template = "chatml", train_on = "auto" | "assistant" | "all" | "completion" | "last",
+//             packing = true, long_examples = "truncate" | "split"
 //   [train]   steps, batch, seq_len (or seq, like --seq), accum, lr, min_lr, warmup, weight_decay, grad_clip, beta1, beta2,
 //             seed, threads, grad_checkpoint, eval_every, eval_batches, checkpoint_every, log_every, out
 //   [lora]    read by app/train/lora_run.h
@@ -28,6 +30,11 @@ struct RunConfig {
   std::string data_path;            // text file, directory or .jsonl (required to train)
   std::string tokenizer = "byte";   // "byte" or "gpt2:DIR"
   double val_fraction = 0.1;        // held-out tail of the corpus
+  std::string val_data_path;        // a separate validation set ("" = the held-out tail)
+  std::string chat_template;        // --chat-template NAME ("" = the tokenizer's template)
+  std::string train_on = "auto";    // --train-on: auto | assistant | all | completion | last
+  bool packing = true;              // example data packed into rows (--no-packing: padded)
+  std::string long_examples = "truncate";  // --long-examples: truncate | split
   trainer::RunShape shape;          // batch (12), seq_len (64), grad_checkpoint
   trainer::TrainOptions train;      // steps, lr, schedule, AdamW, clipping, seed, threads
   int eval_every = 0;               // evaluate every N steps; 0 = only at the end

@@ -24,7 +24,17 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--preset", f->preset, "model preset (gpt-tiny, gpt-small, hybrid-tiny, ...)")
       ->default_str(preset_default);
   cmd->add_option("--model", f->model, "model TOML file");
-  cmd->add_option("--data", f->data, "text file, directory of text files, or JSONL with a \"text\" field");
+  cmd->add_option("--data", f->data,
+                  "text file, directory, or JSONL: {text}, {prompt, completion}, {messages}, ShareGPT "
+                  "{conversations}, Alpaca {instruction, input, output}");
+  cmd->add_option("--val-data", f->val_data, "a separate validation set (default: the last tenth of --data)");
+  cmd->add_option("--chat-template", f->chat_template,
+                  "chat template family (chatml, llama3, gemma, phi3, mistral-v3, granite, ...; default: the model's)");
+  cmd->add_option("--train-on", f->train_on,
+                  "tokens that carry loss: assistant | all | completion | last (default: assistant turns for chat, "
+                  "the completion for prompt/completion, all for text)");
+  cmd->add_flag("--no-packing", f->no_packing, "one example per row, padded (default: examples packed into rows)");
+  cmd->add_option("--long-examples", f->long_examples, "examples longer than --seq: truncate | split (default truncate)");
   cmd->add_option("--tokenizer", f->tokenizer, "byte | gpt2:DIR (encoder.json + vocab.bpe)")
       ->default_str(d.tokenizer);
   cmd->add_option("--steps", f->steps, "optimizer steps of the whole run")
@@ -148,6 +158,11 @@ Result<RunConfig> resolve_train_config(const TrainFlags& f) {
     c.model_source = *f.model;
   }
   if (f.data) c.data_path = *f.data;
+  if (f.val_data) c.val_data_path = *f.val_data;
+  if (f.chat_template) c.chat_template = *f.chat_template;
+  if (f.train_on) c.train_on = *f.train_on;
+  if (f.long_examples) c.long_examples = *f.long_examples;
+  if (f.no_packing) c.packing = false;
   if (f.tokenizer) c.tokenizer = *f.tokenizer;
   if (f.out) c.out_dir = *f.out;
   if (f.steps) c.train.steps = *f.steps;
@@ -171,6 +186,7 @@ Result<RunConfig> resolve_train_config(const TrainFlags& f) {
   if (c.out_dir.empty()) c.out_dir = default_run_dir(c.model.name);
   // Stored in the run as absolute paths: `eval` and `sample` work from any directory.
   c.data_path = absolute_path(c.data_path);
+  if (!c.val_data_path.empty()) c.val_data_path = absolute_path(c.val_data_path);
   c.tokenizer = absolute_tokenizer_spec(c.tokenizer);
   NS_RETURN_IF_ERROR(validate_run_config(c));
   if (c.data_path.empty()) {

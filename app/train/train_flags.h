@@ -48,6 +48,8 @@ struct SupervisionFlags {
 struct TrainFlags {
   std::string config;
   std::optional<std::string> preset, model, data, tokenizer, out;
+  std::optional<std::string> val_data, chat_template, train_on, long_examples;
+  bool no_packing = false;
   std::optional<int64_t> steps, warmup;
   std::optional<int> batch, seq, accum, threads, eval_every, eval_batches, checkpoint_every, log_every;
   std::optional<float> lr, min_lr, weight_decay, grad_clip;

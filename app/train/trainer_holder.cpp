@@ -50,7 +50,8 @@ Status TrainerHolder::build_with(int micro_batch) {
   val_src_.reset();
   malloc_trim(0);
   auto planned_src = [&](trainer::Split split) -> std::unique_ptr<trainer::BatchSource> {
-    return std::make_unique<trainer::SamplerBatchSource>(data_, split, shape_.batch, shape_.seq_len, options_.seed);
+    return std::make_unique<trainer::SamplerBatchSource>(data_, split, shape_.batch, shape_.seq_len, options_.seed,
+                                                         packing_);
   };
   if (slices == 1) {
     train_src_ = planned_src(trainer::Split::kTrain);

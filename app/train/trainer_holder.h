@@ -45,6 +45,8 @@ class TrainerHolder {
   TrainerHolder(const trainer::ModelConfig& config, const trainer::RunShape& shape, const trainer::TrainOptions& options,
                 const trainer::TokenDataset& data, bool have_val);
 
+  // How example data is packed into rows (before build()).
+  void set_packing(const trainer::PackingOptions& packing) { packing_ = packing; }
   // Builds the trainer with the planned micro-batch.
   common::Status build();
   // Rebuilds with `micro_batch` (rounded down to a divisor of the planned one) and accumulation
@@ -64,6 +66,7 @@ class TrainerHolder {
   trainer::RunShape shape_;
   trainer::TrainOptions options_;
   const trainer::TokenDataset& data_;
+  trainer::PackingOptions packing_;
   bool have_val_;
   int micro_batch_ = 0;
   std::unique_ptr<trainer::BatchSource> train_src_, val_src_;

@@ -1,7 +1,11 @@
-// TokenDataset: a corpus (a text file, a directory of text files, or JSONL with a "text" field)
-// tokenized once into a cached token file that later opens memory-map (int32 ids after a header:
-// magic, version, tokenizer fingerprint, source identity = paths, sizes and mtimes, token count,
-// CRC-32 of the tokens). The last `val_fraction` of the tokens is the validation split.
+// TokenDataset: a corpus (a text file, a directory of files, or JSONL records: text, prompt/completion,
+// chat, ShareGPT, Alpaca; see trainer/data/records.h) tokenized once into a cached token file that
+// later opens memory-mapped (int32 ids, a trained flag per token and the document starts, after a
+// header: magic, version, tokenizer fingerprint, source identity = paths, sizes and mtimes, how
+// examples were rendered, CRC-32; see dataset_cache.h). Each document (a text file or a record) ends
+// with its end token (trainer/data/examples.h). The validation split is a separate file
+// (val_data_path) or the last `val_fraction` of the tokens (starting at a document start for
+// example data).
 // BatchSampler draws (B, T) inputs and targets deterministically from a seed; its position is part
 // of a checkpoint. Not a streaming loader: the whole token file is mapped.
 #pragma once
@@ -10,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "trainer/tokenizers/tokenizer.h"
@@ -26,8 +31,14 @@ struct DatasetOptions {
   // Where the token cache goes. "" = the user's cache directory: $XDG_CACHE_HOME/nightshift, else
   // ~/.cache/nightshift (never beside the data, which may be shared or read-only). Created if missing.
   std::string cache_dir;
-  // Last fraction of the tokens held out for validation, in [0, 1).
+  // Last fraction of the tokens held out for validation, in [0, 1). Unused with val_data_path.
   double val_fraction = 0.1;
+  // A separate validation set (a file or directory, read like data_path); "" = the held-out fraction.
+  std::string val_data_path;
+  // --chat-template NAME ("" = the tokenizer's own template) and --train-on ("" or "auto" = the
+  // default of each record kind); see trainer/data/examples.h.
+  std::string chat_template;
+  std::string train_on;
 };
 
 class TokenDataset {
@@ -42,13 +53,25 @@ class TokenDataset {
   virtual std::span<const int32_t> train_tokens() const = 0;
   virtual std::span<const int32_t> val_tokens() const = 0;
   virtual const std::string& cache_path() const = 0;
+  // One flag per token of the split (1: trained as a target); empty = all trained.
+  virtual std::span<const uint8_t> train_mask() const { return {}; }
+  virtual std::span<const uint8_t> val_mask() const { return {}; }
+  // Offsets (into the split) where documents start, ascending; empty = one document.
+  virtual std::span<const uint64_t> train_doc_starts() const { return {}; }
+  virtual std::span<const uint64_t> val_doc_starts() const { return {}; }
+  // True when the data holds examples (chat, prompt/completion records): rows are then packed from
+  // whole examples (trainer/data/packing.h) rather than drawn as random windows.
+  virtual bool examples() const { return false; }
   // True when open() tokenized the data (no valid cache was found).
   virtual bool built_cache() const { return false; }
 };
 
 enum class Split { kTrain, kVal };
 
-// Deterministic sampling of (B, T) inputs and targets (targets = inputs shifted by one).
+// Deterministic sampling of (B, T) inputs and targets (targets = inputs shifted by one) as windows
+// of the token stream. A target that is not trained (the dataset's mask) is kIgnoreTarget (text is
+// all trained: its windows never have one); next_packed() also gives positions, restarting at 0 at the row's start and at each
+// document start inside the window.
 //
 // Train: row b of draw d is the window starting at offset splitmix64(seed, d·B + b) mod (n − T),
 // where splitmix64(seed, i) is the splitmix64 output for state seed + (i+1)·0x9E3779B97F4A7C15 and
@@ -66,6 +89,9 @@ class BatchSampler {
   static common::Status check_fits(const TokenDataset& data, Split split, int batch, int seq_len);
   // inputs and targets are (B, T) int32, row-major.
   void next(int32_t* inputs, int32_t* targets);
+  void next_packed(int32_t* inputs, int32_t* targets, int32_t* positions);
+  // Whether the split holds more than one document (windows can then cross a document start).
+  bool has_documents() const { return doc_starts_.size() > 1 || (doc_starts_.size() == 1 && doc_starts_[0] != 0); }
   uint64_t position() const { return draws_; }
   void seek(uint64_t draws) { draws_ = draws; }
   void reset() { seek(0); }
@@ -76,11 +102,15 @@ class BatchSampler {
 
  private:
   std::span<const int32_t> tokens_;
+  std::span<const uint8_t> mask_;
+  std::span<const uint64_t> doc_starts_;
   Split split_;
   int batch_;
   int seq_len_;
   uint64_t seed_;
   uint64_t draws_ = 0;
+  bool plain_ = true;                       // one document, all trained: next() copies windows
+  std::vector<int32_t> scratch_positions_;  // next() of a masked or multi-document split
 };
 
 }  // namespace trainer

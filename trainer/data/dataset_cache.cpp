@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "common/check.h"
 #include "trainer/formats/checksum.h"
 
 namespace trainer {
@@ -26,7 +27,7 @@ using common::Result;
 using common::Status;
 
 constexpr char kMagic[8] = {'N', 'S', 'T', 'O', 'K', 'E', 'N', 'S'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 1: tokens only (no mask, no documents)
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kHeaderCrcOffset = 40;
 
@@ -47,6 +48,7 @@ uint64_t get_u64(const uint8_t* p) {
   return v;
 }
 uint64_t align64(uint64_t n) { return (n + 63) & ~uint64_t{63}; }
+uint64_t align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 
 bool is_jsonl(const fs::path& p) { return p.extension() == ".jsonl" || p.extension() == ".ndjson"; }
 
@@ -121,13 +123,14 @@ std::string cache_file_name(const std::string& data_path, const std::string& fin
 }
 
 std::string cache_meta(const std::string& data_path, const std::string& fingerprint, int vocab_size,
-                       const std::vector<SourceFile>& sources) {
+                       const std::vector<SourceFile>& sources, const std::string& settings) {
   nlohmann::json files = nlohmann::json::array();
   for (const SourceFile& s : sources) files.push_back({{"path", s.rel}, {"bytes", s.bytes}, {"mtime_ns", s.mtime_ns}});
   nlohmann::json meta = {{"tokenizer", fingerprint},
                          {"vocab_size", vocab_size},
                          {"data", normalized_absolute(data_path).string()},
                          {"files", std::move(files)}};
+  if (!settings.empty()) meta["settings"] = settings;
   return meta.dump();
 }
 
@@ -167,14 +170,35 @@ static Status write_fully(int fd, const void* data, size_t bytes, const std::str
   return Status::Ok();
 }
 
-Status TokenCacheWriter::append(std::span<const int32_t> tokens) {
+Status TokenCacheWriter::append(std::span<const int32_t> tokens, std::span<const uint8_t> trained) {
+  CHECK(trained.empty() || trained.size() == tokens.size());
   const size_t bytes = tokens.size_bytes();
   crc_ = crc32(tokens.data(), bytes, crc_);
   count_ += tokens.size();
+  if (trained.empty()) {
+    mask_.insert(mask_.end(), tokens.size(), uint8_t{1});
+  } else {
+    for (uint8_t t : trained) mask_.push_back(t ? 1 : 0);
+  }
   return write_fully(fd_, tokens.data(), bytes, tmp_);
 }
 
+void TokenCacheWriter::start_document() {
+  if (docs_.empty() || docs_.back() != count_) docs_.push_back(count_);
+}
+
 Status TokenCacheWriter::commit() {
+  // After the tokens: the mask, padding to 8 bytes, flags, the document count and starts.
+  std::string tail(mask_.begin(), mask_.end());
+  tail.resize(align8(count_ * 4 + count_) - count_ * 4, '\0');
+  std::string words(16 + 8 * docs_.size(), '\0');
+  auto* w = reinterpret_cast<uint8_t*>(words.data());
+  put_u64(w, flags_);
+  put_u64(w + 8, docs_.size());
+  for (size_t i = 0; i < docs_.size(); ++i) put_u64(w + 16 + 8 * i, docs_[i]);
+  tail += words;
+  crc_ = crc32(tail.data(), tail.size(), crc_);
+  NS_RETURN_IF_ERROR(write_fully(fd_, tail.data(), tail.size(), tmp_));
   std::string head(data_offset_, '\0');
   auto* h = reinterpret_cast<uint8_t*>(head.data());
   std::memcpy(h, kMagic, 8);
@@ -245,10 +269,15 @@ std::unique_ptr<MappedTokenCache> MappedTokenCache::open(const std::string& path
   const uint64_t meta_bytes = get_u32(h + 12);
   const uint64_t count = get_u64(h + 16);
   const uint64_t data_offset = get_u64(h + 24);
-  if (data_offset != align64(kHeaderBytes + meta_bytes) || count > (UINT64_MAX - data_offset) / 4 ||
-      file_bytes != data_offset + count * 4)
+  auto wrong_size = [&] {
     return fail(State::kCorrupt, "truncated or wrong size (" + std::to_string(file_bytes) + " bytes for " +
                                      std::to_string(count) + " tokens)");
+  };
+  if (data_offset != align64(kHeaderBytes + meta_bytes) || count > (UINT64_MAX - data_offset) / 8) return wrong_size();
+  const uint64_t words_at = data_offset + align8(count * 5);
+  if (file_bytes < words_at + 16) return wrong_size();
+  const uint64_t n_docs = get_u64(h + words_at + 8);
+  if (n_docs > count || file_bytes != words_at + 16 + 8 * n_docs) return wrong_size();
   std::string_view meta(reinterpret_cast<const char*>(h + kHeaderBytes), meta_bytes);
   if (get_u32(h + 36) != crc32(meta.data(), meta.size())) return fail(State::kCorrupt, "meta checksum mismatch");
   if (meta != expected_meta) {
@@ -262,8 +291,11 @@ std::unique_ptr<MappedTokenCache> MappedTokenCache::open(const std::string& path
     return fail(State::kStale, why);
   }
   const auto* tokens = reinterpret_cast<const int32_t*>(h + data_offset);
-  if (get_u32(h + 32) != crc32(tokens, count * 4)) return fail(State::kCorrupt, "token checksum mismatch");
+  if (get_u32(h + 32) != crc32(tokens, file_bytes - data_offset)) return fail(State::kCorrupt, "token checksum mismatch");
   c->tokens_ = std::span<const int32_t>(tokens, count);
+  c->mask_ = std::span<const uint8_t>(h + data_offset + count * 4, count);
+  c->flags_ = get_u64(h + words_at);
+  c->doc_starts_ = std::span<const uint64_t>(reinterpret_cast<const uint64_t*>(h + words_at + 16), n_docs);
   *state = State::kValid;
   reason->clear();
   return c;

@@ -4,10 +4,14 @@
 //
 // Token cache layout (little-endian):
 //   0  "NSTOKENS"            8-byte magic
-//   8  u32 version (1)       12 u32 meta_bytes     16 u64 token_count     24 u64 data_offset
-//   32 u32 crc32(tokens)     36 u32 crc32(meta)    40 u32 crc32(bytes 0..40), zero up to 64
-//   64 meta: JSON {tokenizer fingerprint, vocab size, data path, files: [{path, bytes, mtime_ns}]}
-//   data_offset (64-aligned): token_count int32 ids
+//   8  u32 version (2)       12 u32 meta_bytes     16 u64 token_count     24 u64 data_offset
+//   32 u32 crc32(data)       36 u32 crc32(meta)    40 u32 crc32(bytes 0..40), zero up to 64
+//   64 meta: JSON {tokenizer fingerprint, vocab size, data path, files: [{path, bytes, mtime_ns}],
+//      settings (how examples were rendered: template family, --train-on)}
+//   data_offset (64-aligned): token_count int32 ids; token_count u8 trained flags (1: the token is
+//      trained as a target); zeros up to a multiple of 8; u64 flags; u64 document count; the u64
+//      document start offsets (ascending, the first 0). crc32(data) covers all of it.
+// Version 1 files (tokens only) read as stale and are rebuilt.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +47,7 @@ std::string cache_file_name(const std::string& data_path, const std::string& fin
 
 // The meta JSON that identifies a cache's content (compared byte for byte on open).
 std::string cache_meta(const std::string& data_path, const std::string& fingerprint, int vocab_size,
-                       const std::vector<SourceFile>& sources);
+                       const std::vector<SourceFile>& sources, const std::string& settings = "");
 
 // Streams tokens into "<path>.tmp.<pid>"; commit() writes the header, fsyncs and renames over
 // `path`. Destroying an uncommitted writer removes the temporary.
@@ -53,9 +57,14 @@ class TokenCacheWriter {
   ~TokenCacheWriter();
   TokenCacheWriter(const TokenCacheWriter&) = delete;
   TokenCacheWriter& operator=(const TokenCacheWriter&) = delete;
-  common::Status append(std::span<const int32_t> tokens);
+  // `trained`: one flag per token (empty: all trained).
+  common::Status append(std::span<const int32_t> tokens, std::span<const uint8_t> trained = {});
+  // The next token appended starts a document.
+  void start_document();
+  void set_flags(uint64_t flags) { flags_ = flags; }
   common::Status commit();
   uint64_t token_count() const { return count_; }
+  uint64_t document_count() const { return docs_.size(); }
 
  private:
   TokenCacheWriter() = default;
@@ -64,6 +73,9 @@ class TokenCacheWriter {
   uint64_t count_ = 0;
   uint32_t crc_ = 0;
   uint64_t data_offset_ = 0;
+  uint64_t flags_ = 0;
+  std::vector<uint8_t> mask_;
+  std::vector<uint64_t> docs_;
 };
 
 // A read-only mapping of a validated cache.
@@ -77,12 +89,18 @@ class MappedTokenCache {
   MappedTokenCache(const MappedTokenCache&) = delete;
   MappedTokenCache& operator=(const MappedTokenCache&) = delete;
   std::span<const int32_t> tokens() const { return tokens_; }
+  std::span<const uint8_t> mask() const { return mask_; }
+  std::span<const uint64_t> doc_starts() const { return doc_starts_; }
+  uint64_t flags() const { return flags_; }
 
  private:
   MappedTokenCache() = default;
   void* map_ = nullptr;
   size_t map_bytes_ = 0;
   std::span<const int32_t> tokens_;
+  std::span<const uint8_t> mask_;
+  std::span<const uint64_t> doc_starts_;
+  uint64_t flags_ = 0;
 };
 
 }  // namespace trainer

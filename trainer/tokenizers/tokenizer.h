@@ -66,6 +66,10 @@ class Tokenizer {
   virtual std::string token_text(int32_t id) const { return decode(std::span<const int32_t>(&id, 1)); }
   // The id of the token whose token_text is `text`, if any.
   virtual std::optional<int32_t> token_id(std::string_view text) const { return std::nullopt; }
+  // The model's chat template as its files state it (Jinja text from tokenizer_config.json's
+  // "chat_template" or GGUF's tokenizer.chat_template); "" when it has none. trainer/chat/ matches
+  // it to a template family.
+  virtual std::string chat_template() const { return ""; }
 };
 
 // "byte", "gpt2:DIR", or a model's tokenizer (trainer/tokenizers/model_tokenizer.h): "hf:DIR" or

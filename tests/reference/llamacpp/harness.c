@@ -11,6 +11,12 @@
 //       {"ids": [...], "n_vocab", "add_bos"}  (--bos adds BOS/EOS as the vocab says; --special parses
 //       special tokens in the text); loads the vocabulary only. With --split, F is a
 //       models/ggml-vocab-*.gguf.inp file and the answer is {"items": [[ids of item 0], ...]}.
+//   harness chat-template --messages-file F (--template-file T | --model M.gguf) [--add-ass] [--bos]
+//       llama_chat_apply_template with the template of T (or of the GGUF, or a built-in name in T)
+//       over the messages of F: role and content items, each followed by "\n__ggml_chat_msg__\n"
+//       (role, content, role, content...); {"text": the rendering}. With --model the rendering is
+//       also tokenized by the GGUF's vocabulary with special tokens parsed ("ids"; --bos adds BOS/EOS
+//       as the vocab says).
 //   harness quantize --type q4_K --cols N --in X.f32 --out Y.bin
 //       ggml_quantize_chunk without an importance matrix (ggml's reference quantizers); {"bytes"}
 //   harness dequantize --type q4_K --n N --in Y.bin --out X.f32
@@ -272,6 +278,91 @@ static int cmd_tokenize(int argc, char** argv) {
   return 0;
 }
 
+// Prints `s` as a JSON string.
+static void print_json_string(const char* s, size_t n) {
+  putchar('"');
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c == '\n') printf("\\n");
+    else if (c == '\t') printf("\\t");
+    else if (c == '\r') printf("\\r");
+    else if (c < 0x20) printf("\\u%04x", c);
+    else putchar(c);
+  }
+  putchar('"');
+}
+
+static int cmd_chat_template(int argc, char** argv) {
+  const char* messages_path = opt(argc, argv, "--messages-file", NULL);
+  const char* template_path = opt(argc, argv, "--template-file", NULL);
+  const char* model_path = opt(argc, argv, "--model", NULL);
+  if (!messages_path || (!template_path && !model_path))
+    die("chat-template needs --messages-file and --template-file or --model", NULL);
+  size_t len = 0;
+  char* text = read_file(messages_path, &len);
+  // Split into items in place: role, content, role, content...
+  static const char kSep[] = "\n__ggml_chat_msg__\n";
+  char* items[512];
+  int n_items = 0;
+  for (char* item = text; n_items < 512;) {
+    char* sep = strstr(item, kSep);
+    if (!sep) break;
+    *sep = '\0';
+    items[n_items++] = item;
+    item = sep + strlen(kSep);
+  }
+  if (n_items == 0 || n_items % 2 != 0) die("the messages file needs role and content items", messages_path);
+  struct llama_chat_message chat[256];
+  for (int i = 0; i < n_items / 2; ++i) {
+    chat[i].role = items[2 * i];
+    chat[i].content = items[2 * i + 1];
+  }
+  struct llama_model* model = NULL;
+  const struct llama_vocab* vocab = NULL;
+  char* tmpl = NULL;
+  if (model_path) {
+    load_backends();
+    model = load_model(model_path, true);
+    vocab = llama_model_get_vocab(model);
+  }
+  if (template_path) {
+    size_t tlen = 0;
+    tmpl = read_file(template_path, &tlen);
+  }
+  const char* used = tmpl ? tmpl : llama_model_chat_template(model, NULL);
+  if (!used) die("the model has no chat template", model_path);
+  const bool add_ass = flag(argc, argv, "--add-ass");
+  int cap = (int)len * 2 + 1024;
+  char* buf = malloc((size_t)cap);
+  int n = llama_chat_apply_template(used, chat, (size_t)(n_items / 2), add_ass, buf, cap);
+  if (n > cap) {
+    cap = n + 1;
+    buf = realloc(buf, (size_t)cap);
+    n = llama_chat_apply_template(used, chat, (size_t)(n_items / 2), add_ass, buf, cap);
+  }
+  if (n < 0) die("llama_chat_apply_template does not know the template", template_path ? template_path : model_path);
+  printf("{\"text\": ");
+  print_json_string(buf, (size_t)n);
+  if (vocab) {
+    int id_cap = n + 16;
+    llama_token* ids = malloc(sizeof(llama_token) * (size_t)id_cap);
+    const bool bos = flag(argc, argv, "--bos");
+    int k = llama_tokenize(vocab, buf, n, ids, id_cap, bos, true);
+    if (k < 0) die("llama_tokenize failed on the rendering", NULL);
+    printf(", \"ids\": [");
+    for (int i = 0; i < k; ++i) printf("%s%d", i ? ", " : "", ids[i]);
+    printf("]");
+    free(ids);
+    llama_model_free(model);
+  }
+  printf("}\n");
+  free(buf);
+  free(tmpl);
+  free(text);
+  return 0;
+}
+
 static int cmd_quantize(int argc, char** argv) {
   const char* in = opt(argc, argv, "--in", NULL);
   const char* out = opt(argc, argv, "--out", NULL);
@@ -346,13 +437,14 @@ static int cmd_model_quantize(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  if (argc < 2) die("usage: harness eval|tokenize|quantize|dequantize|model-quantize [options]", NULL);
+  if (argc < 2) die("usage: harness eval|tokenize|chat-template|quantize|dequantize|model-quantize [options]", NULL);
   g_verbose = flag(argc, argv, "--verbose");
   llama_log_set(quiet_log, NULL);
   llama_backend_init();
   const char* cmd = argv[1];
   if (strcmp(cmd, "eval") == 0) return cmd_eval(argc, argv);
   if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc, argv);
+  if (strcmp(cmd, "chat-template") == 0) return cmd_chat_template(argc, argv);
   if (strcmp(cmd, "quantize") == 0) return cmd_quantize(argc, argv);
   if (strcmp(cmd, "dequantize") == 0) return cmd_dequantize(argc, argv);
   if (strcmp(cmd, "model-quantize") == 0) return cmd_model_quantize(argc, argv);
