@@ -167,7 +167,9 @@ void check_masked_packed_gradients(const ModelConfig& c) {
   }
   if (!unresolved.empty()) std::printf("finite differences could not resolve:%s\n", unresolved.c_str());
   EXPECT_GE(resolved, static_cast<int>(m->params().size()) * 2 / 3) << "unresolved:" << unresolved;
-  if (c.has_layer(LayerKind::kSsm)) EXPECT_EQ(conv_resolved, 2) << "unresolved:" << unresolved;
+  if (c.has_layer(LayerKind::kSsm)) {
+    EXPECT_EQ(conv_resolved, 2) << "unresolved:" << unresolved;
+  }
 }
 
 TEST(MaskedLoss, PackedAttentionGradMatchesFiniteDifferences) { check_masked_packed_gradients(attn_config()); }
