@@ -148,7 +148,8 @@ struct ScanData {
   }
   void forward(float* y, bool reference) const {
     auto f = reference ? trainer::ssm_scan_forward_reference : trainer::ssm_scan_forward;
-    f(y, nullptr, u.data(), dt.data(), A_log.data(), bc.data(), bc.data() + N, 2 * N, D.data(), nullptr, B, T, Di, N);
+    f(y, nullptr, u.data(), dt.data(), A_log.data(), bc.data(), bc.data() + N, 2 * N, D.data(), nullptr, B, T, Di, N,
+      nullptr);  // one document per row (a function pointer takes no default arguments)
   }
   double bytes_forward() const { return 4.0 * B * T * (3.0 * Di + 2.0 * N); }
   // Reads dy, u, dt, Bm, Cm; reads and writes du, ddt, dBm, dCm.

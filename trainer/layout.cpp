@@ -131,6 +131,9 @@ Result<RunPlan> make_run_plan(const ModelConfig& c, const RunShape& shape) {
 
   acts.add("act.tokens", {B, T}, A, TensorInit::kNone, false, DType::kI32);
   acts.add("act.targets", {B, T}, A, TensorInit::kNone, false, DType::kI32);
+  // Packed rows (Model::forward with positions): each token's document start and RoPE position.
+  acts.add("act.doc_start", {B, T}, A, TensorInit::kNone, false, DType::kI32);
+  acts.add("act.rope_pos", {B, T}, A, TensorInit::kNone, false, DType::kI32);
   if (c.has_bridge()) acts.add("act.embed", {B, T, E}, A);
 
   std::set<LayerKind> kinds_with_scratch;

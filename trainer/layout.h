@@ -70,7 +70,7 @@ struct TensorSpec {
 //   weights        as in docs/model.md ("embed.weight", "blocks.3.mlp.up.weight", ...)
 //   gradients      "grad." + weight name            (role kGradient, same shape)
 //   moments        "adam_m." / "adam_v." + weight name (role kOptimizerMoment, same shape)
-//   activations    "act.tokens", "act.targets" (I32), "act.res.{s}" residual stream before sub-layer s,
+//   activations    "act.tokens", "act.targets", "act.doc_start", "act.rope_pos" (I32), "act.res.{s}" residual stream before sub-layer s,
 //                  "act.blocks.{i}.{kind}.{name}" per sub-layer; with grad_checkpoint, block inputs
 //                  "act.block_in.{i}" plus one recompute region per distinct block spec,
 //                  "act.recompute.{spec}.{kind}.{name}" (e.g. "act.recompute.attn+mlp.attn.q"),

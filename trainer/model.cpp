@@ -74,6 +74,8 @@ Result<std::unique_ptr<Model>> Model::create(const ModelConfig& config, const Ru
 
   m->tokens_ = s.i32("act.tokens");
   m->targets_ = s.i32("act.targets");
+  m->doc_start_ = s.i32("act.doc_start");
+  m->rope_pos_ = s.i32("act.rope_pos");
   m->embed_ = s.f32("embed.weight");
   m->dembed_ = maybe_f32(s, "grad.embed.weight");
   m->embed_out_ = maybe_f32(s, "act.embed");
@@ -104,6 +106,7 @@ Result<std::unique_ptr<Model>> Model::create(const ModelConfig& config, const Ru
     v.res_out = s.f32(sp.res_out);
     m->views_.push_back(v);
     sp.layer->bind(SubLayerBinding(s, sp, m->lora_.get()));
+    sp.layer->set_documents(&m->docs_);
   }
   const std::vector<TensorSpec>& specs = s.specs();
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -169,11 +172,41 @@ void Model::recompute_block(int block) {
   for (int s = plan_.block_begin[block]; s < plan_.block_begin[block + 1]; ++s) run_sublayer_forward(s);
 }
 
-float Model::forward(const int32_t* inputs, const int32_t* targets) {
+// Packed rows: doc_start and rope_pos from the positions (see forward in model.h); unpacked: null.
+void Model::set_rows(const int32_t* positions) {
+  if (positions == nullptr) {
+    docs_ = RowDocuments{};
+    return;
+  }
+  const int B = shape_.batch, T = shape_.seq_len;
+  for (int b = 0; b < B; ++b) {
+    const int32_t* pos = positions + int64_t{b} * T;
+    int32_t* ds = doc_start_ + int64_t{b} * T;
+    int32_t* rp = rope_pos_ + int64_t{b} * T;
+    for (int t0 = 0; t0 < T;) {  // one document [t0, t1) at a time
+      CHECK(pos[t0] >= 0);
+      int t1 = t0 + 1;
+      while (t1 < T && pos[t1] != 0) ++t1;
+      // The given positions when they count up from pos[t0] inside the tables, else relative to t0.
+      bool given = pos[t0] + (t1 - t0) <= T;
+      for (int t = t0; t < t1 && given; ++t) given = pos[t] == pos[t0] + (t - t0);
+      for (int t = t0; t < t1; ++t) {
+        ds[t] = t0;
+        rp[t] = given ? pos[t] : t - t0;
+      }
+      t0 = t1;
+    }
+  }
+  docs_.doc_start = doc_start_;
+  docs_.rope_pos = rope_pos_;
+}
+
+float Model::forward(const int32_t* inputs, const int32_t* targets, const int32_t* positions) {
   const int B = shape_.batch, T = shape_.seq_len, N = B * T;
   const int D = config_.d_model, E = config_.embed_dim(), V = config_.vocab_size;
   std::memcpy(tokens_, inputs, sizeof(int32_t) * N);
   for (int n = 0; n < N; ++n) CHECK(tokens_[n] >= 0 && tokens_[n] < V);
+  set_rows(positions);
   float* res0 = views_[0].res_in;
   if (config_.has_bridge()) {
     embedding_forward(embed_out_, tokens_, embed_, N, E);
@@ -198,23 +231,32 @@ float Model::forward(const int32_t* inputs, const int32_t* targets) {
   have_targets_ = targets != nullptr;
   if (!targets) {
     ce_loss_ = 0.0f;
+    ce_sum_ = 0.0;
+    trained_tokens_ = 0;
     return 0.0f;
   }
   std::memcpy(targets_, targets, sizeof(int32_t) * N);
-  ce_loss_ = static_cast<float>(crossentropy_forward(lse_, logits_, targets_, N, V) / N);
+  trained_tokens_ = count_trained_targets(targets_, N);
+  ce_sum_ = crossentropy_forward(lse_, logits_, targets_, N, V);
+  ce_loss_ = trained_tokens_ > 0 ? static_cast<float>(ce_sum_ / static_cast<double>(trained_tokens_)) : 0.0f;
   return ce_loss_ + aux_weight_ * aux_loss_;
 }
 
 void Model::backward(float loss_scale) {
+  const float ce_sum_scale = trained_tokens_ > 0 ? loss_scale / static_cast<float>(trained_tokens_) : 0.0f;
+  backward_scaled(ce_sum_scale, loss_scale);
+}
+
+void Model::backward_scaled(float ce_sum_scale, float aux_scale_in) {
   CHECK_MSG(shape_.training, "backward on a model built with training = false");
   CHECK_MSG(have_targets_, "backward needs a forward with targets");
   have_targets_ = false;
   const int B = shape_.batch, T = shape_.seq_len, N = B * T;
   const int D = config_.d_model, E = config_.embed_dim(), V = config_.vocab_size;
-  const float aux_scale = loss_scale * aux_weight_;
+  const float aux_scale = aux_scale_in * aux_weight_;
 
-  // LM head and cross-entropy: dlogits in place, then dhidden (N, E) and dhead.
-  crossentropy_backward_inplace(logits_, lse_, targets_, N, V, loss_scale / N);
+  // LM head and cross-entropy: dlogits in place (0 on rows not trained), then dhidden (N, E) and dhead.
+  crossentropy_backward_inplace(logits_, lse_, targets_, N, V, ce_sum_scale);
   const float* dlogits = logits_;
   const float* hidden = config_.has_bridge() ? bridge_act_ : final_out_;
   zero_floats(dhead_in_, int64_t{N} * E);

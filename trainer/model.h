@@ -13,6 +13,7 @@
 
 #include "common/status.h"
 #include "trainer/arena.h"
+#include "trainer/layers/layer.h"
 #include "trainer/layout.h"
 #include "trainer/lora/registry.h"
 #include "trainer/model_config.h"
@@ -47,16 +48,33 @@ class Model {
   void init_weights(uint64_t seed);
 
   // inputs, targets: (B, T) token ids (copied in). targets may be null: logits only, returns 0.
-  // Otherwise returns the loss: mean cross-entropy + aux_loss_weight * sum of the layers' aux losses.
-  // Ids out of [0, V) are a programming error (the dataset guarantees them).
-  float forward(const int32_t* inputs, const int32_t* targets);
+  // Otherwise returns the loss: the mean cross-entropy over the trained targets (a target < 0,
+  // kIgnoreTarget, carries no loss; none trained: 0) + aux_loss_weight * sum of the layers' aux losses.
+  // Input ids out of [0, V) and targets >= V are a programming error (the dataset guarantees them).
+  // positions: (B, T) or null. Null: every row is one document at positions 0 .. T-1. Otherwise packed
+  // rows (BatchSource::next_packed): a document starts at a row's first token and wherever the
+  // position is 0; a token sees only the earlier tokens of its own document (attention mask, SSM
+  // state and conv history restart), and RoPE rotates by the given positions. (A document whose
+  // positions reach T or more, one that began in an earlier row, is rotated by its positions
+  // relative to its first token in the row: attention scores depend only on position differences,
+  // so that is the same attention.)
+  float forward(const int32_t* inputs, const int32_t* targets, const int32_t* positions = nullptr);
   // Accumulates d(loss_scale * loss)/d(weight) into every gradient (for the last forward, which must
   // have had targets). Destroys the logits (reused as their gradient).
   void backward(float loss_scale);
+  // The same with the two parts scaled apart: d(ce_sum_scale * Σ cross-entropy over the trained
+  // targets + aux_scale * aux_loss_weight * aux)/d(weight). backward(s) is
+  // backward_scaled(s / last_trained_tokens(), s) (0 when nothing was trained). Gradient
+  // accumulation uses it to make a step the mean over all the step's trained tokens.
+  void backward_scaled(float ce_sum_scale, float aux_scale);
   void zero_grad();
 
   float last_ce_loss() const { return ce_loss_; }
+  // Σ cross-entropy over the trained targets of the last forward, and how many targets were trained.
+  double last_ce_sum() const { return ce_sum_; }
+  int64_t last_trained_tokens() const { return trained_tokens_; }
   float last_aux_loss() const { return aux_loss_; }   // unweighted sum over layers
+  float aux_loss_weight() const { return aux_weight_; }  // of the loss (0 without MoE)
   // (B, T, V), valid after forward until backward.
   const float* logits() const { return logits_; }
 
@@ -75,6 +93,7 @@ class Model {
  private:
   Model() = default;
   void run_sublayer_forward(int s);
+  void set_rows(const int32_t* positions);
   void recompute_block(int block);
 
   ModelConfig config_;
@@ -86,12 +105,17 @@ class Model {
   bool shared_internals_ = false;
   float aux_weight_ = 0.0f;
   float ce_loss_ = 0.0f;
+  double ce_sum_ = 0.0;
+  int64_t trained_tokens_ = 0;
   float aux_loss_ = 0.0f;
   bool have_targets_ = false;
+  RowDocuments docs_;             // what the layers see of the rows' documents (null: unpacked)
 
   // Model-level views. Letters: B, T, D (d_model), E (embedding width), V; N = B*T.
   int32_t* tokens_ = nullptr;     // (B, T)
   int32_t* targets_ = nullptr;    // (B, T)
+  int32_t* doc_start_ = nullptr;  // (B, T) packed rows: each token's document start in its row
+  int32_t* rope_pos_ = nullptr;   // (B, T) packed rows: each token's RoPE position
   float* embed_ = nullptr;        // (V, E)
   float* dembed_ = nullptr;
   float* embed_out_ = nullptr;    // (B, T, E) only with a bridge

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "trainer/kernels/kernels.h"
 
 namespace trainer {
 
@@ -61,6 +62,7 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const ModelConfig& config, cons
   const size_t n = static_cast<size_t>(shape.batch) * shape.seq_len;
   t->inputs_ = std::make_unique<int32_t[]>(n);
   t->targets_ = std::make_unique<int32_t[]>(n);
+  t->positions_ = std::make_unique<int32_t[]>(n);
   t->set_threads(options.threads > 0 ? options.threads : t->model_->shape().max_threads);
   return t;
 }
@@ -86,6 +88,19 @@ int Trainer::lora_rank() const { return model_->lora() ? model_->lora()->rank() 
 
 float Trainer::lr_for_next_step() const { return lr_at(schedule_, step_) * lr_scale_; }
 
+namespace {
+// Draws the next (B, T) batch of `src` into the buffers; returns the positions to give the model
+// (null for an unpacked source).
+const int32_t* draw(BatchSource& src, int32_t* inputs, int32_t* targets, int32_t* positions) {
+  if (!src.packed()) {
+    src.next(inputs, targets);
+    return nullptr;
+  }
+  src.next_packed(inputs, targets, positions);
+  return positions;
+}
+}  // namespace
+
 Result<StepStats> Trainer::step() {
   if (done()) {
     return Status::InvalidArgument("the run has finished: " + std::to_string(step_) + " of " +
@@ -94,9 +109,19 @@ Result<StepStats> Trainer::step() {
   const double t0 = clock_->now_s();
   Model& m = *model_;
   m.zero_grad();
-  double loss = 0.0, ce = 0.0, aux = 0.0;
+  double ce_sum = 0.0, aux = 0.0;
   const float micro_scale = 1.0f / static_cast<float>(options_.accum);
   const uint64_t start_position = train_->position();
+  const int64_t batch_tokens = int64_t{m.batch()} * m.seq_len();
+  // The step's trained tokens: counted ahead when there are several micro-batches.
+  int64_t step_trained = 0;
+  if (options_.accum > 1) {
+    for (int a = 0; a < options_.accum; ++a) {
+      draw(*train_, inputs_.get(), targets_.get(), positions_.get());
+      step_trained += count_trained_targets(targets_.get(), batch_tokens);
+    }
+    train_->seek(start_position);
+  }
   for (int a = 0; a < options_.accum; ++a) {
     if (a > 0 && interrupt_ && interrupt_()) {
       train_->seek(start_position);  // the abandoned micro-batches are drawn again on resume
@@ -107,16 +132,16 @@ Result<StepStats> Trainer::step() {
       abandoned.step_s = clock_->now_s() - t0;
       return abandoned;
     }
-    train_->next(inputs_.get(), targets_.get());
-    const float l = m.forward(inputs_.get(), targets_.get());
+    const int32_t* positions = draw(*train_, inputs_.get(), targets_.get(), positions_.get());
+    const float l = m.forward(inputs_.get(), targets_.get(), positions);
     if (!std::isfinite(l)) {
       return Status::Internal("the loss is not finite at step " + std::to_string(step_ + 1) +
                               " (lower the learning rate?)");
     }
-    loss += l;
-    ce += m.last_ce_loss();
+    if (options_.accum == 1) step_trained = m.last_trained_tokens();
+    ce_sum += m.last_ce_sum();
     aux += m.last_aux_loss();
-    m.backward(micro_scale);
+    m.backward_scaled(step_trained > 0 ? 1.0f / static_cast<float>(step_trained) : 0.0f, micro_scale);
   }
   const double norm = global_grad_norm(m.params());
   if (!std::isfinite(norm)) {
@@ -129,13 +154,14 @@ Result<StepStats> Trainer::step() {
 
   StepStats s;
   s.step = step_;
-  s.loss = static_cast<float>(loss / options_.accum);
-  s.ce_loss = static_cast<float>(ce / options_.accum);
+  s.ce_loss = step_trained > 0 ? static_cast<float>(ce_sum / static_cast<double>(step_trained)) : 0.0f;
   s.aux_loss = static_cast<float>(aux / options_.accum);
+  s.loss = s.ce_loss + m.aux_loss_weight() * s.aux_loss;
   s.lr = lr;
   s.grad_norm = static_cast<float>(norm);
   s.clipped = clip < 1.0f;
-  s.tokens = int64_t{m.batch()} * m.seq_len() * options_.accum;
+  s.tokens = batch_tokens * options_.accum;
+  s.trained_tokens = step_trained;
   s.threads = threads_;
   s.flops = m.forward_flops() * options_.accum * (m.shape().grad_checkpoint ? 4.0 : 3.0);
   s.step_s = clock_->now_s() - t0;
@@ -143,34 +169,38 @@ Result<StepStats> Trainer::step() {
 }
 
 namespace {
-// inputs, targets: (B, T) buffers of the caller.
-Result<EvalStats> evaluate_into(Model& model, BatchSource& val, int batches, int32_t* inputs, int32_t* targets) {
+// inputs, targets, positions: (B, T) buffers of the caller. The mean is over all trained targets of
+// the batches, the rule of training.
+Result<EvalStats> evaluate_into(Model& model, BatchSource& val, int batches, int32_t* inputs, int32_t* targets,
+                                int32_t* positions) {
   if (batches < 1) return Status::InvalidArgument("eval batches must be at least 1");
   const int64_t pass = val.batches_per_pass();
   if (pass > 0) batches = static_cast<int>(std::min<int64_t>(batches, pass));
   val.seek(0);
   double total = 0.0;
+  int64_t trained = 0;
   for (int i = 0; i < batches; ++i) {
-    val.next(inputs, targets);
-    model.forward(inputs, targets);
-    total += model.last_ce_loss();
+    model.forward(inputs, targets, draw(val, inputs, targets, positions));
+    total += model.last_ce_sum();
+    trained += model.last_trained_tokens();
   }
   EvalStats e;
   e.batches = batches;
-  e.val_loss = static_cast<float>(total / batches);
+  e.trained_tokens = trained;
+  e.val_loss = trained > 0 ? static_cast<float>(total / static_cast<double>(trained)) : 0.0f;
   return e;
 }
 }  // namespace
 
 Result<EvalStats> evaluate_model(Model& model, BatchSource& val, int batches) {
   const size_t n = static_cast<size_t>(model.batch()) * model.seq_len();
-  std::vector<int32_t> inputs(n), targets(n);
-  return evaluate_into(model, val, batches, inputs.data(), targets.data());
+  std::vector<int32_t> inputs(n), targets(n), positions(n);
+  return evaluate_into(model, val, batches, inputs.data(), targets.data(), positions.data());
 }
 
 Result<EvalStats> Trainer::evaluate(int batches) {
   if (!val_) return Status::InvalidArgument("no validation data");
-  return evaluate_into(*model_, *val_, batches, inputs_.get(), targets_.get());
+  return evaluate_into(*model_, *val_, batches, inputs_.get(), targets_.get(), positions_.get());
 }
 
 }  // namespace trainer

@@ -63,13 +63,14 @@ struct TrainOptions {
 
 struct StepStats {
   int64_t step = 0;           // 1-based number of this optimizer step
-  float loss = 0.0f;          // mean over micro-batches of (ce + weighted aux)
-  float ce_loss = 0.0f;
-  float aux_loss = 0.0f;      // unweighted
+  float loss = 0.0f;          // ce_loss + weighted aux_loss
+  float ce_loss = 0.0f;       // mean cross-entropy over all the step's trained tokens
+  float aux_loss = 0.0f;      // unweighted, mean over micro-batches
   float lr = 0.0f;            // the learning rate applied (after lr scale)
   float grad_norm = 0.0f;     // before clipping
   bool clipped = false;
   int64_t tokens = 0;         // tokens processed by this step (B * T * accum)
+  int64_t trained_tokens = 0; // of those, the ones with a trained target (not kIgnoreTarget)
   double step_s = 0.0;        // wall time of the step by the trainer's clock
   int threads = 0;
   double flops = 0.0;         // matmul-class FLOPs of the step (forward + backward [+ recompute])
@@ -77,8 +78,9 @@ struct StepStats {
 };
 
 struct EvalStats {
-  float val_loss = 0.0f;      // mean cross-entropy over the batches
+  float val_loss = 0.0f;      // mean cross-entropy over the batches' trained targets (0 when none)
   int batches = 0;
+  int64_t trained_tokens = 0; // targets the mean is over
 };
 
 class Trainer {
@@ -92,7 +94,11 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  // One optimizer step. FailedPrecondition-like InvalidArgument when the run is already done;
+  // One optimizer step: the mean cross-entropy over all trained tokens of its accum micro-batches
+  // (as Hugging Face's num_items_in_batch: with accum > 1 the micro-batches are drawn once to count
+  // their trained targets, then again to train), plus the weighted aux loss averaged over them.
+  // Packed sources are drawn with next_packed and their positions given to the model.
+  // FailedPrecondition-like InvalidArgument when the run is already done;
   // Internal when the loss is not finite (names the step). When the interrupt check (if any) says
   // so between two micro-batches, the step is abandoned: no update, the data position put back,
   // steps_done() unchanged, and the result has `interrupted` set.
@@ -141,6 +147,7 @@ class Trainer {
   std::unique_ptr<common::Clock> owned_clock_;
   std::unique_ptr<int32_t[]> inputs_;   // (B, T)
   std::unique_ptr<int32_t[]> targets_;  // (B, T)
+  std::unique_ptr<int32_t[]> positions_;  // (B, T), drawn from packed sources
   int64_t step_ = 0;
   int threads_ = 1;
   float lr_scale_ = 1.0f;

@@ -47,6 +47,7 @@ struct DashboardModel {
   double val_loss = kUnknown;       // the most recent evaluation
   double lr = kUnknown;
   double tokens_per_s = kUnknown;
+  double trained_tokens_per_s = kUnknown;  // tokens with a trained target (loss masking); unknown in old logs
   double temp_c = kUnknown;
 
   // Loss over steps (train and validation).

@@ -84,6 +84,7 @@ void draw_run(Canvas& c, const Rect& r, const DashboardModel& m, const Glyphs& g
       {"lr " + format_lr(m.lr)},
       {"tok/s " + format_rate(m.tokens_per_s)},
   };
+  if (std::isfinite(m.trained_tokens_per_s)) second.push_back({"trained/s " + format_rate(m.trained_tokens_per_s)});
   if (!m.model.empty()) second.push_back({"model " + m.model, Style::kDim});
   if (!m.profile.empty()) second.push_back({"on " + m.profile, Style::kDim});
   put_items(c, in.x, in.y + 1, in.w, second);
@@ -187,7 +188,9 @@ void draw_knobs(Canvas& c, const Rect& r, const DashboardModel& m, const Glyphs&
 void draw_throughput(Canvas& c, const Rect& r, const DashboardModel& m, const Glyphs& g) {
   c.box(r, "Tokens/s", g);
   Rect in = inner(r);
-  c.put(in.x, in.y, fit(format_rate(m.tokens_per_s) + " tok/s", in.w, g), Style::kBold);
+  std::string rate = format_rate(m.tokens_per_s) + " tok/s";
+  if (std::isfinite(m.trained_tokens_per_s)) rate += ", " + format_rate(m.trained_tokens_per_s) + " trained";
+  c.put(in.x, in.y, fit(rate, in.w, g), Style::kBold);
   const std::vector<double>& s = m.tokens_per_s_series;
   double lo = INFINITY, hi = -INFINITY;
   for (double v : s) {

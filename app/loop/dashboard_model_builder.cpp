@@ -38,7 +38,7 @@ DashboardModelBuilder::DashboardModelBuilder(RunLogReader& reader, DashboardBuil
 void DashboardModelBuilder::reset(int64_t run_id) {
   run_id_ = run_id;
   last_step_rowid_ = last_event_id_ = last_sample_id_ = 0;
-  for (auto* v : {&step_, &time_, &loss_, &val_loss_, &lr_, &tokens_per_s_, &temp_c_, &rank_, &threads_, &duty_}) v->clear();
+  for (auto* v : {&step_, &time_, &loss_, &val_loss_, &lr_, &tokens_per_s_, &trained_tokens_per_s_, &temp_c_, &rank_, &threads_, &duty_}) v->clear();
   rss_.clear();
   planned_.clear();
   tokens_.clear();
@@ -54,7 +54,7 @@ void DashboardModelBuilder::reset(int64_t run_id) {
 // A step at or before what we hold was rewritten (resume from a checkpoint): drop from there on.
 void DashboardModelBuilder::truncate_from(int64_t step) {
   size_t keep = static_cast<size_t>(std::lower_bound(step_.begin(), step_.end(), static_cast<double>(step)) - step_.begin());
-  for (auto* v : {&step_, &time_, &loss_, &val_loss_, &lr_, &tokens_per_s_, &temp_c_, &rank_, &threads_, &duty_}) v->resize(keep);
+  for (auto* v : {&step_, &time_, &loss_, &val_loss_, &lr_, &tokens_per_s_, &trained_tokens_per_s_, &temp_c_, &rank_, &threads_, &duty_}) v->resize(keep);
   rss_.resize(keep);
   planned_.resize(keep);
   tokens_.resize(keep);
@@ -87,6 +87,7 @@ common::Result<tui::DashboardModel> DashboardModelBuilder::refresh(double now_wa
     val_loss_.push_back(s.val_loss);
     lr_.push_back(s.lr);
     tokens_per_s_.push_back(s.tokens_per_s);
+    trained_tokens_per_s_.push_back(s.trained_tokens_per_s);
     temp_c_.push_back(s.temp_c);
     rank_.push_back(s.lora_rank);
     threads_.push_back(s.threads);
@@ -183,6 +184,7 @@ tui::DashboardModel DashboardModelBuilder::build(const RunRow& run, double now, 
     m.loss = loss_[last];
     m.lr = lr_[last];
     m.tokens_per_s = tokens_per_s_[last];
+    m.trained_tokens_per_s = trained_tokens_per_s_[last];
     m.temp_c = temp_c_[last];
     m.lora_rank = static_cast<int>(rank_[last]);
     m.threads = static_cast<int>(threads_[last]);

@@ -53,7 +53,7 @@ class DashboardModelBuilder {
   int64_t last_event_id_ = 0;
   int64_t last_sample_id_ = 0;
   // Full histories, one entry per step row in step order.
-  std::vector<double> step_, time_, loss_, val_loss_, lr_, tokens_per_s_, temp_c_, rank_, threads_, duty_;
+  std::vector<double> step_, time_, loss_, val_loss_, lr_, tokens_per_s_, trained_tokens_per_s_, temp_c_, rank_, threads_, duty_;
   std::vector<uint64_t> rss_, planned_, tokens_;
   std::string governor_;
   std::vector<double> sample_time_, sample_temp_;

@@ -101,7 +101,7 @@ Result<LoopOutcome> run_train_loop(trainer::Trainer& first, const LoopOptions& o
   for (LoopObserver* o : observers) o->on_start(*current);
   const double t_start = clock.now_s();
   const int64_t first_step = current->steps_done();
-  double ema_tok_s = 0, ema_flop_s = 0, ema_step_s = 0;
+  double ema_tok_s = 0, ema_trained_s = 0, ema_flop_s = 0, ema_step_s = 0;
   trainer::StepStats last;
   bool have_last = false;
   state.outcome.end = LoopEnd::kCompleted;
@@ -169,12 +169,14 @@ Result<LoopOutcome> run_train_loop(trainer::Trainer& first, const LoopOptions& o
     const double step_s = std::max(s->step_s, 1e-9);
     const double a = current->steps_done() - first_step <= 1 ? 1.0 : 0.1;
     ema_tok_s = (1 - a) * ema_tok_s + a * s->tokens / step_s;
+    ema_trained_s = (1 - a) * ema_trained_s + a * s->trained_tokens / step_s;
     ema_flop_s = (1 - a) * ema_flop_s + a * s->flops / step_s;
     ema_step_s = (1 - a) * ema_step_s + a * step_s;
     LoopProgress p;
     p.step = current->steps_done();
     p.steps_total = current->options().steps;
     p.tokens_per_s = ema_tok_s;
+    p.trained_tokens_per_s = ema_trained_s;
     p.gflops = ema_flop_s / 1e9;
     p.eta_s = ema_step_s * static_cast<double>(p.steps_total - p.step);
     p.elapsed_s = clock.now_s() - t_start;
@@ -208,9 +210,9 @@ void StderrProgress::on_start(const trainer::Trainer& t) {
 
 void StderrProgress::on_step(const trainer::StepStats& s, const LoopProgress& p) {
   if (s.step % every_ != 0 && s.step != p.steps_total && p.step > 1 && s.step != 1) return;
-  emit("{}step {:>6}/{} | loss {:.4f} | lr {:.2e} | {} tok/s | {:.1f} GFLOP/s | ETA {}\n", stamp(), s.step,
-             p.steps_total, s.loss, s.lr, common::format_count(p.tokens_per_s), p.gflops,
-             common::format_duration(p.eta_s));
+  emit("{}step {:>6}/{} | loss {:.4f} | lr {:.2e} | {} tok/s ({} trained) | {:.1f} GFLOP/s | ETA {}\n", stamp(),
+       s.step, p.steps_total, s.loss, s.lr, common::format_count(p.tokens_per_s),
+       common::format_count(p.trained_tokens_per_s), p.gflops, common::format_duration(p.eta_s));
 }
 
 void StderrProgress::on_eval(int64_t step, const trainer::EvalStats& e) {

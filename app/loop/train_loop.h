@@ -59,6 +59,7 @@ struct LoopProgress {
   int64_t step = 0;
   int64_t steps_total = 0;
   double tokens_per_s = 0;  // exponential moving average over recent steps
+  double trained_tokens_per_s = 0;  // same, tokens with a trained target (all of them unless masked)
   double gflops = 0;        // same, model FLOPs per second / 1e9
   double eta_s = 0;         // remaining steps at the current pace (pauses excluded)
   double elapsed_s = 0;     // since the loop started (pauses included)
@@ -115,7 +116,7 @@ common::Result<LoopOutcome> run_train_loop(trainer::Trainer& trainer, const Loop
                                            common::Clock& clock);
 
 // Prints progress lines on stderr:
-//   step   100/2000 | loss 2.1234 | lr 1.00e-03 | 52.3k tok/s | 14.2 GFLOP/s | ETA 3m02s
+//   step   100/2000 | loss 2.1234 | lr 1.00e-03 | 52.3k tok/s (31.0k trained) | 14.2 GFLOP/s | ETA 3m02s
 // every `every` steps (and the first and the last), evaluations and checkpoints.
 class StderrProgress final : public LoopObserver {
  public:

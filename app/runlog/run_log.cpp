@@ -198,8 +198,9 @@ struct RunLog::Impl {
   Status prepare_all() {
     struct { Stmt* st; const char* sql; } list[] = {
         {&insert_step, "INSERT OR REPLACE INTO steps (run_id, step, time, loss, val_loss, lr, tokens_per_s,"
-                       " temp_c, lora_rank, threads, duty, rss_bytes, planned_bytes, tokens, governor)"
-                       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"},
+                       " temp_c, lora_rank, threads, duty, rss_bytes, planned_bytes, tokens, governor,"
+                       " trained_tokens_per_s)"
+                       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"},
         {&insert_event, "INSERT INTO events (run_id, time, kind, detail) VALUES (?1,?2,?3,?4)"},
         {&insert_sample, "INSERT INTO samples (run_id, time, temp_c, rss_bytes) VALUES (?1,?2,?3,?4)"},
         {&insert_checkpoint, "INSERT INTO checkpoints (run_id, step, time, path, bytes, checksum)"
@@ -248,6 +249,7 @@ struct RunLog::Impl {
       st.bind_int(13, static_cast<int64_t>(s.planned_bytes));
       st.bind_int(14, static_cast<int64_t>(s.tokens));
       st.bind_text(15, s.governor);
+      st.bind(16, s.trained_tokens_per_s);
       if (!ok(run(st))) goto fail;
     }
     for (const PendingSample& s : samples) {
@@ -661,8 +663,8 @@ Result<RunRow> RunLogReader::run(int64_t run_id) {
 Result<std::vector<StepRow>> RunLogReader::steps(int64_t run_id, int64_t after_rowid, int limit) {
   int v = impl_->v();
   std::string sql = "SELECT rowid, step, time, loss, val_loss, lr, tokens_per_s, temp_c, lora_rank, threads,"
-                    " duty, rss_bytes, planned_bytes, " + schema_column("tokens", 2, v) + ", " + schema_column("governor", 2, v) +
-                    " FROM steps WHERE run_id = " + std::to_string(run_id) + " AND rowid > " +
+                    " duty, rss_bytes, planned_bytes, " + schema_column("tokens", 2, v) + ", " + schema_column("governor", 2, v) + ", " +
+                    schema_column("trained_tokens_per_s", 3, v) + " FROM steps WHERE run_id = " + std::to_string(run_id) + " AND rowid > " +
                     std::to_string(after_rowid) + " ORDER BY rowid LIMIT " + std::to_string(limit);
   std::vector<StepRow> out;
   NS_RETURN_IF_ERROR(impl_->each(sql, [&](const Stmt& st) {
@@ -683,6 +685,7 @@ Result<std::vector<StepRow>> RunLogReader::steps(int64_t run_id, int64_t after_r
     s.planned_bytes = static_cast<uint64_t>(st.integer(12));
     s.tokens = static_cast<uint64_t>(st.integer(13));
     s.governor = st.text(14);
+    s.trained_tokens_per_s = st.real(15);
     out.push_back(std::move(r));
   }));
   return out;

@@ -26,7 +26,9 @@ inline constexpr const char* kRunLogFileName = "run.db";
 //   1: runs, steps, events, checkpoints, control (the columns named in the issue).
 //   2: runs.name/total_steps/updated/budget_bytes/temp thresholds, steps.tokens/governor,
 //      control.done_time/result, samples table.
-inline constexpr int kRunLogSchemaVersion = 2;
+//   3: steps.trained_tokens_per_s (tokens with a trained target; less than tokens_per_s with a
+//      loss mask).
+inline constexpr int kRunLogSchemaVersion = 3;
 
 // A REAL column value that is NULL (unknown, e.g. val_loss on steps without evaluation).
 inline constexpr double kNullReal = std::numeric_limits<double>::quiet_NaN();
@@ -62,6 +64,7 @@ struct StepRecord {
   double val_loss = kNullReal;
   double lr = kNullReal;
   double tokens_per_s = kNullReal;
+  double trained_tokens_per_s = kNullReal;  // NULL in logs older than schema 3
   double temp_c = kNullReal;
   int lora_rank = 0;          // 0: not a LoRA run
   int threads = 0;

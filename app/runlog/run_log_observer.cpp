@@ -47,6 +47,7 @@ void RunLogObserver::on_step(const trainer::StepStats& stats, const LoopProgress
   r.loss = stats.loss;
   r.lr = stats.lr;
   r.tokens_per_s = stats.step_s > 0 ? static_cast<double>(stats.tokens) / stats.step_s : kNullReal;
+  r.trained_tokens_per_s = stats.step_s > 0 ? static_cast<double>(stats.trained_tokens) / stats.step_s : kNullReal;
   r.threads = stats.threads;
   r.tokens = tokens_;
   if (enrich_) enrich_(r);

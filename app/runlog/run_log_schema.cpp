@@ -40,6 +40,8 @@ const char* const kRunLogMigrations[kRunLogSchemaVersion] = {
     "CREATE TABLE samples (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id),"
     "  time REAL NOT NULL, temp_c REAL, rss_bytes INTEGER);"
     "CREATE INDEX samples_run ON samples(run_id, id);",
+    // 3: loss masking: the rate of tokens that carry a loss.
+    "ALTER TABLE steps ADD COLUMN trained_tokens_per_s REAL;",
 };
 
 const char* const kRunLogTables[6] = {"runs", "steps", "events", "checkpoints", "samples", "control"};

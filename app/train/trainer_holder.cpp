@@ -18,13 +18,23 @@ SubBatchSource::SubBatchSource(std::unique_ptr<trainer::BatchSource> inner, int 
       slice_tokens_(planned_batch / slices * seq_len),
       slices_(slices),
       inputs_(static_cast<size_t>(planned_batch) * seq_len),
-      targets_(static_cast<size_t>(planned_batch) * seq_len) {}
+      targets_(static_cast<size_t>(planned_batch) * seq_len),
+      positions_(inner_->packed() ? static_cast<size_t>(planned_batch) * seq_len : 0) {}
 
 void SubBatchSource::next(int32_t* inputs, int32_t* targets) {
   if (handed_ == 0) inner_->next(inputs_.data(), targets_.data());
   const size_t offset = static_cast<size_t>(handed_) * slice_tokens_;
   std::memcpy(inputs, inputs_.data() + offset, slice_tokens_ * sizeof(int32_t));
   std::memcpy(targets, targets_.data() + offset, slice_tokens_ * sizeof(int32_t));
+  handed_ = (handed_ + 1) % slices_;
+}
+
+void SubBatchSource::next_packed(int32_t* inputs, int32_t* targets, int32_t* positions) {
+  if (handed_ == 0) inner_->next_packed(inputs_.data(), targets_.data(), positions_.data());
+  const size_t offset = static_cast<size_t>(handed_) * slice_tokens_;
+  std::memcpy(inputs, inputs_.data() + offset, slice_tokens_ * sizeof(int32_t));
+  std::memcpy(targets, targets_.data() + offset, slice_tokens_ * sizeof(int32_t));
+  std::memcpy(positions, positions_.data() + offset, slice_tokens_ * sizeof(int32_t));
   handed_ = (handed_ + 1) % slices_;
 }
 

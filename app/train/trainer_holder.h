@@ -27,6 +27,9 @@ class SubBatchSource final : public trainer::BatchSource {
  public:
   SubBatchSource(std::unique_ptr<trainer::BatchSource> inner, int planned_batch, int seq_len, int slices);
   void next(int32_t* inputs, int32_t* targets) override;
+  // A packed inner source is sliced the same way, positions with the rows.
+  bool packed() const override { return inner_->packed(); }
+  void next_packed(int32_t* inputs, int32_t* targets, int32_t* positions) override;
   uint64_t position() const override { return inner_->position(); }
   void seek(uint64_t position) override;
   int64_t batches_per_pass() const override { return inner_->batches_per_pass() * slices_; }
@@ -36,7 +39,7 @@ class SubBatchSource final : public trainer::BatchSource {
   int slice_tokens_;
   int slices_;
   int handed_ = 0;  // slices of the current planned batch already handed out
-  std::vector<int32_t> inputs_, targets_;
+  std::vector<int32_t> inputs_, targets_, positions_;  // positions_ only for a packed inner source
 };
 
 class TrainerHolder {

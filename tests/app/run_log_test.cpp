@@ -51,6 +51,7 @@ class RunLogTest : public ::testing::Test {
     s.loss = 4.0 - 0.01 * i;
     s.lr = 3e-4;
     s.tokens_per_s = 1000 + i;
+    s.trained_tokens_per_s = 600 + i;
     s.temp_c = 60 + 0.1 * i;
     s.lora_rank = 16;
     s.threads = 2;
@@ -135,6 +136,7 @@ TEST_F(RunLogTest, CreatesSchemaInWalModeAndRoundTripsSteps) {
   EXPECT_EQ(s3.lora_rank, 16);
   EXPECT_EQ(s3.tokens, 4u * 512);
   EXPECT_EQ(s3.governor, "normal");
+  EXPECT_DOUBLE_EQ(s3.trained_tokens_per_s, 603);
 
   auto run = reader->latest_run();
   ASSERT_TRUE(run.ok());
@@ -211,13 +213,14 @@ TEST_F(RunLogTest, MigratesAHandBuiltV1Log) {
     ASSERT_TRUE(steps.ok()) << steps.status().message();
     ASSERT_EQ(steps->size(), 2u);
     EXPECT_EQ((*steps)[1].record.governor, "");
+    EXPECT_TRUE(std::isnan((*steps)[1].record.trained_tokens_per_s));  // a column of schema 3
     EXPECT_TRUE(reader->samples(1)->empty());
     EXPECT_EQ(reader->latest_run()->model, "old-model");
   }
   auto log = open_writer();
   ASSERT_TRUE(log);
   auto reader = open_reader();
-  EXPECT_EQ(reader->schema_version(), 2);
+  EXPECT_EQ(reader->schema_version(), app::kRunLogSchemaVersion);
   auto old_run = reader->run(1);
   ASSERT_TRUE(old_run.ok());
   EXPECT_EQ(old_run->model, "old-model");
@@ -226,6 +229,7 @@ TEST_F(RunLogTest, MigratesAHandBuiltV1Log) {
   auto old_steps = reader->steps(1);
   ASSERT_EQ(old_steps->size(), 2u);
   EXPECT_DOUBLE_EQ((*old_steps)[0].record.loss, 5.5);
+  EXPECT_TRUE(std::isnan((*old_steps)[0].record.trained_tokens_per_s));
 
   // The new columns and table work on the migrated log, and the stale stop request expires.
   auto id = log->begin_run(named("after-migration"));

@@ -163,5 +163,37 @@ TEST(SubBatchSource, SlicesThePlannedBatchInOrder) {
   EXPECT_EQ(in[0], 500);
 }
 
+// A packed inner source stays packed through the slicing, positions sliced with the rows.
+TEST(SubBatchSource, ForwardsPackedRowsWithTheirPositions) {
+  class Packed final : public trainer::BatchSource {
+   public:
+    bool packed() const override { return true; }
+    void next(int32_t*, int32_t*) override { ADD_FAILURE() << "a packed source drawn with next()"; }
+    void next_packed(int32_t* in, int32_t* tg, int32_t* pos) override {
+      for (int i = 0; i < 4 * 2; ++i) {
+        in[i] = static_cast<int32_t>(draws * 100 + i);
+        tg[i] = i % 2 == 0 ? trainer::kIgnoreTarget : in[i];
+        pos[i] = static_cast<int32_t>(1000 + draws * 100 + i);
+      }
+      ++draws;
+    }
+    uint64_t position() const override { return draws; }
+    void seek(uint64_t p) override { draws = p; }
+    uint64_t draws = 0;
+  };
+  SubBatchSource s(std::make_unique<Packed>(), 4, 2, 2);
+  EXPECT_TRUE(s.packed());
+  int32_t in[4], tg[4], pos[4];
+  s.next_packed(in, tg, pos);
+  EXPECT_EQ(in[3], 3);
+  EXPECT_EQ(tg[0], trainer::kIgnoreTarget);
+  EXPECT_EQ(pos[0], 1000);
+  s.next_packed(in, tg, pos);
+  EXPECT_EQ(in[0], 4);
+  EXPECT_EQ(pos[3], 1007);
+  s.next_packed(in, tg, pos);
+  EXPECT_EQ(pos[0], 1100);
+}
+
 }  // namespace
 }  // namespace app

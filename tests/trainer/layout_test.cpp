@@ -38,6 +38,14 @@ TEST(Layout, GptTinyWeightsFollowDocsModelMd) {
   EXPECT_EQ(m["act.logits"].shape, (std::vector<int64_t>{12, 64, 256}));
   EXPECT_EQ(m["act.blocks.1.attn.probs"].shape, (std::vector<int64_t>{12, 4, 64, 64}));
   EXPECT_EQ(m["act.tokens"].dtype, trainer::DType::kI32);
+  // Packed rows: each token's document start and RoPE position, (B, T) int32 like the tokens, so
+  // the planner (which sums this list) counts them.
+  for (const char* name : {"act.doc_start", "act.rope_pos"}) {
+    ASSERT_TRUE(m.count(name)) << name;
+    EXPECT_EQ(m[name].dtype, trainer::DType::kI32);
+    EXPECT_EQ(m[name].role, TensorRole::kActivation);
+    EXPECT_EQ(m[name].bytes, 12u * 64u * 4u);
+  }
   // Every trainable weight has a gradient and two moments of the same shape.
   for (const TensorSpec& s : *specs) {
     if (s.role != TensorRole::kWeight) continue;

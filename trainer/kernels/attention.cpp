@@ -3,7 +3,8 @@
 // an OpenMP loop (OpenBLAS runs serially inside a parallel region); the softmax is our own loop.
 // Queries go in blocks of kRowBlock rows, and each block's products cover only the keys some row of
 // the block can see (from the block's first visible key to its last row): the masked upper
-// triangle, and the keys behind a sliding window, are never computed.
+// triangle, and the keys behind a sliding window or before a packed row's document start, are never
+// computed.
 // Reference: Vaswani et al. 2017 (scaled dot-product attention); GQA as Ainslie et al. 2023.
 // Comparisons may not trap here (no FP exception flags are read anywhere), so GCC can if-convert
 // the clamps and max() of the exp/softmax loops and vectorize them; with the default
@@ -25,10 +26,14 @@ namespace trainer {
 
 namespace {
 
-// The first visible key position for query t.
-inline int first_visible(int t, int window) { return window > 0 ? std::max(0, t - window + 1) : 0; }
+// The first visible key position for query t: the window's limit and, with packed rows, the start of
+// t's document (ds: the row's doc_start, or null). Both are non-decreasing in t.
+inline int first_visible(int t, int window, const int32_t* ds) {
+  const int lo = window > 0 ? std::max(0, t - window + 1) : 0;
+  return ds ? std::max(lo, static_cast<int>(ds[t])) : lo;
+}
 
-// Query rows per block: rows [r0, r1) see keys [first_visible(r0), r1) at most.
+// Query rows per block: rows [r0, r1) see keys [first_visible(r0, ...), r1) at most.
 constexpr int kRowBlock = 64;
 
 // Masked, numerically stable softmax of one row of scores in place: entries outside [lo, hi] become 0.
@@ -53,7 +58,7 @@ void softmax_row(float* p, int lo, int hi, int T) {
 }  // namespace
 
 void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v, int B, int T, int H,
-                       int Hkv, int Dh, int window) {
+                       int Hkv, int Dh, int window, const int32_t* doc_start) {
   CHECK(H % Hkv == 0);
   const int group = H / Hkv;
   const int ldq = H * Dh;
@@ -67,6 +72,7 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
     const int b = task / H;
     const int h = task % H;
     const int g = h / group;
+    const int32_t* ds = doc_start ? doc_start + static_cast<int64_t>(b) * T : nullptr;
     const float* Q = q + static_cast<int64_t>(b) * T * ldq + h * Dh;     // (T, Dh) stride ldq
     const float* K = k + static_cast<int64_t>(b) * T * ldkv + g * Dh;    // (T, Dh) stride ldkv
     const float* Vv = v + static_cast<int64_t>(b) * T * ldkv + g * Dh;   // (T, Dh) stride ldkv
@@ -74,12 +80,12 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
     float* O = out + static_cast<int64_t>(b) * T * ldq + h * Dh;         // (T, Dh) stride ldq
     for (int r0 = 0; r0 < T; r0 += kRowBlock) {
       const int r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
-      const int lo = first_visible(r0, window), keys = r1 - lo;
+      const int lo = first_visible(r0, window, ds), keys = r1 - lo;
       float* Pb = P + static_cast<int64_t>(r0) * T + lo;  // (rows, keys) stride T
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, Dh, scale, Q + static_cast<int64_t>(r0) * ldq,
                   ldq, K + static_cast<int64_t>(lo) * ldkv, ldkv, 0.0f, Pb, T);
       // Each row's softmax also zeroes the columns outside its visible keys (never computed above).
-      for (int t = r0; t < r1; ++t) softmax_row(P + static_cast<int64_t>(t) * T, first_visible(t, window), t, T);
+      for (int t = r0; t < r1; ++t) softmax_row(P + static_cast<int64_t>(t) * T, first_visible(t, window, ds), t, T);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, Dh, keys, 1.0f, Pb, T,
                   Vv + static_cast<int64_t>(lo) * ldkv, ldkv, 0.0f, O + static_cast<int64_t>(r0) * ldq, ldq);
     }
@@ -90,7 +96,7 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
 //   dP = dO · Vᵀ;  dV += Pᵀ · dO;  dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale;  dQ += dS · K;  dK += dSᵀ · Q.
 void attention_backward(float* dq, float* dk, float* dv, float* probs, float* scratch, int scratch_threads,
                         const float* dout, const float* q, const float* k, const float* v, int B, int T, int H,
-                        int Hkv, int Dh, int window) {
+                        int Hkv, int Dh, int window, const int32_t* doc_start) {
   CHECK(H % Hkv == 0);
   const int group = H / Hkv;
   const int ldq = H * Dh;
@@ -105,6 +111,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* probs, float* sc
     float* dP = scratch + static_cast<int64_t>(tid) * T * T;  // (T, T)
     const int b = task / Hkv;
     const int g = task % Hkv;
+    const int32_t* ds = doc_start ? doc_start + static_cast<int64_t>(b) * T : nullptr;
     const float* K = k + static_cast<int64_t>(b) * T * ldkv + g * Dh;
     const float* Vv = v + static_cast<int64_t>(b) * T * ldkv + g * Dh;
     float* dK = dk + static_cast<int64_t>(b) * T * ldkv + g * Dh;
@@ -116,7 +123,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* probs, float* sc
       float* P = probs + (static_cast<int64_t>(b) * H + h) * T * T;
       for (int r0 = 0; r0 < T; r0 += kRowBlock) {
         const int r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
-        const int lo = first_visible(r0, window), keys = r1 - lo;
+        const int lo = first_visible(r0, window, ds), keys = r1 - lo;
         const int64_t qoff = static_cast<int64_t>(r0) * ldq, kvoff = static_cast<int64_t>(lo) * ldkv;
         const int64_t poff = static_cast<int64_t>(r0) * T + lo;  // block (rows, keys) of P and dP, stride T
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, Dh, 1.0f, dO + qoff, ldq, Vv + kvoff, ldkv,
@@ -127,7 +134,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* probs, float* sc
         for (int t = r0; t < r1; ++t) {
           float* p = P + static_cast<int64_t>(t) * T;
           const float* dp = dP + static_cast<int64_t>(t) * T;
-          const int first = first_visible(t, window);
+          const int first = first_visible(t, window, ds);
           float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
           for (int s = first; s <= t; ++s) dot += p[s] * dp[s];

@@ -158,13 +158,16 @@ void rope_tables(float* cos_table, float* sin_table, int T, int Dh, float theta,
 
 namespace {
 // sign = +1 rotates by +angle (forward), -1 by -angle (backward: the transpose of the rotation).
-void rope_apply(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh, float sign) {
+// positions (B, T) pick each token's table row; null = row t.
+void rope_apply(float* x, const float* cos_table, const float* sin_table, const int32_t* positions, int B, int T,
+                int nh, int Dh, float sign) {
   const int half = Dh / 2;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; ++b) {
     for (int t = 0; t < T; ++t) {
-      const float* cs = cos_table + t * half;
-      const float* sn = sin_table + t * half;
+      const int p = positions ? positions[static_cast<int64_t>(b) * T + t] : t;
+      const float* cs = cos_table + static_cast<int64_t>(p) * half;
+      const float* sn = sin_table + static_cast<int64_t>(p) * half;
       float* row = x + (static_cast<int64_t>(b) * T + t) * nh * Dh;
       for (int h = 0; h < nh; ++h) {
         float* x1 = row + h * Dh;
@@ -181,12 +184,14 @@ void rope_apply(float* x, const float* cos_table, const float* sin_table, int B,
 }
 }  // namespace
 
-void rope_forward(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh) {
-  rope_apply(x, cos_table, sin_table, B, T, nh, Dh, 1.0f);
+void rope_forward(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh,
+                  const int32_t* positions) {
+  rope_apply(x, cos_table, sin_table, positions, B, T, nh, Dh, 1.0f);
 }
 
-void rope_backward(float* dx, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh) {
-  rope_apply(dx, cos_table, sin_table, B, T, nh, Dh, -1.0f);
+void rope_backward(float* dx, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh,
+                   const int32_t* positions) {
+  rope_apply(dx, cos_table, sin_table, positions, B, T, nh, Dh, -1.0f);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,10 +230,16 @@ double crossentropy_forward(float* lse, const float* logits, const int32_t* targ
     const float l = mx + std::log(sum);
     lse[n] = l;
     const int32_t tgt = targets[n];
-    CHECK(tgt >= 0 && tgt < V);
-    total += static_cast<double>(l) - x[tgt];
+    CHECK(tgt < V);
+    if (tgt >= 0) total += static_cast<double>(l) - x[tgt];  // a negative target carries no loss
   }
   return total;
+}
+
+int64_t count_trained_targets(const int32_t* targets, int64_t N) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < N; ++i) n += targets[i] >= 0;
+  return n;
 }
 
 void crossentropy_backward_inplace(float* logits, const float* lse, const int32_t* targets, int N, int V,
@@ -236,6 +247,10 @@ void crossentropy_backward_inplace(float* logits, const float* lse, const int32_
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     float* x = logits + static_cast<int64_t>(n) * V;
+    if (targets[n] < 0) {  // not trained: no gradient
+      std::memset(x, 0, sizeof(float) * V);
+      continue;
+    }
     const float l = lse[n];
 #pragma omp simd
     for (int v = 0; v < V; ++v) x[v] = scale * fast_expf(x[v] - l);

@@ -54,21 +54,26 @@ void rope_tables(float* cos_table /*(T, Dh/2)*/, float* sin_table /*(T, Dh/2)*/,
 // One row of those tables: the angles of position `pos` (the decode step of generation).
 void rope_row(float* cos_row /*(Dh/2)*/, float* sin_row /*(Dh/2)*/, int pos, int Dh, float theta,
               const RopeScaling& scaling = {});
-// In place on x (B, T, nh, Dh): rotates each head vector by its position's angles.
-void rope_forward(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh);
+// In place on x (B, T, nh, Dh): rotates each head vector by its position's angles. positions (B, T)
+// gives each token's position (a row of the tables, so < the tables' length); null = t.
+void rope_forward(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh,
+                  const int32_t* positions = nullptr);
 // In place on dx (B, T, nh, Dh): turns dL/d(rotated) into dL/d(unrotated) (the inverse rotation).
-void rope_backward(float* dx, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh);
+void rope_backward(float* dx, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh,
+                   const int32_t* positions = nullptr);
 
 // ---- causal self-attention with grouped KV heads and an optional sliding window ----
-// Query head h reads KV head h / (H / Hkv). Token t sees s with t - window < s <= t (window 0: s <= t).
+// Query head h reads KV head h / (H / Hkv). Token t sees s with t - window < s <= t (window 0: s <= t),
+// and, with packed rows, doc_start[b, t] <= s: doc_start (B, T) is the index within its row of the
+// first token of t's document (non-decreasing along a row, <= t); null = 0 (one document per row).
 // q (B, T, H*Dh), k and v (B, T, Hkv*Dh), out (B, T, H*Dh) overwritten,
 // probs (B, H, T, T) the softmax weights (zero outside the mask), saved for backward.
 void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
-                       int B, int T, int H, int Hkv, int Dh, int window);
+                       int B, int T, int H, int Hkv, int Dh, int window, const int32_t* doc_start = nullptr);
 // dq, dk, dv += gradients. probs is consumed (overwritten with dL/dscores). scratch (threads, T, T).
 void attention_backward(float* dq, float* dk, float* dv, float* probs, float* scratch, int scratch_threads,
                         const float* dout, const float* q, const float* k, const float* v,
-                        int B, int T, int H, int Hkv, int Dh, int window);
+                        int B, int T, int H, int Hkv, int Dh, int window, const int32_t* doc_start = nullptr);
 
 // ---- SwiGLU: h = silu(gate) * up (elementwise over n values) ----
 void swiglu_forward(float* h, const float* gate, const float* up, int64_t n);
@@ -76,10 +81,13 @@ void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gat
 
 // ---- cross-entropy with fused softmax ----
 // lse (N) = logsumexp of each row (saved); returns the SUM over rows of -log softmax(logits)[target].
+// A negative target (kIgnoreTarget) is not trained: its row adds nothing.
 double crossentropy_forward(float* lse /*(N)*/, const float* logits /*(N, V)*/, const int32_t* targets /*(N)*/,
                             int N, int V);
+// How many of targets (N) are trained (>= 0).
+int64_t count_trained_targets(const int32_t* targets, int64_t N);
 // In place: logits (N, V) becomes scale * (softmax(logits) - onehot(target)), i.e. dL/dlogits for
-// L = scale * sum of row losses. Uses the lse of the forward.
+// L = scale * sum of row losses; rows with a negative target become 0. Uses the lse of the forward.
 void crossentropy_backward_inplace(float* logits, const float* lse, const int32_t* targets, int N, int V,
                                    float scale);
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace trainer {
 
@@ -17,16 +18,19 @@ inline constexpr int kSsmMaxState = 256;
 //   pre[b,t,d] = bias[d] + Σ_j weight[d,j] · x[b, t-K+1+j, d],  act = silu(pre).
 // Positions before 0 read `history` (B, K-1, Di) when non-null (the conv state carried between
 // generation steps), else 0. x: (B, T, ·) with row stride ldx; weight (Di, K); bias (Di);
-// pre, act: (B, T, Di).
+// pre, act: (B, T, Di). Packed rows: doc_start (B, T) is the index within its row of the first
+// token of each token's document (null = 0); positions before it read 0, so the conv history
+// restarts at every document (history is read only by tokens of a row's first document).
 void ssm_conv_forward(float* pre, float* act, const float* x, int ldx, const float* history,
-                      const float* weight, const float* bias, int B, int T, int Di, int K);
+                      const float* weight, const float* bias, int B, int T, int Di, int K,
+                      const int32_t* doc_start = nullptr);
 
-// Backward of ssm_conv_forward from zero history. dact (B, T, Di) is overwritten with d(pre).
-// Accumulates dx (row stride lddx), dweight (Di, K) and dbias (Di); a null dweight or dbias
-// (a frozen weight) is skipped.
+// Backward of ssm_conv_forward from zero history (and the same doc_start). dact (B, T, Di) is
+// overwritten with d(pre). Accumulates dx (row stride lddx), dweight (Di, K) and dbias (Di); a null
+// dweight or dbias (a frozen weight) is skipped.
 void ssm_conv_backward(float* dx, int lddx, float* dweight, float* dbias, float* dact,
                        const float* pre, const float* x, int ldx, const float* weight, int B, int T,
-                       int Di, int K);
+                       int Di, int K, const int32_t* doc_start = nullptr);
 
 // Moves the last K-1 rows of x (B, T, ·, stride ldx) into history (B, K-1, Di), keeping older rows
 // of history when T < K-1: after it, history holds the inputs a next step's conv reads before t=0.
@@ -36,9 +40,11 @@ void ssm_conv_update_history(float* history, const float* x, int ldx, int B, int
 //   a = exp(dt[t]·A), A = −exp(A_log[d]);  s = a ⊙ s + dt[t]·u[t]·Bm[t];  y[t] = s·Cm[t] + Dskip[d]·u[t]
 // u, dt, y: (B, T, Di). A_log: (Di, N). Bm, Cm: (B, T, ·) with row stride ldbc, N used.
 // Dskip: (Di). state_in / state_out: (B, Di, N), either may be null; they may alias (in place).
+// Packed rows: doc_start (B, T) as for the conv (null = one document per row); the state restarts
+// from 0 at every document start after a row's first token (state_in feeds the first document).
 void ssm_scan_forward(float* y, float* state_out, const float* u, const float* dt, const float* A_log,
                       const float* Bm, const float* Cm, int ldbc, const float* Dskip,
-                      const float* state_in, int B, int T, int Di, int N);
+                      const float* state_in, int B, int T, int Di, int N, const int32_t* doc_start = nullptr);
 
 // Floats of scratch ssm_scan_backward needs (states of one channel block, per-group partial dB/dC).
 std::size_t ssm_scan_backward_scratch_floats(int B, int T, int Di, int N);
@@ -50,12 +56,13 @@ std::size_t ssm_scan_backward_scratch_floats(int B, int T, int Di, int N);
 void ssm_scan_backward(float* du, float* ddt, float* dA_log, float* dBm, float* dCm, float* dD,
                        const float* dy, const float* u, const float* dt, const float* A_log,
                        const float* Bm, const float* Cm, int ldbc, const float* Dskip,
-                       float* scratch, int B, int T, int Di, int N);
+                       float* scratch, int B, int T, int Di, int N, const int32_t* doc_start = nullptr);
 
 // Straightforward single-threaded scan (no blocking, std::exp): the reference the fast kernel and
 // the benchmark are validated against. Same contract as ssm_scan_forward.
 void ssm_scan_forward_reference(float* y, float* state_out, const float* u, const float* dt,
                                 const float* A_log, const float* Bm, const float* Cm, int ldbc,
-                                const float* Dskip, const float* state_in, int B, int T, int Di, int N);
+                                const float* Dskip, const float* state_in, int B, int T, int Di, int N,
+                                const int32_t* doc_start = nullptr);
 
 }  // namespace trainer

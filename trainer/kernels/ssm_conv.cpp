@@ -30,7 +30,8 @@ inline void tap_weights(float* wj, const float* weight, int K, int j, int d0, in
 }  // namespace
 
 void ssm_conv_forward(float* pre, float* act, const float* x, int ldx, const float* history,
-                      const float* weight, const float* bias, int B, int T, int Di, int K) {
+                      const float* weight, const float* bias, int B, int T, int Di, int K,
+                      const int32_t* doc_start) {
   const int rows = B * T, tiles = (rows + kRows - 1) / kRows, chunks = chunks_of(Di);
 #pragma omp parallel for schedule(static)
   for (int task = 0; task < tiles * chunks; ++task) {
@@ -42,10 +43,11 @@ void ssm_conv_forward(float* pre, float* act, const float* x, int ldx, const flo
       tap_weights(wj, weight, K, j, d0, d1);
       for (int r = r0; r < r1; ++r) {
         const int b = r / T, t = r % T, s = t - K + 1 + j;  // source position
+        const int first = doc_start ? doc_start[r] : 0;     // the document's first position
         const float* src;
-        if (s >= 0) {
+        if (s >= first) {
           src = x + static_cast<std::size_t>(b * T + s) * ldx + d0;
-        } else if (history != nullptr) {
+        } else if (history != nullptr && first == 0 && s < 0) {
           src = history + (static_cast<std::size_t>(b) * (K - 1) + (K - 1 + s)) * Di + d0;
         } else {
           continue;
@@ -66,7 +68,7 @@ void ssm_conv_forward(float* pre, float* act, const float* x, int ldx, const flo
 
 void ssm_conv_backward(float* dx, int lddx, float* dweight, float* dbias, float* dact,
                        const float* pre, const float* x, int ldx, const float* weight, int B, int T,
-                       int Di, int K) {
+                       int Di, int K, const int32_t* doc_start) {
   const int rows = B * T, tiles = (rows + kRows - 1) / kRows, chunks = chunks_of(Di);
 #pragma omp parallel
   {
@@ -88,7 +90,7 @@ void ssm_conv_backward(float* dx, int lddx, float* dweight, float* dbias, float*
         tap_weights(wj, weight, K, j, d0, d1);
         for (int r = r0; r < r1; ++r) {
           const int b = r / T, s = r % T, t = s + K - 1 - j;
-          if (t >= T) continue;
+          if (t >= T || (doc_start && s < doc_start[b * T + t])) continue;  // t does not read s
           const float* g = dact + static_cast<std::size_t>(b * T + t) * Di + d0;
           float* out = dx + static_cast<std::size_t>(r) * lddx + d0;
 #pragma omp simd
@@ -116,6 +118,7 @@ void ssm_conv_backward(float* dx, int lddx, float* dweight, float* dbias, float*
         alignas(32) float dw[kChunk] = {};
         for (int b = 0; b < B; ++b) {
           for (int t = std::max(0, K - 1 - j); t < T; ++t) {  // source s = t-K+1+j >= 0
+            if (doc_start && t - K + 1 + j < doc_start[b * T + t]) continue;  // before t's document
             const float* g = dact + static_cast<std::size_t>(b * T + t) * Di + d0;
             const float* src = x + static_cast<std::size_t>(b * T + t - K + 1 + j) * ldx + d0;
 #pragma omp simd

@@ -308,6 +308,23 @@ void backward_block_avx2(const BlockOut& o, BlockGrads acc, float* S, float* Ea,
 }
 #endif  // NS_SCAN_AVX2
 
+// Calls fn(t0, len) for each document of row b, in order: [t0, t0 + len) (the whole row when
+// doc_start is null). A document starts at the row's first token and wherever doc_start[t] == t.
+template <typename Fn>
+void for_each_document(const int32_t* doc_start, int b, int T, Fn&& fn) {
+  if (doc_start == nullptr) {
+    fn(0, T);
+    return;
+  }
+  const int32_t* ds = doc_start + static_cast<std::size_t>(b) * T;
+  for (int t0 = 0; t0 < T;) {
+    int t1 = t0 + 1;
+    while (t1 < T && ds[t1] != t1) ++t1;
+    fn(t0, t1 - t0);
+    t0 = t1;
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -315,13 +332,12 @@ void backward_block_avx2(const BlockOut& o, BlockGrads acc, float* S, float* Ea,
 
 void ssm_scan_forward(float* y, float* state_out, const float* u, const float* dt, const float* A_log,
                       const float* Bm, const float* Cm, int ldbc, const float* Dskip,
-                      const float* state_in, int B, int T, int Di, int N) {
+                      const float* state_in, int B, int T, int Di, int N, const int32_t* doc_start) {
   CHECK(N <= kSsmMaxState);
   const int nblocks = scan_blocks(Di);
 #pragma omp parallel for schedule(static)
   for (int task = 0; task < B * nblocks; ++task) {
     const int b = task / nblocks, d0 = (task % nblocks) * kW, nd = std::min(kW, Di - d0);
-    const BlockView v{u, dt, Bm, Cm, ldbc, Di, d0, nd, T, N, static_cast<std::size_t>(b) * T};
     alignas(32) float A[kSsmMaxState * kW];
     alignas(32) float s[kSsmMaxState * kW];
     load_A(A, A_log, d0, nd, N);
@@ -331,15 +347,21 @@ void ssm_scan_forward(float* y, float* state_out, const float* u, const float* d
     alignas(32) float Dk[kW];
     load_block(Dk, Dskip + d0, nd);
 #ifdef NS_SCAN_AVX2
-    if (nd == kW) {
+    const bool avx2 = nd == kW;
+    if (avx2)
       for (int i = 0; i < N * kW; ++i) A[i] *= kLog2e;
-      forward_block_avx2(y, s, A, Dk, v);
-    } else {
-      forward_block_portable(y, s, A, Dk, v);
-    }
-#else
-    forward_block_portable(y, s, A, Dk, v);
 #endif
+    for_each_document(doc_start, b, T, [&](int t0, int len) {
+      if (t0 > 0) std::fill(s, s + N * kW, 0.0f);  // a new document starts from a zero state
+      const BlockView v{u, dt, Bm, Cm, ldbc, Di, d0, nd, len, N, static_cast<std::size_t>(b) * T + t0};
+#ifdef NS_SCAN_AVX2
+      if (avx2) {
+        forward_block_avx2(y, s, A, Dk, v);
+        return;
+      }
+#endif
+      forward_block_portable(y, s, A, Dk, v);
+    });
     if (state_out) {
       for (int j = 0; j < nd; ++j)
         for (int n = 0; n < N; ++n)
@@ -356,7 +378,7 @@ std::size_t ssm_scan_backward_scratch_floats(int B, int T, int Di, int N) {
 void ssm_scan_backward(float* du, float* ddt, float* dA_log, float* dBm, float* dCm, float* dD,
                        const float* dy, const float* u, const float* dt, const float* A_log,
                        const float* Bm, const float* Cm, int ldbc, const float* Dskip,
-                       float* scratch, int B, int T, int Di, int N) {
+                       float* scratch, int B, int T, int Di, int N, const int32_t* doc_start) {
   CHECK(N <= kSsmMaxState);
   const int nblocks = scan_blocks(Di), G = scan_groups(Di);
   const std::size_t states_floats = static_cast<std::size_t>(T) * N * kW;
@@ -385,16 +407,19 @@ void ssm_scan_backward(float* du, float* ddt, float* dA_log, float* dBm, float* 
         std::fill(dAacc, dAacc + N * kW, 0.0f);
         load_block(Dk, Dskip + d0, nd);
         for (int b = 0; b < B; ++b) {
-          const std::size_t row0 = static_cast<std::size_t>(b) * T;
-          const BlockView v{u, dt, Bm, Cm, ldbc, Di, d0, nd, T, N, row0};
-          const BlockOut o{du, ddt, dBp + row0 * N, dCp + row0 * N};
+          // Each document is its own scan from a zero state.
+          for_each_document(doc_start, b, T, [&](int t0, int len) {
+            const std::size_t row0 = static_cast<std::size_t>(b) * T + t0;
+            const BlockView v{u, dt, Bm, Cm, ldbc, Di, d0, nd, len, N, row0};
+            const BlockOut o{du, ddt, dBp + row0 * N, dCp + row0 * N};
 #ifdef NS_SCAN_AVX2
-          if (nd == kW) {
-            backward_block_avx2(o, {dAacc, dD8}, S, Ea, g, A, A2, Dk, dy, v);
-            continue;
-          }
+            if (nd == kW) {
+              backward_block_avx2(o, {dAacc, dD8}, S, Ea, g, A, A2, Dk, dy, v);
+              return;
+            }
 #endif
-          backward_block_portable(o, {dAacc, dD8}, S, Ea, g, A, Dk, dy, v);
+            backward_block_portable(o, {dAacc, dD8}, S, Ea, g, A, Dk, dy, v);
+          });
         }
         // dA_log = dA · dA/dA_log = dA · A.
         for (int j = 0; j < nd; ++j) {
@@ -423,13 +448,16 @@ void ssm_scan_backward(float* du, float* ddt, float* dA_log, float* dBm, float* 
 
 void ssm_scan_forward_reference(float* y, float* state_out, const float* u, const float* dt,
                                 const float* A_log, const float* Bm, const float* Cm, int ldbc,
-                                const float* Dskip, const float* state_in, int B, int T, int Di, int N) {
+                                const float* Dskip, const float* state_in, int B, int T, int Di, int N,
+                                const int32_t* doc_start) {
   for (int b = 0; b < B; ++b) {
     for (int d = 0; d < Di; ++d) {
       float s[kSsmMaxState];
       for (int n = 0; n < N; ++n) s[n] = state_in ? state_in[(static_cast<std::size_t>(b) * Di + d) * N + n] : 0.0f;
       for (int t = 0; t < T; ++t) {
         const std::size_t row = static_cast<std::size_t>(b) * T + t;
+        if (doc_start && t > 0 && doc_start[row] == t)
+          for (int n = 0; n < N; ++n) s[n] = 0.0f;  // a new document
         const float dtv = dt[row * Di + d], uv = u[row * Di + d];
         float acc = Dskip[d] * uv;
         for (int n = 0; n < N; ++n) {

@@ -1,7 +1,8 @@
 // The `attn` sub-layer: q, k, v projections (optional biases, Qwen2), optional per-head RMSNorm of q
 // and k (Qwen3), RoPE on q and k (optionally Llama-3.1 frequency scaling), causal attention with
-// grouped KV heads and an optional sliding window, output projection (docs/model.md). The pre-norm
-// and the residual belong to the model (trainer/model.cpp).
+// grouped KV heads and an optional sliding window, output projection (docs/model.md). Packed rows
+// (RowDocuments): RoPE at each token's own position, attention within its document only. The
+// pre-norm and the residual belong to the model (trainer/model.cpp).
 #include <memory>
 #include <tuple>
 
@@ -111,6 +112,8 @@ class AttnLayer final : public Layer {
     }
   }
 
+  void set_documents(const RowDocuments* docs) override { docs_ = docs; }
+
   void forward(float* out, const float* xn) override {
     const int N = B_ * T_;
     // With qk_norm the projections land in q_raw, k_raw and the norms write q, k.
@@ -128,9 +131,9 @@ class AttnLayer final : public Layer {
       rmsnorm_forward(q_, q_rstd_, q_raw_, qnw_, N * H_, Dh_, eps_);
       rmsnorm_forward(k_, k_rstd_, k_raw_, knw_, N * Hkv_, Dh_, eps_);
     }
-    rope_forward(q_, cos_, sin_, B_, T_, H_, Dh_);
-    rope_forward(k_, cos_, sin_, B_, T_, Hkv_, Dh_);
-    attention_forward(att_, probs_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_);
+    rope_forward(q_, cos_, sin_, B_, T_, H_, Dh_, docs_->rope_pos);
+    rope_forward(k_, cos_, sin_, B_, T_, Hkv_, Dh_, docs_->rope_pos);
+    attention_forward(att_, probs_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_, docs_->doc_start);
     lo_.forward(out, att_, N, true);
   }
 
@@ -141,9 +144,10 @@ class AttnLayer final : public Layer {
     zero_floats(dq_, int64_t{N} * qd);
     zero_floats(dk_, int64_t{N} * kvd);
     zero_floats(dv_, int64_t{N} * kvd);
-    attention_backward(dq_, dk_, dv_, probs_, dprobs_, threads_, datt_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_);
-    rope_backward(dq_, cos_, sin_, B_, T_, H_, Dh_);
-    rope_backward(dk_, cos_, sin_, B_, T_, Hkv_, Dh_);
+    attention_backward(dq_, dk_, dv_, probs_, dprobs_, threads_, datt_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_,
+                       docs_->doc_start);
+    rope_backward(dq_, cos_, sin_, B_, T_, H_, Dh_, docs_->rope_pos);
+    rope_backward(dk_, cos_, sin_, B_, T_, Hkv_, Dh_, docs_->rope_pos);
     float* dqp = dq_;  // dL/d(projection + bias)
     float* dkp = dk_;
     if (qk_norm_) {    // datt is spent: it takes dL/d(q_raw)
@@ -179,6 +183,8 @@ class AttnLayer final : public Layer {
   float eps_;  // of the q/k norms
   int threads_;
   bool training_;
+  static constexpr RowDocuments kOneDocumentPerRow{};
+  const RowDocuments* docs_ = &kOneDocumentPerRow;                       // packed rows (model-owned)
   Linear lq_, lk_, lv_, lo_;                                              // (qd|kvd, D), o (D, qd)
   float *q_ = nullptr, *k_ = nullptr, *v_ = nullptr;                      // (B, T, qd|kvd)
   float *probs_ = nullptr;                                                // (B, H, T, T)

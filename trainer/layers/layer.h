@@ -46,10 +46,25 @@ class TensorBinding {
   virtual Linear linear(const std::string& local_name, int64_t out, int64_t in) const;
 };
 
+// Where the documents of a packed micro-batch lie (BatchSource::next_packed, trainer/trainer.h). The
+// model owns one, refills it before every forward, and hands layers a pointer to it once. Both
+// arrays are null for unpacked rows (one document per row, positions 0 .. T-1).
+struct RowDocuments {
+  // (B, T): the index within its row of the first token of each token's document. Non-decreasing
+  // along a row, <= t, 0 at t = 0; a document starts where doc_start[t] == t.
+  const int32_t* doc_start = nullptr;
+  // (B, T): the position RoPE rotates each token by, in [0, T).
+  const int32_t* rope_pos = nullptr;
+};
+
 class Layer {
  public:
   virtual ~Layer() = default;
   virtual LayerKind kind() const = 0;
+
+  // Layers whose output at a token depends on other tokens (attention, the SSM's conv and scan) keep
+  // `docs` and honour it in forward and backward; per-token layers ignore it. Called once, after bind.
+  virtual void set_documents(const RowDocuments* docs) { (void)docs; }
 
   // Appends this layer's tensors with LOCAL names (no "blocks.{i}.{kind}." prefix):
   //   kWeight      parameters, named as in docs/model.md after the prefix ("q.weight"); set `init`

@@ -100,10 +100,15 @@ class SsmLayer final : public Layer {
 
   // Training and full-sequence forwards start from a zero state (generation carries the state
   // itself: trainer/generator.h).
-  void forward(float* out, const float* xn) override { ssm_block_forward(out, act_, xn, w_, nullptr, d_); }
+  // Packed rows restart the conv history and the scan state at every document.
+  void set_documents(const RowDocuments* docs) override { docs_ = docs; }
+
+  void forward(float* out, const float* xn) override {
+    ssm_block_forward(out, act_, xn, w_, nullptr, d_, docs_ ? docs_->doc_start : nullptr);
+  }
 
   void backward(float* dxn, const float* dout, const float* xn, float /*aux_grad_scale*/) override {
-    ssm_block_backward(dxn, dout, xn, act_, w_, scratch_, d_);
+    ssm_block_backward(dxn, dout, xn, act_, w_, scratch_, d_, docs_ ? docs_->doc_start : nullptr);
   }
 
   double forward_flops() const override { return ssm_block_forward_flops(d_); }
@@ -114,6 +119,7 @@ class SsmLayer final : public Layer {
   SsmWeights w_;
   SsmActivations act_;
   SsmScratch scratch_;
+  const RowDocuments* docs_ = nullptr;
 };
 
 }  // namespace

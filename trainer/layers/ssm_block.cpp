@@ -132,13 +132,13 @@ SsmWeights ssm_weights_plain(const SsmParams& w, const SsmParams* g, const SsmDi
 }
 
 void ssm_block_forward(float* out, const SsmActivations& act, const float* x, const SsmWeights& w,
-                       SsmState* state, const SsmDims& d) {
+                       SsmState* state, const SsmDims& d, const int32_t* doc_start) {
   const int M = d.rows(), Di = d.Di, W = d.dbc_width();
   // xz = x·in_projᵀ
   w.in_proj.forward(act.xz, x, M, false);
   // xc = silu(conv(x_in) + bias)
   ssm_conv_forward(act.conv_pre, act.xc, act.xz, 2 * Di, state ? state->conv : nullptr, w.conv_w,
-                   w.conv_b, d.B, d.T, Di, d.K);
+                   w.conv_b, d.B, d.T, Di, d.K, doc_start);
   if (state) ssm_conv_update_history(state->conv, act.xz, 2 * Di, d.B, d.T, Di, d.K);
   // dbc = xc·x_projᵀ; dt = softplus(dt_low·dt_projᵀ + dt_bias)
   w.x_proj.forward(act.dbc, act.xc, M, false);
@@ -155,7 +155,7 @@ void ssm_block_forward(float* out, const SsmActivations& act, const float* x, co
   // y = scan; gated = y ⊙ silu(z)
   float* ssm_state = state ? state->ssm : nullptr;
   ssm_scan_forward(act.y, ssm_state, act.xc, act.dt, w.A_log, act.dbc + d.R, act.dbc + d.R + d.N, W,
-                   w.D, ssm_state, d.B, d.T, Di, d.N);
+                   w.D, ssm_state, d.B, d.T, Di, d.N, doc_start);
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < M; ++r) {
     const float* y = act.y + static_cast<std::size_t>(r) * Di;
@@ -168,7 +168,7 @@ void ssm_block_forward(float* out, const SsmActivations& act, const float* x, co
 }
 
 void ssm_block_backward(float* dx, const float* dout, const float* x, const SsmActivations& act,
-                        const SsmWeights& w, const SsmScratch& s, const SsmDims& d) {
+                        const SsmWeights& w, const SsmScratch& s, const SsmDims& d, const int32_t* doc_start) {
   const int M = d.rows(), Di = d.Di, W = d.dbc_width();
   const std::size_t Mz = static_cast<std::size_t>(M);
   // out_proj
@@ -193,7 +193,8 @@ void ssm_block_backward(float* dx, const float* dout, const float* x, const SsmA
   std::memset(s.ddt, 0, sizeof(float) * Mz * Di);
   std::memset(s.ddbc, 0, sizeof(float) * Mz * W);
   ssm_scan_backward(s.dxc, s.ddt, w.dA_log, s.ddbc + d.R, s.ddbc + d.R + d.N, w.dD, s.dgated, act.xc,
-                    act.dt, w.A_log, act.dbc + d.R, act.dbc + d.R + d.N, W, w.D, s.scan, d.B, d.T, Di, d.N);
+                    act.dt, w.A_log, act.dbc + d.R, act.dbc + d.R + d.N, W, w.D, s.scan, d.B, d.T, Di, d.N,
+                    doc_start);
   // dt = softplus(pre): d(pre) = ddt·σ(pre); dt_bias, dt_proj, and dt_low into ddbc[:, :R]
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < M; ++r) {
@@ -217,7 +218,7 @@ void ssm_block_backward(float* dx, const float* dout, const float* x, const SsmA
   w.x_proj.backward(s.dxc, s.ddbc, act.xc, M);
   // conv (dxc becomes d(conv_pre)); dx_in into dxz[:, :Di]
   ssm_conv_backward(s.dxz, 2 * Di, w.dconv_w, w.dconv_b, s.dxc, act.conv_pre, act.xz, 2 * Di, w.conv_w,
-                    d.B, d.T, Di, d.K);
+                    d.B, d.T, Di, d.K, doc_start);
   // in_proj
   w.in_proj.backward(dx, s.dxz, x, M);
 }

@@ -111,14 +111,17 @@ std::size_t ssm_point_state(SsmState* s, float* base, const SsmDims& d);
 
 // out (B, T, D) += ssm(x), x (B, T, D) normalised input. Fills `act`. With `state` non-null the
 // sequence continues from it (conv history and scan state) and the state is advanced past the T
-// tokens; with null it starts from zeros (training).
+// tokens; with null it starts from zeros (training). Packed rows: doc_start (B, T) (the index within
+// its row of each token's document start, trainer/kernels/ssm.h; null = one document per row) makes
+// the conv history and the scan state restart at every document.
 void ssm_block_forward(float* out, const SsmActivations& act, const float* x, const SsmWeights& w,
-                       SsmState* state, const SsmDims& d);
+                       SsmState* state, const SsmDims& d, const int32_t* doc_start = nullptr);
 
-// Backward of a stateless ssm_block_forward. Accumulates dx (B, T, D) (skipped when null) and the
-// gradients of `w` (its Linear maps' and the non-null d* pointers).
+// Backward of a stateless ssm_block_forward (with the same doc_start). Accumulates dx (B, T, D)
+// (skipped when null) and the gradients of `w` (its Linear maps' and the non-null d* pointers).
 void ssm_block_backward(float* dx, const float* dout, const float* x, const SsmActivations& act,
-                        const SsmWeights& w, const SsmScratch& scratch, const SsmDims& d);
+                        const SsmWeights& w, const SsmScratch& scratch, const SsmDims& d,
+                        const int32_t* doc_start = nullptr);
 
 // Matmul-class FLOPs of one forward (the four projections; the scan and conv are not counted).
 double ssm_block_forward_flops(const SsmDims& d);
