@@ -105,7 +105,7 @@ PY
 }
 
 # --- gpt-tiny, byte tokenizer, exported as llama ---
-"$BIN" train --preset gpt-tiny --data "$work/train.txt" --steps 40 "${COMMON[@]}" --out "$work/run_gpt" \
+"$BIN" train --preset gpt-tiny --data "$work/train.txt" --steps 150 "${COMMON[@]}" --out "$work/run_gpt" \
   2>"$work/gpt.log" || fail "training gpt-tiny"
 check_model gpt "$work/run_gpt"
 same_as_llama_quantize gpt
