@@ -74,23 +74,25 @@ int64_t context_length(const LoadedRun& run) {
 Result<std::vector<float>> model_weight(const trainer::Model& model, const std::string& name, std::vector<int64_t>* shape) {
   const trainer::TensorSpec* spec = model.tensors().find_spec(name);
   if (spec == nullptr) return Status::Internal(name + ": not a weight of the run's model");
-  *shape = spec->shape;
-  std::vector<float> w(static_cast<size_t>(spec->numel()));
   const trainer::LoraRegistry* lora = model.lora();
   const trainer::LoraBaseEntry* base = lora != nullptr ? lora->find_base(name) : nullptr;
   if (base == nullptr) {
     if (spec->dtype != trainer::DType::kF32) return Status::Internal(name + ": not an fp32 weight");
+    *shape = spec->shape;
+    std::vector<float> w(static_cast<size_t>(spec->numel()));
     std::memcpy(w.data(), model.tensors().find(name), w.size() * sizeof(float));
     return w;
   }
-  const int64_t rows = spec->shape[0], cols = static_cast<int64_t>(w.size()) / rows;
+  // A frozen linear weight (Out, In): its storage in the model may be empty (a mapped base).
+  const int64_t rows = base->layout.rows, cols = base->layout.cols;
+  if (rows <= 0 || cols <= 0) return Status::Internal(name + ": the frozen base has no shape");
+  *shape = {rows, cols};
+  std::vector<float> w(static_cast<size_t>(rows * cols));
   if (base->mapped != nullptr) {
     const trainer::quant::TypedMatrix& m = *base->mapped;
     if (m.rows != rows || m.cols != cols) return Status::Internal(name + ": the mapped base has another shape");
     for (int64_t r = 0; r < rows; ++r) m.type->decode_row(m.row(r), w.data() + r * cols, cols);
   } else {
-    if (base->layout.n() != static_cast<int64_t>(w.size()))
-      return Status::Internal(name + ": the frozen base and the model disagree in size");
     trainer::dequantize(trainer::QuantView{base->layout, base->bytes}, w.data());
   }
   const trainer::LoraAdapterEntry* a = lora->find(name.substr(0, name.size() - 7));  // drop ".weight"
