@@ -29,7 +29,8 @@ using common::Status;
 
 Status check_out(const std::string& out, bool force) {
   std::error_code ec;
-  if (!force && fs::exists(out, ec)) return Status::InvalidArgument(out + ": already exists (use --force to replace it)");
+  if (!force && fs::exists(out, ec))
+    return Status::InvalidArgument(out + ": already exists (use --force to replace it)");
   const fs::path parent = fs::path(out).parent_path();
   if (!parent.empty() && !fs::is_directory(parent, ec))
     return Status::NotFound(out + ": the folder " + parent.string() + " does not exist");
@@ -71,7 +72,8 @@ int64_t context_length(const LoadedRun& run) {
 }
 
 // The fp32 weight `name` of the run's model: a full run's own, or a lora/qlora run's merged.
-Result<std::vector<float>> model_weight(const trainer::Model& model, const std::string& name, std::vector<int64_t>* shape) {
+Result<std::vector<float>> model_weight(const trainer::Model& model, const std::string& name,
+                                        std::vector<int64_t>* shape) {
   const trainer::TensorSpec* spec = model.tensors().find_spec(name);
   if (spec == nullptr) return Status::Internal(name + ": not a weight of the run's model");
   const trainer::LoraRegistry* lora = model.lora();
@@ -133,8 +135,9 @@ Status export_model(const std::string& run_dir, const std::string& out, const st
       out, info, [&m](const std::string& name, std::vector<int64_t>* shape) { return model_weight(m, name, shape); }));
   const bool full = run.info.shape.mode == trainer::TrainMode::kFull;
   *summary = out + ": " + info.arch->name + " GGUF (" + trainer::gguf_outtype_name(outtype) + ") of the " +
-             (full ? std::string("model") : std::string("merged model (") + trainer::train_mode_name(run.info.shape.mode) +
-                                                " r=" + std::to_string(m.lora()->rank()) + ")") +
+             (full ? std::string("model")
+                   : std::string("merged model (") + trainer::train_mode_name(run.info.shape.mode) +
+                         " r=" + std::to_string(m.lora()->rank()) + ")") +
              " of " + run.info.dir + ", step " + std::to_string(run.info.step);
   return Status::Ok();
 }
@@ -153,8 +156,8 @@ Status export_adapter(const std::string& run_dir, const std::string& out, bool f
   NS_RETURN_IF_ERROR(trainer::write_gguf_lora(out, *arch, run.model, run_name(run_dir), lora.scale(), matrices));
   *summary = out + ": " + arch->name + " LoRA adapter r=" + std::to_string(lora.rank()) +
              " alpha=" + std::to_string(lora.scale() * lora.rank()) + ", " + std::to_string(matrices.size()) +
-             " matrices (step " + std::to_string(run.info.step) + " of " + run_dir + "); base: " +
-             (run_base(run.info).empty() ? std::string("the run's base") : run_base(run.info));
+             " matrices (step " + std::to_string(run.info.step) + " of " + run_dir +
+             "); base: " + (run_base(run.info).empty() ? std::string("the run's base") : run_base(run.info));
   return Status::Ok();
 }
 

@@ -118,16 +118,18 @@ std::vector<int64_t> ggml_dims(const std::vector<int64_t>& shape) { return {shap
 
 Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const std::string& source) {
   auto refuse = [&](const std::string& why) -> Status {
-    return Status::InvalidArgument(source + ": model '" + c.name + "' cannot be written as a GGUF that llama.cpp runs: " +
-                                   why);
+    return Status::InvalidArgument(source + ": model '" + c.name +
+                                   "' cannot be written as a GGUF that llama.cpp runs: " + why);
   };
   const bool attn_mlp = all_blocks(c, BlockSpec{{LayerKind::kAttn, LayerKind::kMlp}});
   const bool ssm = all_blocks(c, BlockSpec{{LayerKind::kSsm}});
   const Architecture* named = by_name(c.name == "mistral" ? "llama" : c.name);
-  if (c.has_bridge()) return refuse("its input/output bridge projections (d_embed != d_model) have no llama.cpp tensor");
+  if (c.has_bridge())
+    return refuse("its input/output bridge projections (d_embed != d_model) have no llama.cpp tensor");
   if (!attn_mlp && !ssm)
-    return refuse("llama.cpp's llama architecture needs every block attn+mlp and mamba every block ssm (this model mixes "
-                  "kinds or has MoE blocks)");
+    return refuse(
+        "llama.cpp's llama architecture needs every block attn+mlp and mamba every block ssm (this model mixes "
+        "kinds or has MoE blocks)");
   if (ssm) {
     if (named != nullptr && std::string(named->name) != "mamba") return refuse("an ssm model named " + c.name);
     return by_name("mamba");
@@ -190,7 +192,8 @@ Status write_gguf_lora(const std::string& path, const Architecture& arch, const 
     for (const TensorMapping& t : mappings)
       if (t.ours == mat.weight) m = &t;
     if (m == nullptr)
-      return Status::InvalidArgument(path + ": adapted weight " + mat.weight + " has no tensor in llama.cpp's " + arch.name);
+      return Status::InvalidArgument(path + ": adapted weight " + mat.weight + " has no tensor in llama.cpp's " +
+                                     arch.name);
     if (m->transform != TensorTransform::kNone && m->transform != TensorTransform::kRopePermute)
       return Status::InvalidArgument(path + ": adapted weight " + mat.weight + " is transformed elementwise in GGUF");
     if (rank != 0 && mat.rank != rank)

@@ -64,8 +64,8 @@ common::Result<formats::GgufMetadata> gguf_tokenizer_metadata(const std::string&
 struct GgufModelInfo {
   const Architecture* arch = nullptr;
   ModelConfig config;
-  std::string name;             // general.name
-  int64_t context_length = 0;   // <arch>.context_length
+  std::string name;            // general.name
+  int64_t context_length = 0;  // <arch>.context_length
   formats::GgufMetadata tokenizer;
   GgufOutType outtype = GgufOutType::kF32;
 };

@@ -41,8 +41,8 @@ std::string utf8(char32_t c) {
 }
 
 // A byte-level BPE vocabulary: tokens (GPT-2 alphabet), their types, merges, special ids.
-GgufMetadata bpe_vocabulary(std::vector<std::string> tokens, std::vector<int64_t> types, std::vector<std::string> merges,
-                            const std::string& pre, int64_t eos, int vocab_size) {
+GgufMetadata bpe_vocabulary(std::vector<std::string> tokens, std::vector<int64_t> types,
+                            std::vector<std::string> merges, const std::string& pre, int64_t eos, int vocab_size) {
   for (int i = static_cast<int>(tokens.size()); i < vocab_size; ++i) {
     tokens.push_back("[PAD" + std::to_string(i) + "]");
     types.push_back(kTokenUnused);
@@ -89,14 +89,16 @@ Result<GgufMetadata> gpt2_vocabulary(const std::string& dir, int vocab_size) {
   if (!j.is_object()) return Status::Corruption(vocab_file.string() + ": not a JSON object");
   std::map<int64_t, std::string> by_id;
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (!it.value().is_number_integer()) return Status::Corruption(vocab_file.string() + ": id of '" + it.key() + "' is not an integer");
+    if (!it.value().is_number_integer())
+      return Status::Corruption(vocab_file.string() + ": id of '" + it.key() + "' is not an integer");
     by_id[it.value().get<int64_t>()] = it.key();
   }
   std::vector<std::string> tokens;
   std::vector<int64_t> types;
   int64_t eos = -1;
   for (const auto& [id, text] : by_id) {
-    if (id != static_cast<int64_t>(tokens.size())) return Status::Corruption(vocab_file.string() + ": ids are not 0..N-1");
+    if (id != static_cast<int64_t>(tokens.size()))
+      return Status::Corruption(vocab_file.string() + ": ids are not 0..N-1");
     const bool special = text == "<|endoftext|>";
     if (special) eos = id;
     tokens.push_back(text);
@@ -110,8 +112,8 @@ Result<GgufMetadata> gpt2_vocabulary(const std::string& dir, int vocab_size) {
     merges.push_back(line);
   }
   if (static_cast<int>(tokens.size()) > vocab_size)
-    return Status::InvalidArgument(dir + ": the tokenizer has " + std::to_string(tokens.size()) + " tokens, the model " +
-                                   std::to_string(vocab_size));
+    return Status::InvalidArgument(dir + ": the tokenizer has " + std::to_string(tokens.size()) +
+                                   " tokens, the model " + std::to_string(vocab_size));
   return bpe_vocabulary(std::move(tokens), std::move(types), std::move(merges), "gpt2", eos, vocab_size);
 }
 

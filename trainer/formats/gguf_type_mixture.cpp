@@ -29,9 +29,9 @@ struct OutTypeRow {
   uint32_t default_type;  // ggml type of the 2-D weights
 };
 constexpr OutTypeRow kOutTypes[] = {
-    {GgufOutType::kF32, "f32", 0, q::kGgmlF32},        {GgufOutType::kF16, "f16", 1, q::kGgmlF16},
-    {GgufOutType::kBF16, "bf16", 32, q::kGgmlBF16},    {GgufOutType::kQ8_0, "q8_0", 7, q::kGgmlQ8_0},
-    {GgufOutType::kQ4_0, "q4_0", 2, q::kGgmlQ4_0},     {GgufOutType::kQ4_K_M, "q4_k_m", 15, q::kGgmlQ4_K},
+    {GgufOutType::kF32, "f32", 0, q::kGgmlF32},     {GgufOutType::kF16, "f16", 1, q::kGgmlF16},
+    {GgufOutType::kBF16, "bf16", 32, q::kGgmlBF16}, {GgufOutType::kQ8_0, "q8_0", 7, q::kGgmlQ8_0},
+    {GgufOutType::kQ4_0, "q4_0", 2, q::kGgmlQ4_0},  {GgufOutType::kQ4_K_M, "q4_k_m", 15, q::kGgmlQ4_K},
 };
 
 const OutTypeRow& row_of(GgufOutType t) {
@@ -79,8 +79,7 @@ const char* gguf_outtype_name(GgufOutType t) { return row_of(t).name; }
 uint32_t gguf_file_type(GgufOutType t) { return row_of(t).ftype; }
 
 GgufTypeMixture::GgufTypeMixture(GgufOutType outtype,
-                                 const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors,
-                                 int n_layers)
+                                 const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors, int n_layers)
     : outtype_(outtype), n_layers_(n_layers) {
   for (const auto& [name, dims] : tensors) {
     if (contains(name, "attn_v.weight") || contains(name, "attn_qkv.weight")) ++n_attn_v_;
@@ -95,8 +94,10 @@ uint32_t GgufTypeMixture::type_of(const std::string& name, const std::vector<int
   uint32_t t = default_type;
   const bool q4_k_m = outtype_ == GgufOutType::kQ4_K_M;
   if (name == "output.weight" || (tied_ && name == "token_embd.weight")) {
-    if (dims[0] % block_of(t) != 0) t = q::kGgmlQ8_0;
-    else if (t != q::kGgmlQ8_0) t = q::kGgmlQ6_K;
+    if (dims[0] % block_of(t) != 0)
+      t = q::kGgmlQ8_0;
+    else if (t != q::kGgmlQ8_0)
+      t = q::kGgmlQ6_K;
   } else if (name == "token_embd.weight") {
     // the file type's own
   } else if (contains(name, "attn_v.weight") || contains(name, "attn_qkv.weight")) {
@@ -109,8 +110,10 @@ uint32_t GgufTypeMixture::type_of(const std::string& name, const std::vector<int
   // tensor_type_fallback: rows that are not whole blocks of the chosen type.
   const int64_t cols = dims[0];
   if (cols % block_of(t) != 0) {
-    if (t == q::kGgmlQ4_K) t = q::kGgmlQ5_0;
-    else if (t == q::kGgmlQ6_K) t = q::kGgmlQ8_0;
+    if (t == q::kGgmlQ4_K)
+      t = q::kGgmlQ5_0;
+    else if (t == q::kGgmlQ6_K)
+      t = q::kGgmlQ8_0;
     if (cols % block_of(t) != 0) t = q::kGgmlF16;
   }
   return t;
