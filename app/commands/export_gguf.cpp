@@ -111,6 +111,24 @@ Result<std::vector<float>> model_weight(const trainer::Model& model, const std::
   return w;
 }
 
+// The architecture of the pretrained model a run started from (GGUF general.architecture, config.json
+// model_type), or "" when it has none or cannot be read.
+std::string base_architecture(const trainer::CheckpointInfo& info) {
+  const std::string base = run_base(info);
+  std::error_code ec;
+  if (base.empty()) return "";
+  if (fs::is_regular_file(base, ec)) {
+    auto f = trainer::formats::GgufFile::open(base);
+    if (!f.ok()) return "";
+    auto arch = (*f)->get_string("general.architecture");
+    return arch.ok() ? *arch : "";
+  }
+  std::ifstream in(fs::path(base) / "config.json");
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  return j.is_object() && j.contains("model_type") && j["model_type"].is_string() ? j["model_type"].get<std::string>()
+                                                                                  : "";
+}
+
 std::string run_name(const std::string& run_dir) {
   const fs::path p = fs::path(run_dir).lexically_normal();
   const std::string n = (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
@@ -123,7 +141,7 @@ Status export_model(const std::string& run_dir, const std::string& out, const st
   NS_RETURN_IF_ERROR(check_out(out, force));
   NS_ASSIGN_OR_RETURN(LoadedRun run, load_run(run_dir));
   trainer::GgufModelInfo info;
-  NS_ASSIGN_OR_RETURN(info.arch, trainer::gguf_export_architecture(run.model, run_dir));
+  NS_ASSIGN_OR_RETURN(info.arch, trainer::gguf_export_architecture(run.model, run_dir, base_architecture(run.info)));
   NS_ASSIGN_OR_RETURN(info.tokenizer, trainer::gguf_tokenizer_metadata(run.tokenizer->spec(), run.model.vocab_size));
   NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Model> model, load_inference_model(run, 1, 1));
   info.config = run.model;
@@ -147,7 +165,8 @@ Status export_adapter(const std::string& run_dir, const std::string& out, bool f
   NS_ASSIGN_OR_RETURN(LoadedRun run, load_run(run_dir));
   if (run.info.shape.mode == trainer::TrainMode::kFull)
     return Status::InvalidArgument(run_dir + ": a full fine-tuning run has no adapter to export");
-  NS_ASSIGN_OR_RETURN(const trainer::Architecture* arch, trainer::gguf_export_architecture(run.model, run_dir));
+  NS_ASSIGN_OR_RETURN(const trainer::Architecture* arch,
+                      trainer::gguf_export_architecture(run.model, run_dir, base_architecture(run.info)));
   NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Model> model, load_inference_model(run, 1, 1));
   const trainer::LoraRegistry& lora = *model->lora();
   std::vector<trainer::GgufLoraMatrix> matrices;

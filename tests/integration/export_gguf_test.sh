@@ -5,7 +5,7 @@
 #     in real layouts with Llama 2's SentencePiece vocabulary) fine-tuned in full: llama.cpp
 #     tokenizes the held-out text as nightshift does, its mean NLL over `eval --seq`'s windows
 #     equals nightshift's within 1e-3 relative, greedy continuations agree token for token; f16 and
-#     q8_0 files score within their quantization error;
+#     q8_0 files score within their quantization error; an imported qwen3 stays qwen3;
 #   - every quantized --outtype holds exactly the tensor types and bytes llama-quantize writes from
 #     the f32 export (its type mixture and ggml's reference quantizers);
 #   - a QLoRA run over a Q4_K_M GGUF: its GGUF adapter over that base scores as nightshift scores
@@ -119,6 +119,16 @@ $PY "$(dirname "$0")/../reference/llamacpp/model_fixture.py" llama "$work/m" \
   --out "$work/run_llama" 2>"$work/llama.log" || fail "full fine-tune of the llama fixture"
 check_model llama "$work/run_llama"
 same_as_llama_quantize llama
+
+# --- an imported qwen3 (q/k norms, a head_dim of its own; Qwen2's BPE vocabulary) stays qwen3 ---
+$PY "$(dirname "$0")/../reference/llamacpp/model_fixture.py" qwen3 "$work/q3" \
+  --vocab "$SRC/models/ggml-vocab-qwen2.gguf" --d 128 --ff 256 --heads 4 --kv-heads 2 --layers 2 \
+  >"$work/fixture_q3.log" || fail "model_fixture.py qwen3 failed"
+"$BIN" train --base "$work/q3/model.gguf" --mode full --data "$work/train.txt" --steps 10 "${COMMON[@]}" \
+  --out "$work/run_qwen3" 2>"$work/qwen3.log" || fail "full fine-tune of the qwen3 fixture"
+check_model qwen3 "$work/run_qwen3"
+[ "$($PY -c "import gguf,sys; print(gguf.GGUFReader(sys.argv[1]).fields['general.architecture'].contents())" "$work/qwen3.gguf")" = qwen3 ] ||
+  fail "the qwen3 fixture was not written as qwen3"
 
 # --- QLoRA over a Q4_K_M GGUF: the GGUF adapter, and the merged model ---
 "$HARNESS" model-quantize --in "$work/m/model.gguf" --out "$work/m/q4km.gguf" --ftype Q4_K_M >/dev/null ||

@@ -103,11 +103,17 @@ TEST(GgufExport, HybridAndMoePresetsAreRefusedNamingWhy) {
   EXPECT_FALSE(trainer::gguf_export_architecture(*c, "x").ok());
   c->attn.window = 0;
   c->attn.qk_norm = true;
-  EXPECT_FALSE(trainer::gguf_export_architecture(*c, "x").ok());  // only a qwen3 model has q/k norms
-  c->name = "qwen3";
+  // A model imported from a llama file cannot have grown q/k norms; without an origin, q/k norms
+  // make it qwen3 and q/k/v biases qwen2.
+  EXPECT_FALSE(trainer::gguf_export_architecture(*c, "x", "llama").ok());
   auto q3 = trainer::gguf_export_architecture(*c, "x");
   ASSERT_TRUE(q3.ok()) << q3.status().message();
   EXPECT_STREQ((*q3)->name, "qwen3");
+  c->attn.qk_norm = false;
+  c->attn.qkv_bias = true;
+  auto q2 = trainer::gguf_export_architecture(*c, "x");
+  ASSERT_TRUE(q2.ok()) << q2.status().message();
+  EXPECT_STREQ((*q2)->name, "qwen2");
 }
 
 TEST(GgufExport, ByteTokenizerIsAByteLevelVocabularyWithoutMerges) {

@@ -116,14 +116,19 @@ std::vector<int64_t> ggml_dims(const std::vector<int64_t>& shape) { return {shap
 
 }  // namespace
 
-Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const std::string& source) {
+Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const std::string& source,
+                                                     const std::string& base_architecture) {
   auto refuse = [&](const std::string& why) -> Status {
     return Status::InvalidArgument(source + ": model '" + c.name +
                                    "' cannot be written as a GGUF that llama.cpp runs: " + why);
   };
   const bool attn_mlp = all_blocks(c, BlockSpec{{LayerKind::kAttn, LayerKind::kMlp}});
   const bool ssm = all_blocks(c, BlockSpec{{LayerKind::kSsm}});
-  const Architecture* named = by_name(c.name == "mistral" ? "llama" : c.name);
+  const std::string own = base_architecture.empty() ? c.name : base_architecture;
+  const Architecture* named = by_name(own == "mistral" ? "llama" : own);
+  // Without a known origin, the attention model's own features say which architecture it is.
+  if (named == nullptr && !c.blocks.empty() && c.attn.qk_norm) named = by_name("qwen3");
+  if (named == nullptr && !c.blocks.empty() && c.attn.qkv_bias) named = by_name("qwen2");
   if (c.has_bridge())
     return refuse("its input/output bridge projections (d_embed != d_model) have no llama.cpp tensor");
   if (!attn_mlp && !ssm)

@@ -46,12 +46,14 @@ class GgufTypeMixture {
   bool tied_ = true;
 };
 
-// The architecture `config` exports as. A config named after an architecture (an imported model:
-// "llama", "mistral", "qwen2", "qwen3", "mamba") must still be expressible by it; a preset or model
-// TOML is `llama` when every block is attn+mlp without biases or q/k norms, `mamba` when every block
-// is ssm. InvalidArgument naming `source` and what llama.cpp cannot express (hybrid blocks, MoE, a
-// bridge projection, a sliding window) otherwise.
-common::Result<const Architecture*> gguf_export_architecture(const ModelConfig& config, const std::string& source);
+// The architecture `config` exports as. An imported model's own (`base_architecture`: its GGUF
+// general.architecture or config.json model_type, "llama", "mistral", "qwen2", "qwen3", "mamba"; or
+// the config's name when that is one) must still express it; otherwise an attention model is `qwen3`
+// with q/k norms, `qwen2` with q/k/v biases, else `llama` (every block attn+mlp), and an SSM model
+// `mamba` (every block ssm). InvalidArgument naming `source` and what llama.cpp cannot express
+// (hybrid blocks, MoE, a bridge projection, a sliding window) otherwise.
+common::Result<const Architecture*> gguf_export_architecture(const ModelConfig& config, const std::string& source,
+                                                             const std::string& base_architecture = "");
 
 // The tokenizer.ggml.* metadata of a tokenizer spec (trainer/tokenizers/tokenizer.h) for a model of
 // `vocab_size` tokens: a GGUF vocabulary ("gguf:FILE", or a .gguf path) is copied with its chat
