@@ -124,7 +124,9 @@ TEST(GgufExport, ByteTokenizerIsAByteLevelVocabularyWithoutMerges) {
   for (const auto& [k, v] : *m) {
     if (k == "tokenizer.ggml.tokens") tokens = &v;
     if (k == "tokenizer.ggml.merges") merges = &v;
-    if (k == "tokenizer.ggml.model") EXPECT_EQ(v.str, "gpt2");
+    if (k == "tokenizer.ggml.model") {
+      EXPECT_EQ(v.str, "gpt2");
+    }
   }
   ASSERT_NE(tokens, nullptr);
   ASSERT_NE(merges, nullptr);
