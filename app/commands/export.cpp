@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "app/commands/command_registry.h"
+#include "app/commands/export_gguf.h"
 #include "common/atomic_file.h"
 #include "trainer/formats/checkpoint.h"
 #include "trainer/model_config_toml.h"
@@ -35,6 +36,8 @@ struct ExportArgs {
   std::string out;
   bool adapter = false;
   bool force = false;
+  std::string format = "safetensors";
+  std::string outtype = "f32";
 };
 
 // A model of the checkpoint's kind (batch 1, seq 1) with its weights loaded; it only holds tensors.
@@ -124,6 +127,7 @@ Status write_adapter(const std::string& out, const trainer::Model& model, const 
 }
 
 int export_main(const ExportArgs& a) {
+  if (a.format == "gguf") return export_gguf_model(a.run_dir, a.out, a.outtype, a.force);
   std::error_code ec;
   if (!a.force && fs::exists(a.out, ec))
     return report_error(Status::InvalidArgument(a.out + ": already exists (use --force to replace it)"));
@@ -174,6 +178,9 @@ void register_export(CLI::App& root, Action& run) {
   cmd->add_option("--out", a->out, "the safetensors file to write")->required();
   cmd->add_flag("--adapter", a->adapter, "lora/qlora runs: only the adapter tensors (PEFT names), not the merged model");
   cmd->add_flag("--force", a->force, "replace --out if it exists");
+  cmd->add_option("--format", a->format, "safetensors (default) or gguf (llama.cpp, ollama, LM Studio)")
+      ->check(CLI::IsMember({"safetensors", "gguf"}));
+  cmd->add_option("--outtype", a->outtype, "gguf: f32 (default), f16, bf16, q8_0, q4_0 or q4_k_m");
   cmd->callback([&run, a] { run = [a] { return export_main(*a); }; });
 }
 

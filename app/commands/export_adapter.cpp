@@ -10,6 +10,7 @@
 #include <string>
 
 #include "app/commands/command_registry.h"
+#include "app/commands/export_gguf.h"
 #include "trainer/formats/checkpoint.h"
 #include "trainer/formats/peft.h"
 
@@ -23,9 +24,11 @@ struct ExportArgs {
   std::string run_dir;
   std::string out;
   bool force = false;
+  std::string format = "peft";
 };
 
 int export_main(const ExportArgs& a) {
+  if (a.format == "gguf") return export_gguf_adapter(a.run_dir, a.out, a.force);
   std::error_code ec;
   if (!a.force && (fs::exists(fs::path(a.out) / "adapter_model.safetensors", ec) ||
                    fs::exists(fs::path(a.out) / "adapter_config.json", ec)))
@@ -66,6 +69,8 @@ void register_export_adapter(CLI::App& root, Action& run) {
   cmd->add_option("run_dir", a->run_dir, "run directory of a lora or qlora run")->required();
   cmd->add_option("--out", a->out, "directory for adapter_model.safetensors and adapter_config.json")->required();
   cmd->add_flag("--force", a->force, "replace an adapter already in --out");
+  cmd->add_option("--format", a->format, "peft (default: a directory) or gguf (a llama.cpp LoRA file)")
+      ->check(CLI::IsMember({"peft", "gguf"}));
   cmd->callback([&run, a] { run = [a] { return export_main(*a); }; });
 }
 
