@@ -78,7 +78,7 @@ Status write_adapter(const std::string& out, const ExportSource& src) {
   const fs::path tmp = fs::path(out).parent_path() / (".export-" + std::to_string(::getpid()) + ".tmp");
   std::error_code ec;
   fs::remove_all(tmp, ec);
-  const trainer::HfLayout hf = trainer::hf_layout_of(src.run.model);
+  const trainer::HfLayout hf = src.hf_layout();
   Status st = trainer::export_peft_adapter(tmp.string(), *src.checkpoint, base_model_name(src),
                                            src.run.info.shape.lora.base_id, src.run.info.model_toml, &hf);
   if (st.ok() && ::rename((tmp / "adapter_model.safetensors").c_str(), out.c_str()) != 0)
@@ -154,7 +154,7 @@ int export_hf(const ExportArgs& a) {
     return report_error(Status::InvalidArgument(a.out + ": already exists (use --force to replace it)"));
   auto src = open_export_source(a.run_dir);
   if (!src.ok()) return report_error(src.status());
-  const trainer::HfLayout layout = trainer::hf_layout_of(src->run.model);
+  const trainer::HfLayout layout = src->hf_layout();
   if (layout.arch == nullptr)
     return report_error(Status::InvalidArgument(a.run_dir + ": cannot be written for Hugging Face: " + layout.why_not));
   std::string base_config;

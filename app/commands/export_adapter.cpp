@@ -48,7 +48,7 @@ int export_peft(const ExportArgs& a) {
   if (!src.ok()) return report_error(src.status());
   if (src->full())
     return report_error(Status::InvalidArgument(a.run_dir + ": a full fine-tuning run has no adapter to export"));
-  const trainer::HfLayout hf = trainer::hf_layout_of(src->run.model);
+  const trainer::HfLayout hf = src->hf_layout();
   const std::string base_name = a.base_name.empty() ? base_model_name(*src) : a.base_name;
   Status st = trainer::export_peft_adapter(a.out, *src->checkpoint, base_name, src->run.info.shape.lora.base_id,
                                            src->run.info.model_toml, &hf);

@@ -6,6 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "trainer/arch/hf_config.h"
+#include "trainer/arch/imported_model.h"
+#include "trainer/formats/checkpoint.h"
 #include "trainer/lora/registry.h"
 #include "trainer/quant/format.h"
 #include "trainer/quant/table_matmul.h"
@@ -16,20 +19,52 @@ namespace fs = std::filesystem;
 using common::Result;
 using common::Status;
 
+namespace {
+
+// The base a run config names: lora.base, base (a full fine-tune of a base) or merged_from.base.
+std::string base_named_by(const std::string& run_json) {
+  const auto j = nlohmann::json::parse(run_json, nullptr, false);
+  if (!j.is_object()) return "";
+  for (const char* outer : {"lora", "merged_from"})
+    if (j.contains(outer) && j[outer].is_object() && j[outer].contains("base") && j[outer]["base"].is_string())
+      return j[outer]["base"].get<std::string>();
+  if (j.contains("base") && j["base"].is_string()) return j["base"].get<std::string>();
+  return "";
+}
+
+// Follows bases (a run trained on a run trained on a GGUF, ...) to the pretrained model at the root.
+void find_architecture(ExportSource* src) {
+  std::string path = src->base_path;
+  for (int depth = 0; depth < 8 && !path.empty(); ++depth) {
+    if (trainer::ImportedModel::is_importable(path)) {
+      auto m = trainer::ImportedModel::open(path);
+      if (!m.ok()) return;
+      src->arch = &(*m)->architecture();
+      if (std::string((*m)->format()) == "hf") {
+        auto hf = trainer::HfConfig::load((fs::path(path) / "config.json").string());
+        if (hf.ok()) {
+          auto type = hf->get_string({"model_type"});
+          if (type.ok() && type->has_value()) src->model_type = **type;
+        }
+      }
+      return;
+    }
+    std::error_code ec;
+    if (!fs::is_directory(path, ec)) return;  // a base file (nightshift quantize): nightshift's own model
+    auto info = trainer::has_checkpoint(path) ? trainer::read_latest_checkpoint(path) : trainer::read_checkpoint_dir(path);
+    if (!info.ok()) return;
+    path = base_named_by(info->run_json);
+  }
+}
+
+}  // namespace
+
 Result<ExportSource> open_export_source(const std::string& run_dir) {
   ExportSource src;
   NS_ASSIGN_OR_RETURN(src.run, load_run(run_dir));
   NS_ASSIGN_OR_RETURN(src.checkpoint, load_inference_model(src.run, 1, 1));
-  const auto j = nlohmann::json::parse(src.run.info.run_json, nullptr, false);
-  if (j.is_object()) {
-    if (j.contains("lora") && j["lora"].is_object() && j["lora"].contains("base") && j["lora"]["base"].is_string())
-      src.base_path = j["lora"]["base"].get<std::string>();
-    else if (j.contains("base") && j["base"].is_string())
-      src.base_path = j["base"].get<std::string>();
-    else if (j.contains("merged_from") && j["merged_from"].is_object() && j["merged_from"].contains("base") &&
-             j["merged_from"]["base"].is_string())
-      src.base_path = j["merged_from"]["base"].get<std::string>();
-  }
+  src.base_path = base_named_by(src.run.info.run_json);
+  find_architecture(&src);
   return src;
 }
 

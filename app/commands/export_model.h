@@ -11,6 +11,7 @@
 
 #include "app/train/run_loader.h"
 #include "common/status.h"
+#include "trainer/arch/hf_layout.h"
 #include "trainer/model.h"
 
 namespace app {
@@ -19,7 +20,14 @@ struct ExportSource {
   LoadedRun run;                                // checkpoint, model and run config, tokenizer, mapped base
   std::unique_ptr<trainer::Model> checkpoint;   // the checkpoint's model (lora/qlora: with its adapters)
   std::string base_path;                        // the base the run named ("" for a model trained from scratch)
+  // The architecture of the pretrained model the run descends from (through its base, the base's
+  // own base, ...), null for nightshift's own models or a base that cannot be opened any more, and
+  // that model's config.json model_type ("" for a GGUF).
+  const trainer::Architecture* arch = nullptr;
+  std::string model_type;
   bool full() const { return run.info.shape.mode == trainer::TrainMode::kFull; }
+  // How the model is written for Hugging Face (trainer/arch/hf_layout.h).
+  trainer::HfLayout hf_layout() const { return trainer::hf_layout_of(run.model, arch, model_type); }
 };
 
 // Opens the run's newest valid checkpoint and loads its model (forward-only, batch 1, sequence 1).

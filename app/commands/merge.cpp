@@ -51,7 +51,9 @@ int merge_main(const MergeArgs& a) {
     return report_error(Status::InvalidArgument(a.out + ": already holds a checkpoint; choose another --out"));
   auto base = trainer::BaseSource::open(a.base);
   if (!base.ok()) return report_error(base.status());
-  auto adapter = trainer::read_peft_adapter(a.adapter, &(*base)->info().config);
+  const trainer::ImportedModel* imported = (*base)->imported();
+  auto adapter = trainer::read_peft_adapter(a.adapter, &(*base)->info().config,
+                                            imported ? &imported->architecture() : nullptr);
   if (!adapter.ok()) return report_error(adapter.status());
   Status st = trainer::check_adapter_matches_base(*adapter, (*base)->info(), a.adapter);
   if (!st.ok()) return report_error(st);

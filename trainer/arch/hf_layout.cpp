@@ -35,15 +35,16 @@ std::string preset_refusal(const ModelConfig& c, bool* ssm) {
 
 }  // namespace
 
-HfLayout hf_layout_of(const ModelConfig& config) {
+HfLayout hf_layout_of(const ModelConfig& config, const Architecture* arch, const std::string& model_type) {
   HfLayout out;
-  const Architecture* arch = nullptr;
-  for (const Architecture* a : architectures())
-    for (const char* t : a->hf_model_types)
-      if (config.name == t) arch = a, out.model_type = t;
   const std::string who = "model '" + config.name + "'";
   if (arch != nullptr) {
     out.imported = true;
+    out.model_type = model_type;
+    if (out.model_type.empty()) {
+      out.model_type = arch->hf_model_types.empty() ? arch->name : arch->hf_model_types.front();
+      if (out.model_type == "llama" && config.attn.window > 0) out.model_type = "mistral";
+    }
   } else {
     bool ssm = false;
     const std::string why = preset_refusal(config, &ssm);

@@ -1,7 +1,8 @@
 // HfLayout: how a nightshift model is written for Hugging Face (transformers, PEFT) — the
 // architecture that expresses it exactly and every weight's HF name (the architecture's
-// hf_tensors, read the other way). An imported model (config name = its config.json model_type)
-// keeps its own architecture; nightshift's own presets and model files are written as `llama`
+// hf_tensors, read the other way). An imported model (whose architecture the caller knows from
+// its base: ImportedModel::architecture) keeps its own architecture; nightshift's own presets and
+// model files are written as `llama`
 // when every block is attn+mlp without q/k/v biases, q/k norms, sliding window or bridges, as
 // `mamba` when every block is ssm without bridges, and are not expressible otherwise (why_not says
 // why). HF checkpoints keep rotate-half q/k rows, as nightshift does, so no tensor is transformed.
@@ -24,7 +25,10 @@ struct HfLayout {
   std::string why_not;                 // set when arch is null
 };
 
-HfLayout hf_layout_of(const ModelConfig& config);
+// `arch`: the architecture the model was imported with (null for nightshift's own models);
+// `model_type`: its config.json model_type ("" = the architecture's first, or "mistral" for a
+// llama with a sliding window).
+HfLayout hf_layout_of(const ModelConfig& config, const Architecture* arch = nullptr, const std::string& model_type = "");
 
 // The HF module path of a weight name ("model.layers.0.self_attn.q_proj.weight" -> "model.layers.0.self_attn.q_proj")
 // and its last component ("q_proj"), PEFT's target module name.

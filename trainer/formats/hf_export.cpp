@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "common/float_text.h"
 #include "trainer/formats/safetensors.h"
 
 namespace trainer {
@@ -63,17 +64,17 @@ void set_attention_keys(const ModelConfig& c, const std::string& type, json& j) 
   j["num_key_value_heads"] = c.kv_heads();
   j["head_dim"] = c.head_dim();
   j["hidden_act"] = "silu";
-  j["rms_norm_eps"] = c.norm_eps;
-  j["rope_theta"] = c.attn.rope_theta;
+  j["rms_norm_eps"] = common::float_as_decimal(c.norm_eps);
+  j["rope_theta"] = common::float_as_decimal(c.attn.rope_theta);
   j["vocab_size"] = c.vocab_size;
   j["tie_word_embeddings"] = c.tied_embedding;
   if (!j.contains("max_position_embeddings")) j["max_position_embeddings"] = 2048;
-  if (!j.contains("initializer_range")) j["initializer_range"] = c.init_std;
+  if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
   if (c.attn.rope_scale_factor > 0) {
     j["rope_scaling"] = {{"rope_type", "llama3"},
-                         {"factor", c.attn.rope_scale_factor},
-                         {"low_freq_factor", c.attn.rope_low_freq_factor},
-                         {"high_freq_factor", c.attn.rope_high_freq_factor},
+                         {"factor", common::float_as_decimal(c.attn.rope_scale_factor)},
+                         {"low_freq_factor", common::float_as_decimal(c.attn.rope_low_freq_factor)},
+                         {"high_freq_factor", common::float_as_decimal(c.attn.rope_high_freq_factor)},
                          {"original_max_position_embeddings", c.attn.rope_original_context}};
   } else {
     j["rope_scaling"] = nullptr;
@@ -100,13 +101,13 @@ void set_mamba_keys(const ModelConfig& c, json& j) {
   j["intermediate_size"] = c.inner_dim();
   j["conv_kernel"] = c.ssm.d_conv;
   j["time_step_rank"] = c.dt_rank();
-  j["layer_norm_epsilon"] = c.norm_eps;
+  j["layer_norm_epsilon"] = common::float_as_decimal(c.norm_eps);
   j["use_bias"] = false;
   j["use_conv_bias"] = true;
   j["vocab_size"] = c.vocab_size;
   j["pad_vocab_size_multiple"] = c.vocab_size % 8 == 0 ? 8 : 1;  // nightshift pads a mamba vocabulary to it
   j["tie_word_embeddings"] = c.tied_embedding;
-  if (!j.contains("initializer_range")) j["initializer_range"] = c.init_std;
+  if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
 }
 
 // Our weights' shapes in HF's: mamba's depthwise conv weight is (Di, 1, K) there, (Di, K) here.

@@ -115,11 +115,12 @@ Status export_peft_adapter(const std::string& dir, const Model& model, const std
 namespace {
 
 // Renames modules stored under Hugging Face module paths to nightshift's through the base's layout.
-Status rename_hf_modules(PeftAdapter* a, const ModelConfig& base, const std::string& weights_path) {
+Status rename_hf_modules(PeftAdapter* a, const ModelConfig& base, const Architecture* arch,
+                         const std::string& weights_path) {
   bool any_hf = false;
   for (const auto& [module, f] : a->modules) any_hf = any_hf || !module.starts_with("blocks.");
   if (!any_hf) return Status::Ok();
-  const HfLayout hf = hf_layout_of(base);
+  const HfLayout hf = hf_layout_of(base, arch);
   if (hf.arch == nullptr)
     return Status::InvalidArgument(weights_path + ": the adapter uses Hugging Face module names, but the base " + hf.why_not);
   std::map<std::string, std::string> ours_of;  // HF module -> our module
@@ -139,7 +140,7 @@ Status rename_hf_modules(PeftAdapter* a, const ModelConfig& base, const std::str
 
 }  // namespace
 
-Result<PeftAdapter> read_peft_adapter(const std::string& dir, const ModelConfig* base) {
+Result<PeftAdapter> read_peft_adapter(const std::string& dir, const ModelConfig* base, const Architecture* arch) {
   const std::string config_path = dir + "/adapter_config.json";
   const std::string weights_path = dir + "/adapter_model.safetensors";
   NS_ASSIGN_OR_RETURN(std::string text, common::read_file(config_path));
@@ -199,7 +200,7 @@ Result<PeftAdapter> read_peft_adapter(const std::string& dir, const ModelConfig*
     if (f.a.empty() || f.b.empty())
       return Status::InvalidArgument(weights_path + ": " + module + " has lora_" + (f.a.empty() ? "B" : "A") +
                                      " but no lora_" + (f.a.empty() ? "A" : "B"));
-  if (base != nullptr) NS_RETURN_IF_ERROR(rename_hf_modules(&a, *base, weights_path));
+  if (base != nullptr) NS_RETURN_IF_ERROR(rename_hf_modules(&a, *base, arch, weights_path));
   return a;
 }
 

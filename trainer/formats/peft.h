@@ -55,9 +55,10 @@ common::Status export_peft_adapter(const std::string& dir, const Model& model, c
 // Reads a PEFT adapter directory. NotFound / Corruption / InvalidArgument naming the file and the
 // problem: not LORA, rank or alpha missing, a lora_A without its lora_B, shapes that disagree with r.
 // With `base`, modules named by Hugging Face module paths are renamed to nightshift's through the
-// base's HF layout (InvalidArgument naming a module that layout does not have); without it the
-// names are kept as stored.
-common::Result<PeftAdapter> read_peft_adapter(const std::string& dir, const ModelConfig* base = nullptr);
+// base's HF layout (hf_layout_of(*base, arch); InvalidArgument naming a module that layout does not
+// have); without it the names are kept as stored.
+common::Result<PeftAdapter> read_peft_adapter(const std::string& dir, const ModelConfig* base = nullptr,
+                                              const Architecture* arch = nullptr);
 
 // Copies an adapter into a lora/qlora model built with the adapter's rank, scale and targets:
 // every adapted matrix of the model must be in the adapter with matching shapes, and the adapter
