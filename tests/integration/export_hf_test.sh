@@ -10,7 +10,8 @@
 #   (b) `train --adapter DIR` starts from that adapter: the same loss, the same factors exported again;
 #       an adapter of another base is refused (one line, exit 2);
 #   (c) `export --format hf` of the lora run (merged) and of a full run re-import (`eval DIR`) to the
-#       run's loss, and the reference agrees; --max-shard-size writes shards with the index;
+#       run's loss, and the reference agrees; --max-shard-size writes shards with the index; qwen2 and
+#       mamba adapters carry their HF names and their HF exports re-import too;
 #   (d) gpt-tiny: a lora run's adapter merged with `merge` is a run directory that sample, eval and
 #       export accept, with the lora run's loss; gpt-tiny exports as a `llama` config the reference
 #       reads; a model with moe blocks is refused (one line, exit 2, nothing left).
@@ -195,6 +196,28 @@ expect_bad shard_size "--max-shard-size" "$BIN" export "$work/lora" --format hf 
 "$BIN" export "$work/full" --format hf --out "$work/hfx" --force > /dev/null || fail "--force"
 evaljson "$work/hfx" "$work/ev_forced.json"
 agree "--force replaced the directory" "$work/ev_forced.json" "$work/ev_full.json" 1e-6
+
+# qwen2 (q/k/v biases) and mamba: HF names in the adapter, and the HF export re-imports to the run's loss.
+for arch in qwen2 mamba; do
+  PYTHONPATH="$SRC/gguf-py" $PY "$REF/llamacpp/model_fixture.py" $arch "$work/$arch" --vocab "$SRC/models/ggml-vocab-llama-spm.gguf" \
+    --hf-tokenizer "$work/tok" --d 64 --ff 128 --heads 4 --kv-heads 2 --layers 2 > /dev/null || fail "model_fixture.py $arch"
+  "$BIN" train --base "$work/$arch/hf" --mode lora --rank 4 --steps 10 --lr 3e-3 "${COMMON[@]}" --out "$work/lora-$arch" \
+    2> "$work/lora-$arch.log" || fail "lora over the $arch HF directory"
+  "$BIN" export-adapter "$work/lora-$arch" --out "$work/peft-$arch" > /dev/null || fail "export-adapter ($arch)"
+  want=$([ $arch = mamba ] && echo "in_proj out_proj" || echo "down_proj gate_proj k_proj o_proj q_proj up_proj v_proj")
+  got=$($PY -c "import json,sys; print(' '.join(sorted(json.load(open(sys.argv[1]))['target_modules'])))" "$work/peft-$arch/adapter_config.json")
+  [ "$got" = "$want" ] || fail "$arch target_modules: $got"
+  "$BIN" export "$work/lora-$arch" --format hf --out "$work/hf-$arch" > /dev/null || fail "export --format hf ($arch)"
+  $PY -c "import json,sys; c=json.load(open(sys.argv[1])); assert c['model_type']==sys.argv[2], c" "$work/hf-$arch/config.json" $arch \
+    || fail "$arch config.json"
+  evaljson "$work/lora-$arch" "$work/ev_lora_$arch.json"
+  evaljson "$work/hf-$arch" "$work/ev_hf_$arch.json"
+  agree "$arch: export --format hf re-imported vs the lora run" "$work/ev_hf_$arch.json" "$work/ev_lora_$arch.json" 1e-5
+  "$BIN" train --base "$work/$arch/hf" --mode lora --adapter "$work/peft-$arch" --steps 1 --lr 1e-30 --min-lr 1e-30 --warmup 0 \
+    "${COMMON[@]}" --out "$work/again-$arch" 2> "$work/again-$arch.log" || fail "train --adapter ($arch)"
+  evaljson "$work/again-$arch" "$work/ev_again_$arch.json"
+  agree "$arch: train --adapter vs the run it came from" "$work/ev_again_$arch.json" "$work/ev_lora_$arch.json" 1e-6
+done
 
 # --- (d) gpt-tiny: merge, sample/eval/export of the merged run; the llama config; refusals ------------
 TINY=(--data "$work/text.txt" --batch 4 --seq 32 --threads 2 --eval-every 0 --eval-batches 2 --thermal none)
