@@ -6,7 +6,8 @@
 #   (a) its PEFT adapter (HF module names, target_modules, lora_alpha, base_model_name_or_path) applied
 #       by tests/reference/hf_llama_ref.py — a PyTorch llama built from config.json + safetensors by HF
 #       names, the adapter applied by its keys as PEFT does — gives nightshift eval's loss on held-out
-#       windows and sample's greedy continuation;
+#       windows and sample's greedy continuation; the adapter of a lora run over the GGUF of the same
+#       weights (q/k permuted there) applies to the HF directory as it is (no permutation in PEFT);
 #   (b) `train --adapter DIR` starts from that adapter: the same loss, the same factors exported again;
 #       an adapter of another base is refused (one line, exit 2);
 #   (c) `export --format hf` of the lora run (merged) and of a full run re-import (`eval DIR`) to the
@@ -120,6 +121,21 @@ want=$($PY -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[
 got=$($PY "$REF/hf_llama_ref.py" greedy "$work/m/hf" --ids "$work/prompt.txt" --tokens 8 --adapter "$work/peft")
 [ "$want" = "$got" ] || fail "greedy continuation: nightshift '$want', reference '$got'"
 echo "greedy continuation of 'ROMEO:' with the adapter: $got (nightshift = reference)"
+
+# The same over the GGUF file (q/k rows permuted for llama.cpp; nightshift un-permutes them on load):
+# the adapter's q/k factors are in HF's rotate-half order, so they apply to the HF directory of the
+# same weights; its HF export (config.json built from the GGUF's metadata) reads in the reference.
+"$BIN" train --base "$work/m/model.gguf" --mode lora --rank 4 --steps 10 --lr 3e-3 "${COMMON[@]}" --out "$work/glora" \
+  2> "$work/glora.log" || fail "lora over the GGUF"
+"$BIN" export-adapter "$work/glora" --out "$work/gpeft" > /dev/null || fail "export-adapter (GGUF base)"
+"$BIN" export "$work/glora" --format hf --out "$work/ghf" > /dev/null 2> "$work/ghf.log" || fail "export --format hf (GGUF base)"
+ids "$work/glora" "$work/gids.txt"
+evaljson "$work/glora" "$work/ev_glora.json"
+$PY "$REF/hf_llama_ref.py" score "$work/m/hf" --ids "$work/gids.txt" --seq 32 --adapter "$work/gpeft" > "$work/ref_glora.json" \
+  || fail "the reference could not apply the adapter of the GGUF run"
+agree "lora over the GGUF: its PEFT adapter on the HF directory (reference) vs nightshift eval" "$work/ev_glora.json" "$work/ref_glora.json" 1e-4
+$PY "$REF/hf_llama_ref.py" score "$work/ghf" --ids "$work/gids.txt" --seq 32 > "$work/ref_ghf.json" || fail "reference (GGUF run, hf)"
+agree "lora over the GGUF, export --format hf: reference vs nightshift eval" "$work/ev_glora.json" "$work/ref_ghf.json" 1e-4
 
 # --- (b) train --adapter: the exported adapter is the starting point -------------------------------
 "$BIN" train --base "$work/m/hf" --mode lora --adapter "$work/peft" --steps 1 --lr 1e-30 --min-lr 1e-30 --warmup 0 \
