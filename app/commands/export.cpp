@@ -48,10 +48,10 @@ using common::Status;
 struct ExportArgs {
   std::string run_dir;
   std::string out;
-  std::string format;          // "" = safetensors (today's default, kept for existing scripts)
+  std::string format;           // "" = safetensors (today's default, kept for existing scripts)
   std::string outtype = "f32";  // gguf
   std::string max_shard_size = "5GB";
-  std::string base_name;        // hf: config.json _name_or_path
+  std::string base_name;  // hf: config.json _name_or_path
   bool adapter = false;
   bool force = false;
 };
@@ -104,7 +104,8 @@ int export_safetensors(const ExportArgs& a) {
   auto src = open_export_source(a.run_dir);
   if (!src.ok()) return report_error(src.status());
   if (a.adapter && src->full())
-    return report_error(Status::InvalidArgument(a.run_dir + ": a full fine-tuning run has no adapter (drop --adapter)"));
+    return report_error(
+        Status::InvalidArgument(a.run_dir + ": a full fine-tuning run has no adapter (drop --adapter)"));
   std::string what;
   Status st;
   if (a.adapter) {
@@ -125,8 +126,8 @@ int export_safetensors(const ExportArgs& a) {
 // The tokenizer files beside the base (an HF directory), or in the folder of the run's hf:/spm:
 // tokenizer: what transformers' AutoTokenizer reads.
 std::vector<std::string> tokenizer_files(const ExportSource& src) {
-  static const char* kNames[] = {"tokenizer.json",   "tokenizer_config.json", "special_tokens_map.json",
-                                 "tokenizer.model",  "added_tokens.json",     "generation_config.json"};
+  static const char* kNames[] = {"tokenizer.json",  "tokenizer_config.json", "special_tokens_map.json",
+                                 "tokenizer.model", "added_tokens.json",     "generation_config.json"};
   std::error_code ec;
   std::vector<fs::path> dirs;
   if (!src.base_path.empty() && fs::is_directory(src.base_path, ec)) dirs.push_back(src.base_path);
@@ -146,7 +147,8 @@ std::vector<std::string> tokenizer_files(const ExportSource& src) {
 
 int export_hf(const ExportArgs& a) {
   if (a.adapter)
-    return report_error(Status::InvalidArgument("--adapter: an adapter for Hugging Face is written by export-adapter --format peft"));
+    return report_error(
+        Status::InvalidArgument("--adapter: an adapter for Hugging Face is written by export-adapter --format peft"));
   auto shard = trainer::parse_byte_size(a.max_shard_size);
   if (!shard.ok()) return report_error(shard.status().with_context("--max-shard-size"));
   std::error_code ec;
@@ -176,10 +178,12 @@ int export_hf(const ExportArgs& a) {
   trainer::HfDirSummary sum;
   Status st = trainer::write_hf_model_dir(a.out, **model, layout, opt, &sum);
   if (!st.ok()) return report_error(st);
-  std::printf("%s: %s of %s, step %lld, as Hugging Face %s: %d tensors, %.1f MB in %d safetensors file%s, %zu tokenizer file%s\n",
-              a.out.c_str(), what_of(*src).c_str(), src->run.info.dir.c_str(), static_cast<long long>(src->run.info.step),
-              layout.model_type.c_str(), sum.tensors, static_cast<double>(sum.total_bytes) / 1e6, sum.shards,
-              sum.shards == 1 ? "" : "s", opt.copy_files.size(), opt.copy_files.size() == 1 ? "" : "s");
+  std::printf(
+      "%s: %s of %s, step %lld, as Hugging Face %s: %d tensors, %.1f MB in %d safetensors file%s, %zu tokenizer "
+      "file%s\n",
+      a.out.c_str(), what_of(*src).c_str(), src->run.info.dir.c_str(), static_cast<long long>(src->run.info.step),
+      layout.model_type.c_str(), sum.tensors, static_cast<double>(sum.total_bytes) / 1e6, sum.shards,
+      sum.shards == 1 ? "" : "s", opt.copy_files.size(), opt.copy_files.size() == 1 ? "" : "s");
   if (opt.copy_files.empty())
     std::fprintf(stderr, "note: the base has no Hugging Face tokenizer files (tokenizer %s); add them to %s\n",
                  src->run.info.tokenizer_spec.c_str(), a.out.c_str());
@@ -200,16 +204,20 @@ int export_main(const ExportArgs& a) {
   if (a.format == "hf") return export_hf(a);
   if (a.format == "gguf") return export_gguf_format(a);
   if (a.format == "peft")
-    return report_error(Status::InvalidArgument("--format peft: a PEFT adapter is written by nightshift export-adapter RUN --out DIR"));
-  return report_error(Status::InvalidArgument("--format: unknown format '" + a.format + "' (known: safetensors, hf, gguf)"));
+    return report_error(
+        Status::InvalidArgument("--format peft: a PEFT adapter is written by nightshift export-adapter RUN --out DIR"));
+  return report_error(
+      Status::InvalidArgument("--format: unknown format '" + a.format + "' (known: safetensors, hf, gguf)"));
 }
 
 void register_export(CLI::App& root, Action& run) {
   auto a = std::make_shared<ExportArgs>();
-  CLI::App* cmd = root.add_subcommand("export", "write the newest model of a run: safetensors, a Hugging Face directory or GGUF");
+  CLI::App* cmd =
+      root.add_subcommand("export", "write the newest model of a run: safetensors, a Hugging Face directory or GGUF");
   cmd->add_option("run_dir", a->run_dir, "run directory")->required();
   cmd->add_option("--out", a->out, "the file (safetensors, gguf) or directory (hf) to write")->required();
-  cmd->add_option("--format", a->format, "safetensors (default: nightshift names) | hf (Hugging Face directory) | gguf");
+  cmd->add_option("--format", a->format,
+                  "safetensors (default: nightshift names) | hf (Hugging Face directory) | gguf");
   cmd->add_option("--outtype", a->outtype, "gguf: f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_m (default f32)");
   cmd->add_option("--max-shard-size", a->max_shard_size, "hf: largest safetensors file before sharding (default 5GB)");
   cmd->add_option("--base-name", a->base_name, "hf: the model id written as config.json _name_or_path");

@@ -76,8 +76,10 @@ int export_main(const ExportArgs& a) {
   if (a.format == "peft") return export_peft(a);
   if (a.format == "gguf") return export_gguf_adapter_format(a);
   if (a.format == "hf" || a.format == "safetensors")
-    return report_error(Status::InvalidArgument("--format " + a.format + ": an adapter is written as peft or gguf; "
-                                                "the merged model by nightshift export RUN --format " + a.format));
+    return report_error(Status::InvalidArgument("--format " + a.format +
+                                                ": an adapter is written as peft or gguf; "
+                                                "the merged model by nightshift export RUN --format " +
+                                                a.format));
   return report_error(Status::InvalidArgument("--format: unknown format '" + a.format + "' (known: peft, gguf)"));
 }
 
@@ -85,7 +87,8 @@ void register_export_adapter(CLI::App& root, Action& run) {
   auto a = std::make_shared<ExportArgs>();
   CLI::App* cmd = root.add_subcommand("export-adapter", "write a lora/qlora run's adapter for PEFT or llama.cpp");
   cmd->add_option("run_dir", a->run_dir, "run directory of a lora or qlora run")->required();
-  cmd->add_option("--out", a->out, "peft: directory for adapter_model.safetensors and adapter_config.json; gguf: the file")
+  cmd->add_option("--out", a->out,
+                  "peft: directory for adapter_model.safetensors and adapter_config.json; gguf: the file")
       ->required();
   cmd->add_option("--format", a->format, "peft (default: PEFT adapter directory) | gguf (llama.cpp LoRA adapter)");
   cmd->add_option("--base-name", a->base_name, "peft: base_model_name_or_path (default: the base's model id)");

@@ -51,7 +51,8 @@ void find_architecture(ExportSource* src) {
     }
     std::error_code ec;
     if (!fs::is_directory(path, ec)) return;  // a base file (nightshift quantize): nightshift's own model
-    auto info = trainer::has_checkpoint(path) ? trainer::read_latest_checkpoint(path) : trainer::read_checkpoint_dir(path);
+    auto info =
+        trainer::has_checkpoint(path) ? trainer::read_latest_checkpoint(path) : trainer::read_checkpoint_dir(path);
     if (!info.ok()) return;
     path = base_named_by(info->run_json);
   }
@@ -119,7 +120,8 @@ Result<std::unique_ptr<trainer::Model>> merged_model(const ExportSource& src) {
       const trainer::TensorSpec& t = store.specs()[i];
       if (t.role != trainer::TensorRole::kWeight) continue;
       const trainer::TensorSpec* s = src.checkpoint->tensors().find_spec(t.name);
-      if (s == nullptr || s->bytes != t.bytes) return Status::Internal(t.name + ": missing from the checkpoint's model");
+      if (s == nullptr || s->bytes != t.bytes)
+        return Status::Internal(t.name + ": missing from the checkpoint's model");
       std::memcpy(store.data(i), src.checkpoint->tensors().find(t.name), t.bytes);
     }
     return merged;

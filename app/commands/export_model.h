@@ -17,9 +17,9 @@
 namespace app {
 
 struct ExportSource {
-  LoadedRun run;                                // checkpoint, model and run config, tokenizer, mapped base
-  std::unique_ptr<trainer::Model> checkpoint;   // the checkpoint's model (lora/qlora: with its adapters)
-  std::string base_path;                        // the base the run named ("" for a model trained from scratch)
+  LoadedRun run;                               // checkpoint, model and run config, tokenizer, mapped base
+  std::unique_ptr<trainer::Model> checkpoint;  // the checkpoint's model (lora/qlora: with its adapters)
+  std::string base_path;                       // the base the run named ("" for a model trained from scratch)
   // The architecture of the pretrained model the run descends from (through its base, the base's
   // own base, ...), null for nightshift's own models or a base that cannot be opened any more, and
   // that model's config.json model_type ("" for a GGUF).

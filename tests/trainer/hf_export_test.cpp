@@ -113,12 +113,12 @@ TEST(HfExport, ConfigsReadBackToTheSameModel) {
 
 TEST(HfExport, ConfigKeepsTheBaseKeysAndNamesTheModel) {
   const ModelConfig c = attn_model("llama");
-  const auto j = nlohmann::json::parse(config_of(
-      c, R"({"model_type": "llama", "bos_token_id": 1, "eos_token_id": 2, "max_position_embeddings": 4096,
+  const auto j = nlohmann::json::parse(
+      config_of(c, R"({"model_type": "llama", "bos_token_id": 1, "eos_token_id": 2, "max_position_embeddings": 4096,
              "hidden_size": 1, "quantization_config": {"bits": 4}})"));
   EXPECT_EQ(j["bos_token_id"], 1);
   EXPECT_EQ(j["max_position_embeddings"], 4096);
-  EXPECT_EQ(j["hidden_size"], 64);  // the model's value wins
+  EXPECT_EQ(j["hidden_size"], 64);                  // the model's value wins
   EXPECT_FALSE(j.contains("quantization_config"));  // the weights are plain F32
   EXPECT_EQ(j["torch_dtype"], "float32");
   EXPECT_EQ(j["architectures"], nlohmann::json::array({"LlamaForCausalLM"}));
@@ -179,8 +179,7 @@ TEST(HfExport, ShardSizesParseAsTransformersDoes) {
   EXPECT_EQ(*parse_byte_size("64kib"), 65536u);
   EXPECT_EQ(*parse_byte_size("123"), 123u);
   EXPECT_EQ(*parse_byte_size("123B"), 123u);
-  for (const char* bad : {"", "GB", "5XB", "-1GB", "0", "lots", "5 GB"})
-    EXPECT_FALSE(parse_byte_size(bad).ok()) << bad;
+  for (const char* bad : {"", "GB", "5XB", "-1GB", "0", "lots", "5 GB"}) EXPECT_FALSE(parse_byte_size(bad).ok()) << bad;
 }
 
 }  // namespace

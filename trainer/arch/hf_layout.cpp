@@ -24,7 +24,8 @@ std::string preset_refusal(const ModelConfig& c, bool* ssm) {
   }
   *ssm = all_ssm;
   if (!all_attn && !all_ssm)
-    return "its blocks mix kinds or use moe (only attn+mlp blocks, as llama, or ssm blocks, as mamba, have a Hugging Face "
+    return "its blocks mix kinds or use moe (only attn+mlp blocks, as llama, or ssm blocks, as mamba, have a Hugging "
+           "Face "
            "architecture)";
   if (c.has_bridge()) return "it has bridge projections (d_embed != d_model)";
   if (all_attn && c.attn.qkv_bias) return "it has q/k/v biases";

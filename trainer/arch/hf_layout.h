@@ -21,14 +21,16 @@ struct HfLayout {
   const Architecture* arch = nullptr;  // null: no HF architecture expresses the model (see why_not)
   std::string model_type;              // config.json model_type: "llama", "mistral", "qwen2", "qwen3", "mamba"
   bool imported = false;               // the config came from this architecture (not a nightshift preset)
-  std::map<std::string, std::string> hf_names;  // every weight: "blocks.0.attn.q.weight" -> "model.layers.0.self_attn.q_proj.weight"
-  std::string why_not;                 // set when arch is null
+  std::map<std::string, std::string>
+      hf_names;         // every weight: "blocks.0.attn.q.weight" -> "model.layers.0.self_attn.q_proj.weight"
+  std::string why_not;  // set when arch is null
 };
 
 // `arch`: the architecture the model was imported with (null for nightshift's own models);
 // `model_type`: its config.json model_type ("" = the architecture's first, or "mistral" for a
 // llama with a sliding window).
-HfLayout hf_layout_of(const ModelConfig& config, const Architecture* arch = nullptr, const std::string& model_type = "");
+HfLayout hf_layout_of(const ModelConfig& config, const Architecture* arch = nullptr,
+                      const std::string& model_type = "");
 
 // The HF module path of a weight name ("model.layers.0.self_attn.q_proj.weight" -> "model.layers.0.self_attn.q_proj")
 // and its last component ("q_proj"), PEFT's target module name.

@@ -33,8 +33,8 @@ Result<uint64_t> parse_byte_size(std::string_view text) {
   std::string unit = t.substr(used);
   for (char& ch : unit) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   static const std::pair<const char*, double> kUnits[] = {
-      {"", 1}, {"B", 1}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
-      {"KIB", 1024.0}, {"MIB", 1048576.0}, {"GIB", 1073741824.0}, {"TIB", 1099511627776.0}};
+      {"", 1},      {"B", 1},        {"KB", 1e3},        {"MB", 1e6},           {"GB", 1e9},
+      {"TB", 1e12}, {"KIB", 1024.0}, {"MIB", 1048576.0}, {"GIB", 1073741824.0}, {"TIB", 1099511627776.0}};
   for (const auto& [name, factor] : kUnits) {
     if (used > 0 && unit == name && value > 0 && std::isfinite(value)) {
       const double bytes = std::floor(value * factor);
@@ -135,7 +135,8 @@ Result<std::string> hf_config_json(const ModelConfig& config, const HfLayout& la
   json j = json::object();
   if (!base_config.empty()) {
     j = json::parse(base_config, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("the base's config.json is not a JSON object");
+    if (j.is_discarded() || !j.is_object())
+      return Status::InvalidArgument("the base's config.json is not a JSON object");
     j.erase("quantization_config");  // the weights written are plain F32
   }
   const char* cls = hf_class_of(layout.model_type);
@@ -144,8 +145,10 @@ Result<std::string> hf_config_json(const ModelConfig& config, const HfLayout& la
   j["model_type"] = layout.model_type;
   if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty())
     j["architectures"] = {cls};
-  if (layout.model_type == "mamba") set_mamba_keys(config, j);
-  else set_attention_keys(config, layout.model_type, j);
+  if (layout.model_type == "mamba")
+    set_mamba_keys(config, j);
+  else
+    set_attention_keys(config, layout.model_type, j);
   j["torch_dtype"] = "float32";
   if (!name_or_path.empty()) j["_name_or_path"] = name_or_path;
   return j.dump(2) + "\n";
@@ -173,7 +176,8 @@ Status write_hf_model_dir(const std::string& dir, const Model& model, const HfLa
     if (s.role != TensorRole::kWeight) continue;
     if (s.dtype != DType::kF32) return Status::Internal(s.name + ": not an fp32 weight");
     auto it = layout.hf_names.find(s.name);
-    if (it == layout.hf_names.end()) return Status::InvalidArgument(dir + ": weight " + s.name + " has no Hugging Face name");
+    if (it == layout.hf_names.end())
+      return Status::InvalidArgument(dir + ": weight " + s.name + " has no Hugging Face name");
     refs.push_back({it->second, DType::kF32, hf_shape(it->second, s.shape), store.data(i), s.bytes});
   }
   std::vector<std::vector<TensorRef>> shards(1);
@@ -206,7 +210,8 @@ Status write_hf_model_dir(const std::string& dir, const Model& model, const HfLa
         for (const TensorRef& r : shards[static_cast<size_t>(i)]) map[r.name] = name;
       }
       const json index{{"metadata", {{"total_size", total}}}, {"weight_map", map}};
-      NS_RETURN_IF_ERROR(common::write_file_atomic((tmp / "model.safetensors.index.json").string(), index.dump(2) + "\n"));
+      NS_RETURN_IF_ERROR(
+          common::write_file_atomic((tmp / "model.safetensors.index.json").string(), index.dump(2) + "\n"));
     }
     for (const std::string& f : options.copy_files) NS_RETURN_IF_ERROR(copy_into(f, tmp));
     return Status::Ok();
