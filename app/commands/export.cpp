@@ -1,12 +1,21 @@
-// `nightshift export RUN_DIR --out FILE.safetensors [--adapter] [--force]`: writes the weights of a
-// run's newest valid checkpoint as one safetensors file (names per docs/model.md). A full run gives
-// its model; a lora/qlora run gives the merged model (the frozen base as the run stored it, decoded
-// to fp32, plus scale · B·A, the same arithmetic as trainer/lora/merge.h), or with --adapter only
-// the adapter tensors in PEFT naming (the adapter_model.safetensors of `export-adapter`). The file is
-// written atomically. Bad input (no valid checkpoint, --adapter on a full run, FILE already there
-// without --force): one line naming the file, exit 2, nothing written.
+// `nightshift export RUN_DIR --out PATH [--format safetensors|hf|gguf] [--force]`: the model of a
+// run's newest valid checkpoint — a full run's model, or a lora/qlora run's merged model (the frozen
+// base as the run used it, decoded to fp32, plus scale · B·A; app/commands/export_model.h):
+//   safetensors (the default)  one file in nightshift's tensor names (docs/model.md); with --adapter
+//                              only a lora/qlora run's adapter (the adapter_model.safetensors of
+//                              `export-adapter`)
+//   hf                         a Hugging Face model directory (trainer/formats/hf_export.h):
+//                              config.json of the model's architecture, model.safetensors in HF
+//                              names (sharded past --max-shard-size, with the index), and the
+//                              tokenizer files of the base's directory; nightshift's own presets
+//                              as `llama` (or `mamba`) where that expresses them exactly
+//   gguf                       a GGUF file for llama.cpp (app/commands/export_gguf.h)
+// Everything is written atomically. Bad input (no valid checkpoint, --adapter on a full run, a model
+// without an HF architecture, PATH already there without --force): one line naming the file, exit 2,
+// nothing written.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -17,12 +26,13 @@
 
 #include "app/commands/command_registry.h"
 #include "app/commands/export_gguf.h"
+#include "app/commands/export_model.h"
 #include "common/atomic_file.h"
-#include "trainer/formats/checkpoint.h"
-#include "trainer/model_config_toml.h"
+#include "trainer/arch/hf_layout.h"
+#include "trainer/formats/hf_export.h"
 #include "trainer/formats/peft.h"
-#include "trainer/quant/format.h"
 #include "trainer/formats/safetensors.h"
+
 
 namespace app {
 namespace {
@@ -34,65 +44,13 @@ using common::Status;
 struct ExportArgs {
   std::string run_dir;
   std::string out;
+  std::string format;           // "" = safetensors (today's default, kept for existing scripts)
+  std::string outtype = "f32";  // gguf
+  std::string max_shard_size = "5GB";
+  std::string base_name;  // hf: config.json _name_or_path
   bool adapter = false;
   bool force = false;
-  std::string format = "safetensors";
-  std::string outtype = "f32";
 };
-
-// A model of the checkpoint's kind (batch 1, seq 1) with its weights loaded; it only holds tensors.
-// A lora/qlora model is built with a training shape, which adds only the adapters' gradients and
-// moments: a forward-only lora model cannot be built at present (its adapters get no backward
-// scratch, which Linear::with_adapter requires).
-Result<std::unique_ptr<trainer::Model>> load_checkpoint_model(const trainer::CheckpointInfo& info,
-                                                              const trainer::ModelConfig& config) {
-  trainer::RunShape shape = info.shape;
-  shape.batch = 1;
-  shape.seq_len = 1;
-  shape.training = info.shape.mode != trainer::TrainMode::kFull;
-  shape.grad_checkpoint = false;
-  auto model = trainer::Model::create(config, shape);
-  if (!model.ok()) return model.status().with_context(info.dir);
-  NS_RETURN_IF_ERROR(trainer::load_checkpoint_tensors(info, **model, /*with_optimizer=*/false));
-  return std::move(*model);
-}
-
-// Fills the fp32 weights of `merged` (full mode, same config) from a lora/qlora model: each linear
-// weight is its frozen base decoded to fp32 plus scale · B·A where adapted (accumulated in double, as
-// trainer/lora/merge.cpp does, so both give the same bits); other weights are copied.
-Status merge_into(const trainer::Model& lora_model, trainer::Model& merged) {
-  const trainer::LoraRegistry& lora = *lora_model.lora();
-  const trainer::TensorStore& store = merged.tensors();
-  const float scale = lora.scale();
-  for (size_t i = 0; i < store.specs().size(); ++i) {
-    const trainer::TensorSpec& t = store.specs()[i];
-    if (t.role != trainer::TensorRole::kWeight) continue;
-    float* w = static_cast<float*>(store.data(i));
-    if (const trainer::LoraBaseEntry* base = lora.find_base(t.name)) {
-      if (base->layout.n() * 4 != static_cast<int64_t>(t.bytes))
-        return Status::Internal(t.name + ": the frozen base and the merged model disagree in size");
-      trainer::dequantize(trainer::QuantView{base->layout, base->bytes}, w);
-    } else {
-      const trainer::TensorSpec* src = lora_model.tensors().find_spec(t.name);
-      if (src == nullptr || src->dtype != t.dtype || src->shape != t.shape)
-        return Status::Internal(t.name + ": missing from the lora model or of another shape");
-      std::memcpy(w, lora_model.tensors().find(t.name), t.bytes);
-    }
-    if (!t.linear) continue;
-    const trainer::LoraAdapterEntry* a = lora.find(t.name.substr(0, t.name.size() - 7));
-    if (a == nullptr) continue;
-    const trainer::LoraTensors& f = a->t;
-    const int r = lora.rank();
-    // W[o][c] += scale · Σ_j B[o][j] A[j][c], with B[o][j] = Bt[j][o].
-    for (int64_t o = 0; o < f.out; ++o)
-      for (int64_t c = 0; c < f.in; ++c) {
-        double acc = 0.0;
-        for (int j = 0; j < r; ++j) acc += static_cast<double>(f.bt[j * f.out + o]) * f.a[j * f.in + c];
-        w[o * f.in + c] += static_cast<float>(scale * acc);
-      }
-  }
-  return Status::Ok();
-}
 
 Status write_weights(const std::string& out, const trainer::Model& model, const trainer::CheckpointInfo& info,
                      const std::string& kind) {
@@ -112,13 +70,13 @@ Status write_weights(const std::string& out, const trainer::Model& model, const 
 
 // The adapter alone: export_peft_adapter into a private folder beside `out`, then its
 // adapter_model.safetensors renamed to `out` (same file system, so the rename is atomic).
-Status write_adapter(const std::string& out, const trainer::Model& model, const trainer::CheckpointInfo& info,
-                     const std::string& base_model) {
+Status write_adapter(const std::string& out, const ExportSource& src) {
   const fs::path tmp = fs::path(out).parent_path() / (".export-" + std::to_string(::getpid()) + ".tmp");
   std::error_code ec;
   fs::remove_all(tmp, ec);
-  Status st = trainer::export_peft_adapter(tmp.string(), model, base_model, model.shape().lora.base_id,
-                                           info.model_toml);
+  const trainer::HfLayout hf = src.hf_layout();
+  Status st = trainer::export_peft_adapter(tmp.string(), *src.checkpoint, base_model_name(src),
+                                           src.run.info.shape.lora.base_id, src.run.info.model_toml, &hf);
   if (st.ok() && ::rename((tmp / "adapter_model.safetensors").c_str(), out.c_str()) != 0)
     st = Status::IOError(out + ": cannot rename into place: " + std::strerror(errno));
   if (st.ok()) st = common::fsync_parent_dir(out);
@@ -126,61 +84,133 @@ Status write_adapter(const std::string& out, const trainer::Model& model, const 
   return st;
 }
 
-int export_main(const ExportArgs& a) {
-  if (a.format == "gguf") return export_gguf_model(a.run_dir, a.out, a.outtype, a.force);
+std::string what_of(const ExportSource& src) {
+  if (src.full()) return "model";
+  return std::string("merged model (") + trainer::train_mode_name(src.run.info.shape.mode) +
+         " r=" + std::to_string(src.checkpoint->lora()->rank()) + ")";
+}
+
+int export_safetensors(const ExportArgs& a) {
   std::error_code ec;
   if (!a.force && fs::exists(a.out, ec))
     return report_error(Status::InvalidArgument(a.out + ": already exists (use --force to replace it)"));
   const fs::path parent = fs::path(a.out).parent_path();
   if (!parent.empty() && !fs::is_directory(parent, ec))
     return report_error(Status::NotFound(a.out + ": the folder " + parent.string() + " does not exist"));
-  trainer::CheckpointPin pin;  // a training run pruning per --keep leaves this checkpoint alone
-  auto info = trainer::read_latest_checkpoint_pinned(a.run_dir, &pin);
-  if (!info.ok()) return report_error(info.status());
-  const bool full = info->shape.mode == trainer::TrainMode::kFull;
-  if (a.adapter && full)
-    return report_error(Status::InvalidArgument(a.run_dir + ": a full fine-tuning run has no adapter (drop --adapter)"));
-  auto config = trainer::parse_model_config_toml(info->model_toml, info->dir + "/state.json");
-  if (!config.ok()) return report_error(config.status());
-  auto model = load_checkpoint_model(*info, *config);
-  if (!model.ok()) return report_error(model.status());
-
+  auto src = open_export_source(a.run_dir);
+  if (!src.ok()) return report_error(src.status());
+  if (a.adapter && src->full())
+    return report_error(
+        Status::InvalidArgument(a.run_dir + ": a full fine-tuning run has no adapter (drop --adapter)"));
   std::string what;
   Status st;
-  if (full) {
-    what = "model";
-    st = write_weights(a.out, **model, *info, "model");
-  } else if (a.adapter) {
-    what = "LoRA adapter r=" + std::to_string((*model)->lora()->rank());
-    st = write_adapter(a.out, **model, *info, config->name);
+  if (a.adapter) {
+    what = "LoRA adapter r=" + std::to_string(src->checkpoint->lora()->rank());
+    st = write_adapter(a.out, *src);
   } else {
-    trainer::RunShape shape;
-    shape.batch = 1;
-    shape.seq_len = 1;
-    shape.training = false;
-    auto merged = trainer::Model::create(*config, shape);
-    if (!merged.ok()) return report_error(merged.status().with_context(info->dir));
-    st = merge_into(**model, **merged);
-    what = std::string("merged model (") + trainer::train_mode_name(info->shape.mode) + " r=" +
-           std::to_string((*model)->lora()->rank()) + ")";
-    if (st.ok()) st = write_weights(a.out, **merged, *info, "merged");
+    auto model = merged_model(*src);
+    if (!model.ok()) return report_error(model.status());
+    what = what_of(*src);
+    st = write_weights(a.out, **model, src->run.info, src->full() ? "model" : "merged");
   }
   if (!st.ok()) return report_error(st);
-  std::printf("%s: %s of %s, step %lld\n", a.out.c_str(), what.c_str(), info->dir.c_str(),
-              static_cast<long long>(info->step));
+  std::printf("%s: %s of %s, step %lld\n", a.out.c_str(), what.c_str(), src->run.info.dir.c_str(),
+              static_cast<long long>(src->run.info.step));
   return kExitOk;
+}
+
+// The tokenizer files beside the base (an HF directory), or in the folder of the run's hf:/spm:
+// tokenizer: what transformers' AutoTokenizer reads.
+std::vector<std::string> tokenizer_files(const ExportSource& src) {
+  static const char* kNames[] = {"tokenizer.json",  "tokenizer_config.json", "special_tokens_map.json",
+                                 "tokenizer.model", "added_tokens.json",     "generation_config.json"};
+  std::error_code ec;
+  std::vector<fs::path> dirs;
+  if (!src.base_path.empty() && fs::is_directory(src.base_path, ec)) dirs.push_back(src.base_path);
+  const std::string& spec = src.run.info.tokenizer_spec;
+  if (spec.starts_with("hf:") || spec.starts_with("spm:")) {
+    const fs::path p = spec.substr(spec.find(':') + 1);
+    dirs.push_back(fs::is_directory(p, ec) ? p : p.parent_path());
+  }
+  for (const fs::path& d : dirs) {
+    std::vector<std::string> out;
+    for (const char* n : kNames)
+      if (fs::is_regular_file(d / n, ec)) out.push_back((d / n).string());
+    if (!out.empty()) return out;
+  }
+  return {};
+}
+
+int export_hf(const ExportArgs& a) {
+  if (a.adapter)
+    return report_error(
+        Status::InvalidArgument("--adapter: an adapter for Hugging Face is written by export-adapter --format peft"));
+  auto shard = trainer::parse_byte_size(a.max_shard_size);
+  if (!shard.ok()) return report_error(shard.status().with_context("--max-shard-size"));
+  std::error_code ec;
+  if (!a.force && fs::exists(a.out, ec) && !(fs::is_directory(a.out, ec) && fs::is_empty(a.out, ec)))
+    return report_error(Status::InvalidArgument(a.out + ": already exists (use --force to replace it)"));
+  auto src = open_export_source(a.run_dir);
+  if (!src.ok()) return report_error(src.status());
+  const trainer::HfLayout layout = src->hf_layout();
+  if (layout.arch == nullptr)
+    return report_error(Status::InvalidArgument(a.run_dir + ": cannot be written for Hugging Face: " + layout.why_not));
+  std::string base_config;
+  if (!src->base_path.empty() && fs::is_regular_file(fs::path(src->base_path) / "config.json", ec)) {
+    auto text = common::read_file((fs::path(src->base_path) / "config.json").string());
+    if (!text.ok()) return report_error(text.status());
+    base_config = *text;
+  }
+  const std::string name = a.base_name.empty() ? base_model_name(*src) : a.base_name;
+  auto config = trainer::hf_config_json(src->run.model, layout, base_config, name);
+  if (!config.ok()) return report_error(config.status().with_context(src->base_path));
+  auto model = merged_model(*src);
+  if (!model.ok()) return report_error(model.status());
+  trainer::HfDirOptions opt;
+  opt.config_json = *config;
+  opt.copy_files = tokenizer_files(*src);
+  opt.max_shard_bytes = *shard;
+  opt.replace = a.force;
+  trainer::HfDirSummary sum;
+  Status st = trainer::write_hf_model_dir(a.out, **model, layout, opt, &sum);
+  if (!st.ok()) return report_error(st);
+  std::printf(
+      "%s: %s of %s, step %lld, as Hugging Face %s: %d tensors, %.1f MB in %d safetensors file%s, %zu tokenizer "
+      "file%s\n",
+      a.out.c_str(), what_of(*src).c_str(), src->run.info.dir.c_str(), static_cast<long long>(src->run.info.step),
+      layout.model_type.c_str(), sum.tensors, static_cast<double>(sum.total_bytes) / 1e6, sum.shards,
+      sum.shards == 1 ? "" : "s", opt.copy_files.size(), opt.copy_files.size() == 1 ? "" : "s");
+  if (opt.copy_files.empty())
+    std::fprintf(stderr, "note: the base has no Hugging Face tokenizer files (tokenizer %s); add them to %s\n",
+                 src->run.info.tokenizer_spec.c_str(), a.out.c_str());
+  return kExitOk;
+}
+
+
+int export_main(const ExportArgs& a) {
+  if (a.format.empty() || a.format == "safetensors") return export_safetensors(a);
+  if (a.format == "hf") return export_hf(a);
+  if (a.format == "gguf") return export_gguf_model(a.run_dir, a.out, a.outtype, a.force);
+  if (a.format == "peft")
+    return report_error(
+        Status::InvalidArgument("--format peft: a PEFT adapter is written by nightshift export-adapter RUN --out DIR"));
+  return report_error(
+      Status::InvalidArgument("--format: unknown format '" + a.format + "' (known: safetensors, hf, gguf)"));
 }
 
 void register_export(CLI::App& root, Action& run) {
   auto a = std::make_shared<ExportArgs>();
-  CLI::App* cmd = root.add_subcommand("export", "write the newest weights of a run as one safetensors file");
+  CLI::App* cmd =
+      root.add_subcommand("export", "write the newest model of a run: safetensors, a Hugging Face directory or GGUF");
   cmd->add_option("run_dir", a->run_dir, "run directory")->required();
-  cmd->add_option("--out", a->out, "the safetensors file to write")->required();
-  cmd->add_flag("--adapter", a->adapter, "lora/qlora runs: only the adapter tensors (PEFT names), not the merged model");
+  cmd->add_option("--out", a->out, "the file (safetensors, gguf) or directory (hf) to write")->required();
+  cmd->add_option("--format", a->format,
+                  "safetensors (default: nightshift names) | hf (Hugging Face directory) | gguf");
+  cmd->add_option("--outtype", a->outtype, "gguf: f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_m (default f32)");
+  cmd->add_option("--max-shard-size", a->max_shard_size, "hf: largest safetensors file before sharding (default 5GB)");
+  cmd->add_option("--base-name", a->base_name, "hf: the model id written as config.json _name_or_path");
+  cmd->add_flag("--adapter", a->adapter, "safetensors of a lora/qlora run: only the adapter tensors (PEFT names)");
   cmd->add_flag("--force", a->force, "replace --out if it exists");
-  cmd->add_option("--format", a->format, "safetensors (default) or gguf (llama.cpp, ollama, LM Studio)")
-      ->check(CLI::IsMember({"safetensors", "gguf"}));
-  cmd->add_option("--outtype", a->outtype, "gguf: f32 (default), f16, bf16, q8_0, q4_0 or q4_k_m");
   cmd->callback([&run, a] { run = [a] { return export_main(*a); }; });
 }
 

@@ -1,13 +1,18 @@
-// `nightshift merge BASE ADAPTER --out RUN_DIR`: folds a PEFT LoRA adapter into its base
-// (W + lora_alpha/r · B·A) and writes a plain checkpoint into RUN_DIR (RUN_DIR/checkpoints/...),
-// which eval, sample, quantize and --base accept. BASE is a base file or a full checkpoint. Bad input
-// (an adapter of another base or shape, a damaged file, RUN_DIR already holding a checkpoint): one
-// line, exit 2, nothing written.
+// `nightshift merge BASE ADAPTER --out RUN_DIR`: folds a PEFT LoRA adapter (nightshift or Hugging
+// Face module names) into its base (W + lora_alpha/r · B·A) and writes a plain checkpoint into
+// RUN_DIR (RUN_DIR/checkpoints/...) with a complete run config — the base run's (its data,
+// tokenizer and settings) when BASE is a run or checkpoint, else the defaults with the base's
+// tokenizer and no data — so eval, sample, chat, export, quantize and --base accept it. BASE is a
+// base file, a full checkpoint or a pretrained model. Bad input (an adapter of another base or
+// shape, a damaged file, RUN_DIR already holding a checkpoint): one line, exit 2, nothing written.
 #include <cstdio>
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "app/commands/command_registry.h"
+#include "app/train/run_config.h"
 #include "trainer/formats/checkpoint.h"
 #include "trainer/lora/merge.h"
 
@@ -22,12 +27,33 @@ struct MergeArgs {
   std::string out;
 };
 
+// The run config of the merged run: the base run's when BASE is a run or checkpoint directory.
+std::string merged_run_json(const MergeArgs& a, const trainer::BaseSource& base) {
+  RunConfig c = default_run_config();
+  if (base.is_checkpoint()) {
+    auto info = trainer::has_checkpoint(a.base) ? trainer::read_latest_checkpoint(a.base) : trainer::read_checkpoint_dir(a.base);
+    if (info.ok()) {
+      auto run = run_config_from_json(info->run_json, info->dir + "/state.json");
+      if (run.ok()) c = *run;
+    }
+  }
+  c.model = base.info().config;
+  c.model_source = "merge:" + a.base;
+  if (!base.info().tokenizer.empty()) c.tokenizer = base.info().tokenizer;
+  c.out_dir = a.out;
+  nlohmann::json j = nlohmann::json::parse(run_config_to_json(c));
+  j["merged_from"] = {{"base", a.base}, {"adapter", a.adapter}};
+  return j.dump();
+}
+
 int merge_main(const MergeArgs& a) {
   if (trainer::has_checkpoint(a.out))
     return report_error(Status::InvalidArgument(a.out + ": already holds a checkpoint; choose another --out"));
   auto base = trainer::BaseSource::open(a.base);
   if (!base.ok()) return report_error(base.status());
-  auto adapter = trainer::read_peft_adapter(a.adapter);
+  const trainer::ImportedModel* imported = (*base)->imported();
+  auto adapter = trainer::read_peft_adapter(a.adapter, &(*base)->info().config,
+                                            imported ? &imported->architecture() : nullptr);
   if (!adapter.ok()) return report_error(adapter.status());
   Status st = trainer::check_adapter_matches_base(*adapter, (*base)->info(), a.adapter);
   if (!st.ok()) return report_error(st);
@@ -44,7 +70,7 @@ int merge_main(const MergeArgs& a) {
   info.shape = shape;
   info.model_toml = (*base)->info().model_toml;
   info.tokenizer_spec = (*base)->info().tokenizer;
-  info.run_json = "{\"merged_from\": {\"base\": \"" + a.base + "\", \"adapter\": \"" + a.adapter + "\"}}";
+  info.run_json = merged_run_json(a, **base);
   st = trainer::save_checkpoint(a.out, **model, info, /*keep_last=*/1);
   if (!st.ok()) return report_error(st);
   std::printf("%s: %s + LoRA r=%d (scale %.4g, %zu matrices) merged into a %s checkpoint\n", a.out.c_str(),

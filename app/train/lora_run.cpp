@@ -220,7 +220,8 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
 
   if (f.adapter) {
     run.adapter_dir = *f.adapter;
-    NS_ASSIGN_OR_RETURN(trainer::PeftAdapter a, trainer::read_peft_adapter(*f.adapter));
+    NS_ASSIGN_OR_RETURN(trainer::PeftAdapter a, trainer::read_peft_adapter(
+                                                   *f.adapter, &bi.config, imported ? &imported->architecture() : nullptr));
     NS_RETURN_IF_ERROR(trainer::check_adapter_matches_base(a, bi, *f.adapter));
     if (f.rank && *f.rank != a.rank)
       return Status::InvalidArgument(*f.adapter + ": the adapter has rank " + std::to_string(a.rank) + ", not --rank " +

@@ -17,7 +17,17 @@ Result<LoadedRun> load_run(const std::string& run_dir) {
   NS_ASSIGN_OR_RETURN(r.info, trainer::read_latest_checkpoint_pinned(run_dir, &r.pin));
   const std::string state = r.info.dir + "/state.json";
   NS_ASSIGN_OR_RETURN(r.model, trainer::parse_model_config_toml(r.info.model_toml, state));
-  NS_ASSIGN_OR_RETURN(r.run, run_config_from_json(r.info.run_json, state));
+  auto run = run_config_from_json(r.info.run_json, state);
+  if (!run.ok()) {
+    // A merged checkpoint of an earlier `nightshift merge` stored only where it came from: it has no
+    // run settings of its own, so the defaults stand in (eval needs --data).
+    const auto j = nlohmann::json::parse(r.info.run_json, nullptr, false);
+    if (!j.is_object() || !j.contains("merged_from")) return run.status();
+    run = default_run_config();
+    run->tokenizer = r.info.tokenizer_spec;
+    run->out_dir = run_dir;
+  }
+  r.run = std::move(*run);
   r.run.model = r.model;
   // The run's own copy of a gpt2 tokenizer stands in when the original folder has moved.
   NS_ASSIGN_OR_RETURN(r.tokenizer, open_run_tokenizer(r.info.tokenizer_spec, run_dir));

@@ -1,4 +1,4 @@
-// PEFT adapter export and import (lora_peft.h).
+// PEFT adapter export and import (peft.h).
 #include "trainer/formats/peft.h"
 
 #include <algorithm>
@@ -45,10 +45,20 @@ std::vector<float> to_floats(const SafetensorsFile::Entry& e) {
 }  // namespace
 
 Status export_peft_adapter(const std::string& dir, const Model& model, const std::string& base_model,
-                           const std::string& base_id, const std::string& model_toml) {
+                           const std::string& base_id, const std::string& model_toml, const HfLayout* hf) {
   const LoraRegistry* lora = model.lora();
   if (lora == nullptr || lora->adapters().empty())
     return Status::InvalidArgument("the model has no LoRA adapters to export");
+  // HF names for a model of an HF architecture; nightshift's own presets keep nightshift's names.
+  const bool hf_names = hf != nullptr && hf->arch != nullptr && hf->imported;
+  // The module path an adapter is stored under, and its target_modules entry.
+  auto module_of = [&](const std::string& ours) -> Result<std::string> {
+    if (!hf_names) return ours;
+    auto it = hf->hf_names.find(ours + ".weight");
+    if (it == hf->hf_names.end())
+      return Status::Internal(ours + ".weight has no name in the " + hf->model_type + " layout");
+    return hf_module_of(it->second);
+  };
   const int r = lora->rank();
   std::vector<std::vector<float>> storage;
   storage.reserve(2 * lora->adapters().size());
@@ -56,14 +66,15 @@ Status export_peft_adapter(const std::string& dir, const Model& model, const std
   std::set<std::string> targets;
   for (const LoraAdapterEntry& e : lora->adapters()) {
     const LoraTensors& t = e.t;
-    targets.insert(lora_target_key(e.name + ".weight"));
+    NS_ASSIGN_OR_RETURN(const std::string module, module_of(e.name));
+    targets.insert(hf_names ? hf_leaf_of(module) : lora_target_key(e.name + ".weight"));
     storage.emplace_back(t.a, t.a + int64_t{r} * t.in);
-    refs.push_back({kPrefix + e.name + kSuffixA, DType::kF32, {r, t.in}, storage.back().data(), storage.back().size() * 4});
+    refs.push_back({kPrefix + module + kSuffixA, DType::kF32, {r, t.in}, storage.back().data(), storage.back().size() * 4});
     std::vector<float> b(static_cast<size_t>(t.out * r));
     for (int64_t o = 0; o < t.out; ++o)
       for (int j = 0; j < r; ++j) b[static_cast<size_t>(o * r + j)] = t.bt[j * t.out + o];
     storage.push_back(std::move(b));
-    refs.push_back({kPrefix + e.name + kSuffixB, DType::kF32, {t.out, r}, storage.back().data(), storage.back().size() * 4});
+    refs.push_back({kPrefix + module + kSuffixB, DType::kF32, {t.out, r}, storage.back().data(), storage.back().size() * 4});
   }
   // PEFT computes scaling = lora_alpha / r: lora_alpha = scale · r reproduces our scale exactly
   // (computed in double; integral values are written as integers, PEFT's own type).
@@ -88,6 +99,9 @@ Status export_peft_adapter(const std::string& dir, const Model& model, const std
               {"base_model_name_or_path", base_model}};
   if (alpha == std::floor(alpha) && std::fabs(alpha) < 1e15) config["lora_alpha"] = static_cast<int64_t>(alpha);
   else config["lora_alpha"] = alpha;
+  if (!hf_names)
+    config["nightshift_layout"] = "module names are nightshift's weight names (blocks.N...): the model is nightshift's "
+                                  "own ('" + model.config().name + "'), not one of a Hugging Face architecture";
 
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -98,7 +112,35 @@ Status export_peft_adapter(const std::string& dir, const Model& model, const std
   return common::write_file_atomic(dir + "/adapter_config.json", config.dump(2) + "\n");
 }
 
-Result<PeftAdapter> read_peft_adapter(const std::string& dir) {
+namespace {
+
+// Renames modules stored under Hugging Face module paths to nightshift's through the base's layout.
+Status rename_hf_modules(PeftAdapter* a, const ModelConfig& base, const Architecture* arch,
+                         const std::string& weights_path) {
+  bool any_hf = false;
+  for (const auto& [module, f] : a->modules) any_hf = any_hf || !module.starts_with("blocks.");
+  if (!any_hf) return Status::Ok();
+  const HfLayout hf = hf_layout_of(base, arch);
+  if (hf.arch == nullptr)
+    return Status::InvalidArgument(weights_path + ": the adapter uses Hugging Face module names, but the base " + hf.why_not);
+  std::map<std::string, std::string> ours_of;  // HF module -> our module
+  for (const auto& [ours, theirs] : hf.hf_names)
+    if (ours.ends_with(".weight")) ours_of[hf_module_of(theirs)] = ours.substr(0, ours.size() - 7);
+  std::map<std::string, PeftFactors> renamed;
+  for (auto& [module, f] : a->modules) {
+    auto it = ours_of.find(module);
+    if (it == ours_of.end())
+      return Status::InvalidArgument(weights_path + ": the adapter adapts " + module + ", which the base model '" +
+                                     base.name + "' (Hugging Face " + hf.model_type + " layout) does not have");
+    renamed[it->second] = std::move(f);
+  }
+  a->modules = std::move(renamed);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<PeftAdapter> read_peft_adapter(const std::string& dir, const ModelConfig* base, const Architecture* arch) {
   const std::string config_path = dir + "/adapter_config.json";
   const std::string weights_path = dir + "/adapter_model.safetensors";
   NS_ASSIGN_OR_RETURN(std::string text, common::read_file(config_path));
@@ -158,6 +200,7 @@ Result<PeftAdapter> read_peft_adapter(const std::string& dir) {
     if (f.a.empty() || f.b.empty())
       return Status::InvalidArgument(weights_path + ": " + module + " has lora_" + (f.a.empty() ? "B" : "A") +
                                      " but no lora_" + (f.a.empty() ? "A" : "B"));
+  if (base != nullptr) NS_RETURN_IF_ERROR(rename_hf_modules(&a, *base, arch, weights_path));
   return a;
 }
 

@@ -1,0 +1,240 @@
+// Hugging Face model directories: config.json, sharded safetensors and the index (hf_export.h).
+#include "trainer/formats/hf_export.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "common/float_text.h"
+#include "trainer/formats/safetensors.h"
+
+namespace trainer {
+
+namespace fs = std::filesystem;
+using common::Result;
+using common::Status;
+using nlohmann::json;
+
+Result<uint64_t> parse_byte_size(std::string_view text) {
+  const std::string t(text);
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(t, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = t.substr(used);
+  for (char& ch : unit) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1},      {"B", 1},        {"KB", 1e3},        {"MB", 1e6},           {"GB", 1e9},
+      {"TB", 1e12}, {"KIB", 1024.0}, {"MIB", 1048576.0}, {"GIB", 1073741824.0}, {"TIB", 1099511627776.0}};
+  for (const auto& [name, factor] : kUnits) {
+    if (used > 0 && unit == name && value > 0 && std::isfinite(value)) {
+      const double bytes = std::floor(value * factor);
+      if (bytes >= 1 && bytes < 1.8e19) return static_cast<uint64_t>(bytes);
+    }
+  }
+  return Status::InvalidArgument("'" + t + "' is not a size (e.g. 5GB, 200MB, 1GiB or a number of bytes)");
+}
+
+namespace {
+
+const char* hf_class_of(const std::string& model_type) {
+  if (model_type == "llama") return "LlamaForCausalLM";
+  if (model_type == "mistral") return "MistralForCausalLM";
+  if (model_type == "qwen2") return "Qwen2ForCausalLM";
+  if (model_type == "qwen3") return "Qwen3ForCausalLM";
+  if (model_type == "mamba") return "MambaForCausalLM";
+  return nullptr;
+}
+
+// The keys of transformers' config classes that describe the model.
+void set_attention_keys(const ModelConfig& c, const std::string& type, json& j) {
+  j["hidden_size"] = c.d_model;
+  j["intermediate_size"] = c.ff_dim();
+  j["num_hidden_layers"] = c.blocks.size();
+  j["num_attention_heads"] = c.attn.n_heads;
+  j["num_key_value_heads"] = c.kv_heads();
+  j["head_dim"] = c.head_dim();
+  j["hidden_act"] = "silu";
+  j["rms_norm_eps"] = common::float_as_decimal(c.norm_eps);
+  j["rope_theta"] = common::float_as_decimal(c.attn.rope_theta);
+  j["vocab_size"] = c.vocab_size;
+  j["tie_word_embeddings"] = c.tied_embedding;
+  if (!j.contains("max_position_embeddings")) j["max_position_embeddings"] = 2048;
+  if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
+  if (c.attn.rope_scale_factor > 0) {
+    j["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", common::float_as_decimal(c.attn.rope_scale_factor)},
+                         {"low_freq_factor", common::float_as_decimal(c.attn.rope_low_freq_factor)},
+                         {"high_freq_factor", common::float_as_decimal(c.attn.rope_high_freq_factor)},
+                         {"original_max_position_embeddings", c.attn.rope_original_context}};
+  } else {
+    j["rope_scaling"] = nullptr;
+  }
+  if (type == "llama" || type == "mistral") {
+    j["attention_bias"] = false;
+    j["mlp_bias"] = false;
+  }
+  if (type == "qwen3") j["attention_bias"] = c.attn.qkv_bias;
+  if (type == "mistral" || type == "qwen2" || type == "qwen3") {
+    j["sliding_window"] = c.attn.window > 0 ? json(c.attn.window) : json(nullptr);
+    if (type != "mistral") {
+      j["use_sliding_window"] = c.attn.window > 0;
+      if (c.attn.window > 0) j["max_window_layers"] = c.blocks.size();
+    }
+  }
+}
+
+void set_mamba_keys(const ModelConfig& c, json& j) {
+  j["hidden_size"] = c.d_model;
+  j["num_hidden_layers"] = c.blocks.size();
+  j["state_size"] = c.ssm.d_state;
+  j["expand"] = c.ssm.expand;
+  j["intermediate_size"] = c.inner_dim();
+  j["conv_kernel"] = c.ssm.d_conv;
+  j["time_step_rank"] = c.dt_rank();
+  j["layer_norm_epsilon"] = common::float_as_decimal(c.norm_eps);
+  j["use_bias"] = false;
+  j["use_conv_bias"] = true;
+  j["vocab_size"] = c.vocab_size;
+  j["pad_vocab_size_multiple"] = c.vocab_size % 8 == 0 ? 8 : 1;  // nightshift pads a mamba vocabulary to it
+  j["tie_word_embeddings"] = c.tied_embedding;
+  if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
+}
+
+// Our weights' shapes in HF's: mamba's depthwise conv weight is (Di, 1, K) there, (Di, K) here.
+std::vector<int64_t> hf_shape(const std::string& hf_name, const std::vector<int64_t>& shape) {
+  if (hf_name.ends_with("mixer.conv1d.weight") && shape.size() == 2) return {shape[0], 1, shape[1]};
+  return shape;
+}
+
+std::string shard_name(int i, int n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "model-%05d-of-%05d.safetensors", i, n);
+  return buf;
+}
+
+// Copies a file as it is (fsynced, atomically under its own name in `dir`).
+Status copy_into(const std::string& file, const fs::path& dir) {
+  NS_ASSIGN_OR_RETURN(std::string bytes, common::read_file(file));
+  return common::write_file_atomic((dir / fs::path(file).filename()).string(), bytes);
+}
+
+}  // namespace
+
+Result<std::string> hf_config_json(const ModelConfig& config, const HfLayout& layout, const std::string& base_config,
+                                   const std::string& name_or_path) {
+  json j = json::object();
+  if (!base_config.empty()) {
+    j = json::parse(base_config, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return Status::InvalidArgument("the base's config.json is not a JSON object");
+    j.erase("quantization_config");  // the weights written are plain F32
+  }
+  const char* cls = hf_class_of(layout.model_type);
+  if (layout.arch == nullptr || cls == nullptr)
+    return Status::InvalidArgument("model '" + config.name + "' has no Hugging Face architecture to write");
+  j["model_type"] = layout.model_type;
+  if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty())
+    j["architectures"] = {cls};
+  if (layout.model_type == "mamba")
+    set_mamba_keys(config, j);
+  else
+    set_attention_keys(config, layout.model_type, j);
+  j["torch_dtype"] = "float32";
+  if (!name_or_path.empty()) j["_name_or_path"] = name_or_path;
+  return j.dump(2) + "\n";
+}
+
+Status write_hf_model_dir(const std::string& dir, const Model& model, const HfLayout& layout,
+                          const HfDirOptions& options, HfDirSummary* summary) {
+  if (layout.arch == nullptr) return Status::InvalidArgument(dir + ": " + layout.why_not);
+  std::error_code ec;
+  const fs::path out = fs::path(dir).lexically_normal();
+  const fs::path target = out.has_filename() ? out : out.parent_path();
+  const fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  if (!fs::is_directory(parent, ec))
+    return Status::NotFound(dir + ": the folder " + parent.string() + " does not exist");
+  const bool exists = fs::exists(target, ec);
+  if (exists && !fs::is_directory(target, ec)) return Status::InvalidArgument(dir + ": exists and is not a directory");
+  if (exists && !fs::is_empty(target, ec) && !options.replace)
+    return Status::InvalidArgument(dir + ": already exists and is not empty (use --force to replace it)");
+
+  // The tensors by HF name, in the model's order, split into shards.
+  const TensorStore& store = model.tensors();
+  std::vector<TensorRef> refs;
+  for (size_t i = 0; i < store.specs().size(); ++i) {
+    const TensorSpec& s = store.specs()[i];
+    if (s.role != TensorRole::kWeight) continue;
+    if (s.dtype != DType::kF32) return Status::Internal(s.name + ": not an fp32 weight");
+    auto it = layout.hf_names.find(s.name);
+    if (it == layout.hf_names.end())
+      return Status::InvalidArgument(dir + ": weight " + s.name + " has no Hugging Face name");
+    refs.push_back({it->second, DType::kF32, hf_shape(it->second, s.shape), store.data(i), s.bytes});
+  }
+  std::vector<std::vector<TensorRef>> shards(1);
+  uint64_t in_shard = 0, total = 0;
+  for (const TensorRef& r : refs) {
+    if (!shards.back().empty() && in_shard + r.bytes > options.max_shard_bytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(r);
+    in_shard += r.bytes;
+    total += r.bytes;
+  }
+
+  const fs::path tmp = parent / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  fs::remove_all(tmp, ec);
+  fs::create_directory(tmp, ec);
+  if (ec) return Status::IOError(tmp.string() + ": cannot create directory: " + ec.message());
+  auto write_all = [&]() -> Status {
+    const std::map<std::string, std::string> meta{{"format", "pt"}};
+    NS_RETURN_IF_ERROR(common::write_file_atomic((tmp / "config.json").string(), options.config_json));
+    const int n = static_cast<int>(shards.size());
+    if (n == 1) {
+      NS_RETURN_IF_ERROR(write_safetensors((tmp / "model.safetensors").string(), shards[0], meta));
+    } else {
+      json map = json::object();
+      for (int i = 0; i < n; ++i) {
+        const std::string name = shard_name(i + 1, n);
+        NS_RETURN_IF_ERROR(write_safetensors((tmp / name).string(), shards[static_cast<size_t>(i)], meta));
+        for (const TensorRef& r : shards[static_cast<size_t>(i)]) map[r.name] = name;
+      }
+      const json index{{"metadata", {{"total_size", total}}}, {"weight_map", map}};
+      NS_RETURN_IF_ERROR(
+          common::write_file_atomic((tmp / "model.safetensors.index.json").string(), index.dump(2) + "\n"));
+    }
+    for (const std::string& f : options.copy_files) NS_RETURN_IF_ERROR(copy_into(f, tmp));
+    return Status::Ok();
+  };
+  Status st = write_all();
+  // Into place: an existing directory is moved aside first and removed once the new one is there.
+  fs::path old;
+  if (st.ok() && exists) {
+    old = parent / ("." + target.filename().string() + ".old-" + std::to_string(::getpid()));
+    fs::remove_all(old, ec);
+    if (::rename(target.c_str(), old.c_str()) != 0)
+      st = Status::IOError(dir + ": cannot move the existing directory aside: " + std::strerror(errno));
+  }
+  if (st.ok() && ::rename(tmp.c_str(), target.c_str()) != 0) {
+    st = Status::IOError(dir + ": cannot rename into place: " + std::strerror(errno));
+    if (!old.empty()) ::rename(old.c_str(), target.c_str());
+  }
+  if (st.ok()) st = common::fsync_parent_dir(target.string());
+  fs::remove_all(tmp, ec);
+  if (!old.empty()) fs::remove_all(old, ec);
+  if (!st.ok()) return st;
+  if (summary != nullptr) *summary = {static_cast<int>(shards.size()), total, static_cast<int>(refs.size())};
+  return Status::Ok();
+}
+
+}  // namespace trainer
