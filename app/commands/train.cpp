@@ -184,7 +184,6 @@ int train_main(const TrainFlags& flags) {
   const bool have_val =
       trainer::SamplerBatchSource::check_fits(**data, trainer::Split::kVal, c.shape.batch, c.shape.seq_len).ok();
   if (!have_val) common::log_warning(c.data_path + ": the validation split is shorter than one sequence; no evaluation");
-  log_packing(**data, c, packing_options(c, **tok));
 
   TrainerHolder holder(c.model, c.shape, c.train, **data, have_val);
   holder.set_packing(packing_options(c, **tok));
@@ -254,6 +253,7 @@ int train_main(const TrainFlags& flags) {
   auto supervision = Supervision::start(*plan, c, run_json, t.lora_rank(), checkpoint_bytes(t.model()),
                                         resume->has_value(), clock);
   if (!supervision.ok()) return report_error(supervision.status());
+  log_packing(**data, c, packing_options(c, **tok));  // after the run log opened: a warning lands in it
   g_stop.store(false);
   StopSignals signals;
   Status dash = (*supervision)->start_dashboard(&g_stop);

@@ -29,9 +29,13 @@ void log_packing(const trainer::TokenDataset& data, const RunConfig& c, const tr
   if (!data.examples()) return;
   trainer::SamplerBatchSource train(data, trainer::Split::kTrain, c.shape.batch, c.shape.seq_len, c.train.seed, packing);
   const auto stats = train.packing_stats();
-  if (stats) {
-    common::log_info(c.data_path + ": " + trainer::packing_summary(*stats, c.shape.seq_len) +
-                     (packing.packing ? "" : " (no packing: one example per row)"));
+  if (!stats) return;
+  const std::string line = c.data_path + ": " + trainer::packing_summary(*stats, c.shape.seq_len) +
+                           (packing.packing ? "" : " (no packing: one example per row)");
+  if (stats->truncated > 0 || stats->split > 0) {
+    common::log_warning(line);
+  } else {
+    common::log_info(line);
   }
 }
 

@@ -15,8 +15,8 @@ trainer::DatasetOptions dataset_options(const RunConfig& config);
 // Packing on/off, long examples, and the padding id (the tokenizer's pad, else EOS, else 0).
 trainer::PackingOptions packing_options(const RunConfig& config, const trainer::Tokenizer& tokenizer);
 
-// For example data: one log line (common::log_info) with the examples, the rows they pack into,
-// and how many were longer than --seq (truncated or split).
+// For example data: one log line with the examples, the rows they pack into, and how many were
+// longer than --seq (truncated or split): a warning then (the run log keeps warnings), else info.
 void log_packing(const trainer::TokenDataset& data, const RunConfig& config, const trainer::PackingOptions& packing);
 
 }  // namespace app

@@ -110,6 +110,35 @@ TEST_P(ChatVsLlamaCpp, RenderedIdsEqualLlamaCppsAndTheMaskIsTheAssistantTurns) {
   EXPECT_EQ(tokenize_chat(**tok, *prompt, true).ids, ref_prompt["ids"].get<std::vector<int32_t>>());
 }
 
+// A model directory's tokenizer_config.json and a GGUF's tokenizer.chat_template name the model's
+// template: both are recognised (ChatML) without --chat-template and give the same ids and mask. The tokenizer.json is the one the vocabulary tests write from
+// ggml-vocab-qwen2.gguf (tests/trainer/llamacpp_vocab_test.cpp).
+TEST(ChatTemplateFromModel, TokenizerConfigTemplateIsUsedWithoutAName) {
+  const fs::path fixture = fs::path(NS_BINARY_DIR) / "tokenizer_fixtures" / "ggml-vocab-qwen2" / "tokenizer.json";
+  const std::string vocab = std::string(NS_LLAMACPP_SRC) + "/models/ggml-vocab-qwen2.gguf";
+  if (!fs::exists(fixture) || !fs::exists(vocab))
+    GTEST_SKIP() << fixture << " or " << vocab << " is absent (the vocabulary tests write the first from the second)";
+  llamacpp_ref::ScratchDir dir("chat_template_from_model");
+  fs::copy_file(fixture, dir.file("tokenizer.json"));
+  const std::string config = json{{"chat_template", kCases[0].template_text}}.dump();
+  llamacpp_ref::write_bytes(dir.file("tokenizer_config.json"), config.data(), config.size());
+  auto hf = make_tokenizer(dir.file(""));
+  auto gguf = make_tokenizer("gguf:" + vocab);
+  ASSERT_TRUE(hf.ok() && gguf.ok()) << hf.status().to_string() << gguf.status().to_string();
+  EXPECT_EQ((*hf)->chat_template(), kCases[0].template_text);
+  // The GGUF carries Qwen's own template (tokenizer.chat_template): ChatML too.
+  EXPECT_NE((*gguf)->chat_template().find("<|im_start|>"), std::string::npos);
+  EXPECT_EQ(detect_family((*gguf)->chat_template()), Family::kChatml);
+  auto family = resolve_family((*hf)->chat_template(), "", (*hf)->spec());
+  ASSERT_TRUE(family.ok());
+  EXPECT_EQ(*family, Family::kChatml);
+  auto segments = render(*family, kConversation, {});
+  const TokenizedChat a = tokenize_chat(**hf, *segments, true);
+  const TokenizedChat b = tokenize_chat(**gguf, *segments, true);
+  EXPECT_EQ(a.ids, b.ids);
+  EXPECT_EQ(a.trained, b.trained);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, ChatVsLlamaCpp, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& i) {
                            return i.param.family == Family::kChatml ? std::string("ChatML") : std::string("Llama3");

@@ -92,6 +92,10 @@ struct TokenizedChat {
 };
 // Tokenizes segments one by one: template text with parse_special, content without. With add_bos,
 // the tokenizer's BOS comes first (untrained) when the tokenizer adds one (Tokenizer::add_bos()).
+// Every segment boundary is a token boundary. Where the template's markers are special tokens
+// followed by a newline (ChatML, Llama 3) that is what tokenizing the whole rendering gives too
+// (checked against llama.cpp); for the other families it is expected but unchecked, and for Llama 2
+// and Mistral v1, whose [INST] is plain text, the ids at a marker/content boundary can differ.
 TokenizedChat tokenize_chat(const Tokenizer& tokenizer, std::span<const Segment> segments, bool add_bos);
 
 }  // namespace trainer::chat
