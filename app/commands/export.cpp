@@ -186,7 +186,6 @@ int export_hf(const ExportArgs& a) {
   return kExitOk;
 }
 
-
 int export_main(const ExportArgs& a) {
   if (a.format.empty() || a.format == "safetensors") return export_safetensors(a);
   if (a.format == "hf") return export_hf(a);

@@ -1,5 +1,5 @@
 // `nightshift sample MODEL_OR_RUN --prompt TEXT [--tokens N --temperature T --top-k K --top-p P
-// --repetition-penalty R --stop STR --seed S --json]`:
+// --repetition-penalty R --stop STR --seed S --json] [--chat [--system TEXT] [--chat-template NAME]]`:
 // continues the prompt with a run's latest checkpoint or with a pretrained model (a .gguf file or a
 // Hugging Face directory, trainer/arch/imported_model.h), streaming text to stdout — or, with
 // --json, printing {"prompt_ids", "ids", "text"} at the end. The prompt is tokenized with the
@@ -20,6 +20,7 @@
 #include "app/commands/command_registry.h"
 #include "app/commands/model_source.h"
 #include "common/log.h"
+#include "app/commands/chat_session.h"
 #include "app/commands/sampling_options.h"
 #include "app/commands/text_generation.h"
 #include "trainer/trainer.h"
@@ -37,11 +38,46 @@ struct SampleFlags {
   bool recompute = false;
   bool json = false;
   int threads = 1;
+  bool chat = false;            // --prompt is a user message, answered in the model's chat template
+  std::string system;
+  std::string chat_template;
 };
 
 // The context a run was trained for; for a pretrained model the prompt plus the tokens asked for.
 int context_length(const ModelSource& src, size_t prompt_tokens, int tokens) {
   return src.is_run() ? src.run->run.shape.seq_len : static_cast<int>(prompt_tokens) + std::max(tokens, 1);
+}
+
+// One chat turn: the reply to --prompt as a user message (only the reply is printed).
+int sample_chat(const SampleFlags& f, const ModelSource& src) {
+  ChatSettings c;
+  c.template_name = f.chat_template;
+  c.system = f.system;
+  c.recompute = f.recompute;
+  c.max_tokens = f.tokens;
+  c.sampling = f.sampling;
+  c.stops = f.stops;
+  c.seed = f.seed;
+  auto session = ChatSession::open(src, c);
+  if (!session.ok()) return report_error(session.status());
+  auto reply = (*session)->reply(f.prompt, [&f](const std::string& text) {
+    if (f.json) return;
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  });
+  if (!reply.ok()) return report_error(reply.status());
+  if (!f.json) {
+    std::printf("\n");
+    return kExitOk;
+  }
+  const nlohmann::json j{{"prompt", f.prompt},
+                         {"template", trainer::chat::family_name((*session)->family())},
+                         {"prompt_ids", (*session)->last_prompt()},
+                         {"ids", reply->ids},
+                         {"text", reply->text},
+                         {"ended", reply->ended}};
+  std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  return kExitOk;
 }
 
 int sample_main(const SampleFlags& f) {
@@ -50,6 +86,13 @@ int sample_main(const SampleFlags& f) {
   if (common::Status st = check_sampling(f.sampling); !st.ok()) return report_error(st);
   auto src = open_model_source(f.run_dir);
   if (!src.ok()) return report_error(src.status());
+  if (f.chat) {
+    if (f.prompt.empty()) return report_error(common::Status::InvalidArgument("--prompt must not be empty"));
+    trainer::set_compute_threads(f.threads);
+    return sample_chat(f, *src);
+  }
+  if (!f.system.empty() || !f.chat_template.empty())
+    return report_error(common::Status::InvalidArgument("--system and --chat-template need --chat"));
   trainer::EncodeOptions opt;
   opt.add_bos = true;  // as the model's tokenizer does for a text (Llama: yes; byte, GPT-2: no)
   const std::vector<int32_t> prompt = src->tokenizer->encode_with(f.prompt, opt);
@@ -102,6 +145,11 @@ void register_sample(CLI::App& root, Action& run) {
   cmd->add_flag("--recompute", f->recompute,
                 "re-run the forward over the last seq_len tokens for every token instead of carrying the "
                 "recurrent state (slower; for checking)");
+  cmd->add_flag("--chat", f->chat,
+                "answer --prompt as a user message in the model's chat template, until its end-of-turn token; "
+                "prints the reply only");
+  cmd->add_option("--system", f->system, "with --chat: a system message first");
+  cmd->add_option("--chat-template", f->chat_template, "with --chat: render with this template family instead of the model's own");
   cmd->add_flag("--json", f->json, "print one JSON object at the end: prompt, prompt_ids, ids (generated), text (their decoding)");
   cmd->callback([&run, f] { run = [f] { return sample_main(*f); }; });
 }
