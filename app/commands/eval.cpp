@@ -60,6 +60,13 @@ class ExpertLoadCounter final : public trainer::BatchSource {
     pending_ = true;
     inner_.next(inputs, targets);
   }
+  // Packed example data keeps its documents apart in evaluation as in training.
+  bool packed() const override { return inner_.packed(); }
+  void next_packed(int32_t* inputs, int32_t* targets, int32_t* positions) override {
+    if (pending_) count();
+    pending_ = true;
+    inner_.next_packed(inputs, targets, positions);
+  }
   uint64_t position() const override { return inner_.position(); }
   void seek(uint64_t position) override {
     pending_ = false;
@@ -103,6 +110,14 @@ class TargetByteCounter final : public trainer::BatchSource {
   }
   void next(int32_t* inputs, int32_t* targets) override {
     inner_.next(inputs, targets);
+    add(targets);
+  }
+  bool packed() const override { return inner_.packed(); }
+  void next_packed(int32_t* inputs, int32_t* targets, int32_t* positions) override {
+    inner_.next_packed(inputs, targets, positions);
+    add(targets);
+  }
+  void add(const int32_t* targets) {
     for (int64_t i = 0; i < tokens_per_batch_; ++i) {
       const int32_t t = targets[i];
       if (t >= 0 && static_cast<size_t>(t) < bytes_of_.size()) {
