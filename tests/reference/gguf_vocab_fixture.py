@@ -170,9 +170,9 @@ def write_json(path, obj):
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit('usage: gguf_vocab_fixture.py LLAMA_CPP_DIR OUT_DIR')
-    root, out = sys.argv[1], sys.argv[2]
+    if len(sys.argv) < 3:
+        sys.exit('usage: gguf_vocab_fixture.py LLAMA_CPP_DIR OUT_DIR [NAME...]  (NAME: e.g. ggml-vocab-qwen2; default all)')
+    root, out, only = sys.argv[1], sys.argv[2], set(sys.argv[3:])
     sys.path.insert(0, os.path.join(root, 'gguf-py'))
     import gguf  # llama.cpp's own reader
     with open(os.path.join(root, 'src', 'llama-vocab.cpp'), encoding='utf-8') as f:
@@ -181,6 +181,8 @@ def main():
     models = os.path.join(root, 'models')
     names = sorted(n[:-len('.gguf')] for n in os.listdir(models) if n.startswith('ggml-vocab-') and n.endswith('.gguf')
                    and os.path.exists(os.path.join(models, n + '.out')) and os.path.exists(os.path.join(models, n + '.inp')))
+    if only:
+        names = [n for n in names if n in only]
     for index, name in enumerate(names):
         src = os.path.join(models, name + '.gguf')
         vocab_path = os.path.join(out, name + '.vocab.json')

@@ -4,6 +4,7 @@
 // our rendering's ids; and the mask covers exactly the assistant contents and their end tokens.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -111,15 +112,18 @@ TEST_P(ChatVsLlamaCpp, RenderedIdsEqualLlamaCppsAndTheMaskIsTheAssistantTurns) {
 }
 
 // A model directory's tokenizer_config.json and a GGUF's tokenizer.chat_template name the model's
-// template: both are recognised (ChatML) without --chat-template and give the same ids and mask. The tokenizer.json is the one the vocabulary tests write from
-// ggml-vocab-qwen2.gguf (tests/trainer/llamacpp_vocab_test.cpp).
+// template: both are recognised (ChatML) without --chat-template and give the same ids and mask. The
+// tokenizer.json is written from ggml-vocab-qwen2.gguf by the vocabulary tests' fixture script.
 TEST(ChatTemplateFromModel, TokenizerConfigTemplateIsUsedWithoutAName) {
-  const fs::path fixture = fs::path(NS_BINARY_DIR) / "tokenizer_fixtures" / "ggml-vocab-qwen2" / "tokenizer.json";
   const std::string vocab = std::string(NS_LLAMACPP_SRC) + "/models/ggml-vocab-qwen2.gguf";
-  if (!fs::exists(fixture) || !fs::exists(vocab))
-    GTEST_SKIP() << fixture << " or " << vocab << " is absent (the vocabulary tests write the first from the second)";
+  if (!fs::exists(vocab)) GTEST_SKIP() << vocab << " is absent (scripts/setup.sh installs llama.cpp's source bundle)";
   llamacpp_ref::ScratchDir dir("chat_template_from_model");
-  fs::copy_file(fixture, dir.file("tokenizer.json"));
+  // The Qwen2 tokenizer.json, written from the GGUF by the vocabulary tests' fixture script.
+  const std::string fixtures = dir.file("fixtures");
+  const std::string cmd = "/usr/bin/python3 '" + std::string(NS_SOURCE_DIR) + "/tests/reference/gguf_vocab_fixture.py' '" +
+                          std::string(NS_LLAMACPP_SRC) + "' '" + fixtures + "' ggml-vocab-qwen2 > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  fs::copy_file(fs::path(fixtures) / "ggml-vocab-qwen2" / "tokenizer.json", dir.file("tokenizer.json"));
   const std::string config = json{{"chat_template", kCases[0].template_text}}.dump();
   llamacpp_ref::write_bytes(dir.file("tokenizer_config.json"), config.data(), config.size());
   auto hf = make_tokenizer(dir.file(""));
