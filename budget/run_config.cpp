@@ -88,6 +88,7 @@ trainer::RunShape run_shape(const RunConfig& r) {
   s.mode = r.mode;
   s.lora_rank = r.mode == trainer::TrainMode::kFull ? 0 : r.lora_rank;
   s.max_threads = r.threads;
+  s.head_chunk = trainer::kHeadChunkAuto;  // the LM head fused with its loss: no (B, T, V) logits
   if (r.mode != trainer::TrainMode::kFull) {
     s.lora.rank_max = r.lora_rank_max;
     s.lora.targets = r.lora_targets;

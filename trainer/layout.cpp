@@ -104,11 +104,26 @@ std::string kind_str(LayerKind k) { return layer_kind_name(k); }
 
 }  // namespace
 
+int head_chunk_rows(const RunShape& shape, int vocab_size) {
+  const int64_t N = int64_t{shape.batch} * shape.seq_len;
+  if (shape.head_chunk == 0 || N < 1 || vocab_size < 1) return 0;
+  int64_t rows = shape.head_chunk;
+  if (shape.head_chunk == kHeadChunkAuto) {
+    constexpr int64_t kLogitBytes = int64_t{16} << 20;
+    rows = std::max<int64_t>(32, kLogitBytes / (int64_t{4} * vocab_size));
+  }
+  return static_cast<int>(std::min(rows, N));
+}
+
 Result<RunPlan> make_run_plan(const ModelConfig& c, const RunShape& shape) {
   NS_RETURN_IF_ERROR(validate_model_config(c, "model '" + c.name + "'"));
   if (shape.batch < 1) return Status::InvalidArgument("batch must be at least 1, got " + std::to_string(shape.batch));
   if (shape.seq_len < 1) {
     return Status::InvalidArgument("sequence length must be at least 1, got " + std::to_string(shape.seq_len));
+  }
+  if (shape.head_chunk < kHeadChunkAuto) {
+    return Status::InvalidArgument("the LM-head chunk must be positive, 0 or auto, got " +
+                                   std::to_string(shape.head_chunk));
   }
   NS_RETURN_IF_ERROR(validate_lora_settings(shape));
   RunPlan plan;
@@ -215,8 +230,17 @@ Result<RunPlan> make_run_plan(const ModelConfig& c, const RunShape& shape) {
   acts.add("act.final_norm.rstd", {B, T}, A);
   acts.add("act.final_norm.out", {B, T, D}, A);
   if (c.has_bridge()) acts.add("act.bridge_out", {B, T, E}, A);
-  acts.add("act.logits", {B, T, V}, A);
-  acts.add("act.lse", {B, T}, A);
+  if (const int64_t C = head_chunk_rows(shape, c.vocab_size); C > 0) {
+    acts.add("act.logits", {C, V}, A);
+    acts.add("act.lse", {C}, A);
+    acts.add("act.head.rows", {C, E}, A);
+    acts.add("act.head.index", {C}, A, TensorInit::kNone, false, DType::kI32);
+    acts.add("act.head.targets", {C}, A, TensorInit::kNone, false, DType::kI32);
+    if (train) scratch.add("scratch.head.drows", {C, E}, S);
+  } else {
+    acts.add("act.logits", {B, T, V}, A);
+    acts.add("act.lse", {B, T}, A);
+  }
 
   if (train) {
     scratch.add("scratch.dres", {B, T, D}, S);

@@ -51,7 +51,15 @@ struct RunShape {
   int lora_rank = 0;             // LoRA/QLoRA adapter rank at the start (ignored in kFull)
   LoraSettings lora;             // capacity, scale, targets, base storage (ignored in kFull)
   int max_threads = 0;           // per-thread scratch is sized for this many threads; 0 = all cores
+  // The LM head and its loss (trainer/lm_head.h): 0 keeps the whole logits (B, T, V), which sampling
+  // and logit dumps read; > 0 fuses them over chunks of at most this many trained rows, so only
+  // (chunk, V) logits exist (Model::logits() is then null); kHeadChunkAuto picks the chunk from V.
+  int head_chunk = 0;
 };
+constexpr int kHeadChunkAuto = -1;
+// The rows per LM-head chunk of a run (0: not fused). Auto: logits of about 16 MiB, 32 rows at least,
+// never more than B*T.
+int head_chunk_rows(const RunShape& shape, int vocab_size);
 
 struct TensorSpec {
   std::string name;              // e.g. "blocks.0.attn.q.weight", "grad.embed.weight", "act.logits"
@@ -74,7 +82,9 @@ struct TensorSpec {
 //                  "act.blocks.{i}.{kind}.{name}" per sub-layer; with grad_checkpoint, block inputs
 //                  "act.block_in.{i}" plus one recompute region per distinct block spec,
 //                  "act.recompute.{spec}.{kind}.{name}" (e.g. "act.recompute.attn+mlp.attn.q"),
-//                  final "act.final.*", "act.logits" (B, T, V)
+//                  final "act.final.*", "act.logits" (B, T, V), or with a head chunk C "act.logits"
+//                  (C, V), "act.lse" (C), "act.head.rows" (C, E), "act.head.index"/"act.head.targets" (C)
+//                  and in training "scratch.head.drows" (C, E)
 //   scratch        "scratch.{name}" (model level) and "scratch.{kind}.{name}" (one set per layer kind)
 //
 // Errors: InvalidArgument for a config that fails validation or a non-positive batch/seq_len;

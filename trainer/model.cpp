@@ -92,6 +92,15 @@ Result<std::unique_ptr<Model>> Model::create(const ModelConfig& config, const Ru
   m->final_out_ = s.f32("act.final_norm.out");
   m->logits_ = s.f32("act.logits");
   m->lse_ = s.f32("act.lse");
+  if (const int C = head_chunk_rows(shape, config.vocab_size); C > 0) {
+    m->head_chunk_.capacity = C;
+    m->head_chunk_.logits = m->logits_;
+    m->head_chunk_.lse = m->lse_;
+    m->head_chunk_.rows = s.f32("act.head.rows");
+    m->head_chunk_.index = s.i32("act.head.index");
+    m->head_chunk_.targets = s.i32("act.head.targets");
+    m->head_chunk_.drows = maybe_f32(s, "scratch.head.drows");
+  }
   m->dres_ = maybe_f32(s, "scratch.dres");
   m->dxn_ = maybe_f32(s, "scratch.dxn");
   m->dhead_in_ = config.has_bridge() ? maybe_f32(s, "scratch.dhead") : m->dxn_;
@@ -226,9 +235,12 @@ float Model::forward(const int32_t* inputs, const int32_t* targets, const int32_
     matmul_forward(bridge_act_, final_out_, bridge_out_, N, D, E, false);
     hidden = bridge_act_;
   }
-  matmul_forward(logits_, hidden, head_, N, E, V, false);
   aux_loss_ = aux;
   have_targets_ = targets != nullptr;
+  head_grad_done_ = false;
+  const bool fused = head_chunk_.capacity > 0;
+  CHECK_MSG(targets || !fused, "a model with an LM-head chunk keeps no logits: forward needs targets");
+  if (!fused) matmul_forward(logits_, hidden, head_, N, E, V, false);
   if (!targets) {
     ce_loss_ = 0.0f;
     ce_sum_ = 0.0;
@@ -237,9 +249,28 @@ float Model::forward(const int32_t* inputs, const int32_t* targets, const int32_
   }
   std::memcpy(targets_, targets, sizeof(int32_t) * N);
   trained_tokens_ = count_trained_targets(targets_, N);
-  ce_sum_ = crossentropy_forward(lse_, logits_, targets_, N, V);
+  if (!fused) {
+    ce_sum_ = crossentropy_forward(lse_, logits_, targets_, N, V);
+  } else if (head_grad_wanted_) {  // forward_train: the head's gradient in the same pass
+    ce_sum_ = lm_head_cross_entropy(head_chunk_, hidden, head_, targets_, N, E, V, head_grad_scale_, dhead_in_,
+                                    dhead_);
+    head_grad_done_ = true;
+  } else {
+    ce_sum_ = lm_head_cross_entropy(head_chunk_, hidden, head_, targets_, N, E, V);
+  }
   ce_loss_ = trained_tokens_ > 0 ? static_cast<float>(ce_sum_ / static_cast<double>(trained_tokens_)) : 0.0f;
   return ce_loss_ + aux_weight_ * aux_loss_;
+}
+
+float Model::forward_train(const int32_t* inputs, const int32_t* targets, const int32_t* positions,
+                           float ce_sum_scale) {
+  CHECK_MSG(targets != nullptr, "forward_train needs targets");
+  const bool fused = head_chunk_.capacity > 0 && shape_.training;
+  head_grad_wanted_ = fused;
+  head_grad_scale_ = ce_sum_scale;
+  const float loss = forward(inputs, targets, positions);
+  head_grad_wanted_ = false;
+  return loss;
 }
 
 void Model::backward(float loss_scale) {
@@ -255,12 +286,19 @@ void Model::backward_scaled(float ce_sum_scale, float aux_scale_in) {
   const int D = config_.d_model, E = config_.embed_dim(), V = config_.vocab_size;
   const float aux_scale = aux_scale_in * aux_weight_;
 
-  // LM head and cross-entropy: dlogits in place (0 on rows not trained), then dhidden (N, E) and dhead.
-  crossentropy_backward_inplace(logits_, lse_, targets_, N, V, ce_sum_scale);
-  const float* dlogits = logits_;
-  const float* hidden = config_.has_bridge() ? bridge_act_ : final_out_;
-  zero_floats(dhead_in_, int64_t{N} * E);
-  matmul_backward(dhead_in_, dhead_, dlogits, hidden, head_, N, E, V);
+  if (head_chunk_.capacity > 0) {
+    // The fused head took dhidden (in dhead_in_) and dhead in forward_train.
+    CHECK_MSG(head_grad_done_, "a model with an LM-head chunk needs forward_train before backward");
+    CHECK_MSG(ce_sum_scale == head_grad_scale_, "backward's ce_sum_scale differs from forward_train's");
+    head_grad_done_ = false;
+  } else {
+    // LM head and cross-entropy: dlogits in place (0 on rows not trained), then dhidden (N, E) and dhead.
+    crossentropy_backward_inplace(logits_, lse_, targets_, N, V, ce_sum_scale);
+    const float* dlogits = logits_;
+    const float* hidden = config_.has_bridge() ? bridge_act_ : final_out_;
+    zero_floats(dhead_in_, int64_t{N} * E);
+    matmul_backward(dhead_in_, dhead_, dlogits, hidden, head_, N, E, V);
+  }
   if (config_.has_bridge()) {
     zero_floats(dxn_, int64_t{N} * D);
     matmul_backward(dxn_, dbridge_out_, dhead_in_, final_out_, bridge_out_, N, D, E);

@@ -15,6 +15,7 @@
 #include "trainer/arena.h"
 #include "trainer/layers/layer.h"
 #include "trainer/layout.h"
+#include "trainer/lm_head.h"
 #include "trainer/lora/registry.h"
 #include "trainer/model_config.h"
 #include "trainer/run_plan.h"
@@ -58,9 +59,17 @@ class Model {
   // positions reach T or more, one that began in an earlier row, is rotated by its positions
   // relative to its first token in the row: attention scores depend only on position differences,
   // so that is the same attention.)
+  // With a head chunk (RunShape::head_chunk) the loss is taken chunk by chunk and no logits are kept,
+  // so targets must be given.
   float forward(const int32_t* inputs, const int32_t* targets, const int32_t* positions = nullptr);
+  // The forward of a training step whose backward_scaled(ce_sum_scale, ...) follows. With a head chunk
+  // it also takes the LM head's gradient (scaled by ce_sum_scale) while each chunk's logits are at
+  // hand; without one it is forward.
+  float forward_train(const int32_t* inputs, const int32_t* targets, const int32_t* positions,
+                      float ce_sum_scale);
   // Accumulates d(loss_scale * loss)/d(weight) into every gradient (for the last forward, which must
-  // have had targets). Destroys the logits (reused as their gradient).
+  // have had targets). Destroys the logits (reused as their gradient). With a head chunk, the forward
+  // must have been forward_train with ce_sum_scale = loss_scale / last_trained_tokens().
   void backward(float loss_scale);
   // The same with the two parts scaled apart: d(ce_sum_scale * Σ cross-entropy over the trained
   // targets + aux_scale * aux_loss_weight * aux)/d(weight). backward(s) is
@@ -75,8 +84,8 @@ class Model {
   int64_t last_trained_tokens() const { return trained_tokens_; }
   float last_aux_loss() const { return aux_loss_; }   // unweighted sum over layers
   float aux_loss_weight() const { return aux_weight_; }  // of the loss (0 without MoE)
-  // (B, T, V), valid after forward until backward.
-  const float* logits() const { return logits_; }
+  // (B, T, V), valid after forward until backward; null with a head chunk.
+  const float* logits() const { return head_chunk_.capacity > 0 ? nullptr : logits_; }
 
   TensorStore& tensors() { return *store_; }
   const TensorStore& tensors() const { return *store_; }
@@ -109,6 +118,10 @@ class Model {
   int64_t trained_tokens_ = 0;
   float aux_loss_ = 0.0f;
   bool have_targets_ = false;
+  LmHeadChunk head_chunk_;        // capacity 0: the whole logits are kept
+  bool head_grad_wanted_ = false; // inside forward_train
+  bool head_grad_done_ = false;   // the last forward took the head's gradient ...
+  float head_grad_scale_ = 0.0f;  // ... with this ce_sum_scale
   RowDocuments docs_;             // what the layers see of the rows' documents (null: unpacked)
 
   // Model-level views. Letters: B, T, D (d_model), E (embedding width), V; N = B*T.

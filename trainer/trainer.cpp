@@ -133,15 +133,16 @@ Result<StepStats> Trainer::step() {
       return abandoned;
     }
     const int32_t* positions = draw(*train_, inputs_.get(), targets_.get(), positions_.get());
-    const float l = m.forward(inputs_.get(), targets_.get(), positions);
+    if (options_.accum == 1) step_trained = count_trained_targets(targets_.get(), batch_tokens);
+    const float ce_sum_scale = step_trained > 0 ? 1.0f / static_cast<float>(step_trained) : 0.0f;
+    const float l = m.forward_train(inputs_.get(), targets_.get(), positions, ce_sum_scale);
     if (!std::isfinite(l)) {
       return Status::Internal("the loss is not finite at step " + std::to_string(step_ + 1) +
                               " (lower the learning rate?)");
     }
-    if (options_.accum == 1) step_trained = m.last_trained_tokens();
     ce_sum += m.last_ce_sum();
     aux += m.last_aux_loss();
-    m.backward_scaled(step_trained > 0 ? 1.0f / static_cast<float>(step_trained) : 0.0f, micro_scale);
+    m.backward_scaled(ce_sum_scale, micro_scale);
   }
   const double norm = global_grad_norm(m.params());
   if (!std::isfinite(norm)) {

@@ -6,7 +6,10 @@
 // profile/model, malformed files and absurd numbers (one line saying what is wrong).
 // --model may name a pretrained model (a .gguf file or a Hugging Face directory): its config is
 // planned, with its own tokenizer's vocabulary unless --tokenizer is given; the report is headed
-// by the parameters counted from the file's tensors (JSON: "imported").
+// by the parameters counted from the file's tensors (JSON: "imported"). A config.json alone is enough
+// (people plan before they download): its architecture's config, with the vocabulary of a
+// tokenizer.json / tokenizer.model beside it when there is one.
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <memory>
@@ -19,6 +22,7 @@
 #include "app/train/run_config.h"
 #include "budget/report.h"
 #include "profiles/loader.h"
+#include "trainer/layout.h"
 #include "trainer/model_config.h"
 #include "trainer/tokenizers/tokenizer.h"
 
@@ -106,10 +110,26 @@ common::Result<Rendered> render(const BudgetArgs& a) {
   }
   NS_ASSIGN_OR_RETURN(budget::RunConfig run, run_config_from(a));
   NS_ASSIGN_OR_RETURN(profiles::HardwareProfile profile, profiles::find_profile(a.profile));
-  const bool imported = trainer::ImportedModel::is_importable(a.model);
+  const bool config_only = a.model.ends_with(".json");
+  const bool imported = config_only || trainer::ImportedModel::is_importable(a.model);
   trainer::ModelConfig model;
   nlohmann::ordered_json about;  // the pretrained model, when one is planned
-  if (imported) {
+  if (config_only) {
+    NS_ASSIGN_OR_RETURN(trainer::ImportedModel::ConfigOnly c, trainer::ImportedModel::read_hf_config(a.model));
+    model = c.config;
+    // Its own vocabulary when a tokenizer sits beside the config, unless --tokenizer names another.
+    if (a.tokenizer.empty() && !c.tokenizer_spec.empty()) {
+      auto tok = trainer::make_tokenizer(c.tokenizer_spec);
+      if (!tok.ok()) return tok.status();
+      model.vocab_size = std::max(model.vocab_size, (*tok)->vocab_size());
+    }
+    NS_ASSIGN_OR_RETURN(int64_t params, trainer::count_parameters(model));
+    about = {{"path", a.model},
+             {"architecture", c.architecture->name},
+             {"format", "hf-config"},
+             {"tokenizer", c.tokenizer_spec},
+             {"parameters", params}};
+  } else if (imported) {
     NS_ASSIGN_OR_RETURN(ModelSource src, open_imported_source(a.model, false));
     model = src.config;
     // Its own vocabulary, unless --tokenizer names another (the rows the embedding would get).
@@ -140,7 +160,7 @@ common::Result<Rendered> render(const BudgetArgs& a) {
     } else {
       out.text = "model " + a.model + ": " + about["architecture"].get<std::string>() + " (" +
                  about["format"].get<std::string>() + "), " + std::to_string(about["parameters"].get<int64_t>()) +
-                 " parameters in its tensors\n\n" + out.text;
+                 (config_only ? " parameters by its config\n\n" : " parameters in its tensors\n\n") + out.text;
     }
   }
   return out;
@@ -151,7 +171,7 @@ void register_budget_report(CLI::App& root, Action& run) {
   CLI::App* cmd = root.add_subcommand("budget-report", "plan the memory of a run on a device profile (nothing is trained)");
   cmd->add_option("--profile,-p", args->profile, "device profile name, a profile .toml file, or 'host'")
       ->capture_default_str();
-  cmd->add_option("--model,-m", args->model, "model preset name, model .toml file, or a pretrained model (.gguf file, Hugging Face directory)")->default_str(default_model());
+  cmd->add_option("--model,-m", args->model, "model preset name, model .toml file, or a pretrained model (.gguf file, Hugging Face directory, or its config.json alone)")->default_str(default_model());
   cmd->add_option("--tokenizer", args->tokenizer, "byte | gpt2:DIR: the vocabulary of the run (as train)")
       ->default_str(default_run_config().tokenizer);
   cmd->add_option("--mode", args->mode, "training mode: full, lora or qlora")->capture_default_str();

@@ -4,6 +4,8 @@
 //   DIR/weights.safetensors   every weight (F32, names per docs/model.md)
 //   DIR/batch.safetensors     "inputs", "targets": I32 (B, T), random tokens from the seed
 //   DIR/outputs.safetensors   "logits" F32 (B, T, V) and "grad.<weight>" for every weight, from step 0
+//                             (with --head-chunk C the LM head is fused with its loss in chunks of C
+//                             rows, as in training: no logits exist to dump, only the gradients)
 //   DIR/outputs.json          loss, ce_loss, aux_loss, losses (before each AdamW step), optimizer
 // AdamW there: constant lr, beta1 0.9, beta2 0.95, eps 1e-8, clip 1.0, decay as the engine's.
 #include <cstdio>
@@ -26,7 +28,7 @@ using common::Status;
 
 struct DumpFlags {
   std::optional<std::string> preset, model;
-  int vocab = 0, batch = 2, seq = 16, steps = 5;
+  int vocab = 0, batch = 2, seq = 16, steps = 5, head_chunk = 0;
   uint64_t seed = 1;
   float lr = 1e-3f, weight_decay = 0.1f;
   std::string out;
@@ -48,6 +50,7 @@ Status dump(const DumpFlags& f) {
   trainer::RunShape shape;
   shape.batch = f.batch;
   shape.seq_len = f.seq;
+  shape.head_chunk = f.head_chunk;
   NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Model> model, trainer::Model::create(cfg, shape));
   model->init_weights(f.seed);
   const int B = f.batch, T = f.seq, V = cfg.vocab_size, N = B * T;
@@ -69,12 +72,16 @@ Status dump(const DumpFlags& f) {
       {trainer::TensorRef{"inputs", trainer::DType::kI32, {B, T}, inputs.data(), inputs.size() * 4},
        trainer::TensorRef{"targets", trainer::DType::kI32, {B, T}, targets.data(), targets.size() * 4}}));
 
+  // Every target is trained: backward(1) is the mean over all N.
+  const float ce_sum_scale = 1.0f / static_cast<float>(N);
   model->zero_grad();
-  const float loss = model->forward(inputs.data(), targets.data());
+  const float loss = model->forward_train(inputs.data(), targets.data(), nullptr, ce_sum_scale);
   const float ce = model->last_ce_loss(), aux = model->last_aux_loss();
-  std::vector<float> logits(model->logits(), model->logits() + static_cast<int64_t>(N) * V);
+  std::vector<float> logits;
+  if (model->logits()) logits.assign(model->logits(), model->logits() + static_cast<int64_t>(N) * V);
   model->backward(1.0f);
-  std::vector<trainer::TensorRef> outs{f32_ref("logits", {B, T, V}, logits.data())};
+  std::vector<trainer::TensorRef> outs;
+  if (!logits.empty()) outs.push_back(f32_ref("logits", {B, T, V}, logits.data()));
   for (const trainer::ParamRef& p : model->params()) outs.push_back(f32_ref("grad." + p.spec->name, p.spec->shape, p.grad));
   NS_RETURN_IF_ERROR(trainer::write_safetensors(f.out + "/outputs.safetensors", outs));
 
@@ -83,7 +90,7 @@ Status dump(const DumpFlags& f) {
   std::vector<double> losses;
   for (int i = 0; i < f.steps; ++i) {
     model->zero_grad();
-    losses.push_back(model->forward(inputs.data(), targets.data()));
+    losses.push_back(model->forward_train(inputs.data(), targets.data(), nullptr, ce_sum_scale));
     model->backward(1.0f);
     const double norm = trainer::global_grad_norm(model->params());
     trainer::adamw_update(model->params(), adamw, f.lr, i + 1, trainer::clip_factor(norm, clip));
@@ -122,6 +129,7 @@ void register_reference_dump(CLI::App& root, Action& run) {
   cmd->add_option("--lr", f->lr, "constant learning rate")->required();
   cmd->add_option("--weight-decay", f->weight_decay, "AdamW weight decay")->required();
   cmd->add_option("--out", f->out, "output directory")->required();
+  cmd->add_option("--head-chunk", f->head_chunk, "fuse the LM head with its loss in chunks of this many rows");
   cmd->callback([&run, f] {
     run = [f] {
       Status s = dump(*f);

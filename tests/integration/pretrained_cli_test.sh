@@ -138,6 +138,19 @@ PYEOF
   "$BIN" budget-report --model "$dir/hf" --seq 64 --batch 1 >"$WORK/budget.txt" 2>&1 || [ $? -eq 3 ] || fail "$arch: budget-report of the HF dir"
   grep -q "$params parameters in its tensors" "$WORK/budget.txt" || fail "$arch: budget-report text: $(head -3 "$WORK/budget.txt")"
   echo "ok   budget-report plans $arch with the file's $params parameters"
+  # A config.json alone plans the same run (people plan before they download the weights).
+  mkdir -p "$WORK/$arch-config-only"
+  cp "$dir/hf/config.json" "$WORK/$arch-config-only/config.json"
+  set +e
+  "$BIN" budget-report --model "$WORK/$arch-config-only/config.json" --format json --seq 64 --batch 1 \
+    >"$WORK/budget_cfg.json" 2>"$WORK/budget_cfg.err"; rc=$?
+  set -e
+  [ $rc -eq 0 ] || [ $rc -eq 3 ] || { cat "$WORK/budget_cfg.err"; fail "$arch: budget-report of config.json exit $rc"; }
+  [ "$(field "$WORK/budget_cfg.json" "['imported']['format']")" = hf-config ] &&
+    [ "$(field "$WORK/budget_cfg.json" "['params_total']")" = "$params" ] &&
+    [ "$(field "$WORK/budget_cfg.json" "['training']['total_bytes']")" = "$(field "$WORK/budget.json" "['training']['total_bytes']")" ] ||
+    fail "$arch: budget-report of config.json: $(head -c 400 "$WORK/budget_cfg.json")"
+  echo "ok   budget-report plans $arch from its config.json alone: the same parameters and bytes"
 done
 
 # A run directory takes the windows mode too: a byte-level run (no BOS) scores floor((n-1)/T) windows.

@@ -93,6 +93,22 @@ bool ImportedModel::is_importable(const std::string& path) {
   return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
 }
 
+Result<ImportedModel::ConfigOnly> ImportedModel::read_hf_config(const std::string& config_json) {
+  ConfigOnly out;
+  NS_ASSIGN_OR_RETURN(HfConfig hf, HfConfig::load(config_json));
+  NS_ASSIGN_OR_RETURN(out.architecture, architecture_for_hf(hf));
+  NS_ASSIGN_OR_RETURN(out.config, out.architecture->from_hf(hf));
+  const fs::path dir = fs::path(config_json).parent_path();
+  std::error_code ec;
+  if (fs::exists(dir / "tokenizer.json", ec)) {
+    out.tokenizer_spec = "hf:" + (dir.empty() ? std::string(".") : dir.string());
+  } else if (fs::exists(dir / "tokenizer.model", ec)) {
+    out.tokenizer_spec = "spm:" + (dir / "tokenizer.model").string();
+  }
+  out.config.name = name_of(dir.empty() ? std::string(".") : dir.string(), false);
+  return out;
+}
+
 Result<std::unique_ptr<ImportedModel>> ImportedModel::open(const std::string& path) {
   std::unique_ptr<ImportedModel> m(new ImportedModel());
   m->path_ = path;

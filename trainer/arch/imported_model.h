@@ -33,6 +33,16 @@ class ImportedModel {
   // the config; a weight the model needs that the file lacks).
   static common::Result<std::unique_ptr<ImportedModel>> open(const std::string& path);
 
+  // What a Hugging Face config.json alone says (people plan before they download the weights): the
+  // architecture, the ModelConfig and the tokenizer spec of a tokenizer.json or tokenizer.model
+  // beside it ("" when none). Errors as open() for the config.
+  struct ConfigOnly {
+    const Architecture* architecture = nullptr;
+    ModelConfig config;
+    std::string tokenizer_spec;
+  };
+  static common::Result<ConfigOnly> read_hf_config(const std::string& config_json);
+
   const std::string& path() const { return path_; }
   const char* format() const { return gguf_ ? "gguf" : "hf"; }
   const Architecture& architecture() const { return *arch_; }
