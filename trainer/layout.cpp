@@ -109,8 +109,9 @@ int head_chunk_rows(const RunShape& shape, int vocab_size) {
   if (shape.head_chunk == 0 || N < 1 || vocab_size < 1) return 0;
   int64_t rows = shape.head_chunk;
   if (shape.head_chunk == kHeadChunkAuto) {
-    constexpr int64_t kLogitBytes = int64_t{16} << 20;
-    rows = std::max<int64_t>(32, kLogitBytes / (int64_t{4} * vocab_size));
+    // Products of fewer rows fall well below the machine's sgemm rate (bench/lm_head_bench).
+    constexpr int64_t kLogitBytes = int64_t{32} << 20, kMinRows = 128;
+    rows = std::max<int64_t>(kMinRows, kLogitBytes / (int64_t{4} * vocab_size));
   }
   return static_cast<int>(std::min(rows, N));
 }

@@ -207,7 +207,7 @@ TEST(LmHead, LayoutHoldsAChunkOfLogitsNeverTheWholeBatch) {
   RunShape s = trainer_test::run_shape(2, 256);
   s.head_chunk = trainer::kHeadChunkAuto;
   const int C = trainer::head_chunk_rows(s, c.vocab_size);
-  EXPECT_EQ(C, (16 << 20) / (4 * 50257));
+  EXPECT_EQ(C, (32 << 20) / (4 * 50257));
   auto specs = trainer::list_run_tensors(c, s);
   ASSERT_TRUE(specs.ok()) << specs.status().to_string();
   bool saw_logits = false;
@@ -219,8 +219,9 @@ TEST(LmHead, LayoutHoldsAChunkOfLogitsNeverTheWholeBatch) {
     }
   }
   EXPECT_TRUE(saw_logits);
-  // Small vocabularies: at least 32 rows, never more than B*T; an explicit chunk is taken as given.
+  // Small vocabularies: at least 128 rows, never more than B*T; an explicit chunk is taken as given.
   EXPECT_EQ(trainer::head_chunk_rows(s, 256), 2 * 256);
+  EXPECT_EQ(trainer::head_chunk_rows(s, 151936), 128);
   s.head_chunk = 0;
   EXPECT_EQ(trainer::head_chunk_rows(s, 50257), 0);
   s.head_chunk = 100;
