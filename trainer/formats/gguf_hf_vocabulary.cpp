@@ -33,7 +33,18 @@ namespace fs = std::filesystem;
 constexpr const char* kHfByteLevelRegex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 constexpr const char* kLlamaGpt2Regex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
 
-std::string canonical(const std::string& regex) { return regex == kHfByteLevelRegex ? kLlamaGpt2Regex : regex; }
+// Models' tokenizer.json files write English contractions case-insensitively, "(?i:'s|'t|...)",
+// where llama.cpp's source spells out the ASCII cases, "(?:'[sS]|'[tT]|...)"; llama.cpp's converter
+// maps the one to the other (Llama 3, Qwen2), and so does this comparison.
+constexpr const char* kContractionsI = "(?i:'s|'t|'re|'ve|'m|'ll|'d)";
+constexpr const char* kContractionsAscii = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
+
+std::string canonical(std::string regex) {
+  if (regex == kHfByteLevelRegex) return kLlamaGpt2Regex;
+  const std::string from = kContractionsI;
+  for (size_t p; (p = regex.find(from)) != std::string::npos;) regex.replace(p, from.size(), kContractionsAscii);
+  return regex;
+}
 
 // The regexes of a pre-tokenizer, in order, each splitting the pieces of the previous one with its
 // matches isolated; "" (with *why) for a step llama.cpp has no counterpart of.
