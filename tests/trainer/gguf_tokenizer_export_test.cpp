@@ -148,25 +148,25 @@ TEST_F(GgufTokenizerExport, SentencePieceModels) {
     GTEST_SKIP() << "Debian's sentencepiece tools are not installed (scripts/setup.sh installs them)";
   const std::string corpus = std::string(NS_TEST_DATA_DIR) + "/tinyshakespeare.txt";
   if (!fs::exists(corpus)) GTEST_SKIP() << corpus << " is missing";
-  const std::string common = "/usr/bin/spm_train --input=" + corpus + " --vocab_size=300 --input_sentence_size=5000 --minloglevel=2";
+  const std::string common = "/usr/bin/spm_train --input=" + corpus + " --vocab_size=400 --input_sentence_size=5000 --minloglevel=2";
   const std::string bpe = common + " --model_prefix=" + (dir_ / "bpe").string() +
                           " --model_type=bpe --byte_fallback=true --normalization_rule_name=identity"
                           " --remove_extra_whitespaces=false --add_dummy_prefix=false > /dev/null 2>&1";
   ASSERT_EQ(std::system(bpe.c_str()), 0) << bpe;
-  auto m = trainer::gguf_tokenizer_metadata("spm:" + (dir_ / "bpe.model").string(), 300);
+  auto m = trainer::gguf_tokenizer_metadata("spm:" + (dir_ / "bpe.model").string(), 400);
   ASSERT_TRUE(m.ok()) << m.status().message();
   EXPECT_EQ(find(*m, "tokenizer.ggml.model")->str, "llama");
   EXPECT_FALSE(find(*m, "tokenizer.ggml.add_space_prefix")->i);
   const auto& types = find(*m, "tokenizer.ggml.token_type")->ints;
-  ASSERT_EQ(types.size(), 300u);
+  ASSERT_EQ(types.size(), 400u);
   EXPECT_EQ(types[0], 2);    // <unk>
   EXPECT_EQ(types[1], 3);    // <s>
   EXPECT_EQ(types[3], 6);    // <0x00>
-  EXPECT_EQ(types[299], 1);  // a merged piece
+  EXPECT_EQ(types[399], 1);  // a merged piece
   EXPECT_EQ(find(*m, "tokenizer.ggml.tokens")->strings[3], "<0x00>");
   const std::string uni = common + " --model_prefix=" + (dir_ / "uni").string() + " > /dev/null 2>&1";
   ASSERT_EQ(std::system(uni.c_str()), 0) << uni;
-  m = trainer::gguf_tokenizer_metadata("spm:" + (dir_ / "uni.model").string(), 300);
+  m = trainer::gguf_tokenizer_metadata("spm:" + (dir_ / "uni.model").string(), 400);
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.status().message().find("unigram"), std::string::npos) << m.status().message();
 }
