@@ -142,7 +142,8 @@ Status export_model(const std::string& run_dir, const std::string& out, const st
   NS_ASSIGN_OR_RETURN(LoadedRun run, load_run(run_dir));
   trainer::GgufModelInfo info;
   NS_ASSIGN_OR_RETURN(info.arch, trainer::gguf_export_architecture(run.model, run_dir, base_architecture(run.info)));
-  NS_ASSIGN_OR_RETURN(info.tokenizer, trainer::gguf_tokenizer_metadata(run.tokenizer->spec(), run.model.vocab_size));
+  NS_ASSIGN_OR_RETURN(info.tokenizer, trainer::gguf_tokenizer_metadata(run.tokenizer->spec(), run.model.vocab_size,
+                                                                       run.tokenizer.get()));
   NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Model> model, load_inference_model(run, 1, 1));
   info.config = run.model;
   info.name = run_name(run_dir);

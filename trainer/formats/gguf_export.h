@@ -58,9 +58,15 @@ common::Result<const Architecture*> gguf_export_architecture(const ModelConfig& 
 // The tokenizer.ggml.* metadata of a tokenizer spec (trainer/tokenizers/tokenizer.h) for a model of
 // `vocab_size` tokens: a GGUF vocabulary ("gguf:FILE", or a .gguf path) is copied with its chat
 // template; "byte" becomes a byte-level vocabulary of 256 tokens without merges (each byte its own
-// token); "gpt2:DIR" GPT-2's vocabulary and merges. A vocabulary shorter than the model is padded
-// with unused tokens. InvalidArgument for the others (HF tokenizer.json, SentencePiece .model).
-common::Result<formats::GgufMetadata> gguf_tokenizer_metadata(const std::string& spec, int vocab_size);
+// token); "gpt2:DIR" GPT-2's vocabulary and merges; a Hugging Face tokenizer.json (byte-level BPE)
+// a `gpt2` vocabulary with the llama.cpp pre-tokenizer name of its regexes, a SentencePiece
+// tokenizer.model a `llama` one (gguf_tokenizer_sources.h), each with its special ids, add_bos and
+// chat template. A vocabulary shorter than the model is padded with unused tokens. `ours`: the
+// tokenizer made from `spec` (loaded here when null). InvalidArgument naming the file for a
+// tokenizer llama.cpp would not split as nightshift does (an unknown pre-tokenizer, a unigram model).
+class Tokenizer;
+common::Result<formats::GgufMetadata> gguf_tokenizer_metadata(const std::string& spec, int vocab_size,
+                                                              const Tokenizer* ours = nullptr);
 
 // What a model's GGUF file says besides its tensors.
 struct GgufModelInfo {

@@ -3,7 +3,8 @@
 // add_bos, pre-tokenizer, chat template); nightshift's byte tokenizer and GPT-2's files become a
 // `gpt2` (byte-level BPE) vocabulary, whose tokens are written in GPT-2's byte-to-unicode alphabet:
 // the byte tokenizer as the 256 one-byte tokens in byte order and no merges, so llama.cpp's BPE
-// gives each byte its own id, as nightshift does.
+// gives each byte its own id, as nightshift does. A model's tokenizer.json or tokenizer.model is
+// written by gguf_tokenizer_sources.h.
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "trainer/formats/gguf_export.h"
+#include "trainer/formats/gguf_tokenizer_sources.h"
 #include "trainer/tokenizers/gpt2.h"
 
 namespace trainer {
@@ -134,9 +136,40 @@ Result<GgufMetadata> gguf_vocabulary(const std::string& path, int vocab_size) {
   return m;
 }
 
+// A model's own tokenizer files (hf:PATH, spm:FILE, or a plain path as make_tokenizer reads it).
+Result<GgufMetadata> model_vocabulary(const std::string& spec, const Tokenizer* ours, int vocab_size) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string hf, spm;
+  if (spec.starts_with("hf:")) {
+    hf = spec.substr(3);
+    if (fs::is_directory(hf, ec)) hf = (fs::path(hf) / "tokenizer.json").string();
+  } else if (spec.starts_with("spm:")) {
+    spm = spec.substr(4);
+  } else if (fs::is_directory(spec, ec)) {
+    const fs::path d(spec);
+    if (fs::exists(d / "tokenizer.json", ec)) hf = (d / "tokenizer.json").string();
+    else if (fs::exists(d / "tokenizer.model", ec)) spm = (d / "tokenizer.model").string();
+    else if (fs::exists(d / "encoder.json", ec) || fs::exists(d / "vocab.json", ec)) return gpt2_vocabulary(spec, vocab_size);
+  } else if (spec.ends_with(".json")) {
+    hf = spec;
+  } else if (spec.ends_with(".model")) {
+    spm = spec;
+  }
+  if (hf.empty() && spm.empty())
+    return Status::InvalidArgument("tokenizer " + spec + ": not a tokenizer that can be written into a GGUF");
+  std::unique_ptr<Tokenizer> loaded;
+  if (ours == nullptr) {
+    NS_ASSIGN_OR_RETURN(loaded, make_tokenizer(spec));
+    ours = loaded.get();
+  }
+  if (!hf.empty()) return gguf_hf_vocabulary(hf, *ours, vocab_size);
+  return gguf_sentencepiece_vocabulary(spm, *ours, vocab_size);
+}
+
 }  // namespace
 
-Result<GgufMetadata> gguf_tokenizer_metadata(const std::string& spec, int vocab_size) {
+Result<GgufMetadata> gguf_tokenizer_metadata(const std::string& spec, int vocab_size, const Tokenizer* ours) {
   if (spec == "byte") {
     if (vocab_size < 256) return Status::InvalidArgument("the byte tokenizer needs a vocabulary of 256 or more");
     return byte_vocabulary(vocab_size);
@@ -144,9 +177,7 @@ Result<GgufMetadata> gguf_tokenizer_metadata(const std::string& spec, int vocab_
   if (spec.rfind("gpt2:", 0) == 0) return gpt2_vocabulary(spec.substr(5), vocab_size);
   if (spec.rfind("gguf:", 0) == 0) return gguf_vocabulary(spec.substr(5), vocab_size);
   if (spec.size() > 5 && spec.compare(spec.size() - 5, 5, ".gguf") == 0) return gguf_vocabulary(spec, vocab_size);
-  return Status::InvalidArgument("tokenizer " + spec +
-                                 ": only GGUF vocabularies, the byte tokenizer and GPT-2 files can be written into a "
-                                 "GGUF yet (train over the model's .gguf file to keep its vocabulary)");
+  return model_vocabulary(spec, ours, vocab_size);
 }
 
 }  // namespace trainer

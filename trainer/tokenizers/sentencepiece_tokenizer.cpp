@@ -112,18 +112,58 @@ class SentencePieceTokenizer final : public Tokenizer {
   SpecialIds ids_;
 };
 
+Result<std::unique_ptr<sentencepiece::SentencePieceProcessor>> open_model(const std::string& path, std::string* bytes) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return Status::NotFound(path + ": no such file");
+  NS_ASSIGN_OR_RETURN(*bytes, common::read_file(path));
+  auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
+  const auto status = sp->LoadFromSerializedProto(*bytes);
+  if (!status.ok()) return Status::Corruption(path + ": not a SentencePiece model (" + status.ToString() + ")");
+  return sp;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> load_sentencepiece(const std::string& path, const std::string& spec) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return Status::NotFound(path + ": no such file");
-  NS_ASSIGN_OR_RETURN(std::string bytes, common::read_file(path));
-  auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  const auto status = sp->LoadFromSerializedProto(bytes);
-  if (!status.ok()) return Status::Corruption(path + ": not a SentencePiece model (" + status.ToString() + ")");
+  std::string bytes;
+  NS_ASSIGN_OR_RETURN(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp, open_model(path, &bytes));
   char fp[32];
   std::snprintf(fp, sizeof fp, "spm-v1-%08x", crc32(bytes.data(), bytes.size()));
   return std::unique_ptr<Tokenizer>(new SentencePieceTokenizer(std::move(sp), spec, fp));
+}
+
+Result<VocabData> read_sentencepiece_vocab(const std::string& path, SentencePieceProto* proto) {
+  std::string bytes;
+  NS_ASSIGN_OR_RETURN(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp, open_model(path, &bytes));
+  NS_ASSIGN_OR_RETURN(*proto, parse_sentencepiece_proto(bytes, path));
+  const int n = sp->GetPieceSize();
+  if (static_cast<int>(proto->piece_types.size()) != n)
+    return Status::Corruption(path + ": the model lists " + std::to_string(proto->piece_types.size()) +
+                              " pieces, the library " + std::to_string(n));
+  VocabData v;
+  v.model = "llama";
+  v.source = path;
+  for (int id = 0; id < n; ++id) {
+    v.tokens.push_back(sp->IdToPiece(id));
+    v.scores.push_back(sp->GetScore(id));
+    GgufTokenType t = GgufTokenType::kNormal;
+    if (sp->IsUnknown(id)) t = GgufTokenType::kUnknown;
+    else if (sp->IsControl(id)) t = GgufTokenType::kControl;
+    else if (sp->IsUnused(id)) t = GgufTokenType::kUnused;
+    else if (sp->IsByte(id)) t = GgufTokenType::kByte;
+    else if (proto->piece_types[id] == static_cast<int32_t>(GgufTokenType::kUserDefined)) t = GgufTokenType::kUserDefined;
+    v.token_types.push_back(static_cast<int32_t>(t));
+  }
+  auto valid = [n](int id) -> std::optional<int32_t> {
+    if (id >= 0 && id < n) return id;
+    return std::nullopt;
+  };
+  v.bos_id = valid(sp->bos_id());
+  v.eos_id = valid(sp->eos_id());
+  v.unk_id = valid(sp->unk_id());
+  v.pad_id = valid(sp->pad_id());
+  v.add_space_prefix = proto->add_dummy_prefix;
+  return v;
 }
 
 }  // namespace trainer::tokenizers
