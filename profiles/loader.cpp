@@ -1,12 +1,11 @@
 // Profile TOML parsing (toml++), validation, the compiled-in device table and name resolution.
 #include "profiles/loader.h"
 
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 
+#include "common/toml/toml_fields.h"
 #include "common/units.h"
 #include "profiles/host.h"
 #include "profiles/profiles_embedded.h"
@@ -18,12 +17,11 @@ using common::Status;
 
 namespace {
 
-std::string where(const toml::source_region& src, const std::string& file) {
-  return file + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
-}
+using common::tomlf::Fields;
+using common::tomlf::where;
 
 Status bad(const toml::node& n, const std::string& file, const std::string& msg) {
-  return Status::InvalidArgument(where(n.source(), file) + ": " + msg);
+  return Status::InvalidArgument(where(n, file) + ": " + msg);
 }
 
 Status check_known_keys(const toml::table& t, std::initializer_list<const char*> known, const std::string& table,
@@ -35,60 +33,6 @@ Status check_known_keys(const toml::table& t, std::initializer_list<const char*>
   return Status::Ok();
 }
 
-// A number in [lo, hi]; integers are accepted where a float is expected.
-Status read_number(const toml::table& t, const char* key, double lo, double hi, double* out, const std::string& file,
-                   bool required = false, const toml::node* table_node = nullptr) {
-  const toml::node* n = t.get(key);
-  if (!n) {
-    if (!required) return Status::Ok();
-    const toml::node& at = table_node ? *table_node : static_cast<const toml::node&>(t);
-    return bad(at, file, std::string("missing required key '") + key + "'");
-  }
-  std::optional<double> v = n->value<double>();
-  if (!v || n->is_boolean()) return bad(*n, file, std::string("'") + key + "' must be a number");
-  if (!(*v >= lo && *v <= hi)) {
-    std::ostringstream os;
-    os << "'" << key << "' = " << *v << " is out of range [" << lo << ", " << hi << "]";
-    return bad(*n, file, os.str());
-  }
-  *out = *v;
-  return Status::Ok();
-}
-
-Status read_int(const toml::table& t, const char* key, int64_t lo, int64_t hi, int* out, const std::string& file,
-                bool required = false) {
-  const toml::node* n = t.get(key);
-  if (!n) {
-    if (!required) return Status::Ok();
-    return bad(t, file, std::string("missing required key '") + key + "'");
-  }
-  if (!n->is_integer()) return bad(*n, file, std::string("'") + key + "' must be an integer");
-  int64_t v = *n->value<int64_t>();
-  if (v < lo || v > hi) {
-    std::ostringstream os;
-    os << "'" << key << "' = " << v << " is out of range [" << lo << ", " << hi << "]";
-    return bad(*n, file, os.str());
-  }
-  *out = static_cast<int>(v);
-  return Status::Ok();
-}
-
-Status read_string(const toml::table& t, const char* key, std::string* out, const std::string& file) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::Ok();
-  if (!n->is_string()) return bad(*n, file, std::string("'") + key + "' must be a string");
-  *out = *n->value<std::string>();
-  return Status::Ok();
-}
-
-Status read_bool(const toml::table& t, const char* key, bool* out, const std::string& file) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::Ok();
-  if (!n->is_boolean()) return bad(*n, file, std::string("'") + key + "' must be true or false");
-  *out = *n->value<bool>();
-  return Status::Ok();
-}
-
 // Sub-tables are optional except [memory]; each is checked for unknown keys.
 const toml::table* sub_table(const toml::table& t, const char* key) { return t[key].as_table(); }
 
@@ -96,8 +40,9 @@ constexpr double kMaxMib = 16.0 * 1024 * 1024;  // 16 TiB: anything above is a t
 
 Status read_memory(const toml::table& root, const toml::table& m, MemoryProfile* out, const std::string& file) {
   NS_RETURN_IF_ERROR(check_known_keys(m, {"total_mib", "reservations"}, "[memory]", file));
+  const Fields fields(m, file);
   double total_mib = 0;
-  NS_RETURN_IF_ERROR(read_number(m, "total_mib", 1, kMaxMib, &total_mib, file, /*required=*/true));
+  NS_RETURN_IF_ERROR(fields.number_in("total_mib", 1, kMaxMib, &total_mib, /*required=*/true));
   out->total_bytes = static_cast<uint64_t>(total_mib * common::kMiB);
   out->reservations.clear();
   if (const toml::node* rn = m.get("reservations")) {
@@ -107,13 +52,14 @@ Status read_memory(const toml::table& root, const toml::table& m, MemoryProfile*
       const toml::table* r = item.as_table();
       if (!r) return bad(item, file, "each reservation is a table {name = \"...\", mib = N, note = \"...\"}");
       NS_RETURN_IF_ERROR(check_known_keys(*r, {"name", "mib", "note"}, "a reservation", file));
+      const Fields rf(*r, file);
       MemoryReservation res;
-      NS_RETURN_IF_ERROR(read_string(*r, "name", &res.name, file));
+      NS_RETURN_IF_ERROR(rf.string("name", &res.name));
       if (res.name.empty()) return bad(item, file, "a reservation needs a name");
       double mib = 0;
-      NS_RETURN_IF_ERROR(read_number(*r, "mib", 0, kMaxMib, &mib, file, true, &item));
+      NS_RETURN_IF_ERROR(rf.number_in("mib", 0, kMaxMib, &mib, true, &item));
       res.bytes = static_cast<uint64_t>(mib * common::kMiB);
-      NS_RETURN_IF_ERROR(read_string(*r, "note", &res.note, file));
+      NS_RETURN_IF_ERROR(rf.string("note", &res.note));
       for (const MemoryReservation& other : out->reservations) {
         if (other.name == res.name) return bad(item, file, "reservation '" + res.name + "' appears twice");
       }
@@ -131,20 +77,22 @@ Status read_memory(const toml::table& root, const toml::table& m, MemoryProfile*
 Status read_compute(const toml::table& c, ComputeProfile* out, const std::string& file) {
   NS_RETURN_IF_ERROR(check_known_keys(c, {"cores", "performance_cores", "peak_gflops", "mem_bandwidth_gbs"},
                                       "[compute]", file));
-  NS_RETURN_IF_ERROR(read_int(c, "cores", 1, 4096, &out->cores, file, true));
-  NS_RETURN_IF_ERROR(read_int(c, "performance_cores", 0, 4096, &out->performance_cores, file));
+  const Fields fields(c, file);
+  NS_RETURN_IF_ERROR(fields.integer_in("cores", 1, 4096, &out->cores, true));
+  NS_RETURN_IF_ERROR(fields.integer_in("performance_cores", 0, 4096, &out->performance_cores));
   if (out->performance_cores > out->cores) {
     return bad(*c.get("performance_cores"), file, "'performance_cores' exceeds 'cores'");
   }
-  NS_RETURN_IF_ERROR(read_number(c, "peak_gflops", 0, 1e7, &out->peak_gflops, file));
-  NS_RETURN_IF_ERROR(read_number(c, "mem_bandwidth_gbs", 0, 1e5, &out->mem_bandwidth_gbs, file));
+  NS_RETURN_IF_ERROR(fields.number_in("peak_gflops", 0, 1e7, &out->peak_gflops));
+  NS_RETURN_IF_ERROR(fields.number_in("mem_bandwidth_gbs", 0, 1e5, &out->mem_bandwidth_gbs));
   return Status::Ok();
 }
 
 Status read_storage(const toml::table& s, StorageProfile* out, const std::string& file) {
   NS_RETURN_IF_ERROR(check_known_keys(s, {"kind", "seq_read_mbs"}, "[storage]", file));
-  NS_RETURN_IF_ERROR(read_string(s, "kind", &out->kind, file));
-  NS_RETURN_IF_ERROR(read_number(s, "seq_read_mbs", 0, 1e6, &out->seq_read_mbs, file));
+  const Fields fields(s, file);
+  NS_RETURN_IF_ERROR(fields.string("kind", &out->kind));
+  NS_RETURN_IF_ERROR(fields.number_in("seq_read_mbs", 0, 1e6, &out->seq_read_mbs));
   return Status::Ok();
 }
 
@@ -161,18 +109,19 @@ Status read_thermal(const toml::table& t, ThermalProfile* out, const std::string
       out->sensors.push_back(*p.value<std::string>());
     }
   }
-  NS_RETURN_IF_ERROR(read_bool(t, "fanless", &out->fanless, file));
+  NS_RETURN_IF_ERROR(Fields(t, file).boolean("fanless", &out->fanless));
   constexpr double kLo = -40, kHi = 150;  // °C a silicon sensor can report
   if (const toml::table* th = sub_table(t, "thresholds")) {
     NS_RETURN_IF_ERROR(check_known_keys(
         *th, {"shrink_c", "pause_c", "stop_c", "resume_c", "hysteresis_c", "setpoint_c"}, "[thermal.thresholds]", file));
     ThermalThresholds& x = out->thresholds;
-    NS_RETURN_IF_ERROR(read_number(*th, "shrink_c", kLo, kHi, &x.shrink_c, file));
-    NS_RETURN_IF_ERROR(read_number(*th, "pause_c", kLo, kHi, &x.pause_c, file));
-    NS_RETURN_IF_ERROR(read_number(*th, "stop_c", kLo, kHi, &x.stop_c, file));
-    NS_RETURN_IF_ERROR(read_number(*th, "resume_c", kLo, kHi, &x.resume_c, file));
-    NS_RETURN_IF_ERROR(read_number(*th, "hysteresis_c", 0, 30, &x.hysteresis_c, file));
-    NS_RETURN_IF_ERROR(read_number(*th, "setpoint_c", kLo, kHi, &x.setpoint_c, file));
+    const Fields tf(*th, file);
+    NS_RETURN_IF_ERROR(tf.number_in("shrink_c", kLo, kHi, &x.shrink_c));
+    NS_RETURN_IF_ERROR(tf.number_in("pause_c", kLo, kHi, &x.pause_c));
+    NS_RETURN_IF_ERROR(tf.number_in("stop_c", kLo, kHi, &x.stop_c));
+    NS_RETURN_IF_ERROR(tf.number_in("resume_c", kLo, kHi, &x.resume_c));
+    NS_RETURN_IF_ERROR(tf.number_in("hysteresis_c", 0, 30, &x.hysteresis_c));
+    NS_RETURN_IF_ERROR(tf.number_in("setpoint_c", kLo, kHi, &x.setpoint_c));
     if (!(x.shrink_c <= x.pause_c && x.pause_c <= x.stop_c)) {
       return bad(*th, file, "thresholds must be ordered shrink_c <= pause_c <= stop_c");
     }
@@ -182,12 +131,13 @@ Status read_thermal(const toml::table& t, ThermalProfile* out, const std::string
     NS_RETURN_IF_ERROR(check_known_keys(
         *pl, {"ambient_c", "idle_rise_c", "steady_max_c", "tau_s", "noise_c", "throttle_c"}, "[thermal.plant]", file));
     ThermalPlant& p = out->plant;
-    NS_RETURN_IF_ERROR(read_number(*pl, "ambient_c", kLo, 60, &p.ambient_c, file));
-    NS_RETURN_IF_ERROR(read_number(*pl, "idle_rise_c", 0, 100, &p.idle_rise_c, file));
-    NS_RETURN_IF_ERROR(read_number(*pl, "steady_max_c", kLo, kHi, &p.steady_max_c, file));
-    NS_RETURN_IF_ERROR(read_number(*pl, "tau_s", 0.1, 1e5, &p.tau_s, file));
-    NS_RETURN_IF_ERROR(read_number(*pl, "noise_c", 0, 10, &p.noise_c, file));
-    NS_RETURN_IF_ERROR(read_number(*pl, "throttle_c", 0, kHi, &p.throttle_c, file));
+    const Fields pf(*pl, file);
+    NS_RETURN_IF_ERROR(pf.number_in("ambient_c", kLo, 60, &p.ambient_c));
+    NS_RETURN_IF_ERROR(pf.number_in("idle_rise_c", 0, 100, &p.idle_rise_c));
+    NS_RETURN_IF_ERROR(pf.number_in("steady_max_c", kLo, kHi, &p.steady_max_c));
+    NS_RETURN_IF_ERROR(pf.number_in("tau_s", 0.1, 1e5, &p.tau_s));
+    NS_RETURN_IF_ERROR(pf.number_in("noise_c", 0, 10, &p.noise_c));
+    NS_RETURN_IF_ERROR(pf.number_in("throttle_c", 0, kHi, &p.throttle_c));
     if (p.steady_max_c < p.ambient_c + p.idle_rise_c) {
       return bad(*pl, file, "steady_max_c must be at least ambient_c + idle_rise_c");
     }
@@ -204,10 +154,11 @@ Result<HardwareProfile> parse_profile_toml(std::string_view text, const std::str
     toml::table doc = toml::parse(text, source_name);
     NS_RETURN_IF_ERROR(check_known_keys(
         doc, {"name", "description", "kind", "memory", "compute", "storage", "thermal"}, "the profile", source_name));
-    NS_RETURN_IF_ERROR(read_string(doc, "name", &p.name, source_name));
+    const Fields fields(doc, source_name);
+    NS_RETURN_IF_ERROR(fields.string("name", &p.name));
     if (p.name.empty()) return Status::InvalidArgument(source_name + ": the profile needs name = \"...\"");
-    NS_RETURN_IF_ERROR(read_string(doc, "description", &p.description, source_name));
-    NS_RETURN_IF_ERROR(read_string(doc, "kind", &p.kind, source_name));
+    NS_RETURN_IF_ERROR(fields.string("description", &p.description));
+    NS_RETURN_IF_ERROR(fields.string("kind", &p.kind));
     const toml::table* m = sub_table(doc, "memory");
     if (!m) return Status::InvalidArgument(source_name + ": the profile needs a [memory] table with total_mib");
     NS_RETURN_IF_ERROR(read_memory(doc, *m, &p.memory, source_name));
@@ -217,7 +168,7 @@ Result<HardwareProfile> parse_profile_toml(std::string_view text, const std::str
     if (const toml::table* s = sub_table(doc, "storage")) NS_RETURN_IF_ERROR(read_storage(*s, &p.storage, source_name));
     if (const toml::table* t = sub_table(doc, "thermal")) NS_RETURN_IF_ERROR(read_thermal(*t, &p.thermal, source_name));
   } catch (const toml::parse_error& e) {
-    return Status::InvalidArgument(where(e.source(), source_name) + ": " + std::string(e.description()));
+    return common::tomlf::parse_error(e, source_name);
   }
   return p;
 }

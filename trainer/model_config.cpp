@@ -1,12 +1,11 @@
 // ModelConfig parsing (toml++), validation and the preset table.
 #include "trainer/model_config.h"
 
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 
+#include "common/toml/toml_fields.h"
 #include "trainer/arch/presets_embedded.h"
 #include "trainer/layers/kind.h"
 
@@ -17,42 +16,13 @@ using common::Status;
 
 namespace {
 
-std::string where(const toml::source_region& src, const std::string& file) {
-  return file + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
-}
+using common::tomlf::Fields;
+using common::tomlf::where;
 
-// Reads an integer field if present; a non-integer value is an error naming the key.
-Status read_int(const toml::table& t, const char* key, int* out, const std::string& file) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::Ok();
-  auto v = n->value<int64_t>();
-  if (!v || n->is_floating_point()) {
-    return Status::InvalidArgument(where(n->source(), file) + ": '" + key + "' must be an integer");
-  }
-  if (*v < -(1ll << 31) || *v > (1ll << 31) - 1) {
-    return Status::InvalidArgument(where(n->source(), file) + ": '" + key + "' is out of range");
-  }
-  *out = static_cast<int>(*v);
-  return Status::Ok();
-}
-
-Status read_float(const toml::table& t, const char* key, float* out, const std::string& file) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::Ok();
-  auto v = n->value<double>();
-  if (!v) return Status::InvalidArgument(where(n->source(), file) + ": '" + key + "' must be a number");
-  *out = static_cast<float>(*v);
-  return Status::Ok();
-}
-
-Status read_bool(const toml::table& t, const char* key, bool* out, const std::string& file) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::Ok();
-  auto v = n->value<bool>();
-  if (!v) return Status::InvalidArgument(where(n->source(), file) + ": '" + key + "' must be true or false");
-  *out = *v;
-  return Status::Ok();
-}
+// The model's fields take toml++'s conversions (a boolean as 0/1 where an integer is asked for, an
+// integer where a boolean is), as they always have. Integers must fit an int.
+constexpr common::tomlf::Types kTypes = common::tomlf::Types::kConversions;
+constexpr int64_t kIntMin = -(1ll << 31), kIntMax = (1ll << 31) - 1;
 
 // Unknown keys are errors; with kind_tables, the config tables of the block kinds ([attn] ...) are known too.
 Status check_known_keys(const toml::table& t, std::initializer_list<const char*> known,
@@ -63,7 +33,7 @@ Status check_known_keys(const toml::table& t, std::initializer_list<const char*>
       for (const LayerKindInfo& kind : layer_kinds()) ok = ok || k.str() == kind.name;
     }
     if (!ok) {
-      return Status::InvalidArgument(where(v.source(), file) + ": unknown key '" + std::string(k.str()) +
+      return Status::InvalidArgument(where(v, file) + ": unknown key '" + std::string(k.str()) +
                                      "' in " + table_name);
     }
   }
@@ -77,16 +47,19 @@ Status read_kind_section(const toml::table& t, const LayerKindInfo& kind, ModelC
     bool ok = std::any_of(kind.config_keys.begin(), kind.config_keys.end(),
                           [&](const ConfigKey& key) { return k.str() == key.name; });
     if (!ok) {
-      return Status::InvalidArgument(where(v.source(), file) + ": unknown key '" + std::string(k.str()) + "' in " +
+      return Status::InvalidArgument(where(v, file) + ": unknown key '" + std::string(k.str()) + "' in " +
                                      table_name);
     }
   }
+  const Fields fields(t, file, kTypes);
   for (const ConfigKey& key : kind.config_keys) {
     void* field = key.field(*c);
     switch (key.type) {
-      case ConfigKeyType::kInt: NS_RETURN_IF_ERROR(read_int(t, key.name, static_cast<int*>(field), file)); break;
-      case ConfigKeyType::kFloat: NS_RETURN_IF_ERROR(read_float(t, key.name, static_cast<float*>(field), file)); break;
-      case ConfigKeyType::kBool: NS_RETURN_IF_ERROR(read_bool(t, key.name, static_cast<bool*>(field), file)); break;
+      case ConfigKeyType::kInt:
+        NS_RETURN_IF_ERROR(fields.integer_in(key.name, kIntMin, kIntMax, static_cast<int*>(field)));
+        break;
+      case ConfigKeyType::kFloat: NS_RETURN_IF_ERROR(fields.number(key.name, static_cast<float*>(field))); break;
+      case ConfigKeyType::kBool: NS_RETURN_IF_ERROR(fields.boolean(key.name, static_cast<bool*>(field))); break;
     }
   }
   return Status::Ok();
@@ -94,7 +67,7 @@ Status read_kind_section(const toml::table& t, const LayerKindInfo& kind, ModelC
 
 Status read_blocks(const toml::node& node, std::vector<BlockSpec>* out, const std::string& file) {
   const toml::array* arr = node.as_array();
-  if (!arr) return Status::InvalidArgument(where(node.source(), file) + ": 'blocks' must be an array");
+  if (!arr) return Status::InvalidArgument(where(node, file) + ": 'blocks' must be an array");
   out->clear();
   for (const toml::node& item : *arr) {
     std::string text;
@@ -103,18 +76,18 @@ Status read_blocks(const toml::node& node, std::vector<BlockSpec>* out, const st
       text = *s;
     } else if (const toml::table* t = item.as_table()) {
       auto b = (*t)["block"].value<std::string>();
-      if (!b) return Status::InvalidArgument(where(item.source(), file) + ": a block table needs block = \"...\"");
+      if (!b) return Status::InvalidArgument(where(item, file) + ": a block table needs block = \"...\"");
       text = *b;
       repeat = (*t)["repeat"].value_or<int64_t>(1);
       if (repeat < 1 || repeat > 100000) {
-        return Status::InvalidArgument(where(item.source(), file) + ": 'repeat' must be between 1 and 100000");
+        return Status::InvalidArgument(where(item, file) + ": 'repeat' must be between 1 and 100000");
       }
     } else {
-      return Status::InvalidArgument(where(item.source(), file) +
+      return Status::InvalidArgument(where(item, file) +
                                      ": each entry of 'blocks' is a string or {block = \"...\", repeat = N}");
     }
     Result<BlockSpec> spec = parse_block_spec(text);
-    if (!spec.ok()) return spec.status().with_context(where(item.source(), file));
+    if (!spec.ok()) return spec.status().with_context(where(item, file));
     for (int64_t r = 0; r < repeat; ++r) out->push_back(*spec);
   }
   return Status::Ok();
@@ -126,10 +99,10 @@ Status apply_preset_key(const toml::table& t, ModelConfig* c, const std::string&
   const toml::node* p = t.get("preset");
   if (!p) return Status::Ok();
   auto name = p->value<std::string>();
-  if (!name) return Status::InvalidArgument(where(p->source(), file) + ": 'preset' must be a string");
+  if (!name) return Status::InvalidArgument(where(*p, file) + ": 'preset' must be a string");
   if (depth > 4) return Status::InvalidArgument(file + ": presets refer to each other too deeply");
   Result<std::string> text = model_preset_text(*name);
-  if (!text.ok()) return text.status().with_context(where(p->source(), file));
+  if (!text.ok()) return text.status().with_context(where(*p, file));
   toml::table base = toml::parse(*text, "preset:" + *name);
   const toml::table* mt = base["model"].as_table() ? base["model"].as_table() : &base;
   return apply_table(*mt, c, "preset:" + *name, depth + 1);
@@ -142,12 +115,13 @@ Status apply_table(const toml::table& t, ModelConfig* c, const std::string& file
       "the model table", file, /*kind_tables=*/true));
   NS_RETURN_IF_ERROR(apply_preset_key(t, c, file, depth));
   if (auto n = t["name"].value<std::string>()) c->name = *n;
-  NS_RETURN_IF_ERROR(read_int(t, "vocab_size", &c->vocab_size, file));
-  NS_RETURN_IF_ERROR(read_int(t, "d_model", &c->d_model, file));
-  NS_RETURN_IF_ERROR(read_int(t, "d_embed", &c->d_embed, file));
-  NS_RETURN_IF_ERROR(read_bool(t, "tied_embedding", &c->tied_embedding, file));
-  NS_RETURN_IF_ERROR(read_float(t, "norm_eps", &c->norm_eps, file));
-  NS_RETURN_IF_ERROR(read_float(t, "init_std", &c->init_std, file));
+  const Fields fields(t, file, kTypes);
+  NS_RETURN_IF_ERROR(fields.integer_in("vocab_size", kIntMin, kIntMax, &c->vocab_size));
+  NS_RETURN_IF_ERROR(fields.integer_in("d_model", kIntMin, kIntMax, &c->d_model));
+  NS_RETURN_IF_ERROR(fields.integer_in("d_embed", kIntMin, kIntMax, &c->d_embed));
+  NS_RETURN_IF_ERROR(fields.boolean("tied_embedding", &c->tied_embedding));
+  NS_RETURN_IF_ERROR(fields.number("norm_eps", &c->norm_eps));
+  NS_RETURN_IF_ERROR(fields.number("init_std", &c->init_std));
   if (const toml::node* b = t.get("blocks")) NS_RETURN_IF_ERROR(read_blocks(*b, &c->blocks, file));
   for (const LayerKindInfo& kind : layer_kinds()) {
     const toml::table* section = t[kind.name].as_table();
@@ -223,7 +197,7 @@ Result<ModelConfig> parse_model_config_toml(std::string_view text, const std::st
     const toml::table* t = doc["model"].as_table() ? doc["model"].as_table() : &doc;
     NS_RETURN_IF_ERROR(apply_table(*t, &c, source_name, 0));
   } catch (const toml::parse_error& e) {
-    return Status::InvalidArgument(where(e.source(), source_name) + ": " + std::string(e.description()));
+    return common::tomlf::parse_error(e, source_name);
   }
   NS_RETURN_IF_ERROR(validate_model_config(c, source_name));
   return c;

@@ -2,14 +2,13 @@
 // value (0.02 and 1e-05, not 0.019999999552965164 or toml++'s 17 digits 1.0000000000000001e-05).
 #include "trainer/model_config_toml.h"
 
-#include <toml++/toml.h>
-
 #include <sstream>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "common/float_text.h"
+#include "common/toml/toml_fields.h"  // toml++
 #include "trainer/layers/kind.h"
 
 namespace trainer {

@@ -1,10 +1,10 @@
-// The run log on SQLite: schema and migrations, the batched writer (RunLog) and the read-only
-// reader (RunLogReader). The only file in nightshift that includes <sqlite3.h>; everything above it
-// sees the plain structs of run_log.h. Export formatting lives in run_log_export.cpp.
+// The run log's batched writer (RunLog) on SQLite: schema creation and migrations, buffered
+// steps, samples and events written in transactions, the control table. The reader is in
+// run_log_reader.cpp, the SQLite helpers both use in run_log_sqlite.h, export formatting in
+// run_log_export.cpp.
 #include "app/runlog/run_log.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,124 +14,23 @@
 #include <filesystem>
 
 #include "app/runlog/run_log_schema.h"
+#include "app/runlog/run_log_sqlite.h"
 #include "common/clock.h"
 #include "common/check.h"
 
 namespace app {
-namespace {
 
 using common::Result;
 using common::Status;
+using runlog_db::check_schema;
+using runlog_db::Connection;
+using runlog_db::db_error;
+using runlog_db::open_connection;
+using runlog_db::Stmt;
+
+namespace {
 
 double monotonic_s() { return common::SteadyClock().now_s(); }
-
-// A SQLite error as a Status naming the database file.
-Status db_error(sqlite3* db, int rc, const std::string& path, std::string_view what) {
-  std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  std::string msg = path + ": " + std::string(what) + ": " + detail;
-  switch (rc & 0xff) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return Status::Corruption(path + ": the run log is corrupt or not a SQLite database (" + detail + ")");
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Status::Unavailable(path + ": the run log is locked by another process (" + detail + ")");
-    case SQLITE_FULL: return Status::IOError(path + ": disk full (" + detail + ")");
-    case SQLITE_CANTOPEN: return Status::NotFound(msg);
-    // A table or column missing from a database that claims to be a run log ("no such table"):
-    // damaged or foreign, like a corrupt file (exit code 2, not an internal failure).
-    case SQLITE_ERROR:
-    case SQLITE_SCHEMA:
-    case SQLITE_MISMATCH:
-    case SQLITE_CONSTRAINT:
-      return Status::Corruption(path + ": not a valid run log (" + std::string(what) + ": " + detail + ")");
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-    case SQLITE_AUTH:
-      return Status::InvalidArgument(path + ": cannot be written (" + std::string(what) + ": " + detail + ")");
-    default: return Status::IOError(msg);
-  }
-}
-
-// A prepared statement; binds NaN as NULL.
-class Stmt {
- public:
-  Stmt() = default;
-  Stmt(Stmt&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
-  Stmt& operator=(Stmt&& o) noexcept { std::swap(s_, o.s_); return *this; }
-  ~Stmt() { sqlite3_finalize(s_); }
-  sqlite3_stmt** out() { return &s_; }
-  sqlite3_stmt* get() const { return s_; }
-  void reset() { sqlite3_reset(s_); sqlite3_clear_bindings(s_); }
-  void bind(int i, double v) { std::isnan(v) ? sqlite3_bind_null(s_, i) : sqlite3_bind_double(s_, i, v); }
-  void bind_int(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
-  void bind_text(int i, std::string_view v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  int step() { return sqlite3_step(s_); }
-  double real(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL ? kNullReal : sqlite3_column_double(s_, c); }
-  int64_t integer(int c) const { return sqlite3_column_int64(s_, c); }
-  std::string text(int c) const {
-    const unsigned char* t = sqlite3_column_text(s_, c);
-    return t ? reinterpret_cast<const char*>(t) : "";
-  }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-};
-
-// One connection plus the file name for messages.
-struct Connection {
-  sqlite3* db = nullptr;
-  std::string path;
-  int version = 0;
-  ~Connection() { if (db) sqlite3_close_v2(db); }
-
-  Status exec(const char* sql, std::string_view what) {
-    int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-    return rc == SQLITE_OK ? Status::Ok() : db_error(db, rc, path, what);
-  }
-  Result<Stmt> prepare(const std::string& sql) {
-    Stmt st;
-    int rc = sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, st.out(), nullptr);
-    if (rc != SQLITE_OK) return db_error(db, rc, path, "prepare");
-    return st;
-  }
-  // Run a one-row query returning an integer.
-  Result<int64_t> query_int(const std::string& sql) {
-    NS_ASSIGN_OR_RETURN(Stmt st, prepare(sql));
-    int rc = st.step();
-    if (rc != SQLITE_ROW) return db_error(db, rc, path, "read");
-    return st.integer(0);
-  }
-};
-
-Result<std::unique_ptr<Connection>> open_connection(const std::string& path, int flags, int busy_ms) {
-  auto c = std::make_unique<Connection>();
-  c->path = path;
-  int rc = sqlite3_open_v2(path.c_str(), &c->db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) return db_error(c->db, rc, path, "open");
-  sqlite3_extended_result_codes(c->db, 1);
-  sqlite3_busy_timeout(c->db, busy_ms);
-  return c;
-}
-
-// Reads the schema version without writing: refuses corrupt files, newer schemas and databases
-// that are not run logs. Sets c.version (0: an empty database).
-Status check_schema(Connection& c) {
-  NS_ASSIGN_OR_RETURN(int64_t tables, c.query_int("SELECT count(*) FROM sqlite_master"));
-  NS_ASSIGN_OR_RETURN(int64_t version, c.query_int("PRAGMA user_version"));
-  if (version > kRunLogSchemaVersion) {
-    return Status::InvalidArgument(c.path + ": run log schema version " + std::to_string(version) +
-                                   " is newer than this nightshift supports (" +
-                                   std::to_string(kRunLogSchemaVersion) + "); use a newer nightshift");
-  }
-  if (version == 0 && tables > 0) {
-    return Status::InvalidArgument(c.path + ": not a nightshift run log (tables but no schema version)");
-  }
-  c.version = static_cast<int>(version);
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -560,238 +459,6 @@ RunLogStats RunLog::stats() const {
 }
 
 const std::string& RunLog::db_path() const { return impl_->conn->path; }
-
-// ---------------------------------------------------------------------------------------------
-// Reader
-
-struct RunLogReader::Impl {
-  std::unique_ptr<Connection> conn;
-  bool in_snapshot = false;
-  int v() const { return conn->version; }
-  // Run a query and hand each row to `fn`.
-  template <typename Fn>
-  Status each(const std::string& sql, Fn&& fn) {
-    NS_ASSIGN_OR_RETURN(Stmt st, conn->prepare(sql));
-    int rc;
-    while ((rc = st.step()) == SQLITE_ROW) fn(st);
-    return rc == SQLITE_DONE ? Status::Ok() : db_error(conn->db, rc, conn->path, "read");
-  }
-  std::string run_select() const {
-    return "SELECT id, " + schema_column("name", 2, v()) + ", started, finished, " + schema_column("updated", 2, v()) +
-           ", status, config_json, profile, model, " + schema_column("total_steps", 2, v()) + ", " +
-           schema_column("budget_bytes", 2, v()) + ", " + schema_column("temp_warn_c", 2, v()) + ", " + schema_column("temp_hot_c", 2, v()) +
-           ", " + schema_column("temp_crit_c", 2, v()) + " FROM runs";
-  }
-  static RunRow run_row(const Stmt& st) {
-    RunRow r;
-    r.id = st.integer(0);
-    r.name = st.text(1);
-    r.started_s = st.real(2);
-    r.finished_s = st.real(3);
-    r.updated_s = st.real(4);
-    r.status = st.text(5);
-    r.config_json = st.text(6);
-    r.profile = st.text(7);
-    r.model = st.text(8);
-    r.total_steps = st.integer(9);
-    r.budget_bytes = static_cast<uint64_t>(st.integer(10));
-    r.temp_warn_c = st.real(11);
-    r.temp_hot_c = st.real(12);
-    r.temp_crit_c = st.real(13);
-    return r;
-  }
-};
-
-RunLogReader::RunLogReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-RunLogReader::~RunLogReader() { end_snapshot(); }
-
-Result<std::unique_ptr<RunLogReader>> RunLogReader::open(const std::string& run_dir) {
-  NS_RETURN_IF_ERROR(check_run_directory(run_dir));
-  std::string path = run_log_path(run_dir);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return Status::NotFound(path + ": no run log here (not a nightshift run directory?)");
-  }
-  auto impl = std::make_unique<Impl>();
-  NS_ASSIGN_OR_RETURN(impl->conn, open_connection(path, SQLITE_OPEN_READONLY, 2000));
-  NS_RETURN_IF_ERROR(check_schema(*impl->conn));
-  if (impl->conn->version == 0) return Status::NotFound(path + ": the run log is empty (no schema yet)");
-  return std::unique_ptr<RunLogReader>(new RunLogReader(std::move(impl)));
-}
-
-const std::string& RunLogReader::db_path() const { return impl_->conn->path; }
-int RunLogReader::schema_version() const { return impl_->v(); }
-
-Status RunLogReader::begin_snapshot() {
-  if (impl_->in_snapshot) return Status::Ok();
-  NS_RETURN_IF_ERROR(impl_->conn->exec("BEGIN", "begin read"));
-  // A read transaction starts at its first read; make it start now.
-  NS_RETURN_IF_ERROR(impl_->conn->query_int("SELECT count(*) FROM runs").status());
-  impl_->in_snapshot = true;
-  return Status::Ok();
-}
-
-void RunLogReader::end_snapshot() {
-  if (!impl_->in_snapshot) return;
-  (void)impl_->conn->exec("COMMIT", "end read");
-  impl_->in_snapshot = false;
-}
-
-Result<std::vector<RunRow>> RunLogReader::runs() {
-  std::vector<RunRow> out;
-  NS_RETURN_IF_ERROR(impl_->each(impl_->run_select() + " ORDER BY id",
-                                 [&](const Stmt& st) { out.push_back(Impl::run_row(st)); }));
-  return out;
-}
-
-Result<RunRow> RunLogReader::latest_run() {
-  std::optional<RunRow> row;
-  NS_RETURN_IF_ERROR(impl_->each(impl_->run_select() + " ORDER BY id DESC LIMIT 1",
-                                 [&](const Stmt& st) { row = Impl::run_row(st); }));
-  if (!row) return Status::NotFound(db_path() + ": no run has started in this log yet");
-  return *row;
-}
-
-Result<RunRow> RunLogReader::run(int64_t run_id) {
-  std::optional<RunRow> row;
-  NS_RETURN_IF_ERROR(impl_->each(impl_->run_select() + " WHERE id = " + std::to_string(run_id),
-                                 [&](const Stmt& st) { row = Impl::run_row(st); }));
-  if (!row) return Status::NotFound(db_path() + ": no run with id " + std::to_string(run_id));
-  return *row;
-}
-
-Result<std::vector<StepRow>> RunLogReader::steps(int64_t run_id, int64_t after_rowid, int limit) {
-  int v = impl_->v();
-  std::string sql = "SELECT rowid, step, time, loss, val_loss, lr, tokens_per_s, temp_c, lora_rank, threads,"
-                    " duty, rss_bytes, planned_bytes, " + schema_column("tokens", 2, v) + ", " + schema_column("governor", 2, v) + ", " +
-                    schema_column("trained_tokens_per_s", 3, v) + " FROM steps WHERE run_id = " + std::to_string(run_id) + " AND rowid > " +
-                    std::to_string(after_rowid) + " ORDER BY rowid LIMIT " + std::to_string(limit);
-  std::vector<StepRow> out;
-  NS_RETURN_IF_ERROR(impl_->each(sql, [&](const Stmt& st) {
-    StepRow r;
-    r.rowid = st.integer(0);
-    StepRecord& s = r.record;
-    s.step = st.integer(1);
-    s.time_s = st.real(2);
-    s.loss = st.real(3);
-    s.val_loss = st.real(4);
-    s.lr = st.real(5);
-    s.tokens_per_s = st.real(6);
-    s.temp_c = st.real(7);
-    s.lora_rank = static_cast<int>(st.integer(8));
-    s.threads = static_cast<int>(st.integer(9));
-    s.duty = st.real(10);
-    s.rss_bytes = static_cast<uint64_t>(st.integer(11));
-    s.planned_bytes = static_cast<uint64_t>(st.integer(12));
-    s.tokens = static_cast<uint64_t>(st.integer(13));
-    s.governor = st.text(14);
-    s.trained_tokens_per_s = st.real(15);
-    out.push_back(std::move(r));
-  }));
-  return out;
-}
-
-Result<std::vector<EventRow>> RunLogReader::events(int64_t run_id, int64_t after_id, int limit) {
-  std::vector<EventRow> out;
-  NS_RETURN_IF_ERROR(impl_->each(
-      "SELECT id, time, kind, detail FROM events WHERE run_id = " + std::to_string(run_id) + " AND id > " +
-          std::to_string(after_id) + " ORDER BY id LIMIT " + std::to_string(limit),
-      [&](const Stmt& st) { out.push_back({st.integer(0), st.real(1), st.text(2), st.text(3)}); }));
-  return out;
-}
-
-Result<std::vector<EventRow>> RunLogReader::recent_events(int64_t run_id, int count) {
-  std::vector<EventRow> out;
-  NS_RETURN_IF_ERROR(impl_->each(
-      "SELECT id, time, kind, detail FROM events WHERE run_id = " + std::to_string(run_id) +
-          " ORDER BY id DESC LIMIT " + std::to_string(count),
-      [&](const Stmt& st) { out.push_back({st.integer(0), st.real(1), st.text(2), st.text(3)}); }));
-  std::reverse(out.begin(), out.end());
-  return out;
-}
-
-Result<std::vector<SampleRow>> RunLogReader::samples(int64_t run_id, int64_t after_id) {
-  std::vector<SampleRow> out;
-  if (impl_->v() < 2) return out;
-  NS_RETURN_IF_ERROR(impl_->each(
-      "SELECT id, time, temp_c, rss_bytes FROM samples WHERE run_id = " + std::to_string(run_id) +
-          " AND id > " + std::to_string(after_id) + " ORDER BY id",
-      [&](const Stmt& st) {
-        out.push_back({st.integer(0), st.real(1), st.real(2), static_cast<uint64_t>(st.integer(3))});
-      }));
-  return out;
-}
-
-Result<std::vector<CheckpointRow>> RunLogReader::checkpoints(int64_t run_id) {
-  std::vector<CheckpointRow> out;
-  NS_RETURN_IF_ERROR(impl_->each(
-      "SELECT id, time, step, path, bytes, checksum FROM checkpoints WHERE run_id = " + std::to_string(run_id) +
-          " ORDER BY id",
-      [&](const Stmt& st) {
-        out.push_back({st.integer(0), st.real(1),
-                       {st.integer(2), st.text(3), static_cast<uint64_t>(st.integer(4)), st.text(5)}});
-      }));
-  return out;
-}
-
-Result<std::vector<ControlRow>> RunLogReader::control(bool pending_only) {
-  int v = impl_->v();
-  std::vector<ControlRow> out;
-  NS_RETURN_IF_ERROR(impl_->each(
-      "SELECT id, time, command, done, " + schema_column("done_time", 2, v) + ", " + schema_column("result", 2, v) +
-          " FROM control" + (pending_only ? " WHERE done = 0" : "") + " ORDER BY id",
-      [&](const Stmt& st) {
-        out.push_back({st.integer(0), st.real(1), st.text(2), st.integer(3) != 0, st.real(4), st.text(5)});
-      }));
-  return out;
-}
-
-Result<TableData> RunLogReader::table(std::string_view name, int64_t run_id) {
-  auto known = std::find(std::begin(kRunLogTables), std::end(kRunLogTables), name);
-  if (known == std::end(kRunLogTables)) {
-    return Status::InvalidArgument("unknown run log table '" + std::string(name) +
-                                   "' (runs, steps, events, checkpoints, samples, control)");
-  }
-  TableData out;
-  if (name == "samples" && impl_->v() < 2) return out;
-  std::string sql = "SELECT * FROM " + std::string(name);
-  if (run_id >= 0 && name != "control") sql += std::string(name == "runs" ? " WHERE id = " : " WHERE run_id = ") + std::to_string(run_id);
-  sql += " ORDER BY rowid";
-  NS_ASSIGN_OR_RETURN(Stmt st, impl_->conn->prepare(sql));
-  int n = sqlite3_column_count(st.get());
-  for (int i = 0; i < n; ++i) out.columns.emplace_back(sqlite3_column_name(st.get(), i));
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) {
-    std::vector<SqlValue> row;
-    for (int i = 0; i < n; ++i) {
-      switch (sqlite3_column_type(st.get(), i)) {
-        case SQLITE_INTEGER: row.emplace_back(st.integer(i)); break;
-        case SQLITE_FLOAT: row.emplace_back(st.real(i)); break;
-        case SQLITE_NULL: row.emplace_back(std::monostate{}); break;
-        default: row.emplace_back(st.text(i)); break;
-      }
-    }
-    out.rows.push_back(std::move(row));
-  }
-  if (rc != SQLITE_DONE) return db_error(impl_->conn->db, rc, db_path(), "read");
-  return out;
-}
-
-Result<int64_t> RunLogReader::data_version() { return impl_->conn->query_int("PRAGMA data_version"); }
-
-Result<int64_t> RunLogReader::send_control(ControlKind kind) {
-  // A separate short-lived connection: the reader's own stays read-only. No checkpoint on close,
-  // so this never rewrites the database file itself.
-  NS_ASSIGN_OR_RETURN(auto c, open_connection(db_path(), SQLITE_OPEN_READWRITE, 2000));
-  sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  NS_RETURN_IF_ERROR(check_schema(*c));
-  NS_ASSIGN_OR_RETURN(Stmt st, c->prepare("INSERT INTO control (time, command) VALUES (?1, ?2)"));
-  st.bind(1, common::wall_now_s());
-  st.bind_text(2, control_kind_name(kind));
-  int rc = st.step();
-  if (rc != SQLITE_DONE) return db_error(c->db, rc, c->path, "send a control request");
-  return static_cast<int64_t>(sqlite3_last_insert_rowid(c->db));
-}
 
 Status run_log_execute_sql_for_test(const std::string& db_path, const std::string& sql) {
   NS_ASSIGN_OR_RETURN(auto c, open_connection(db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 2000));

@@ -3,10 +3,9 @@
 
 #include <set>
 
-#include <toml++/toml.h>
-
 #include <nlohmann/json.hpp>
 
+#include "common/toml/toml_fields.h"
 #include "trainer/lora/merge.h"
 #include "trainer/lora/plan.h"
 
@@ -43,52 +42,43 @@ Result<LoraFlags> read_lora_table(const std::string& file) {
   try {
     doc = toml::parse_file(file);
   } catch (const toml::parse_error& e) {
-    return Status::InvalidArgument(file + ":" + std::to_string(e.source().begin.line) + ":" +
-                                   std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    return common::tomlf::parse_error(e, file);
   }
   const toml::table* t = doc["lora"].as_table();
   if (t == nullptr) return f;
-  const std::string where = file + ": [lora] ";
+  // Errors name the table: "run.toml: [lora] rank must be an integer".
+  common::tomlf::Fields fields(*t, file);
+  fields.in_table("[lora]");
   for (const auto& [key, node] : *t) {
     const std::string k(key.str());
-    auto str = [&](std::optional<std::string>* out) -> Status {
-      if (!node.is_string()) return Status::InvalidArgument(where + k + " must be a string");
-      *out = node.value<std::string>();
-      return Status::Ok();
-    };
-    auto integer = [&](std::optional<int>* out) -> Status {
-      if (!node.is_integer()) return Status::InvalidArgument(where + k + " must be an integer");
-      *out = static_cast<int>(*node.value<int64_t>());
-      return Status::Ok();
-    };
-    if (k == "mode") NS_RETURN_IF_ERROR(str(&f.mode));
-    else if (k == "base") NS_RETURN_IF_ERROR(str(&f.base));
-    else if (k == "adapter") NS_RETURN_IF_ERROR(str(&f.adapter));
-    else if (k == "base_format") NS_RETURN_IF_ERROR(str(&f.base_format));
-    else if (k == "rank") NS_RETURN_IF_ERROR(integer(&f.rank));
-    else if (k == "rank_floor") NS_RETURN_IF_ERROR(integer(&f.rank_floor));
-    else if (k == "rank_ceiling") NS_RETURN_IF_ERROR(integer(&f.rank_ceiling));
-    else if (k == "alpha") {
-      if (!node.is_number()) return Status::InvalidArgument(where + "alpha must be a number");
-      f.alpha = *node.value<double>();
-    } else if (k == "double_quant") {
-      if (!node.is_boolean()) return Status::InvalidArgument(where + "double_quant must be true or false");
-      f.no_double_quant = !*node.value<bool>();
+    const char* name = k.c_str();
+    if (k == "mode") NS_RETURN_IF_ERROR(fields.string(name, &f.mode));
+    else if (k == "base") NS_RETURN_IF_ERROR(fields.string(name, &f.base));
+    else if (k == "adapter") NS_RETURN_IF_ERROR(fields.string(name, &f.adapter));
+    else if (k == "base_format") NS_RETURN_IF_ERROR(fields.string(name, &f.base_format));
+    else if (k == "rank") NS_RETURN_IF_ERROR(fields.integer(name, &f.rank));
+    else if (k == "rank_floor") NS_RETURN_IF_ERROR(fields.integer(name, &f.rank_floor));
+    else if (k == "rank_ceiling") NS_RETURN_IF_ERROR(fields.integer(name, &f.rank_ceiling));
+    else if (k == "alpha") NS_RETURN_IF_ERROR(fields.number(name, &f.alpha));
+    else if (k == "double_quant") {
+      bool double_quant = true;
+      NS_RETURN_IF_ERROR(fields.boolean(name, &double_quant));
+      f.no_double_quant = !double_quant;
     } else if (k == "targets") {
       if (node.is_string()) {
         f.targets = node.value<std::string>();
       } else if (const toml::array* arr = node.as_array()) {
         std::string csv;
         for (const toml::node& n : *arr) {
-          if (!n.is_string()) return Status::InvalidArgument(where + "targets must hold strings");
+          if (!n.is_string()) return fields.bad(name, "must hold strings");
           csv += (csv.empty() ? "" : ",") + *n.value<std::string>();
         }
         f.targets = csv;
       } else {
-        return Status::InvalidArgument(where + "targets must be a list of names");
+        return fields.bad(name, "must be a list of names");
       }
     } else {
-      return Status::InvalidArgument(where + "unknown key '" + k +
+      return Status::InvalidArgument(file + ": [lora] unknown key '" + k +
                                      "' (known: mode, base, rank, alpha, targets, rank_floor, rank_ceiling, "
                                      "adapter, base_format, double_quant)");
     }

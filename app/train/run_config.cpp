@@ -1,8 +1,6 @@
 // RunConfig from TOML (toml++) and to/from JSON (nlohmann-json).
 #include "app/train/run_config.h"
 
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -15,6 +13,7 @@
 #include "common/atomic_file.h"
 #include "common/float_text.h"
 #include "common/log.h"
+#include "common/toml/toml_fields.h"
 
 namespace app {
 
@@ -24,38 +23,13 @@ using nlohmann::json;
 
 namespace {
 
-std::string where(const toml::node& n, const std::string& file) {
-  return file + ":" + std::to_string(n.source().begin.line) + ":" + std::to_string(n.source().begin.column);
-}
+using common::tomlf::Fields;
+using common::tomlf::where;
 
-template <typename T>
-Status read_num(const toml::table& t, const char* key, T* out, const std::string& file) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::Ok();
-  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-    auto v = n->value<int64_t>();
-    if (!v || n->is_floating_point()) return Status::InvalidArgument(where(*n, file) + ": '" + key + "' must be an integer");
-    *out = static_cast<T>(*v);
-  } else if constexpr (std::is_same_v<T, bool>) {
-    auto v = n->value<bool>();
-    if (!v) return Status::InvalidArgument(where(*n, file) + ": '" + key + "' must be true or false");
-    *out = *v;
-  } else {
-    auto v = n->value<double>();
-    if (!v) return Status::InvalidArgument(where(*n, file) + ": '" + key + "' must be a number");
-    *out = static_cast<T>(*v);
-  }
-  return Status::Ok();
-}
-
-Status read_str(const toml::table& t, const char* key, std::string* out, const std::string& file) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::Ok();
-  auto v = n->value<std::string>();
-  if (!v) return Status::InvalidArgument(where(*n, file) + ": '" + key + "' must be a string");
-  *out = *v;
-  return Status::Ok();
-}
+// The run's fields take toml++'s conversions (a boolean as 0/1 where an integer is asked for, an
+// integer where a boolean is), as they always have; integers are stored without a range check
+// (validate_run_config checks the values).
+constexpr common::tomlf::Types kTypes = common::tomlf::Types::kConversions;
 
 // Levenshtein distance, for "did you mean" suggestions.
 size_t edit_distance(std::string_view a, std::string_view b) {
@@ -166,8 +140,7 @@ Status apply_run_config_toml(std::string_view text, const std::string& file, Run
   try {
     doc = toml::parse(text, file);
   } catch (const toml::parse_error& e) {
-    return Status::InvalidArgument(file + ":" + std::to_string(e.source().begin.line) + ":" +
-                                   std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    return common::tomlf::parse_error(e, file);
   }
   NS_RETURN_IF_ERROR(known_tables(doc, file));
   if (const toml::node* m = doc.get("model")) {
@@ -200,16 +173,17 @@ Status apply_run_config_toml(std::string_view text, const std::string& file, Run
                                   {"path", "tokenizer", "val_fraction", "val_path", "chat_template", "train_on",
                                    "packing", "long_examples"},
                                   "data", file));
-    NS_RETURN_IF_ERROR(read_str(*t, "path", &c->data_path, file));
+    const Fields fields(*t, file, kTypes);
+    NS_RETURN_IF_ERROR(fields.string("path", &c->data_path));
     c->data_path = relative_to(c->data_path, file);
-    NS_RETURN_IF_ERROR(read_str(*t, "val_path", &c->val_data_path, file));
+    NS_RETURN_IF_ERROR(fields.string("val_path", &c->val_data_path));
     if (!c->val_data_path.empty()) c->val_data_path = relative_to(c->val_data_path, file);
-    NS_RETURN_IF_ERROR(read_str(*t, "chat_template", &c->chat_template, file));
-    NS_RETURN_IF_ERROR(read_str(*t, "train_on", &c->train_on, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "packing", &c->packing, file));
-    NS_RETURN_IF_ERROR(read_str(*t, "long_examples", &c->long_examples, file));
-    NS_RETURN_IF_ERROR(read_str(*t, "tokenizer", &c->tokenizer, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "val_fraction", &c->val_fraction, file));
+    NS_RETURN_IF_ERROR(fields.string("chat_template", &c->chat_template));
+    NS_RETURN_IF_ERROR(fields.string("train_on", &c->train_on));
+    NS_RETURN_IF_ERROR(fields.boolean("packing", &c->packing));
+    NS_RETURN_IF_ERROR(fields.string("long_examples", &c->long_examples));
+    NS_RETURN_IF_ERROR(fields.string("tokenizer", &c->tokenizer));
+    NS_RETURN_IF_ERROR(fields.number("val_fraction", &c->val_fraction));
   }
   if (const toml::node* tr = doc.get("train")) {
     const toml::table* t = tr->as_table();
@@ -219,30 +193,31 @@ Status apply_run_config_toml(std::string_view text, const std::string& file, Run
                                    "grad_clip", "beta1", "beta2", "seed", "threads", "grad_checkpoint", "eval_every",
                                    "eval_batches", "checkpoint_every", "log_every", "out"},
                                   "train", file));
-    NS_RETURN_IF_ERROR(read_num(*t, "steps", &c->train.steps, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "batch", &c->shape.batch, file));
+    const Fields fields(*t, file, kTypes);
+    NS_RETURN_IF_ERROR(fields.integer("steps", &c->train.steps));
+    NS_RETURN_IF_ERROR(fields.integer("batch", &c->shape.batch));
     // The sequence length is `--seq` on the command line: `seq` and `seq_len` both work here.
     if (t->contains("seq") && t->contains("seq_len")) {
       return Status::InvalidArgument(where(*t->get("seq"), file) + ": [train] has both seq and seq_len; keep one");
     }
-    NS_RETURN_IF_ERROR(read_num(*t, "seq_len", &c->shape.seq_len, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "seq", &c->shape.seq_len, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "accum", &c->train.accum, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "lr", &c->train.lr, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "min_lr", &c->train.min_lr, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "warmup", &c->train.warmup, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "weight_decay", &c->train.weight_decay, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "grad_clip", &c->train.grad_clip, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "beta1", &c->train.beta1, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "beta2", &c->train.beta2, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "seed", &c->train.seed, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "threads", &c->train.threads, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "grad_checkpoint", &c->shape.grad_checkpoint, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "eval_every", &c->eval_every, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "eval_batches", &c->eval_batches, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "checkpoint_every", &c->checkpoint_every, file));
-    NS_RETURN_IF_ERROR(read_num(*t, "log_every", &c->log_every, file));
-    NS_RETURN_IF_ERROR(read_str(*t, "out", &c->out_dir, file));
+    NS_RETURN_IF_ERROR(fields.integer("seq_len", &c->shape.seq_len));
+    NS_RETURN_IF_ERROR(fields.integer("seq", &c->shape.seq_len));
+    NS_RETURN_IF_ERROR(fields.integer("accum", &c->train.accum));
+    NS_RETURN_IF_ERROR(fields.number("lr", &c->train.lr));
+    NS_RETURN_IF_ERROR(fields.number("min_lr", &c->train.min_lr));
+    NS_RETURN_IF_ERROR(fields.integer("warmup", &c->train.warmup));
+    NS_RETURN_IF_ERROR(fields.number("weight_decay", &c->train.weight_decay));
+    NS_RETURN_IF_ERROR(fields.number("grad_clip", &c->train.grad_clip));
+    NS_RETURN_IF_ERROR(fields.number("beta1", &c->train.beta1));
+    NS_RETURN_IF_ERROR(fields.number("beta2", &c->train.beta2));
+    NS_RETURN_IF_ERROR(fields.integer("seed", &c->train.seed));
+    NS_RETURN_IF_ERROR(fields.integer("threads", &c->train.threads));
+    NS_RETURN_IF_ERROR(fields.boolean("grad_checkpoint", &c->shape.grad_checkpoint));
+    NS_RETURN_IF_ERROR(fields.integer("eval_every", &c->eval_every));
+    NS_RETURN_IF_ERROR(fields.integer("eval_batches", &c->eval_batches));
+    NS_RETURN_IF_ERROR(fields.integer("checkpoint_every", &c->checkpoint_every));
+    NS_RETURN_IF_ERROR(fields.integer("log_every", &c->log_every));
+    NS_RETURN_IF_ERROR(fields.string("out", &c->out_dir));
   }
   c->config_file = file;
   return Status::Ok();

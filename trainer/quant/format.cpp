@@ -1,5 +1,6 @@
-// Quantization formats: layout arithmetic, half conversions, quantize and the block decoders used
-// by the dequant-matmul. The decoders have an AVX2/F16C path and a scalar path that agree exactly.
+// Quantization formats: the traits table (format_traits.h), layout arithmetic, half conversions,
+// quantize and the block decoders used by the dequant-matmul. The decoders have an AVX2/F16C path
+// and a scalar path that agree exactly.
 #include "trainer/quant/format.h"
 
 #include <algorithm>
@@ -11,17 +12,12 @@
 #endif
 
 #include "common/check.h"
+#include "trainer/quant/format_traits.h"
 
 namespace trainer {
 namespace {
 
 size_t align64(size_t x) { return (x + 63) & ~static_cast<size_t>(63); }
-
-constexpr struct {
-  QuantFormat format;
-  const char* name;
-} kFormatNames[] = {{QuantFormat::kF32, "f32"}, {QuantFormat::kF16, "f16"}, {QuantFormat::kBF16, "bf16"},
-                    {QuantFormat::kQ8, "q8"},   {QuantFormat::kNF4, "nf4"}};
 
 // Midpoints between consecutive NF4 levels: x/absmax <= mid[i] goes to level i (ties to the lower).
 std::array<float, 15> nf4_midpoints() {
@@ -107,51 +103,140 @@ void decode_bf16(const uint16_t* src, int64_t count, float* out) {
   for (; k < count; ++k) out[k] = bf16_to_f32(src[k]);
 }
 
-// Decodes elements [first, first+count) that all lie in block b.
-void decode_in_block(const QuantView& w, int64_t b, int64_t first, int64_t count, float* out) {
-  const QuantLayout& L = w.layout;
-  switch (L.format) {
-    case QuantFormat::kQ8: {
-      float scale = w.block_scale(b) / 127.0f;
-      const int8_t* codes = reinterpret_cast<const int8_t*>(w.codes());
-#if defined(__AVX2__)
-      if (count == kQuantBlock) {
-        decode_q8_block_avx2(codes + first, scale, out);
-        return;
-      }
-#endif
-      for (int64_t k = 0; k < count; ++k) out[k] = static_cast<float>(codes[first + k]) * scale;
-      return;
-    }
-    case QuantFormat::kNF4: {
-      float scale = w.block_scale(b);
-#if defined(__AVX2__)
-      if (count == kQuantBlock) {
-        decode_nf4_block_avx2(w.codes() + first / 2, scale, out);
-        return;
-      }
-#endif
-      decode_nf4_scalar(w.codes(), first, count, scale, out);
-      return;
-    }
-    default:
-      CHECK_MSG(false, "decode_in_block on an unblocked format");
+// ---------------------------------------------------------------------------------------------
+// Range decoders and code encoders of the table's entries.
+
+void decode_f32_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
+  std::memcpy(out, reinterpret_cast<const float*>(w.codes()) + begin, 4 * static_cast<size_t>(end - begin));
+}
+
+void decode_f16_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
+  decode_f16(reinterpret_cast<const uint16_t*>(w.codes()) + begin, end - begin, out);
+}
+
+void decode_bf16_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
+  decode_bf16(reinterpret_cast<const uint16_t*>(w.codes()) + begin, end - begin, out);
+}
+
+// Calls decode_part(b, first, count, out) for the part [first, first+count) of each block b that
+// [begin, end) covers, `out` pointing at that part's place in the output.
+template <typename DecodePart>
+void for_each_block_part(int64_t begin, int64_t end, float* out, DecodePart decode_part) {
+  if (begin >= end) return;
+  for (int64_t b = begin / kQuantBlock; b <= (end - 1) / kQuantBlock; ++b) {
+    const int64_t lo = std::max(begin, b * kQuantBlock);
+    const int64_t hi = std::min(end, (b + 1) * kQuantBlock);
+    decode_part(b, lo, hi - lo, out + (lo - begin));
   }
 }
 
+void decode_q8_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
+  const int8_t* codes = reinterpret_cast<const int8_t*>(w.codes());
+  for_each_block_part(begin, end, out, [&](int64_t b, int64_t first, int64_t count, float* part) {
+    const float scale = w.block_scale(b) / 127.0f;
+#if defined(__AVX2__)
+    if (count == kQuantBlock) {
+      decode_q8_block_avx2(codes + first, scale, part);
+      return;
+    }
+#endif
+    for (int64_t k = 0; k < count; ++k) part[k] = static_cast<float>(codes[first + k]) * scale;
+  });
+}
+
+void decode_nf4_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
+  for_each_block_part(begin, end, out, [&](int64_t b, int64_t first, int64_t count, float* part) {
+    const float scale = w.block_scale(b);
+#if defined(__AVX2__)
+    if (count == kQuantBlock) {
+      decode_nf4_block_avx2(w.codes() + first / 2, scale, part);
+      return;
+    }
+#endif
+    decode_nf4_scalar(w.codes(), first, count, scale, part);
+  });
+}
+
+void encode_f32_codes(const QuantView& w, const float* src, uint8_t* codes) {
+  std::memcpy(codes, src, 4 * static_cast<size_t>(w.layout.n()));
+}
+
+void encode_f16_codes(const QuantView& w, const float* src, uint8_t* codes) {
+  auto* out = reinterpret_cast<uint16_t*>(codes);
+  for (int64_t i = 0; i < w.layout.n(); ++i) out[i] = f32_to_f16(src[i]);
+}
+
+void encode_bf16_codes(const QuantView& w, const float* src, uint8_t* codes) {
+  auto* out = reinterpret_cast<uint16_t*>(codes);
+  for (int64_t i = 0; i < w.layout.n(); ++i) out[i] = f32_to_bf16(src[i]);
+}
+
+// Q8: code = round(x / (absmax/127)).
+void encode_q8_codes(const QuantView& w, const float* src, uint8_t* codes) {
+  const int64_t n = w.layout.n();
+  for (int64_t b = 0; b < w.layout.n_blocks(); ++b) {
+    const float scale = w.block_scale(b);
+    const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+    const int64_t first = b * kQuantBlock, count = std::min(kQuantBlock, n - first);
+    for (int64_t i = first; i < first + count; ++i) {
+      float q = std::nearbyint(src[i] * inv * 127.0f);
+      reinterpret_cast<int8_t*>(codes)[i] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+    }
+  }
+}
+
+// NF4: the nearest level of x/absmax (ties to the lower level), two codes a byte (codes zeroed).
+void encode_nf4_codes(const QuantView& w, const float* src, uint8_t* codes) {
+  const int64_t n = w.layout.n();
+  const auto mid = nf4_midpoints();
+  for (int64_t b = 0; b < w.layout.n_blocks(); ++b) {
+    const float scale = w.block_scale(b);
+    const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+    const int64_t first = b * kQuantBlock, count = std::min(kQuantBlock, n - first);
+    for (int64_t i = first; i < first + count; ++i) {
+      uint8_t q = nf4_index(src[i] * inv, mid);
+      codes[i >> 1] |= static_cast<uint8_t>((i & 1) ? (q << 4) : q);
+    }
+  }
+}
+
+// The table, indexed by QuantFormat. Long F16/BF16 ranges decode in parallel in chunks of 4096
+// values, Q8/NF4 ones block by block.
+constexpr FormatTraits kTraits[] = {
+    {QuantFormat::kF32, "f32", 32, 1, false, true, 0, decode_f32_range, encode_f32_codes},
+    {QuantFormat::kF16, "f16", 16, 1, false, false, 4096, decode_f16_range, encode_f16_codes},
+    {QuantFormat::kBF16, "bf16", 16, 1, false, false, 4096, decode_bf16_range, encode_bf16_codes},
+    {QuantFormat::kQ8, "q8", 8, kQuantBlock, false, false, kQuantBlock, decode_q8_range, encode_q8_codes},
+    {QuantFormat::kNF4, "nf4", 4, kQuantBlock, true, false, kQuantBlock, decode_nf4_range, encode_nf4_codes},
+};
+constexpr size_t kTraitsCount = sizeof(kTraits) / sizeof(kTraits[0]);
+static_assert([] {
+  for (size_t i = 0; i < kTraitsCount; ++i)
+    if (static_cast<size_t>(kTraits[i].format) != i) return false;
+  return true;
+}(), "kTraits is indexed by QuantFormat");
+
 }  // namespace
 
+const FormatTraits& format_traits(QuantFormat f) {
+  const auto i = static_cast<size_t>(f);
+  CHECK_MSG(i < kTraitsCount, "not a QuantFormat");
+  return kTraits[i];
+}
+
 const char* quant_format_name(QuantFormat f) {
-  for (const auto& e : kFormatNames)
-    if (e.format == f) return e.name;
-  return "?";
+  const auto i = static_cast<size_t>(f);
+  return i < kTraitsCount ? kTraits[i].name : "?";
 }
 
 common::Result<QuantFormat> parse_quant_format(std::string_view name) {
-  for (const auto& e : kFormatNames)
-    if (name == e.name) return e.format;
-  return common::Status::InvalidArgument("unknown quantization format '" + std::string(name) +
-                                         "' (known: f32, f16, bf16, q8, nf4)");
+  std::string known;
+  for (const FormatTraits& t : kTraits) {
+    if (name == t.name) return t.format;
+    known += (known.empty() ? "" : ", ") + std::string(t.name);
+  }
+  return common::Status::InvalidArgument("unknown quantization format '" + std::string(name) + "' (known: " + known +
+                                         ")");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,15 +305,7 @@ uint16_t f32_to_bf16(float x) {
 // Layout.
 
 size_t QuantLayout::code_bytes() const {
-  size_t n_el = static_cast<size_t>(n());
-  switch (format) {
-    case QuantFormat::kF32: return 4 * n_el;
-    case QuantFormat::kF16:
-    case QuantFormat::kBF16: return 2 * n_el;
-    case QuantFormat::kQ8: return n_el;
-    case QuantFormat::kNF4: return (n_el + 1) / 2;
-  }
-  return 0;
+  return (static_cast<size_t>(n()) * static_cast<size_t>(format_traits(format).code_bits) + 7) / 8;
 }
 
 size_t QuantLayout::scales_offset() const { return align64(code_bytes()); }
@@ -251,7 +328,7 @@ common::Status QuantLayout::validate() const {
   if (rows <= 0 || cols <= 0)
     return common::Status::InvalidArgument("quantized matrix must have positive shape, got (" +
                                            std::to_string(rows) + ", " + std::to_string(cols) + ")");
-  if (double_quant && format != QuantFormat::kNF4)
+  if (double_quant && !format_traits(format).double_quant)
     return common::Status::InvalidArgument(std::string("double quantization applies to nf4 only, not ") +
                                            quant_format_name(format));
   return common::Status::Ok();
@@ -269,71 +346,41 @@ void quantize_into(const QuantLayout& L, const float* src, uint8_t* dst) {
   CHECK(L.validate().ok());
   std::memset(dst, 0, L.total_bytes());
   const int64_t n = L.n();
-  switch (L.format) {
-    case QuantFormat::kF32:
-      std::memcpy(dst, src, 4 * static_cast<size_t>(n));
-      return;
-    case QuantFormat::kF16: {
-      auto* out = reinterpret_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(src[i]);
-      return;
-    }
-    case QuantFormat::kBF16: {
-      auto* out = reinterpret_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(src[i]);
-      return;
-    }
-    default:
-      break;
-  }
-  // Block formats: first the per-block absmax, possibly double-quantized, then the codes computed
-  // against the scale the decoder will actually use.
-  const int64_t nb = L.n_blocks();
-  std::vector<float> absmax(static_cast<size_t>(nb));
-  for (int64_t b = 0; b < nb; ++b) {
-    int64_t first = b * kQuantBlock, count = std::min(kQuantBlock, n - first);
-    absmax[static_cast<size_t>(b)] = block_absmax(src + first, count);
-  }
-  if (!L.double_quant) {
-    std::memcpy(dst + L.scales_offset(), absmax.data(), 4 * static_cast<size_t>(nb));
-  } else {
-    // QLoRA's double quantization: subtract the mean of the scales, then symmetric int8 with one fp32
-    // scale per 256 scales.
-    double sum = 0.0;
-    for (float a : absmax) sum += a;
-    const float mean = static_cast<float>(sum / static_cast<double>(nb));
-    auto* codes = reinterpret_cast<int8_t*>(dst + L.scales_offset());
-    auto* sscales = reinterpret_cast<float*>(dst + L.scale_scales_offset());
-    for (int64_t sb = 0; sb < L.n_scale_blocks(); ++sb) {
-      int64_t first = sb * kScaleBlock, last = std::min(nb, first + kScaleBlock);
-      float m = 0.0f;
-      for (int64_t b = first; b < last; ++b) m = std::max(m, std::fabs(absmax[static_cast<size_t>(b)] - mean));
-      float step = m / 127.0f;
-      sscales[sb] = step;
-      for (int64_t b = first; b < last; ++b) {
-        float q = step > 0.0f ? std::nearbyint((absmax[static_cast<size_t>(b)] - mean) / step) : 0.0f;
-        codes[b] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
-      }
-    }
-    std::memcpy(dst + L.scale_mean_offset(), &mean, 4);
-  }
   const QuantView view{L, dst};
-  const auto mid = nf4_midpoints();
-  for (int64_t b = 0; b < nb; ++b) {
-    const float scale = view.block_scale(b);
-    const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
-    const int64_t first = b * kQuantBlock, count = std::min(kQuantBlock, n - first);
-    for (int64_t k = 0; k < count; ++k) {
-      const int64_t i = first + k;
-      if (L.format == QuantFormat::kQ8) {
-        float q = std::nearbyint(src[i] * inv * 127.0f);
-        reinterpret_cast<int8_t*>(dst)[i] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
-      } else {
-        uint8_t q = nf4_index(src[i] * inv, mid);
-        dst[i >> 1] |= static_cast<uint8_t>((i & 1) ? (q << 4) : q);
+  const int64_t nb = L.n_blocks();
+  if (nb > 0) {
+    // Block formats: first the per-block absmax, possibly double-quantized; the codes are then
+    // computed against the scale the decoder will actually use.
+    std::vector<float> absmax(static_cast<size_t>(nb));
+    for (int64_t b = 0; b < nb; ++b) {
+      int64_t first = b * kQuantBlock, count = std::min(kQuantBlock, n - first);
+      absmax[static_cast<size_t>(b)] = block_absmax(src + first, count);
+    }
+    if (!L.double_quant) {
+      std::memcpy(dst + L.scales_offset(), absmax.data(), 4 * static_cast<size_t>(nb));
+    } else {
+      // QLoRA's double quantization: subtract the mean of the scales, then symmetric int8 with one
+      // fp32 scale per 256 scales.
+      double sum = 0.0;
+      for (float a : absmax) sum += a;
+      const float mean = static_cast<float>(sum / static_cast<double>(nb));
+      auto* codes = reinterpret_cast<int8_t*>(dst + L.scales_offset());
+      auto* sscales = reinterpret_cast<float*>(dst + L.scale_scales_offset());
+      for (int64_t sb = 0; sb < L.n_scale_blocks(); ++sb) {
+        int64_t first = sb * kScaleBlock, last = std::min(nb, first + kScaleBlock);
+        float m = 0.0f;
+        for (int64_t b = first; b < last; ++b) m = std::max(m, std::fabs(absmax[static_cast<size_t>(b)] - mean));
+        float step = m / 127.0f;
+        sscales[sb] = step;
+        for (int64_t b = first; b < last; ++b) {
+          float q = step > 0.0f ? std::nearbyint((absmax[static_cast<size_t>(b)] - mean) / step) : 0.0f;
+          codes[b] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+        }
       }
+      std::memcpy(dst + L.scale_mean_offset(), &mean, 4);
     }
   }
+  format_traits(L.format).encode_codes(view, src, dst);
 }
 
 QuantMatrix quantize(const QuantLayout& layout, const float* src) {
@@ -351,47 +398,21 @@ QuantMatrix quantize(const QuantLayout& layout, const float* src) {
 constexpr int64_t kParallelDecode = 65536;
 
 void dequantize_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
-  const QuantLayout& L = w.layout;
-  CHECK(begin >= 0 && begin <= end && end <= L.n());
+  CHECK(begin >= 0 && begin <= end && end <= w.layout.n());
+  const FormatTraits& t = format_traits(w.layout.format);
   const int64_t count = end - begin;
-  switch (L.format) {
-    case QuantFormat::kF32:
-      std::memcpy(out, reinterpret_cast<const float*>(w.codes()) + begin, 4 * static_cast<size_t>(count));
-      return;
-    case QuantFormat::kF16:
-    case QuantFormat::kBF16: {
-      const auto* src = reinterpret_cast<const uint16_t*>(w.codes()) + begin;
-      auto decode = [&](int64_t lo, int64_t len) {
-        if (L.format == QuantFormat::kF16) decode_f16(src + lo, len, out + lo);
-        else decode_bf16(src + lo, len, out + lo);
-      };
-      if (count < kParallelDecode) {  // short ranges (one row of a tile): no OpenMP region at all
-        decode(0, count);
-        return;
-      }
-      constexpr int64_t kChunk = 4096;
-      const int64_t n_chunks = (count + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static)
-      for (int64_t c = 0; c < n_chunks; ++c) decode(c * kChunk, std::min(kChunk, count - c * kChunk));
-      return;
-    }
-    default:
-      break;
-  }
-  const int64_t b_first = begin / kQuantBlock;
-  const int64_t b_last = (end - 1) / kQuantBlock;  // inclusive
-  if (count == 0) return;
-  auto decode_block = [&](int64_t b) {
-    int64_t lo = std::max(begin, b * kQuantBlock);
-    int64_t hi = std::min(end, (b + 1) * kQuantBlock);
-    decode_in_block(w, b, lo, hi - lo, out + (lo - begin));
-  };
-  if (count < kParallelDecode) {  // short ranges (one row of a tile): no OpenMP region at all
-    for (int64_t b = b_first; b <= b_last; ++b) decode_block(b);
+  // Short ranges (one row of a tile) and formats that are copied: no OpenMP region at all.
+  if (count < kParallelDecode || t.parallel_chunk == 0) {
+    t.decode_range(w, begin, end, out);
     return;
   }
+  const int64_t chunk = t.parallel_chunk;
+  const int64_t c_first = begin / chunk, c_last = (end - 1) / chunk;  // inclusive
 #pragma omp parallel for schedule(static)
-  for (int64_t b = b_first; b <= b_last; ++b) decode_block(b);
+  for (int64_t c = c_first; c <= c_last; ++c) {
+    const int64_t lo = std::max(begin, c * chunk), hi = std::min(end, (c + 1) * chunk);
+    t.decode_range(w, lo, hi, out + (lo - begin));
+  }
 }
 
 }  // namespace trainer

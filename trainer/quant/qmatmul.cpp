@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "trainer/quant/format_traits.h"
 
 namespace trainer {
 namespace {
@@ -23,7 +24,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t m) { return ceil_div(a, m) * m; }
 
 // Whether a row can be cut at any multiple of 64 columns without splitting a quantization block.
-bool cols_splittable(const QuantLayout& w) { return !is_block_quantized(w.format) || w.cols % kQuantBlock == 0; }
+bool cols_splittable(const QuantLayout& w) { return w.cols % format_traits(w.format).block_elems == 0; }
 
 // Chooses a tile for a product whose summed dimension K runs along `k_len` (chunks that are multiples
 // of `k_align`) and whose output runs along `n_len` (bands, multiples of `n_align`); a dimension that
@@ -157,7 +158,7 @@ QmatmulTile qmatmul_forward_tile(const QuantLayout& w) { return forward_tile(w, 
 QmatmulTile qmatmul_backward_tile(const QuantLayout& w) { return backward_tile(w, kQmatmulPanelFloats); }
 
 size_t qmatmul_scratch_floats(const QuantLayout& w) {
-  if (w.format == QuantFormat::kF32) return 0;
+  if (format_traits(w.format).plain_f32) return 0;
   const QmatmulTile f = qmatmul_forward_tile(w), b = qmatmul_backward_tile(w);
   return static_cast<size_t>(std::max(f.rows * f.cols, b.rows * b.cols));
 }
@@ -166,7 +167,7 @@ void qmatmul_forward(float* y, const float* x, const QuantView& w, int64_t M, fl
   const int64_t out = w.layout.rows, in = w.layout.cols;
   const float beta = accumulate ? 1.0f : 0.0f;
   if (M == 0) return;
-  if (w.layout.format == QuantFormat::kF32) {
+  if (format_traits(w.layout.format).plain_f32) {  // sgemm reads W in place
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(out),
                 static_cast<int>(in), 1.0f, x, static_cast<int>(in), reinterpret_cast<const float*>(w.codes()),
                 static_cast<int>(in), beta, y, static_cast<int>(out));
@@ -182,7 +183,7 @@ void qmatmul_forward(float* y, const float* x, const QuantView& w, int64_t M, fl
 void qmatmul_backward_input(float* dx, const float* dy, const QuantView& w, int64_t M, float* panel) {
   const int64_t out = w.layout.rows, in = w.layout.cols;
   if (M == 0) return;
-  if (w.layout.format == QuantFormat::kF32) {
+  if (format_traits(w.layout.format).plain_f32) {  // sgemm reads W in place
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(in),
                 static_cast<int>(out), 1.0f, dy, static_cast<int>(out), reinterpret_cast<const float*>(w.codes()),
                 static_cast<int>(in), 1.0f, dx, static_cast<int>(in));
