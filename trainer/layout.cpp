@@ -109,9 +109,11 @@ int head_chunk_rows(const RunShape& shape, int vocab_size) {
   if (shape.head_chunk == 0 || N < 1 || vocab_size < 1) return 0;
   int64_t rows = shape.head_chunk;
   if (shape.head_chunk == kHeadChunkAuto) {
-    // Products of fewer rows fall well below the machine's sgemm rate (bench/lm_head_bench).
-    constexpr int64_t kLogitBytes = int64_t{32} << 20, kMinRows = 128;
-    rows = std::max<int64_t>(kMinRows, kLogitBytes / (int64_t{4} * vocab_size));
+    // Every chunk streams the head twice and its gradient once, so chunks cost time: keep them
+    // large (a whole short batch is one chunk), in multiples of 64 rows, 128 at least (smaller
+    // products fall well below the machine's sgemm rate: bench/lm_head_bench).
+    constexpr int64_t kLogitBytes = int64_t{64} << 20, kMinRows = 128;
+    rows = std::max<int64_t>(kMinRows, kLogitBytes / (int64_t{4} * vocab_size) / 64 * 64);
   }
   return static_cast<int>(std::min(rows, N));
 }

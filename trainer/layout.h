@@ -57,8 +57,8 @@ struct RunShape {
   int head_chunk = 0;
 };
 constexpr int kHeadChunkAuto = -1;
-// The rows per LM-head chunk of a run (0: not fused). Auto: logits of about 32 MiB, 128 rows at
-// least, never more than B*T.
+// The rows per LM-head chunk of a run (0: not fused). Auto: logits of at most about 64 MiB in a
+// multiple of 64 rows, 128 rows at least, never more than B*T.
 int head_chunk_rows(const RunShape& shape, int vocab_size);
 
 struct TensorSpec {
