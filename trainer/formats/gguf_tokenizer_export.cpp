@@ -25,8 +25,6 @@ using formats::GgufValue;
 
 namespace {
 
-constexpr int64_t kTokenNormal = 1, kTokenControl = 3, kTokenUnused = 5;
-
 std::string utf8(char32_t c) {
   std::string s;
   if (c < 0x80) {
@@ -47,7 +45,7 @@ GgufMetadata bpe_vocabulary(std::vector<std::string> tokens, std::vector<int64_t
                             std::vector<std::string> merges, const std::string& pre, int64_t eos, int vocab_size) {
   for (int i = static_cast<int>(tokens.size()); i < vocab_size; ++i) {
     tokens.push_back("[PAD" + std::to_string(i) + "]");
-    types.push_back(kTokenUnused);
+    types.push_back(kGgufTokenUnused);
   }
   GgufMetadata m;
   m.emplace_back("tokenizer.ggml.model", GgufValue::string("gpt2"));
@@ -67,7 +65,7 @@ GgufMetadata bpe_vocabulary(std::vector<std::string> tokens, std::vector<int64_t
 Result<GgufMetadata> byte_vocabulary(int vocab_size) {
   std::vector<std::string> tokens;
   for (char32_t c : gpt2_byte_to_unicode()) tokens.push_back(utf8(c));
-  return bpe_vocabulary(std::move(tokens), std::vector<int64_t>(256, kTokenNormal), {}, "default", -1, vocab_size);
+  return bpe_vocabulary(std::move(tokens), std::vector<int64_t>(256, kGgufTokenNormal), {}, "default", -1, vocab_size);
 }
 
 Result<std::string> read_text(const std::filesystem::path& p) {
@@ -104,7 +102,7 @@ Result<GgufMetadata> gpt2_vocabulary(const std::string& dir, int vocab_size) {
     const bool special = text == "<|endoftext|>";
     if (special) eos = id;
     tokens.push_back(text);
-    types.push_back(special ? kTokenControl : kTokenNormal);
+    types.push_back(special ? kGgufTokenControl : kGgufTokenNormal);
   }
   std::vector<std::string> merges;
   std::istringstream lines(merges_text);
