@@ -13,12 +13,20 @@ ctest --output-on-failure -j"$(nproc)" --timeout 900
 if [ "$(uname -m)" = x86_64 ]; then
   kernel_sets=(default Haswell)  # default: OpenBLAS's own choice for this CPU
   if grep -qw avx512f /proc/cpuinfo; then kernel_sets+=(SkylakeX); fi
+  # tests/blas_kernel_probe prints a kernel set's name and a hash of the bits its sgemm computes (the
+  # only BLAS routine the engine calls). A kernel set whose bits equal those of a set already run
+  # would give the same results (e.g. Cooperlake runs SkylakeX's single-precision kernels).
+  probe() { if [ "$1" = default ]; then env -u OPENBLAS_CORETYPE ./tests/blas_kernel_probe; else OPENBLAS_CORETYPE="$1" ./tests/blas_kernel_probe; fi; }
+  declare -A done_bits=()
+  done_bits["$(probe "${OPENBLAS_CORETYPE:-default}" | cut -d' ' -f2)"]="the run above (${OPENBLAS_CORETYPE:-default})"
   for ks in "${kernel_sets[@]}"; do
-    if [ "$ks" = "${OPENBLAS_CORETYPE:-default}" ]; then
-      echo "run-tests: numerics under OpenBLAS kernel set $ks: covered by the run above"
+    read -r core bits < <(probe "$ks")
+    if [ -n "${done_bits[$bits]:-}" ]; then
+      echo "run-tests: numerics under OpenBLAS kernel set $ks ($core): the same sgemm bits as ${done_bits[$bits]}, covered by it"
       continue
     fi
-    echo "run-tests: numerics under OpenBLAS kernel set $ks"
+    done_bits[$bits]="$ks ($core)"
+    echo "run-tests: numerics under OpenBLAS kernel set $ks ($core)"
     if [ "$ks" = default ]; then
       env -u OPENBLAS_CORETYPE ctest --output-on-failure -j"$(nproc)" --timeout 900 -L numerics
     else
