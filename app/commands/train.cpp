@@ -6,6 +6,8 @@
 // micro-batches), checkpoint, exit 0; SIGPIPE is ignored. Bad input
 // (missing or empty data, bad config, corrupt checkpoint, a run directory of a different run): one
 // line naming the file and the problem, exit 2, nothing overwritten.
+#include <fmt/format.h>
+
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include "app/governors/disk_space.h"
 #include "app/train/data_options.h"
 #include "app/train/lora_run.h"
+#include "app/train/memory_fit.h"
 #include "app/train/resolve_run.h"
 #include "app/train/run_config.h"
 #include "app/train/train_flags.h"
@@ -160,10 +163,22 @@ int train_main(const TrainFlags& flags) {
   auto* lora = &resolved->lora;
   auto* tok = &resolved->tokenizer;
   const std::string model_toml = trainer::model_config_to_toml(c.model);
-  const std::string run_json = add_lora_to_run_json(run_config_to_json(c), *lora);
 
-  auto plan = plan_supervision(flags.watch, c);
+  // --grad-checkpoint auto (the default): checkpointing and the micro-batch split are the planner's
+  // choice, unless a run config asks for checkpointing; a resumed run keeps the split it began with.
+  auto checkpoint = parse_grad_checkpoint(flags.grad_checkpoint);
+  if (!checkpoint.ok()) return report_error(checkpoint.status());
+  if (*checkpoint == GradCheckpoint::kAuto && c.shape.grad_checkpoint) *checkpoint = GradCheckpoint::kOn;
+  std::optional<GradCheckpoint> fit = *checkpoint;
+  if (flags.watch.resume != "never" && keep_stored_split(&c, *checkpoint)) {
+    common::log_info(fmt::format("resuming with the micro-batch {} x accumulation {}{} the run began with", c.shape.batch,
+                                 c.train.accum, c.shape.grad_checkpoint ? " and gradient checkpointing" : ""));
+    fit.reset();
+  }
+  auto plan = plan_supervision(flags.watch, &c, fit);
   if (!plan.ok()) return report_error(plan.status());
+  if (!plan->memory_fit.empty()) common::log_info(plan->memory_fit);
+  const std::string run_json = add_lora_to_run_json(run_config_to_json(c), *lora);
   if (!plan->refusal.empty()) {
     const char* what = plan->planned_bytes == 0 ? "the memory this run needs is unknown" : "the run does not fit in memory";
     std::fprintf(stderr, "nightshift: %s: %s\n%s\n", c.out_dir.c_str(), what, plan->refusal.c_str());

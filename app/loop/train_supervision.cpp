@@ -56,7 +56,9 @@ class RankTracker final : public LoopObserver {
 
 }  // namespace
 
-Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, const RunConfig& config) {
+Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, RunConfig* run,
+                                         std::optional<GradCheckpoint> fit) {
+  const RunConfig& config = *run;
   SupervisionPlan plan;
   plan.flags = flags;
   if (flags.resume != "auto" && flags.resume != "never") {
@@ -101,6 +103,9 @@ Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, const Ru
     NS_ASSIGN_OR_RETURN(plan.budget_bytes, parse_byte_size(flags.memory_limit, "--memory-limit"));
   } else {
     plan.budget_bytes = plan.profile.memory.available_bytes();
+  }
+  if (fit && !flags.no_memory_check) {
+    NS_ASSIGN_OR_RETURN(plan.memory_fit, fit_run_to_budget(run, *fit, plan.budget_bytes));
   }
   auto memory_plan = budget::plan_training(config.model, config.shape, budget::Optimizer::kAdamW, plan.budget_bytes);
   if (memory_plan.ok()) {
@@ -192,6 +197,7 @@ Result<std::unique_ptr<Supervision>> Supervision::start(const SupervisionPlan& p
     s.log->append_event("start", fmt::format("{} for {} steps, planned {:.1f} MiB of a {:.1f} MiB budget",
                                              config.model_source, config.train.steps, plan.planned_bytes / 1048576.0,
                                              plan.budget_bytes / 1048576.0));
+    if (!plan.memory_fit.empty()) s.log->append_event("memory_fit", plan.memory_fit);
   }
   // Warnings go to the log too (and to stderr unless the dashboard owns the terminal).
   Impl* self = &s;

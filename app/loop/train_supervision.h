@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "app/train/memory_fit.h"
 #include "app/train/run_config.h"
 #include "app/train/train_flags.h"
 #include "app/loop/train_loop.h"
@@ -33,9 +34,14 @@ struct SupervisionPlan {
   uint64_t activation_bytes_per_sequence = 0;
   std::string plan_table;       // the itemized plan (for the refusal message)
   std::string refusal;          // non-empty: the plan exceeds the budget (check_fits' message)
+  std::string memory_fit;       // non-empty: the micro-batch split / checkpointing chosen to fit (memory_fit.h)
 };
 
-common::Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, const RunConfig& config);
+// Checks the flags and plans the run's memory. With `fit` (and without --no-memory-check), a run
+// whose plan exceeds the budget first gets the micro-batch split and checkpointing that fit
+// (fit_run_to_budget), changing *config.
+common::Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, RunConfig* config,
+                                                 std::optional<GradCheckpoint> fit);
 
 class Supervision {
  public:

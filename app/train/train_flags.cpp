@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "app/commands/cli_validators.h"
+#include "app/train/memory_fit.h"
 #include "app/train/run_paths.h"
 #include "common/float_text.h"
 #include "trainer/model_config_toml.h"
@@ -71,7 +72,12 @@ void add_train_flags(CLI::App* cmd, TrainFlags* f) {
       ->default_str(std::to_string(d.checkpoint_every));
   cmd->add_option("--log-every", f->log_every, "progress line every N steps")
       ->default_str(std::to_string(d.log_every));
-  cmd->add_flag("--grad-checkpoint", f->grad_checkpoint, "recompute each block in backward to save memory");
+  cmd->add_option("--grad-checkpoint", f->grad_checkpoint,
+                  "auto | on | off: recompute each block in backward to save memory (auto: only when the "
+                  "plan needs it, after splitting the micro-batch; bare flag: on)")
+      ->expected(0, 1)
+      ->default_str("on")  // the value of a bare --grad-checkpoint; not given, it stays auto
+      ->option_text("[auto|on|off]=auto");
   cmd->add_option("--out", f->out, "run directory (default runs/<model name>, runs/<model>-<mode> for lora/qlora)");
   add_lora_flags(cmd, &f->lora);
 
@@ -180,7 +186,8 @@ Result<RunConfig> resolve_train_config(const TrainFlags& f) {
   if (f.weight_decay) c.train.weight_decay = *f.weight_decay;
   if (f.grad_clip) c.train.grad_clip = *f.grad_clip;
   if (f.seed) c.train.seed = *f.seed;
-  if (f.grad_checkpoint) c.shape.grad_checkpoint = true;
+  NS_ASSIGN_OR_RETURN(GradCheckpoint checkpoint, parse_grad_checkpoint(f.grad_checkpoint));
+  if (checkpoint != GradCheckpoint::kAuto) c.shape.grad_checkpoint = checkpoint == GradCheckpoint::kOn;
   if (f.lr && !f.min_lr && c.train.min_lr > c.train.lr) c.train.min_lr = c.train.lr / 10;
   if (c.train.warmup >= c.train.steps) c.train.warmup = c.train.steps / 10;
   if (c.out_dir.empty()) c.out_dir = default_run_dir(c.model.name);

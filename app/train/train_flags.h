@@ -54,7 +54,7 @@ struct TrainFlags {
   std::optional<int> batch, seq, accum, threads, eval_every, eval_batches, checkpoint_every, log_every;
   std::optional<float> lr, min_lr, weight_decay, grad_clip;
   std::optional<uint64_t> seed;
-  bool grad_checkpoint = false;
+  std::string grad_checkpoint = "auto";  // --grad-checkpoint auto | on | off (bare: on)
   LoraFlags lora;             // --mode, --base, --rank, ... (app/train/lora_run.h)
   SupervisionFlags watch;
 };
