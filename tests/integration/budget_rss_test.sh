@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: long (minutes of training and cross-checks; started among the first)
 # Plan vs reality: short real `nightshift train` runs (full, LoRA and QLoRA, gradient checkpointing off
 # and on, two sequence lengths, plus a hybrid ssm/moe model) against `budget-report --format json` for the
 # same configuration. The peak resident memory of each run (ru_maxrss = VmHWM, via GNU time or

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: long (minutes of training and cross-checks; started among the first)
 # Chat fine-tuning end to end (issue 17): gpt-tiny trained on a small ChatML conversation set with
 # the loss on the assistant's turns only learns the answers (its validation loss on held-out
 # assistant turns falls); `nightshift chat` answers each question with the trained answer, stops at

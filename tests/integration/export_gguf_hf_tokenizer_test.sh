@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
+# ctest: long (minutes of training and cross-checks; started among the first)
 # `export --format gguf` of runs whose tokenizer is a Hugging Face tokenizer.json (byte-level BPE),
-# checked against llama.cpp (export_gguf_tokenizers_lib.sh). ctest: run serial (vocabularies of 150k
-# tokens). The tokenizer.json files are those tests/reference/gguf_vocab_fixture.py writes from
+# checked against llama.cpp (export_gguf_tokenizers_lib.sh), with vocabularies of up to 150k tokens.
+# The tokenizer.json files are those tests/reference/gguf_vocab_fixture.py writes from
 # llama.cpp's models/ggml-vocab-*.gguf: Llama 3 (with a tokenizer_config.json naming BOS/EOS,
 # add_bos_token and a chat template; its tokens, types and merges are llama.cpp's own file's), Qwen2
 # (a qwen2 model), StarCoder/SmolLM (digits split) and GPT-2; each GGUF names the pre-tokenizer
@@ -25,11 +26,12 @@ check_run llama3 "$work/run_llama3" "$FIX/ggml-vocab-llama-bpe" "$SRC/models/ggm
 [ "$(gguf_key llama3 tokenizer.ggml.bos_token_id)" = 128000 ] || fail "llama3: bos is not <|begin_of_text|>"
 [ "$(gguf_key llama3 tokenizer.ggml.eos_token_id)" = 128001 ] || fail "llama3: eos is not <|end_of_text|>"
 [ "$(gguf_key llama3 tokenizer.ggml.add_bos_token)" = True ] || fail "llama3: add_bos_token is not true"
-$PY - "$work/llama3.gguf" "$FIX/ggml-vocab-llama-bpe/tokenizer_config.json" "$SRC/models/ggml-vocab-llama-bpe.gguf" <<'PY' || fail "llama3: tokens, types, merges or chat template differ from llama.cpp's vocabulary"
-import json, sys
-import gguf
-ours, ref = gguf.GGUFReader(sys.argv[1]), gguf.GGUFReader(sys.argv[3])
-get = lambda r, k: r.fields[k].contents()
+REF="$REF" $PY - "$work/llama3.gguf" "$FIX/ggml-vocab-llama-bpe/tokenizer_config.json" "$SRC/models/ggml-vocab-llama-bpe.gguf" <<'PY' || fail "llama3: tokens, types, merges or chat template differ from llama.cpp's vocabulary"
+import json, os, sys
+sys.path.insert(0, os.environ["REF"])
+import gguf_vocab_fixture as G
+ours, ref = G.read_gguf_metadata(sys.argv[1]), G.read_gguf_metadata(sys.argv[3])
+get = lambda r, k: r[k]
 assert get(ours, "tokenizer.chat_template") == json.load(open(sys.argv[2]))["chat_template"]
 assert get(ours, "tokenizer.ggml.tokens") == get(ref, "tokenizer.ggml.tokens")
 assert get(ours, "tokenizer.ggml.merges") == get(ref, "tokenizer.ggml.merges")

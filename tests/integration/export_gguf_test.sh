@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: long (minutes of training and cross-checks; started among the first)
 # `export --format gguf` and `export-adapter --format gguf`, checked against llama.cpp itself (the
 # harness of tests/reference/llamacpp) on runs trained on tinyshakespeare:
 #   - gpt-tiny (byte tokenizer) exported as `llama`, and an imported llama (a random-weight fixture
@@ -34,18 +35,9 @@ ids_csv() { $PY -c "import json,sys; print(','.join(map(str, json.load(open(sys.
 # llama_nll NAME TEXT GGUF [LORA]: llama.cpp's mean NLL over eval --seq 64's windows of TEXT, with the
 # ids nightshift gives TEXT (from $work/NAME.ids.json), written to $work/NAME.ref.
 llama_nll() {
-  $PY - "$work/$1.ids.json" "$HARNESS" "$3" "${4:-}" >"$work/$1.ref" <<'PY'
-import json, subprocess, sys
-ids = json.load(open(sys.argv[1]))["prompt_ids"]
-harness, gguf, lora, T = sys.argv[2], sys.argv[3], sys.argv[4], 64
-nll = []
-for w in range((len(ids) - 1) // T):
-    cmd = [harness, "eval", "--model", gguf, "--ids", ",".join(map(str, ids[w * T: w * T + T + 1])), "--threads", "2"]
-    if lora:
-        cmd += ["--lora", lora]
-    nll.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)["nll"])
-print(sum(nll) / len(nll))
-PY
+  local lora=(); [ -n "${4:-}" ] && lora=(--lora "$4")
+  "$HARNESS" nll --model "$3" "${lora[@]}" --ids "$(ids_csv "$work/$1.ids.json" "['prompt_ids']")" --window 64 --threads 1 |
+    $PY -c "import json,sys; print(json.load(sys.stdin)['nll'])" >"$work/$1.ref"
 }
 # agree WHAT A B TOL: |A - B| / |B| < TOL, printed.
 agree() {

@@ -21,10 +21,10 @@ printf '%s' "$(tail -c 1400 "$TEXT")" >"$work/held.txt"  # never trained on
 COMMON=(--batch 2 --seq 64 --threads 2 --eval-every 1000 --checkpoint-every 1000 --lr 1e-3 --thermal none)
 
 field() { $PY -c "import json,sys; v=json.load(open(sys.argv[1]))$2; print(json.dumps(v) if isinstance(v,(list,dict)) else v)" "$1"; }
-# meta NAME: the scalar metadata of $work/NAME.gguf (gguf-py) as $work/NAME.meta.json; gguf_key NAME KEY.
+# meta NAME: the scalar metadata of $work/NAME.gguf (gguf_vocab_fixture.py's GGUF reader) as $work/NAME.meta.json; gguf_key NAME KEY.
 meta() {
-  $PY -c "import gguf,json,sys; f=gguf.GGUFReader(sys.argv[1]).fields; json.dump({k: v.contents() for k, v in f.items() if not k.startswith('tokenizer.ggml.') or k.endswith(('_id', '_token', '.model', '.pre', '_prefix'))}, open(sys.argv[2], 'w'))" \
-    "$work/$1.gguf" "$work/$1.meta.json" || fail "$1: gguf-py cannot read the export"
+  $PY -c "import json,sys; sys.path.insert(0, sys.argv[3]); import gguf_vocab_fixture as G; f=G.read_gguf_metadata(sys.argv[1]); json.dump({k: v for k, v in f.items() if not k.startswith('tokenizer.ggml.') or k.endswith(('_id', '_token', '.model', '.pre', '_prefix'))}, open(sys.argv[2], 'w'))" \
+    "$work/$1.gguf" "$work/$1.meta.json" "$REF" || fail "$1: the export's GGUF metadata cannot be read"
 }
 gguf_key() { $PY -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], '<absent>'))" "$work/$1.meta.json" "$2"; }
 
@@ -67,16 +67,9 @@ PY
 # llama_nll NAME GGUF: llama.cpp's mean NLL over eval --seq 64's windows of held.txt, with the ids
 # nightshift gives it (from $work/NAME.ids.json).
 llama_nll() {
-  $PY - "$work/$1.ids.json" "$HARNESS" "$2" <<'PY'
-import json, subprocess, sys
-ids = json.load(open(sys.argv[1]))["prompt_ids"]
-harness, gguf, T = sys.argv[2], sys.argv[3], 64
-nll = []
-for w in range((len(ids) - 1) // T):
-    cmd = [harness, "eval", "--model", gguf, "--ids", ",".join(map(str, ids[w * T: w * T + T + 1])), "--threads", "2"]
-    nll.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)["nll"])
-print(sum(nll) / len(nll))
-PY
+  "$HARNESS" nll --model "$2" --window 64 --threads 1 \
+    --ids "$($PY -c "import json,sys; print(','.join(map(str, json.load(open(sys.argv[1]))['prompt_ids'])))" "$work/$1.ids.json")" |
+    $PY -c "import json,sys; print(json.load(sys.stdin)['nll'])"
 }
 
 # check_run NAME RUN SPEC INP: export, then tokens, NLL and greedy against llama.cpp.

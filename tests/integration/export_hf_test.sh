@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: long (minutes of training and cross-checks; started among the first)
 # Results for Hugging Face: `export-adapter --format peft`, `train --adapter`, `export --format hf`
 # and `merge`, checked against an independent implementation. A random-weight llama in real layouts
 # (tests/reference/llamacpp/model_fixture.py, with the Llama 2 SentencePiece vocabulary written as
@@ -31,9 +32,8 @@ printf '%s' "$(tail -c 1500 "$TEXT")" > "$work/held.txt"   # held-out text, no t
 PYTHONPATH="$SRC/gguf-py" REF="$REF" $PY - "$SRC/models/ggml-vocab-llama-spm.gguf" "$work/tok" <<'PY' || fail "tokenizer.json fixture"
 import os, sys
 sys.path.insert(0, os.environ["REF"])
-import gguf
 import gguf_vocab_fixture as G
-d = G.vocab_data(gguf.GGUFReader(sys.argv[1]))
+d = G.vocab_data(G.read_gguf_metadata(sys.argv[1]))
 os.makedirs(sys.argv[2], exist_ok=True)
 G.write_json(os.path.join(sys.argv[2], "tokenizer.json"), G.hf_sentencepiece(d, False))
 PY

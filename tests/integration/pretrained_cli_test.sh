@@ -60,13 +60,11 @@ windows = (len(ids) - 1) // T
 assert windows >= 3, f"only {windows} windows"
 assert ours["windows"] == windows, f"windows {ours['windows']} != {windows}"
 assert ours["tokens"] == windows * T, f"tokens {ours['tokens']} != {windows * T}"
-nll = []
-for w in range(windows):
-    win = ids[w * T: w * T + T + 1]
-    out = subprocess.run([harness, "eval", "--model", gguf, "--ids", ",".join(map(str, win)), "--threads", "2"],
-                         check=True, capture_output=True, text=True).stdout
-    nll.append(json.loads(out)["nll"])
-ref = sum(nll) / len(nll)
+out = subprocess.run([harness, "nll", "--model", gguf, "--ids", ",".join(map(str, ids)), "--window", str(T),
+                      "--threads", "1"], check=True, capture_output=True, text=True).stdout
+theirs = json.loads(out)
+assert theirs["windows"] == windows, f"llama.cpp scored {theirs['windows']} windows, not {windows}"
+ref = theirs["nll"]
 rel = abs(ours["loss"] - ref) / abs(ref)
 print(f"ok   eval --seq {T}: loss {ours['loss']:.6f}, llama.cpp {ref:.6f} over {windows} windows "
       f"({windows * T} targets): relative difference {rel:.2e}")

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: long (minutes of training and cross-checks; started among the first)
 # `nightshift tokenize --tokenizer PATH` with a model's own tokenizer: Llama 3's vocabulary from
 # llama.cpp's source bundle, written as a Hugging Face tokenizer.json by
 # tests/reference/gguf_vocab_fixture.py, gives llama.cpp's ids for a directory, a file and an hf:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: long (minutes of training and cross-checks; started among the first)
 # `nightshift train --base MODEL`: fine-tuning a pretrained model of another tool. A random-weight
 # llama in real layouts (tests/reference/llamacpp/model_fixture.py: a GGUF written by llama.cpp's
 # gguf-py with the Llama 2 SentencePiece vocabulary, and the same weights as a Hugging Face

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Test fixtures from llama.cpp's vocabulary files (its models/ggml-vocab-*.gguf), read with llama.cpp's
-own gguf-py, for the tokenizer tests (tests/trainer/model_tokenizer_test.cpp).
+"""Test fixtures from llama.cpp's vocabulary files (its models/ggml-vocab-*.gguf), read with the
+small GGUF metadata reader below (written from the format, independent of nightshift's C++ reader),
+for the tokenizer tests (tests/trainer/llamacpp_vocab_test.cpp and the tokenizer integration tests).
 
   python3 gguf_vocab_fixture.py LLAMA_CPP_DIR OUT_DIR
 
@@ -69,9 +70,63 @@ def llama_cpp_pre_table(src):
     return table
 
 
-def field(reader, key):
-    f = reader.fields.get(key)
-    return None if f is None else f.contents()
+# GGUF value types (llama.cpp's gguf-py/gguf/constants.py, GGUFValueType): struct format per scalar.
+_SCALAR = {0: '<B', 1: '<b', 2: '<H', 3: '<h', 4: '<I', 5: '<i', 6: '<f', 7: '<?', 10: '<Q', 11: '<q', 12: '<d'}
+_STRING, _ARRAY = 8, 9
+
+
+def read_gguf_metadata(path):
+    """The key-value section of a GGUF file (v2/v3) as a dict: strings, numbers, bools, lists.
+
+    gguf-py's GGUFReader reads the same but builds a numpy view per array element, which takes
+    minutes for a vocabulary of 250k tokens; this reads the header only, in a second."""
+    import mmap
+    import struct
+    with open(path, 'rb') as f:
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    if buf[:4] != b'GGUF':
+        raise ValueError(f'{path}: not a GGUF file')
+    version, _n_tensors, n_kv = struct.unpack_from('<IQQ', buf, 4)
+    if version not in (2, 3):
+        raise ValueError(f'{path}: GGUF version {version}')
+    pos = 24
+
+    def string():
+        nonlocal pos
+        (n,) = struct.unpack_from('<Q', buf, pos)
+        pos += 8 + n
+        return buf[pos - n:pos].decode('utf-8', errors='surrogateescape')
+
+    def value(vtype):
+        nonlocal pos
+        if vtype == _STRING:
+            return string()
+        if vtype == _ARRAY:
+            etype, count = struct.unpack_from('<IQ', buf, pos)
+            pos += 12
+            if etype in _SCALAR:
+                fmt = _SCALAR[etype]
+                size = struct.calcsize(fmt)
+                out = [v[0] for v in struct.iter_unpack(fmt, buf[pos:pos + size * count])]
+                pos += size * count
+                return out
+            return [value(etype) for _ in range(count)]
+        fmt = _SCALAR[vtype]
+        (v,) = struct.unpack_from(fmt, buf, pos)
+        pos += struct.calcsize(fmt)
+        return v
+
+    out = {}
+    for _ in range(n_kv):
+        key = string()
+        (vtype,) = struct.unpack_from('<I', buf, pos)
+        pos += 4
+        out[key] = value(vtype)
+    return out
+
+
+def field(meta, key):
+    return meta.get(key)
 
 
 def vocab_data(reader):
@@ -173,8 +228,6 @@ def main():
     if len(sys.argv) < 3:
         sys.exit('usage: gguf_vocab_fixture.py LLAMA_CPP_DIR OUT_DIR [NAME...]  (NAME: e.g. ggml-vocab-qwen2; default all)')
     root, out, only = sys.argv[1], sys.argv[2], set(sys.argv[3:])
-    sys.path.insert(0, os.path.join(root, 'gguf-py'))
-    import gguf  # llama.cpp's own reader
     with open(os.path.join(root, 'src', 'llama-vocab.cpp'), encoding='utf-8') as f:
         pre_table = llama_cpp_pre_table(f.read())
     os.makedirs(out, exist_ok=True)
@@ -188,7 +241,7 @@ def main():
         vocab_path = os.path.join(out, name + '.vocab.json')
         if os.path.exists(vocab_path) and os.path.getmtime(vocab_path) > os.path.getmtime(src):
             continue
-        d = vocab_data(gguf.GGUFReader(src))
+        d = vocab_data(read_gguf_metadata(src))
         hf = None
         as_pairs = index % 2 == 1
         if d['model'] == 'gpt2':

@@ -7,6 +7,10 @@
 //                [--top-k K] [--logits] [--threads T]
 //       {"n_vocab", "n_tokens", "nll" (mean next-token NLL over ids[1..]), "positions": [{"top":
 //        [[id, logit], ...], "sum", "sumsq"}], "logits": [[...]] with --logits, "greedy": [ids]}
+//   harness nll --model M.gguf [--lora A.gguf [--lora-scale S]] --ids 1,2,3 --window T [--threads T]
+//       {"n_vocab", "windows", "window_nll": [...], "nll"}: ids cut into consecutive windows of T+1
+//       ids (window w is ids[wT .. wT+T]), each decoded from an empty cache; "nll" is the mean over
+//       windows of each window's mean next-token NLL (as `nightshift eval --seq T` scores a text).
 //   harness tokenize --model M.gguf --text-file F [--bos] [--special] [--split]
 //       {"ids": [...], "n_vocab", "add_bos"}  (--bos adds BOS/EOS as the vocab says; --special parses
 //       special tokens in the text); loads the vocabulary only. With --split, F is a
@@ -121,6 +125,80 @@ static struct llama_model* load_model(const char* path, bool vocab_only) {
   return model;
 }
 
+// --lora A.gguf [--lora-scale S]: applies the adapter to ctx.
+static void attach_lora(int argc, char** argv, struct llama_model* model, struct llama_context* ctx) {
+  const char* lora_path = opt(argc, argv, "--lora", NULL);
+  if (!lora_path) return;
+  struct llama_adapter_lora* lora = llama_adapter_lora_init(model, lora_path);
+  if (!lora) die("llama.cpp could not load the adapter", lora_path);
+  float scale = (float)atof(opt(argc, argv, "--lora-scale", "1"));
+  if (llama_set_adapters_lora(ctx, &lora, 1, &scale) != 0) die("llama_set_adapters_lora failed", lora_path);
+}
+
+// A context for sequences of up to n_ctx tokens, all decoded in one batch.
+static struct llama_context* make_context(struct llama_model* model, int n_ctx, int threads, const char* path) {
+  struct llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = (uint32_t)n_ctx;
+  cp.n_batch = cp.n_ctx;
+  cp.n_ubatch = cp.n_ctx;
+  cp.n_threads = threads;
+  cp.n_threads_batch = threads;
+  cp.no_perf = true;
+  struct llama_context* ctx = llama_init_from_model(model, cp);
+  if (!ctx) die("llama.cpp could not create a context for", path);
+  return ctx;
+}
+
+static int cmd_nll(int argc, char** argv) {
+  const char* model_path = opt(argc, argv, "--model", NULL);
+  const char* ids_text = opt(argc, argv, "--ids", NULL);
+  const int T = atoi(opt(argc, argv, "--window", "0"));
+  if (!model_path || !ids_text || T < 1) die("nll needs --model, --ids and --window", NULL);
+  int n = 0;
+  llama_token* ids = parse_ids(ids_text, &n);
+  const int windows = (n - 1) / T;
+  if (windows < 1) die("nll: fewer ids than one window", ids_text);
+
+  load_backends();
+  struct llama_model* model = load_model(model_path, false);
+  const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+  struct llama_context* ctx = make_context(model, T + 8, atoi(opt(argc, argv, "--threads", "2")), model_path);
+  attach_lora(argc, argv, model, ctx);
+  struct llama_batch batch = llama_batch_init(T + 1, 0, 1);
+  printf("{\"n_vocab\": %d, \"windows\": %d, \"window_nll\": [", n_vocab, windows);
+  double total = 0;
+  for (int w = 0; w < windows; ++w) {
+    const llama_token* win = ids + (size_t)w * (size_t)T;
+    llama_memory_clear(llama_get_memory(ctx), true);
+    for (int i = 0; i <= T; ++i) {
+      batch.token[i] = win[i];
+      batch.pos[i] = i;
+      batch.n_seq_id[i] = 1;
+      batch.seq_id[i][0] = 0;
+      batch.logits[i] = 1;
+    }
+    batch.n_tokens = T + 1;
+    if (llama_decode(ctx, batch) != 0) die("llama_decode failed on", model_path);
+    double nll = 0;
+    for (int i = 0; i < T; ++i) {
+      const float* lg = llama_get_logits_ith(ctx, i);
+      double mx = -INFINITY, z = 0;
+      for (int v = 0; v < n_vocab; ++v)
+        if (lg[v] > mx) mx = lg[v];
+      for (int v = 0; v < n_vocab; ++v) z += exp((double)lg[v] - mx);
+      nll += mx + log(z) - lg[win[i + 1]];
+    }
+    printf("%s%.17g", w ? ", " : "", nll / T);
+    total += nll / T;
+  }
+  printf("], \"nll\": %.17g}\n", total / windows);
+  llama_batch_free(batch);
+  llama_free(ctx);
+  llama_model_free(model);
+  free(ids);
+  return 0;
+}
+
 static int cmd_eval(int argc, char** argv) {
   const char* model_path = opt(argc, argv, "--model", NULL);
   const char* ids_text = opt(argc, argv, "--ids", NULL);
@@ -137,22 +215,8 @@ static int cmd_eval(int argc, char** argv) {
   struct llama_model* model = load_model(model_path, false);
   const struct llama_vocab* vocab = llama_model_get_vocab(model);
   const int n_vocab = llama_vocab_n_tokens(vocab);
-  struct llama_context_params cp = llama_context_default_params();
-  cp.n_ctx = (uint32_t)(n + greedy + 8);
-  cp.n_batch = cp.n_ctx;
-  cp.n_ubatch = cp.n_ctx;
-  cp.n_threads = threads;
-  cp.n_threads_batch = threads;
-  cp.no_perf = true;
-  struct llama_context* ctx = llama_init_from_model(model, cp);
-  if (!ctx) die("llama.cpp could not create a context for", model_path);
-  const char* lora_path = opt(argc, argv, "--lora", NULL);
-  if (lora_path) {
-    struct llama_adapter_lora* lora = llama_adapter_lora_init(model, lora_path);
-    if (!lora) die("llama.cpp could not load the adapter", lora_path);
-    float scale = (float)atof(opt(argc, argv, "--lora-scale", "1"));
-    if (llama_set_adapters_lora(ctx, &lora, 1, &scale) != 0) die("llama_set_adapters_lora failed", lora_path);
-  }
+  struct llama_context* ctx = make_context(model, n + greedy + 8, threads, model_path);
+  attach_lora(argc, argv, model, ctx);
 
   struct llama_batch batch = llama_batch_init(n, 0, 1);
   for (int i = 0; i < n; ++i) {
@@ -437,12 +501,13 @@ static int cmd_model_quantize(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  if (argc < 2) die("usage: harness eval|tokenize|chat-template|quantize|dequantize|model-quantize [options]", NULL);
+  if (argc < 2) die("usage: harness eval|nll|tokenize|chat-template|quantize|dequantize|model-quantize [options]", NULL);
   g_verbose = flag(argc, argv, "--verbose");
   llama_log_set(quiet_log, NULL);
   llama_backend_init();
   const char* cmd = argv[1];
   if (strcmp(cmd, "eval") == 0) return cmd_eval(argc, argv);
+  if (strcmp(cmd, "nll") == 0) return cmd_nll(argc, argv);
   if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc, argv);
   if (strcmp(cmd, "chat-template") == 0) return cmd_chat_template(argc, argv);
   if (strcmp(cmd, "quantize") == 0) return cmd_quantize(argc, argv);
