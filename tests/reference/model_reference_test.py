@@ -234,10 +234,17 @@ def reference_steps(cfg, weights, inputs, targets, dtype, opt_cfg, lr):
 
 
 def compare_case(binary, case, keep):
+    """One case in a work folder: `keep`, or a temporary one removed afterwards."""
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        return compare_case_in(binary, case, keep)
+    with tempfile.TemporaryDirectory(prefix=f"nsref-{case[0]}-") as work:
+        return compare_case_in(binary, case, work)
+
+
+def compare_case_in(binary, case, work):
     name, preset, model_toml, vocab, B, T, seed = case
     failures = []
-    work = keep or tempfile.mkdtemp(prefix=f"nsref-{name}-")
-    os.makedirs(work, exist_ok=True)
     lr = CASE_LR.get(name, LR)
     dump = run_dump(binary, work, name, preset, model_toml, vocab, B, T, seed, lr)
 
