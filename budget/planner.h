@@ -21,6 +21,9 @@ namespace budget {
 // thread stacks and packing buffers, the allocator, the run log and the tokenizer. Measured on
 // short real runs (tests/integration/budget_rss_test.sh); `threads` 0 = all cores.
 uint64_t runtime_overhead_bytes(int threads);
+// The same plus OpenBLAS's packing buffers, which grow with the widest product the run multiplies:
+// `widest_n` columns of output (the vocabulary for the LM head, else the widest linear layer).
+uint64_t runtime_overhead_bytes(int threads, int64_t widest_n);
 
 struct PlanItem {
   std::string key;    // stable JSON key: "weights", "frozen_weights", "gradients", "optimizer_moments",

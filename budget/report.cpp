@@ -171,7 +171,8 @@ Table training_table(const BudgetReport& r) {
   t.right_align = {false};
   for (const MemoryPlan& p : r.by_mode) {
     std::string h = trainer::train_mode_name(p.run.mode);
-    if (p.run.mode != trainer::TrainMode::kFull) h += " (" + std::string(precision_name(p.run.base_precision)) + ")";
+    if (p.run.mode != trainer::TrainMode::kFull)
+      h += " (" + std::string(p.run.mapped_base ? "base mapped in its file's types" : precision_name(p.run.base_precision)) + ")";
     t.headers.push_back(h);
     t.right_align.push_back(true);
   }

@@ -14,7 +14,9 @@ nlohmann::json plan_json(const MemoryPlan& p) {
   j["micro_batch"] = p.run.micro_batch;
   j["lora_rank"] = p.run.mode == trainer::TrainMode::kFull ? 0 : p.run.lora_rank;
   j["grad_checkpoint"] = p.run.grad_checkpoint;
-  j["base_precision"] = p.run.mode == trainer::TrainMode::kFull ? "f32" : precision_name(p.run.base_precision);
+  j["base_precision"] = p.run.mode == trainer::TrainMode::kFull ? "f32"
+                        : p.run.mapped_base                      ? "mapped"  // the model file's own types
+                                                                 : precision_name(p.run.base_precision);
   j["optimizer"] = optimizer_name(p.run.optimizer);
   j["source"] = layout_source_name(p.source);
   j["trainable_params"] = p.trainable_params;

@@ -93,6 +93,7 @@ trainer::RunShape run_shape(const RunConfig& r) {
     s.lora.rank_max = r.lora_rank_max;
     s.lora.targets = r.lora_targets;
     s.lora.mapped_base = r.mapped_base;
+    s.lora.mapped_bytes = r.mapped_base ? r.mapped_base_bytes : 0;
     for (const BaseStorage& b : kBaseStorage) {
       if (b.precision == r.base_precision) {
         s.lora.base_format = b.format;
@@ -114,6 +115,7 @@ RunConfig run_config_of(const trainer::RunShape& s, Optimizer optimizer) {
   r.lora_rank_max = s.lora.rank_max;
   r.lora_targets = s.lora.targets;
   r.mapped_base = s.mode != trainer::TrainMode::kFull && s.lora.mapped_base;
+  r.mapped_base_bytes = r.mapped_base ? s.lora.mapped_bytes : 0;
   r.optimizer = optimizer;
   r.micro_batch = s.batch;
   r.seq_len = s.seq_len;

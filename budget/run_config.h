@@ -31,6 +31,7 @@ struct RunConfig {
   // LoraSettings::mapped_base): its linear weights are file-backed pages, outside the plan's arenas;
   // base_precision is then not checked.
   bool mapped_base = false;
+  uint64_t mapped_base_bytes = 0;        // with mapped_base: those weights' bytes (resident while training)
   int lora_rank = 16;                    // adapter rank r at the start (lora/qlora)
   int lora_rank_max = 0;                 // adapters are allocated for this rank; 0 = lora_rank
   // Matrices that get adapters, by their local name ("q", "k", "v", "o", "gate", "up", "down",

@@ -148,6 +148,14 @@ common::Result<Rendered> render(const BudgetArgs& a) {
     NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Tokenizer> tok, trainer::make_tokenizer(tokenizer));
     model.vocab_size = tok->vocab_size();
   }
+  // As train does: a GGUF base (and an HF base in lora mode) stays mapped in its file's types unless
+  // --base-format asks for another storage; the plan counts those bytes.
+  if (imported && !config_only && run.mode != trainer::TrainMode::kFull && a.base.empty() &&
+      (std::string(about["format"]) == "gguf" || run.mode == trainer::TrainMode::kLora)) {
+    NS_ASSIGN_OR_RETURN(ModelSource src, open_imported_source(a.model, false));
+    run.mapped_base = true;
+    NS_ASSIGN_OR_RETURN(run.mapped_base_bytes, src.imported->mapped_linear_bytes(model));
+  }
   NS_ASSIGN_OR_RETURN(budget::BudgetReport report, budget::build_report(profile, model, run));
   Rendered out;
   out.fits = report.selected.fits();

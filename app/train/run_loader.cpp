@@ -57,6 +57,7 @@ Result<std::unique_ptr<trainer::Model>> load_inference_model(const LoadedRun& ru
   shape.seq_len = seq_len;
   shape.training = false;
   shape.grad_checkpoint = false;
+  shape.head_chunk = 0;  // sampling and scoring read the whole logits
   // Per-thread scratch (attention, adapters, dequantization panels) for every thread this process
   // computes with: `sample --threads N` and OMP_NUM_THREADS may exceed what the run trained with.
   shape.max_threads = std::max(shape.max_threads, trainer::compute_threads());

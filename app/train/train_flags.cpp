@@ -188,6 +188,8 @@ Result<RunConfig> resolve_train_config(const TrainFlags& f) {
   if (f.seed) c.train.seed = *f.seed;
   NS_ASSIGN_OR_RETURN(GradCheckpoint checkpoint, parse_grad_checkpoint(f.grad_checkpoint));
   if (checkpoint != GradCheckpoint::kAuto) c.shape.grad_checkpoint = checkpoint == GradCheckpoint::kOn;
+  // The LM head fused with its loss in chunks (trainer/lm_head.h): no (B, T, V) logits, as planned.
+  c.shape.head_chunk = trainer::kHeadChunkAuto;
   if (f.lr && !f.min_lr && c.train.min_lr > c.train.lr) c.train.min_lr = c.train.lr / 10;
   if (c.train.warmup >= c.train.steps) c.train.warmup = c.train.steps / 10;
   if (c.out_dir.empty()) c.out_dir = default_run_dir(c.model.name);

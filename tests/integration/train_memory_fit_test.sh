@@ -8,7 +8,7 @@
 source "$(dirname "$0")/train_lib.sh"
 head -c 200000 "${NS_TEST_DATA_DIR:-}/tinyshakespeare.txt" >"$work/text.txt" 2>/dev/null ||
   { echo "SKIP: tinyshakespeare.txt is missing (NS_TEST_DATA_DIR)"; exit 77; }
-ARGS=(--preset gpt-small --data "$work/text.txt" --seq 256 --batch 8 --threads 2 --thermal none --eval-every 0
+ARGS=(--preset gpt-small --data "$work/text.txt" --seq 256 --batch 8 --threads 2 --thermal none --eval-every 0 --eval-batches 1
       --checkpoint-every 2)
 first_loss() { grep -m1 -oE "^step +1/[0-9]+ \| loss [0-9.]+" "$1" | awk '{print $NF}'; }
 config_field() { "$BIN" log "$1" runs --format json | $PY -c "import json,sys; print(json.loads(json.load(sys.stdin)[-1]['config_json'])$2)"; }

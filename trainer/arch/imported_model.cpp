@@ -233,6 +233,18 @@ WeightLookup ImportedModel::f32_lookup() const {
   };
 }
 
+Result<uint64_t> ImportedModel::mapped_linear_bytes(const ModelConfig& config) const {
+  RunShape full;  // a full listing shows every linear weight with its (out, in)
+  NS_ASSIGN_OR_RETURN(std::vector<TensorSpec> specs, list_run_tensors(config, full));
+  uint64_t bytes = 0;
+  for (const TensorSpec& t : specs) {
+    if (!t.linear || t.role != TensorRole::kWeight || t.shape.size() != 2) continue;
+    NS_ASSIGN_OR_RETURN(quant::TypedMatrix m, typed(t.name, t.shape[0], t.shape[1]));
+    bytes += static_cast<uint64_t>(m.rows) * m.row_stride();
+  }
+  return bytes;
+}
+
 Result<quant::TypedMatrix> ImportedModel::typed(const std::string& name, int64_t out, int64_t in) const {
   const TensorMapping* t = mapping(name);
   if (t == nullptr) return Status::NotFound(path_ + ": no tensor for " + name);

@@ -32,6 +32,9 @@ struct LoraSettings {
   // With mapped_base: "" when the base is read in its file's own encoding; a ggml type name ("q4_K")
   // when the base (an HF checkpoint) is encoded into that type on load and held in memory.
   std::string mapped_encoding;
+  // With mapped_base: bytes of those linear weights as mapped (the file's types) or encoded on load.
+  // Not layout: the planner counts them, since every step reads them all and they stay resident.
+  uint64_t mapped_bytes = 0;
   // Not layout, carried with the shape into checkpoints: the lowest rank a governor may shrink the
   // adapters to (0 = 1), and the identity of the frozen base (its source checkpoint's checksum), so
   // that an adapter is only ever applied to the base it was trained on.

@@ -67,6 +67,9 @@ class BaseSource {
   // the file's own encoding; a matrix whose rows are not a whole number of that type's blocks is
   // encoded as q8_0. InvalidArgument for an unknown type or a base that is not imported.
   common::Status encode_on_load(const std::string& type_name);
+  // Bytes of the linear weights map_into hands a model of this config and shape: the file's own
+  // encoding, or encode_on_load's. What LoraSettings::mapped_bytes records for the planner.
+  common::Result<uint64_t> mapped_bytes(const ModelConfig& config, const RunShape& shape) const;
   // Sets every trainable weight of a full-mode model (the start of a full fine-tune).
   common::Status fill_full(Model& model) const;
 
