@@ -1,13 +1,14 @@
 // The lfm2 architecture's config.json reading (trainer/arch/lfm2.cpp): the layer pattern from
 // layer_types or from full_attn_idxs, the MLP width LFM2 derives from block_ff_dim (LFM2-350M's
 // config gives the 4608 llama.cpp files carry), tied embeddings by default, attention with q/k norms,
-// and config errors naming the file and the key. The weights' round trip against llama.cpp is in
-// import_test.cpp (Arch/Imported, "lfm2").
+// config errors naming the file and the key, and which conv models GGUF export writes as lfm2. The weights' round trip
+// against llama.cpp is in import_test.cpp (Arch/Imported, "lfm2").
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "trainer/arch/architecture.h"
+#include "trainer/formats/gguf_export.h"
 
 namespace {
 
@@ -83,6 +84,23 @@ TEST(Lfm2Arch, BadPatternsAreRefusedNamingTheFile) {
     ASSERT_FALSE(c.ok()) << keys;
     EXPECT_NE(c.status().message().find("config.json"), std::string::npos) << c.status().message();
   }
+}
+
+// A model of conv+mlp and attn+mlp blocks is written as llama.cpp's lfm2; other mixes are refused.
+TEST(Lfm2Arch, GgufExportWritesConvModelsAsLfm2) {
+  trainer::ModelConfig c = read(lfm2_350m("\"full_attn_idxs\": [2]"));
+  c.name = "my-run";
+  auto a = trainer::gguf_export_architecture(c, "runs/x");
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(std::string((*a)->name), "lfm2");
+  trainer::ModelConfig mixed = c;
+  mixed.blocks[1] = trainer::BlockSpec{{LayerKind::kSsm}};
+  auto refused = trainer::gguf_export_architecture(mixed, "runs/x");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("conv+mlp or attn+mlp"), std::string::npos) << refused.status().message();
+  trainer::ModelConfig no_norm = c;
+  no_norm.attn.qk_norm = false;
+  EXPECT_FALSE(trainer::gguf_export_architecture(no_norm, "runs/x").ok());
 }
 
 }  // namespace
