@@ -1,7 +1,7 @@
 // The `conv` kind (LFM2's short gated convolution) inside a model: every weight's gradient against
-// finite differences (conv blocks beside attention with q/k norms), the recurrent decode step against
-// the full forward, and packed documents restarting the conv state at every boundary (the same
-// logits and gradients as each document alone).
+// finite differences (conv blocks beside attention with q/k norms), gradient checkpointing, the recurrent decode step
+// against the full forward, and packed documents restarting the conv state at every boundary (the same logits and
+// gradients as each document alone).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -80,6 +80,29 @@ TEST(ShortConv, ModelGradientsMatchFiniteDifferences) {
         [&] { return trainer_test::model_loss_double(*m, in.data(), tgt.data(), N); }, o);
   }
   EXPECT_EQ(conv_tensors, 3 * 3);  // in_proj, conv, out_proj of three conv blocks
+}
+
+// Gradient checkpointing re-runs the conv blocks' forward from their saved inputs: the same gradients.
+TEST(ShortConv, CheckpointingGivesTheSameGradients) {
+  const ModelConfig c = lfm2_like();
+  const int N = 12;
+  const auto in = tokens(N, c.vocab_size, 1), tgt = tokens(N, c.vocab_size, 2);
+  std::vector<std::vector<float>> grads[2];
+  for (int ck = 0; ck < 2; ++ck) {
+    RunShape shape;
+    shape.batch = 2;
+    shape.seq_len = 6;
+    shape.grad_checkpoint = ck == 1;
+    auto m = Model::create(c, shape);
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    (*m)->init_weights(42);
+    (*m)->zero_grad();
+    (*m)->forward(in.data(), tgt.data());
+    (*m)->backward(1.0f);
+    for (const trainer::ParamRef& p : (*m)->params()) grads[ck].emplace_back(p.grad, p.grad + p.numel);
+  }
+  ASSERT_EQ(grads[0].size(), grads[1].size());
+  for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_EQ(grads[0][i], grads[1][i]) << "parameter " << i;
 }
 
 TEST(ShortConv, DecodeStepMatchesFullForward) {
