@@ -12,7 +12,8 @@
 #     samples with its recurrent conv state (the same greedy tokens as re-running the forward);
 #   - export --format gguf of the full run and export-adapter --format gguf of the qlora run give
 #     llama.cpp nightshift's NLL (2e-3 relative), the f32 export also its greedy continuation; the PEFT adapter has the
-#     transformers module names (model.layers.N.conv.in_proj, self_attn.out_proj, feed_forward.w1).
+#     transformers module names (model.layers.N.conv.in_proj, self_attn.out_proj, feed_forward.w1);
+#   - export --format hf writes an Lfm2ForCausalLM directory that imports back with the run's loss.
 # Skipped (77) without the llama.cpp reference or the test text (scripts/setup.sh).
 source "$(dirname "$0")/train_lib.sh"
 SRC=${NS_LLAMACPP_SRC:-}
@@ -196,5 +197,19 @@ missing = [n for n in want if n not in names]
 assert not missing, (missing, sorted(names)[:8])
 assert {"in_proj", "out_proj", "q_proj", "w1"} <= set(cfg["target_modules"]), cfg["target_modules"]
 print(f"ok   PEFT adapter: {len(names)} tensors with transformers' Lfm2 module names, targets {cfg['target_modules']}")
+PYEOF
+# export --format hf: an Lfm2ForCausalLM directory (layer_types, conv weight (D, 1, L)) that imports
+# back with the run's loss (the GGUF base has no HF tokenizer files: the fixture's are added).
+"$BIN" export "$work/full" --format hf --out "$work/full_hf" > "$work/export_hf.log" 2>&1 || fail "export --format hf failed"
+cp "$work/tok/"* "$work/full_hf/"
+"$BIN" eval "$work/full_hf" --data "$work/held.txt" --seq 64 --json > "$work/held_eval_hf.json" 2> "$work/held_eval.log" ||
+  fail "eval of the exported HF directory failed"
+$PY - "$work/held_eval_full.json" "$work/held_eval_hf.json" "$work/full_hf/config.json" <<'PYEOF' || fail "the HF export differs"
+import json, sys
+run, hf, cfg = (json.load(open(p)) for p in sys.argv[1:4])
+assert cfg["model_type"] == "lfm2" and cfg["layer_types"][2] == "full_attention", cfg
+rel = abs(run["loss"] - hf["loss"]) / run["loss"]
+print(f"ok   export --format hf: re-imported loss {hf['loss']:.6f}, the run's {run['loss']:.6f} (relative {rel:.1e})")
+assert rel < 1e-6, rel
 PYEOF
 echo "PASS lfm2_test"
