@@ -147,8 +147,9 @@ Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const
     }
     if (c.has_layer(LayerKind::kAttn) && (!c.attn.qk_norm || c.attn.qkv_bias || c.attn.window > 0 ||
                                           c.attn.rope_scale_factor > 0 || c.head_dim() * c.attn.n_heads != c.d_model))
-      return refuse("lfm2 attention has q/k norms, no biases, no sliding window, no RoPE scaling and heads of "
-                    "d_model / n_heads");
+      return refuse(
+          "lfm2 attention has q/k norms, no biases, no sliding window, no RoPE scaling and heads of "
+          "d_model / n_heads");
     return by_name("lfm2");
   }
   if (!attn_mlp && !ssm)
