@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "trainer/arch/architecture.h"
 #include "trainer/formats/gguf_export.h"
+#include "trainer/lora/plan.h"
 
 namespace {
 
@@ -101,6 +103,14 @@ TEST(Lfm2Arch, GgufExportWritesConvModelsAsLfm2) {
   trainer::ModelConfig no_norm = c;
   no_norm.attn.qk_norm = false;
   EXPECT_FALSE(trainer::gguf_export_architecture(no_norm, "runs/x").ok());
+}
+
+// LoRA targets by LFM2's Hugging Face module names: in_proj and out_proj are the conv kind's own;
+// feed_forward.w1 / w3 / w2 are the mlp's gate, up and down.
+TEST(Lfm2Arch, LoraTargetsByHfNames) {
+  auto t = trainer::parse_lora_targets("in_proj,out_proj,w1,w3,w2,q_proj");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(*t, (std::vector<std::string>{"in_proj", "out_proj", "gate", "up", "down", "q"}));
 }
 
 }  // namespace
