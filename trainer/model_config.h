@@ -15,9 +15,9 @@ namespace trainer {
 
 // The sub-layers a block is made of. Each sub-layer is pre-norm (RMSNorm) with a residual:
 //   x = x + layer(rmsnorm(x)).
-enum class LayerKind { kAttn, kMlp, kSsm, kMoe };
+enum class LayerKind { kAttn, kMlp, kSsm, kMoe, kConv };
 
-// A block: one or more sub-layers, written "attn+mlp", "ssm", "ssm+moe", "attn+moe".
+// A block: one or more sub-layers, written "attn+mlp", "ssm", "ssm+moe", "attn+moe", "conv+mlp".
 struct BlockSpec {
   std::vector<LayerKind> layers;
   bool operator==(const BlockSpec&) const = default;
@@ -49,6 +49,10 @@ struct SsmConfig {
   int dt_rank = 0;          // R; 0 = ceil(d_model / 16)
 };
 
+struct ConvConfig {
+  int l_cache = 3;          // L: kernel width of the short gated convolution (LFM2's conv_L_cache)
+};
+
 struct MoeConfig {
   int n_experts = 8;        // X
   int top_k = 2;
@@ -71,6 +75,7 @@ struct ModelConfig {
   MlpConfig mlp;
   SsmConfig ssm;
   MoeConfig moe;
+  ConvConfig conv;
 
   // Resolved dimensions (the 0 = default rules above applied).
   int embed_dim() const { return d_embed > 0 ? d_embed : d_model; }

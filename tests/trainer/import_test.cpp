@@ -151,7 +151,7 @@ TEST_P(Imported, LogitsAndGreedyContinuationMatchLlamaCpp) {
   EXPECT_EQ(our_greedy(c, (*m)->f32_lookup(), kPrompt, 8), greedy);
 }
 
-INSTANTIATE_TEST_SUITE_P(Arch, Imported, ::testing::Values("llama", "qwen2", "qwen3", "mamba"));
+INSTANTIATE_TEST_SUITE_P(Arch, Imported, ::testing::Values("llama", "qwen2", "qwen3", "mamba", "lfm2"));
 
 // Llama 3.1's RoPE scaling: the HF directory (rope_scaling of type llama3) and the GGUF that carries
 // the same scaling as rope_freqs.weight (per-pair factors, from which the parameters are recovered)

@@ -34,7 +34,7 @@ ModelConfig every_kind() {
 
 TEST(LayerKinds, RegistryIsInEnumOrderAndNamesParse) {
   const auto kinds = layer_kinds();
-  ASSERT_EQ(kinds.size(), 4u);
+  ASSERT_EQ(kinds.size(), 5u);
   for (size_t i = 0; i < kinds.size(); ++i) {
     EXPECT_EQ(static_cast<size_t>(kinds[i].kind), i);
     EXPECT_EQ(&layer_kind_info(kinds[i].kind), &kinds[i]);

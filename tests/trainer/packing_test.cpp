@@ -1,6 +1,6 @@
 // Packed rows (Model::forward with positions): several documents in one row give each document
 // the same loss, logits and gradients as running it alone — for attention (RoPE, grouped KV heads,
-// sliding window), SSM (conv history and scan state restart) and a hybrid preset, in full and LoRA
+// sliding window), SSM (conv history and scan state restart), LFM2's short conv and a hybrid preset, in full and LoRA
 // mode — including a row that starts inside a document (positions > 0 at the row start, within the
 // RoPE tables and beyond them).
 #include <gtest/gtest.h>
@@ -165,6 +165,23 @@ TEST(Packing, AttentionDocumentsGetTheSameGradientsAsAlone) { check_documents_al
 TEST(Packing, AttentionFeaturesDocumentsGetTheSameGradientsAsAlone) { check_documents_alone(attention_features(), false); }
 TEST(Packing, SsmDocumentsGetTheSameGradientsAsAlone) { check_documents_alone(preset("mamba-tiny"), false); }
 TEST(Packing, HybridDocumentsGetTheSameGradientsAsAlone) { check_documents_alone(preset("hybrid-tiny"), false); }
+// LFM2's pattern: short-conv blocks (the conv history restarts per document) around attention with q/k norms.
+ModelConfig short_conv_hybrid() {
+  ModelConfig c = preset("gpt-tiny");
+  c.name = "lfm2-like";
+  c.d_model = 64;
+  const trainer::BlockSpec conv{{LayerKind::kConv, LayerKind::kMlp}}, attn{{LayerKind::kAttn, LayerKind::kMlp}};
+  c.blocks = {conv, attn, conv};
+  c.attn.n_heads = 4;
+  c.attn.n_kv_heads = 2;
+  c.attn.qk_norm = true;
+  c.mlp.d_ff = 96;
+  return c;
+}
+TEST(Packing, ShortConvDocumentsGetTheSameGradientsAsAlone) {
+  check_documents_alone(short_conv_hybrid(), false);
+  check_documents_alone(short_conv_hybrid(), true);
+}
 TEST(Packing, LoraDocumentsGetTheSameGradientsAsAlone) {
   check_documents_alone(preset("gpt-tiny"), true);
   check_documents_alone(preset("mamba-tiny"), true);

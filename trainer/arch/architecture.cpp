@@ -13,10 +13,11 @@ extern const Architecture kLlamaArchitecture;  // arch/llama.cpp
 extern const Architecture kMambaArchitecture;  // arch/mamba.cpp
 extern const Architecture kQwen2Architecture;  // arch/qwen.cpp
 extern const Architecture kQwen3Architecture;  // arch/qwen.cpp
+extern const Architecture kLfm2Architecture;   // arch/lfm2.cpp
 
 namespace {
 const Architecture* const kArchitectures[] = {&kLlamaArchitecture, &kQwen2Architecture, &kQwen3Architecture,
-                                              &kMambaArchitecture};
+                                              &kMambaArchitecture, &kLfm2Architecture};
 }  // namespace
 
 std::span<const Architecture* const> architectures() { return kArchitectures; }

@@ -113,6 +113,18 @@ Result<std::vector<std::string>> HfConfig::get_strings(const char* key) const {
   return out;
 }
 
+Result<std::vector<int64_t>> HfConfig::get_ints(const char* key) const {
+  std::vector<int64_t> out;
+  auto it = impl_->json.find(key);
+  if (it == impl_->json.end() || it->is_null()) return out;
+  if (!it->is_array()) return impl_->wrong(key, "an array of integers");
+  for (const auto& v : *it) {
+    if (!v.is_number_integer()) return impl_->wrong(key, "an array of integers");
+    out.push_back(v.get<int64_t>());
+  }
+  return out;
+}
+
 Result<int64_t> HfConfig::require_int(std::initializer_list<const char*> keys) const {
   NS_ASSIGN_OR_RETURN(std::optional<int64_t> v, get_int(keys));
   if (!v) return Status::InvalidArgument(impl_->source + ": missing '" + std::string(*keys.begin()) + "'");

@@ -35,6 +35,8 @@ class HfConfig {
   common::Result<std::optional<HfConfig>> get_object(const char* key) const;
   // The strings of an array ("architectures", "layer_types"); empty when absent.
   common::Result<std::vector<std::string>> get_strings(const char* key) const;
+  // The integers of an array ("full_attn_idxs"); empty when absent.
+  common::Result<std::vector<int64_t>> get_ints(const char* key) const;
 
   // A required integer: InvalidArgument "FILE: missing 'key'" when absent.
   common::Result<int64_t> require_int(std::initializer_list<const char*> keys) const;

@@ -65,7 +65,16 @@ GgufMetadata arch_metadata(const GgufModelInfo& info) {
   put_u32(m, a + ".context_length", info.context_length);
   put_u32(m, a + ".embedding_length", c.d_model);
   put_u32(m, a + ".block_count", static_cast<int64_t>(c.blocks.size()));
-  if (a == "mamba") {
+  if (a == "lfm2") {  // llama.cpp's converter: head_count_kv per layer, 0 for a conv layer
+    std::vector<int64_t> kv;
+    for (const BlockSpec& b : c.blocks) kv.push_back(b.layers.front() == LayerKind::kConv ? 0 : c.kv_heads());
+    put_u32(m, a + ".feed_forward_length", c.ff_dim());
+    put_u32(m, a + ".attention.head_count", c.attn.n_heads);
+    m.emplace_back(a + ".attention.head_count_kv", GgufValue::int_array(formats::GgufType::kU32, kv));
+    put_u32(m, a + ".shortconv.l_cache", c.conv.l_cache);
+    m.emplace_back(a + ".rope.freq_base", GgufValue::f32(c.attn.rope_theta));
+    m.emplace_back(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
+  } else if (a == "mamba") {
     put_u32(m, a + ".feed_forward_length", 0);
     put_u32(m, a + ".attention.head_count", 0);
     put_u32(m, a + ".ssm.conv_kernel", c.ssm.d_conv);
@@ -131,6 +140,18 @@ Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const
   if (named == nullptr && !c.blocks.empty() && c.attn.qkv_bias) named = by_name("qwen2");
   if (c.has_bridge())
     return refuse("its input/output bridge projections (d_embed != d_model) have no llama.cpp tensor");
+  if (c.has_layer(LayerKind::kConv) || (named != nullptr && std::string(named->name) == "lfm2")) {
+    for (const BlockSpec& b : c.blocks) {
+      if (b != BlockSpec{{LayerKind::kConv, LayerKind::kMlp}} && b != BlockSpec{{LayerKind::kAttn, LayerKind::kMlp}})
+        return refuse("llama.cpp's lfm2 architecture needs every block conv+mlp or attn+mlp");
+    }
+    if (c.has_layer(LayerKind::kAttn) && (!c.attn.qk_norm || c.attn.qkv_bias || c.attn.window > 0 ||
+                                          c.attn.rope_scale_factor > 0 || c.head_dim() * c.attn.n_heads != c.d_model))
+      return refuse(
+          "lfm2 attention has q/k norms, no biases, no sliding window, no RoPE scaling and heads of "
+          "d_model / n_heads");
+    return by_name("lfm2");
+  }
   if (!attn_mlp && !ssm)
     return refuse(
         "llama.cpp's llama architecture needs every block attn+mlp and mamba every block ssm (this model mixes "

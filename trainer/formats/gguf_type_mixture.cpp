@@ -1,7 +1,7 @@
 // The --outtype of a GGUF export and the per-tensor type choice of llama.cpp's llama-quantize for the
 // file types nightshift writes (src/llama-quant.cpp: tensor_allows_quantization, the Q4_K_M
 // mixture of llama_tensor_get_type_impl, tensor_type_fallback), without an importance matrix:
-//   - only tensors of 2+ dims whose name ends in "weight" are converted; norms and ssm_conv1d stay F32;
+//   - only tensors of 2+ dims whose name ends in "weight" are converted; norms, ssm_conv1d and shortconv.conv stay F32;
 //   - the output matrix (and the token embedding when it is tied) becomes Q6_K under a quantized
 //     type other than Q8_0, or Q8_0 when its rows are not whole blocks of the file's type;
 //   - Q4_K_M: attn_v and ffn_down of the layers use_more_bits picks (the first and last eighth and
@@ -55,7 +55,8 @@ int n_dims(const std::vector<int64_t>& dims) {
 bool allows_quantization(const std::string& name, const std::vector<int64_t>& dims) {
   if (n_dims(dims) < 2) return false;
   if (name.size() < 6 || name.compare(name.size() - 6, 6, "weight") != 0) return false;
-  return !contains(name, "_norm.weight") && !contains(name, "ssm_conv1d") && !contains(name, "ffn_gate_inp.weight");
+  return !contains(name, "_norm.weight") && !contains(name, "ssm_conv1d") && !contains(name, "shortconv.conv.weight") &&
+         !contains(name, "ffn_gate_inp.weight");
 }
 
 bool use_more_bits(int i_layer, int n_layers) {

@@ -52,6 +52,7 @@ const char* hf_class_of(const std::string& model_type) {
   if (model_type == "qwen2") return "Qwen2ForCausalLM";
   if (model_type == "qwen3") return "Qwen3ForCausalLM";
   if (model_type == "mamba") return "MambaForCausalLM";
+  if (model_type == "lfm2") return "Lfm2ForCausalLM";
   return nullptr;
 }
 
@@ -110,9 +111,34 @@ void set_mamba_keys(const ModelConfig& c, json& j) {
   if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
 }
 
-// Our weights' shapes in HF's: mamba's depthwise conv weight is (Di, 1, K) there, (Di, K) here.
+// transformers' Lfm2Config: the layer pattern as layer_types, the MLP width as written (no auto-adjust).
+void set_lfm2_keys(const ModelConfig& c, json& j) {
+  json types = json::array();
+  for (const BlockSpec& b : c.blocks) types.push_back(b.layers.front() == LayerKind::kConv ? "conv" : "full_attention");
+  j.erase("full_attn_idxs");
+  j["layer_types"] = types;
+  j["hidden_size"] = c.d_model;
+  j["num_hidden_layers"] = c.blocks.size();
+  j["num_attention_heads"] = c.attn.n_heads;
+  j["num_key_value_heads"] = c.kv_heads();
+  j["block_ff_dim"] = c.ff_dim();
+  j["intermediate_size"] = c.ff_dim();
+  j["block_auto_adjust_ff_dim"] = false;
+  j["conv_L_cache"] = c.conv.l_cache;
+  j["conv_bias"] = false;
+  j["norm_eps"] = common::float_as_decimal(c.norm_eps);
+  j["rope_theta"] = common::float_as_decimal(c.attn.rope_theta);
+  j["vocab_size"] = c.vocab_size;
+  j["tie_embedding"] = c.tied_embedding;
+  j["tie_word_embeddings"] = c.tied_embedding;
+  if (!j.contains("max_position_embeddings")) j["max_position_embeddings"] = 2048;
+  if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
+}
+
+// Our weights' shapes in HF's: mamba's and lfm2's depthwise conv weights are (Di, 1, K) there, (Di, K) here.
 std::vector<int64_t> hf_shape(const std::string& hf_name, const std::vector<int64_t>& shape) {
   if (hf_name.ends_with("mixer.conv1d.weight") && shape.size() == 2) return {shape[0], 1, shape[1]};
+  if (hf_name.ends_with("conv.conv.weight") && shape.size() == 2) return {shape[0], 1, shape[1]};
   return shape;
 }
 
@@ -147,6 +173,8 @@ Result<std::string> hf_config_json(const ModelConfig& config, const HfLayout& la
     j["architectures"] = {cls};
   if (layout.model_type == "mamba")
     set_mamba_keys(config, j);
+  else if (layout.model_type == "lfm2")
+    set_lfm2_keys(config, j);
   else
     set_attention_keys(config, layout.model_type, j);
   j["torch_dtype"] = "float32";

@@ -5,11 +5,11 @@
 
 namespace trainer {
 
-extern const LayerKindInfo kAttnKind, kMlpKind, kSsmKind, kMoeKind;  // layers/<kind>_kind.cpp
+extern const LayerKindInfo kAttnKind, kMlpKind, kSsmKind, kMoeKind, kConvKind;  // layers/<kind>_kind.cpp
 
 namespace {
 // In LayerKind order.
-const LayerKindInfo* const kKindTable[] = {&kAttnKind, &kMlpKind, &kSsmKind, &kMoeKind};
+const LayerKindInfo* const kKindTable[] = {&kAttnKind, &kMlpKind, &kSsmKind, &kMoeKind, &kConvKind};
 }  // namespace
 
 std::span<const LayerKindInfo> layer_kinds() {

@@ -82,17 +82,18 @@ common::Result<std::vector<std::string>> parse_lora_targets(const std::string& c
     name.erase(0, name.find_first_not_of(" \t"));
     name.erase(name.find_last_not_of(" \t") + 1);
     if (name.empty()) return Status::InvalidArgument("empty LoRA target in '" + csv + "'");
-    // The names of Hugging Face's Llama/Qwen modules (PEFT's target_modules) stand for ours.
+    // The names of Hugging Face's Llama/Qwen modules (PEFT's target_modules) stand for ours, and
+    // LFM2's feed-forward names (w1 gate, w3 up, w2 down).
     static constexpr std::pair<const char*, const char*> kHfNames[] = {
-        {"q_proj", "q"}, {"k_proj", "k"}, {"v_proj", "v"}, {"o_proj", "o"},
-        {"gate_proj", "gate"}, {"up_proj", "up"}, {"down_proj", "down"}};
+        {"q_proj", "q"},   {"k_proj", "k"},       {"v_proj", "v"}, {"o_proj", "o"}, {"gate_proj", "gate"},
+        {"up_proj", "up"}, {"down_proj", "down"}, {"w1", "gate"},  {"w3", "up"},    {"w2", "down"}};
     for (const auto& [hf, ours] : kHfNames) {
       if (name == hf) name = ours;
     }
     if (std::find(known_lora_targets().begin(), known_lora_targets().end(), name) == known_lora_targets().end())
       return Status::InvalidArgument("unknown LoRA target '" + name + "' (known: " + join(known_lora_targets()) +
-                                     ", q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; or 'all', "
-                                     "'default')");
+                                     ", q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, w1, w2, w3; "
+                                     "or 'all', 'default')");
     if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
     pos = comma + 1;
   }

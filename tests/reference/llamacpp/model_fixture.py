@@ -4,7 +4,8 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
 (config.json + model.safetensors with the transformers names and layouts).
 
   PYTHONPATH=<llama.cpp>/gguf-py python3 model_fixture.py ARCH OUT_DIR [options]
-    ARCH        llama | qwen2 (q/k/v biases) | qwen3 (q/k norms, head_dim of its own) | mamba
+    ARCH        llama | qwen2 (q/k/v biases) | qwen3 (q/k norms, head_dim of its own) | mamba |
+                lfm2 (short-conv and attention layers of --pattern, e.g. conv,conv,attn,conv,conv,attn)
     --vocab F   copy the tokenizer of a llama.cpp vocabulary file (models/ggml-vocab-*.gguf) into the
                 GGUF; the model's vocabulary is that size (else 64 tokens and no tokenizer)
     --hf-tokenizer DIR   copy DIR/tokenizer.json (and tokenizer_config.json) into the HF directory
@@ -14,6 +15,7 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
     --rope-llama3  (llama) Llama 3.1 RoPE scaling: rope_scaling in config.json, rope_freqs.weight (the
                    per-frequency factors, computed as llama.cpp's converter does) in the GGUF; a short
                    original context so that the scaling changes many frequencies
+    --pattern P    (lfm2) the layer types, comma-separated conv / attn (sets the number of layers)
     --no-permute   write llama's q/k rows unpermuted into the GGUF (a wrong file: the tests show it
                    is caught)
 Writes OUT_DIR/model.gguf and OUT_DIR/hf/. Weights are scaled so that predictions are peaked: a wrong
@@ -224,15 +226,101 @@ def mamba(a, rng, vocab):
     return hf, config, to_gguf
 
 
+def lfm2(a, rng, vocab):
+    """LFM2 as transformers names it (Lfm2ForCausalLM) and llama.cpp's converter writes it: the conv
+    weight (d, 1, L) squeezed to (d, L), head_count_kv per layer (0 for conv layers), the final norm
+    `embedding_norm` as token_embd_norm, the MLP width auto-adjusted from block_ff_dim."""
+    d, ff, H, K, lc = a.d, a.ff, a.heads, a.kv_heads, 3
+    kinds = a.pattern.split(",")
+    assert all(k in ("conv", "attn") for k in kinds), kinds
+    hd = d // H
+
+    def mat(rows, cols, gain=1.0):
+        return (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
+
+    def norm(n=d):
+        return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+
+    hf = {"model.embed_tokens.weight": mat(vocab, d, 16.0)}
+    for i, kind in enumerate(kinds):
+        p = f"model.layers.{i}."
+        hf[p + "operator_norm.weight"] = norm()
+        if kind == "conv":
+            hf[p + "conv.in_proj.weight"] = mat(3 * d, d, 1.5)
+            hf[p + "conv.conv.weight"] = (rng.standard_normal((d, 1, lc)) * 0.6).astype(np.float32)
+            hf[p + "conv.out_proj.weight"] = mat(d, d)
+        else:
+            hf[p + "self_attn.q_proj.weight"] = mat(H * hd, d, 2.0)
+            hf[p + "self_attn.k_proj.weight"] = mat(K * hd, d, 2.0)
+            hf[p + "self_attn.v_proj.weight"] = mat(K * hd, d)
+            hf[p + "self_attn.out_proj.weight"] = mat(d, H * hd)
+            hf[p + "self_attn.q_layernorm.weight"] = norm(hd)
+            hf[p + "self_attn.k_layernorm.weight"] = norm(hd)
+        hf[p + "ffn_norm.weight"] = norm()
+        hf[p + "feed_forward.w1.weight"] = mat(ff, d)
+        hf[p + "feed_forward.w3.weight"] = mat(ff, d)
+        hf[p + "feed_forward.w2.weight"] = mat(d, ff)
+    hf["model.embedding_norm.weight"] = norm()
+    if not a.tied:
+        hf["lm_head.weight"] = mat(vocab, d, 8.0)
+    # block_ff_dim 3/2 of the width: LFM2's auto-adjustment (2/3, rounded up to block_multiple_of) gives ff.
+    assert ff % 32 == 0, "--ff must be a multiple of 32 for lfm2"
+    config = {
+        "architectures": ["Lfm2ForCausalLM"], "model_type": "lfm2", "hidden_size": d, "block_ff_dim": 3 * ff // 2,
+        "intermediate_size": 3 * ff // 2, "block_auto_adjust_ff_dim": True, "block_ffn_dim_multiplier": 1.0,
+        "block_multiple_of": 32, "num_hidden_layers": len(kinds), "num_attention_heads": H,
+        "num_key_value_heads": K, "layer_types": ["conv" if k == "conv" else "full_attention" for k in kinds],
+        "conv_L_cache": lc, "conv_bias": False, "norm_eps": 1e-5, "rope_theta": 1000000.0,
+        "max_position_embeddings": a.ctx, "vocab_size": vocab, "tie_embedding": a.tied,
+        "tie_word_embeddings": a.tied, "torch_dtype": "float32",
+    }
+
+    def to_gguf(w):
+        w.add_context_length(a.ctx)
+        w.add_embedding_length(d)
+        w.add_feed_forward_length(ff)
+        w.add_block_count(len(kinds))
+        w.add_head_count(H)
+        w.add_head_count_kv([K if k == "attn" else 0 for k in kinds])
+        w.add_rope_freq_base(1000000.0)
+        w.add_layer_norm_rms_eps(1e-5)
+        w.add_shortconv_l_cache(lc)
+        w.add_vocab_size(vocab)
+        w.add_tensor("token_embd.weight", hf["model.embed_tokens.weight"])
+        for i, kind in enumerate(kinds):
+            p, g = f"model.layers.{i}.", f"blk.{i}."
+            w.add_tensor(g + "attn_norm.weight", hf[p + "operator_norm.weight"])
+            if kind == "conv":
+                w.add_tensor(g + "shortconv.in_proj.weight", hf[p + "conv.in_proj.weight"])
+                w.add_tensor(g + "shortconv.conv.weight", np.ascontiguousarray(hf[p + "conv.conv.weight"][:, 0, :]))
+                w.add_tensor(g + "shortconv.out_proj.weight", hf[p + "conv.out_proj.weight"])
+            else:
+                for x in ("q", "k", "v"):
+                    w.add_tensor(g + f"attn_{x}.weight", hf[p + f"self_attn.{x}_proj.weight"])
+                w.add_tensor(g + "attn_output.weight", hf[p + "self_attn.out_proj.weight"])
+                w.add_tensor(g + "attn_q_norm.weight", hf[p + "self_attn.q_layernorm.weight"])
+                w.add_tensor(g + "attn_k_norm.weight", hf[p + "self_attn.k_layernorm.weight"])
+            w.add_tensor(g + "ffn_norm.weight", hf[p + "ffn_norm.weight"])
+            w.add_tensor(g + "ffn_gate.weight", hf[p + "feed_forward.w1.weight"])
+            w.add_tensor(g + "ffn_up.weight", hf[p + "feed_forward.w3.weight"])
+            w.add_tensor(g + "ffn_down.weight", hf[p + "feed_forward.w2.weight"])
+        w.add_tensor("token_embd_norm.weight", hf["model.embedding_norm.weight"])
+        if not a.tied:
+            w.add_tensor("output.weight", hf["lm_head.weight"])
+
+    return hf, config, to_gguf
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba"])
+    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba", "lfm2"])
     ap.add_argument("out")
     ap.add_argument("--vocab")
     ap.add_argument("--hf-tokenizer")
     ap.add_argument("--tied", action="store_true")
     ap.add_argument("--n-vocab", type=int, default=64)
     ap.add_argument("--no-permute", action="store_true")
+    ap.add_argument("--pattern", default="conv,conv,attn,conv,conv,attn")
     ap.add_argument("--rope-llama3", action="store_true")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--d", type=int, default=64)
@@ -250,7 +338,7 @@ def main():
     if not a.vocab:
         w.add_tokenizer_model("no_vocab")
     rng = np.random.default_rng(a.seed)
-    hf, config, to_gguf = (mamba if a.arch == "mamba" else llama)(a, rng, vocab)
+    hf, config, to_gguf = {"mamba": mamba, "lfm2": lfm2}.get(a.arch, llama)(a, rng, vocab)
     to_gguf(w)
     w.write_header_to_file()
     w.write_kv_data_to_file()
