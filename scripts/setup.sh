@@ -18,6 +18,7 @@ PACKAGES=(
   python3 python3-torch python3-numpy   # the independent PyTorch reference and the benchmarks
   tmux                            # dashboard tests drive the TUI as a person would
   util-linux                      # unshare, for the fake hwmon tree test
+  time                            # GNU time: peak resident memory of real runs (qlora_rss_test)
   fortune-mod fortunes fortunes-min     # a real English corpus for the quick start
   nodejs npm                      # an independent GPT-2 tokenizer (gpt-3-encoder) for the tokenizer test
   libpcre2-dev                    # the models' tokenizers run their pre-tokenizer regexes with PCRE2
