@@ -35,9 +35,8 @@ ids_csv() { $PY -c "import json,sys; print(','.join(map(str, json.load(open(sys.
 PYTHONPATH="$SRC/gguf-py" REF="$NS_SOURCE_DIR/tests/reference" $PY - "$SRC/models/ggml-vocab-llama-spm.gguf" "$work/tok" <<'PYEOF' ||
 import os, sys
 sys.path.insert(0, os.environ["REF"])
-import gguf
 import gguf_vocab_fixture as G
-d = G.vocab_data(gguf.GGUFReader(sys.argv[1]))
+d = G.vocab_data(G.read_gguf_metadata(sys.argv[1]))
 os.makedirs(sys.argv[2], exist_ok=True)
 G.write_json(os.path.join(sys.argv[2], "tokenizer.json"), G.hf_sentencepiece(d, False))
 PYEOF
