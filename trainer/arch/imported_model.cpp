@@ -295,6 +295,9 @@ std::vector<ImportedModel::StoredTensor> ImportedModel::stored_tensors() const {
 void ImportedModel::release_resident_pages() const {
   if (hf_) hf_->release_resident_pages();
   if (gguf_) gguf_->release_resident_pages();
+  // The f32 buffers of f32_lookup hold the largest tensor read (the embedding): give them back.
+  std::vector<float>().swap(buffer_);
+  std::vector<float>().swap(staging_);
 }
 
 }  // namespace trainer
