@@ -68,16 +68,19 @@ Result<GradCheckpoint> parse_grad_checkpoint(const std::string& text) {
 Result<std::string> fit_run_to_budget(RunConfig* c, GradCheckpoint checkpoint, uint64_t budget_bytes) {
   if (checkpoint != GradCheckpoint::kAuto) c->shape.grad_checkpoint = checkpoint == GradCheckpoint::kOn;
   const Candidate asked{c->shape.batch, c->shape.grad_checkpoint};
-  NS_ASSIGN_OR_RETURN(uint64_t asked_bytes, planned_bytes(*c, asked));
-  if (asked_bytes <= budget_bytes) return std::string();
+  // A run the planner cannot cover is left as asked: the memory check refuses it (exit 3) or,
+  // with --no-memory-check, trains it with a warning.
+  Result<uint64_t> asked_bytes = planned_bytes(*c, asked);
+  if (!asked_bytes.ok() || *asked_bytes <= budget_bytes) return std::string();
   for (const Candidate& k : candidates(c->shape.batch, c->shape.seq_len, checkpoint)) {
-    NS_ASSIGN_OR_RETURN(uint64_t bytes, planned_bytes(*c, k));
-    if (bytes > budget_bytes) continue;
+    Result<uint64_t> planned = planned_bytes(*c, k);
+    if (!planned.ok() || *planned > budget_bytes) continue;
+    const uint64_t bytes = *planned;
     const int accum = c->train.accum * (c->shape.batch / k.micro_batch);
     std::string line = fmt::format(
         "memory: the run as asked plans {} of a {} budget; training with micro-batch {} x accumulation {} "
         "(effective batch {} as asked){}: {}",
-        common::format_bytes(asked_bytes), common::format_bytes(budget_bytes), k.micro_batch, accum,
+        common::format_bytes(*asked_bytes), common::format_bytes(budget_bytes), k.micro_batch, accum,
         k.micro_batch * accum, k.checkpoint ? " and gradient checkpointing" : "", common::format_bytes(bytes));
     c->shape.batch = k.micro_batch;
     c->shape.grad_checkpoint = k.checkpoint;
