@@ -139,6 +139,13 @@ common::Result<Rendered> render(const BudgetArgs& a) {
              {"format", src.imported->format()},
              {"tokenizer", src.imported->tokenizer_spec()},
              {"parameters", src.imported->parameter_count()}};
+    // As train does: a GGUF base (and an HF base in lora mode) stays mapped in its file's types
+    // unless --base-format asks for another storage; the plan counts those bytes.
+    if (run.mode != trainer::TrainMode::kFull && a.base.empty() &&
+        (std::string(src.imported->format()) == "gguf" || run.mode == trainer::TrainMode::kLora)) {
+      run.mapped_base = true;
+      NS_ASSIGN_OR_RETURN(run.mapped_base_bytes, src.imported->mapped_linear_bytes(model));
+    }
   } else {
     NS_ASSIGN_OR_RETURN(model, resolve_model(a.model.empty() ? default_model() : a.model));
   }
@@ -147,14 +154,6 @@ common::Result<Rendered> render(const BudgetArgs& a) {
     const std::string tokenizer = a.tokenizer.empty() ? default_run_config().tokenizer : a.tokenizer;
     NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Tokenizer> tok, trainer::make_tokenizer(tokenizer));
     model.vocab_size = tok->vocab_size();
-  }
-  // As train does: a GGUF base (and an HF base in lora mode) stays mapped in its file's types unless
-  // --base-format asks for another storage; the plan counts those bytes.
-  if (imported && !config_only && run.mode != trainer::TrainMode::kFull && a.base.empty() &&
-      (std::string(about["format"]) == "gguf" || run.mode == trainer::TrainMode::kLora)) {
-    NS_ASSIGN_OR_RETURN(ModelSource src, open_imported_source(a.model, false));
-    run.mapped_base = true;
-    NS_ASSIGN_OR_RETURN(run.mapped_base_bytes, src.imported->mapped_linear_bytes(model));
   }
   NS_ASSIGN_OR_RETURN(budget::BudgetReport report, budget::build_report(profile, model, run));
   Rendered out;

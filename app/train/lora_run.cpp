@@ -245,7 +245,7 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   }
   NS_RETURN_IF_ERROR(adopt_base_model(bi, *f.base, mode, out_flag_given, c));
   if (s.lora.mapped_base) {
-    NS_ASSIGN_OR_RETURN(s.lora.mapped_bytes, run.base->mapped_bytes(c->model, s));
+    NS_ASSIGN_OR_RETURN(s.lora.mapped_bytes, run.base->mapped_bytes(c->model));
   }
   return run;
 }

@@ -4,11 +4,9 @@
 
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <vector>
 
 #include "budget/planner.h"
-#include "common/atomic_file.h"
 #include "common/units.h"
 #include "trainer/formats/checkpoint.h"
 
@@ -91,13 +89,7 @@ Result<std::string> fit_run_to_budget(RunConfig* c, GradCheckpoint checkpoint, u
 }
 
 bool keep_stored_split(RunConfig* c, GradCheckpoint checkpoint) {
-  namespace fs = std::filesystem;
-  const fs::path root = fs::path(c->out_dir) / "checkpoints";
-  Result<std::string> latest = common::read_file((root / "latest").string());
-  if (!latest.ok()) return false;
-  std::string name = *latest;
-  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-  Result<trainer::CheckpointInfo> info = trainer::read_checkpoint_dir((root / name).string());
+  Result<trainer::CheckpointInfo> info = trainer::read_newest_checkpoint_state(c->out_dir);
   if (!info.ok()) return false;
   const trainer::RunShape& s = info->shape;
   const int stored_accum = info->options.accum;

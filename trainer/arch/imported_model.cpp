@@ -233,14 +233,20 @@ WeightLookup ImportedModel::f32_lookup() const {
   };
 }
 
-Result<uint64_t> ImportedModel::mapped_linear_bytes(const ModelConfig& config) const {
+Result<uint64_t> ImportedModel::mapped_linear_bytes(const ModelConfig& config,
+                                                   const quant::TypeTraits* encoding) const {
   RunShape full;  // a full listing shows every linear weight with its (out, in)
   NS_ASSIGN_OR_RETURN(std::vector<TensorSpec> specs, list_run_tensors(config, full));
   uint64_t bytes = 0;
   for (const TensorSpec& t : specs) {
     if (!t.linear || t.role != TensorRole::kWeight || t.shape.size() != 2) continue;
-    NS_ASSIGN_OR_RETURN(quant::TypedMatrix m, typed(t.name, t.shape[0], t.shape[1]));
-    bytes += static_cast<uint64_t>(m.rows) * m.row_stride();
+    const int64_t rows = t.shape[0], cols = t.shape[1];
+    if (encoding != nullptr) {
+      bytes += static_cast<uint64_t>(rows) * quant::row_bytes(*quant::encoding_for_cols(encoding, cols), cols);
+    } else {
+      NS_ASSIGN_OR_RETURN(quant::TypedMatrix m, typed(t.name, rows, cols));
+      bytes += static_cast<uint64_t>(rows) * m.row_stride();
+    }
   }
   return bytes;
 }

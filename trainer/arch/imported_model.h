@@ -66,9 +66,11 @@ class ImportedModel {
   // cannot be used in place (an F32 tensor of an HF checkpoint stored in another dtype, a transform
   // other than a row order).
   common::Result<quant::TypedMatrix> typed(const std::string& name, int64_t out, int64_t in) const;
-  // Bytes of every linear weight of `config` in the file's own encoding: what a lora/qlora run
-  // whose base stays mapped (LoraSettings::mapped_base) reads every step.
-  common::Result<uint64_t> mapped_linear_bytes(const ModelConfig& config) const;
+  // Bytes of every linear weight of `config` in the file's own encoding, or encoded as `encoding`
+  // (quant::encoding_for_cols): what a lora/qlora run whose base stays mapped
+  // (LoraSettings::mapped_base) reads every step.
+  common::Result<uint64_t> mapped_linear_bytes(const ModelConfig& config,
+                                               const quant::TypeTraits* encoding = nullptr) const;
 
   // Every tensor of the file as stored: its own name, type, row-major shape and bytes (for inspect).
   struct StoredTensor {

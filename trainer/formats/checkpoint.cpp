@@ -327,6 +327,15 @@ Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir) {
                             std::to_string(scan.dirs.size()) + " are damaged or incomplete)");
 }
 
+Result<CheckpointInfo> read_newest_checkpoint_state(const std::string& run_dir) {
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  for (const auto& [step, dir] : scan_checkpoints(root).dirs) {
+    auto info = read_checkpoint_dir(dir.string());
+    if (info.ok()) return info;
+  }
+  return Status::NotFound(run_dir + ": no checkpoint (nothing in " + root.string() + ")");
+}
+
 namespace {
 
 // prune_checkpoints, with `fresh` (when not empty) a checkpoint folder known to be valid because it

@@ -66,6 +66,9 @@ common::Result<CheckpointInfo> read_latest_checkpoint(const std::string& run_dir
 // are checked by verify_checkpoint_files or load_checkpoint_tensors). NotFound / Corruption naming
 // state.json when it is missing, truncated or of an unknown format.
 common::Result<CheckpointInfo> read_checkpoint_dir(const std::string& dir);
+// The state.json of RUN_DIR's newest checkpoint folder that has a readable one, files unchecked:
+// for the settings a run keeps from checkpoint to checkpoint. NotFound when there is none.
+common::Result<CheckpointInfo> read_newest_checkpoint_state(const std::string& run_dir);
 // Checks every file listed in info.dir/state.json (model.safetensors at least) against its recorded
 // size and CRC-32 (FNV-1a 64 in checkpoints written before). Corruption / NotFound naming the file otherwise.
 common::Status verify_checkpoint_files(const CheckpointInfo& info);

@@ -187,10 +187,9 @@ Status BaseSource::map_into(Model& model) const {
   if (encoding_ != nullptr) {
     encoded_.clear();
     const WeightLookup lookup = imported_->f32_lookup();
-    const quant::TypeTraits* q8 = quant::type_traits_by_name("q8_0");
     for (const LoraBaseEntry& e : model.lora()->bases()) {
       const int64_t rows = e.mapped->rows, cols = e.mapped->cols;
-      const quant::TypeTraits* type = cols % encoding_->block_elems == 0 ? encoding_ : q8;
+      const quant::TypeTraits* type = quant::encoding_for_cols(encoding_, cols);
       if (cols % type->block_elems != 0)
         return Status::InvalidArgument(e.name + ": rows of " + std::to_string(cols) + " values cannot be encoded as " +
                                        type->name);
@@ -211,23 +210,9 @@ Status BaseSource::map_into(Model& model) const {
   return Status::Ok();
 }
 
-Result<uint64_t> BaseSource::mapped_bytes(const ModelConfig& config, const RunShape& shape) const {
+Result<uint64_t> BaseSource::mapped_bytes(const ModelConfig& config) const {
   if (!imported_) return Status::InvalidArgument(info_.source + ": only a GGUF file or a Hugging Face directory can stay mapped");
-  if (encoding_ == nullptr) return imported_->mapped_linear_bytes(config);
-  // Encoded on load: every linear weight in encode_on_load's type, or q8_0 where its rows do not
-  // hold whole blocks of it (map_into). A full listing shows each with its (out, in).
-  RunShape full = shape;
-  full.mode = TrainMode::kFull;
-  NS_ASSIGN_OR_RETURN(std::vector<TensorSpec> specs, list_run_tensors(config, full));
-  const quant::TypeTraits* q8 = quant::type_traits_by_name("q8_0");
-  uint64_t bytes = 0;
-  for (const TensorSpec& t : specs) {
-    if (!t.linear || t.role != TensorRole::kWeight || t.shape.size() != 2) continue;
-    const int64_t cols = t.shape[1];
-    const quant::TypeTraits* type = cols % encoding_->block_elems == 0 ? encoding_ : q8;
-    bytes += static_cast<uint64_t>(t.shape[0]) * quant::row_bytes(*type, cols);
-  }
-  return bytes;
+  return imported_->mapped_linear_bytes(config, encoding_);
 }
 
 Status BaseSource::encode_on_load(const std::string& type_name) {

@@ -69,7 +69,7 @@ class BaseSource {
   common::Status encode_on_load(const std::string& type_name);
   // Bytes of the linear weights map_into hands a model of this config and shape: the file's own
   // encoding, or encode_on_load's. What LoraSettings::mapped_bytes records for the planner.
-  common::Result<uint64_t> mapped_bytes(const ModelConfig& config, const RunShape& shape) const;
+  common::Result<uint64_t> mapped_bytes(const ModelConfig& config) const;
   // Sets every trainable weight of a full-mode model (the start of a full fine-tune).
   common::Status fill_full(Model& model) const;
 

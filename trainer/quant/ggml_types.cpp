@@ -67,6 +67,10 @@ std::string ggml_type_name(uint32_t ggml_id) {
   return "type " + std::to_string(ggml_id);
 }
 
+const TypeTraits* encoding_for_cols(const TypeTraits* wanted, int64_t cols) {
+  return cols % wanted->block_elems == 0 ? wanted : type_traits(kGgmlQ8_0);
+}
+
 std::string supported_type_names() {
   std::string s;
   for (const TypeTraits& t : kTable) {

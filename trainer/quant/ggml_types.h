@@ -57,6 +57,10 @@ std::string ggml_type_name(uint32_t ggml_id);
 // The names of the table's types joined by ", " (for error messages).
 std::string supported_type_names();
 
+// The type a matrix with rows of `cols` values is encoded in when `wanted` is asked for: `wanted`
+// when the rows hold whole blocks of it, else q8_0 (as llama-quantize's mixtures fall back).
+const TypeTraits* encoding_for_cols(const TypeTraits* wanted, int64_t cols);
+
 // Bytes of n values of type t; n must be a multiple of t.block_elems (check first).
 inline size_t row_bytes(const TypeTraits& t, int64_t n) {
   return static_cast<size_t>(n / t.block_elems) * t.block_bytes;
