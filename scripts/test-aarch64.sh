@@ -14,7 +14,26 @@ file build-aarch64/tests/trainer_tests | grep -q "ARM aarch64" || { echo "test-a
 # The learning runs train for minutes natively (hours under emulation); the numerics they rely on
 # are each covered by a unit test here.
 filter="${1:--*Learning*:*Learns*}"
-echo "test-aarch64: running trainer_tests under qemu-aarch64 (filter $filter)"
+# The tests run as one gtest shard per core (GTEST_TOTAL_SHARDS), each logging to build-aarch64/;
+# OpenMP threads sleep when idle (spinning threads of one shard would starve the other).
+shards=$(nproc)
+echo "test-aarch64: running trainer_tests under qemu-aarch64 in $shards shards (filter $filter)"
 start=$(date +%s)
-qemu-aarch64 -L /usr/aarch64-linux-gnu build-aarch64/tests/trainer_tests --gtest_filter="$filter" --gtest_brief=1
+pids=()
+for ((i = 0; i < shards; i++)); do
+  OMP_WAIT_POLICY=passive GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i qemu-aarch64 -L /usr/aarch64-linux-gnu \
+    build-aarch64/tests/trainer_tests --gtest_filter="$filter" > "build-aarch64/shard-$i.log" 2>&1 &
+  pids+=($!)
+done
+failed=0
+for ((i = 0; i < shards; i++)); do
+  if wait "${pids[$i]}"; then
+    echo "test-aarch64: shard $i: $(grep -E '^\[  PASSED  \]' "build-aarch64/shard-$i.log")"
+  else
+    failed=1
+    echo "test-aarch64: shard $i FAILED (build-aarch64/shard-$i.log):"
+    grep -E '^\[  FAILED  \]|Failure|error' "build-aarch64/shard-$i.log" | head -40
+  fi
+done
+[ "$failed" = 0 ] || exit 1
 echo "test-aarch64: passed in $(( $(date +%s) - start )) s under emulation"
