@@ -5,10 +5,15 @@
 # set (or unset) for those ctest runs only; the full run uses the environment as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+phase() { echo "run-tests: $1 took $((SECONDS - t0)) s"; t0=$SECONDS; }
+t0=$SECONDS
 bash scripts/setup.sh
+phase setup
 bash scripts/build.sh
+phase build
 cd build
 ctest --output-on-failure -j"$(nproc)" --timeout 900
+phase ctest
 
 if [ "$(uname -m)" = x86_64 ]; then
   kernel_sets=(default Haswell)  # default: OpenBLAS's own choice for this CPU
@@ -34,3 +39,4 @@ if [ "$(uname -m)" = x86_64 ]; then
     fi
   done
 fi
+phase "numerics reruns"

@@ -41,7 +41,7 @@ learned() {  # LOG NAME: the validation loss ends well below the first step's lo
   awk -v a="$a" -v b="$b" 'BEGIN { exit !(b < a - 1.0) }' || fail "$2: did not learn ($a -> $b)"
 }
 
-"$BIN" train --base "$work/m/model.gguf" --mode full --steps 40 "${COMMON[@]}" --out "$work/full" \
+"$BIN" train --base "$work/m/model.gguf" --mode full --steps 20 "${COMMON[@]}" --out "$work/full" \
   2> "$work/full.log" || fail "full fine-tune from the GGUF failed"
 learned "$work/full.log" "full from GGUF"
 
@@ -101,13 +101,13 @@ rc=$?
 set -e
 [ $rc -eq 2 ] && grep -q "no tokenizer" "$work/notok.err" || fail "an HF model without a tokenizer: exit $rc, $(cat "$work/notok.err")"
 COMMON+=(--tokenizer "gguf:$work/m/model.gguf")
-"$BIN" train --base "$work/m/hf" --mode lora --rank 8 --steps 40 "${COMMON[@]}" --out "$work/lora_hf" \
+"$BIN" train --base "$work/m/hf" --mode lora --rank 8 --steps 30 "${COMMON[@]}" --out "$work/lora_hf" \
   2> "$work/lora_hf.log" || fail "lora over the HF directory failed"
 learned "$work/lora_hf.log" "lora over HF (mapped)"
-"$BIN" train --base "$work/m/hf" --mode qlora --quant nf4 --rank 8 --steps 40 "${COMMON[@]}" --out "$work/qlora_hf" \
+"$BIN" train --base "$work/m/hf" --mode qlora --quant nf4 --rank 8 --steps 30 "${COMMON[@]}" --out "$work/qlora_hf" \
   2> "$work/qlora_hf.log" || fail "qlora over the HF directory failed"
 learned "$work/qlora_hf.log" "qlora over HF (nf4 on load)"
-"$BIN" train --base "$work/m/hf" --mode qlora --quant q4_k --rank 8 --steps 40 "${COMMON[@]}" --out "$work/q4k_hf" \
+"$BIN" train --base "$work/m/hf" --mode qlora --quant q4_k --rank 8 --steps 30 "${COMMON[@]}" --out "$work/q4k_hf" \
   2> "$work/q4k_hf.log" || fail "qlora over the HF directory encoded as Q4_K failed"
 learned "$work/q4k_hf.log" "qlora over HF (Q4_K on load)"
 "$BIN" eval "$work/q4k_hf" --data "$work/text.txt" --seq 64 --json > "$work/eval_q4k.json" || fail "eval of the Q4_K run"
