@@ -8,6 +8,8 @@
 // so only the (P, N) state S crosses chunks. The backward re-runs that recurrence to keep each
 // chunk's entering state (scratch), then walks the chunks backwards with the transposed products;
 // heads sharing a group write their dB/dC into per-head scratch rows that are summed at the end.
+#pragma GCC optimize("no-trapping-math")  // lets fast_expf vectorize (see ssm_scan.cpp)
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "trainer/kernels/simd_math.h"
 #include "trainer/kernels/ssd.h"
 
 namespace trainer {
@@ -32,10 +35,10 @@ int n_chunks(const SsdDims& d) { return (d.T + d.Q - 1) / d.Q; }
 // Per-thread working set of one chunk.
 struct Work {
   std::vector<double> l, e, v, R, dl;
-  std::vector<float> G, W, E, dW, QP, QP2, QN, S, dS, dSp, ddt;
+  std::vector<float> G, W, E, dW, QP, QP2, QN, S, dS, dSp, ddt, dtv;
   void size(const SsdDims& d) {
     const std::size_t Q = d.Q, QQ = Q * Q, PN = static_cast<std::size_t>(d.P) * d.N;
-    l.resize(Q), e.resize(Q), v.resize(Q), R.resize(Q), dl.resize(Q), ddt.resize(Q);
+    l.resize(Q), e.resize(Q), v.resize(Q), R.resize(Q), dl.resize(Q), ddt.resize(Q), dtv.resize(Q);
     G.resize(QQ), W.resize(QQ), E.resize(QQ), dW.resize(QQ);
     QP.resize(Q * d.P), QP2.resize(Q * d.P), QN.resize(Q * d.N);
     S.resize(PN), dS.resize(PN), dSp.resize(PN);
@@ -91,12 +94,24 @@ struct Chunk {
   // G = C·Bᵀ, E = masked decay ratios, W = G ∘ E ∘ dt (all q x q, row stride q).
   void intra(Work& w) const {
     gemm(false, true, q, q, d.N, Cm, d.ld, Bm, d.ld, 0.0f, w.G.data(), q);
-    for (int i = 0; i < q; ++i)
-      for (int j = 0; j < q; ++j) {
-        const std::size_t k = static_cast<std::size_t>(i) * q + j;
-        w.E[k] = j <= i && same_doc(i, j) ? static_cast<float>(std::exp(w.l[i] - w.l[j])) : 0.0f;
-        w.W[k] = w.G[k] * w.E[k] * dt_at(j);
-      }
+    float* dtv = w.dtv.data();
+    for (int j = 0; j < q; ++j) dtv[j] = dt_at(j);
+    for (int i = 0; i < q; ++i) {
+      float* E = w.E.data() + static_cast<std::size_t>(i) * q;
+      float* W = w.W.data() + static_cast<std::size_t>(i) * q;
+      const float* G = w.G.data() + static_cast<std::size_t>(i) * q;
+      const double li = w.l[i];
+      const double* l = w.l.data();
+      // The differences in double (l is a running sum), their exp in float (vectorized).
+#pragma omp simd
+      for (int j = 0; j <= i; ++j) E[j] = fast_expf(static_cast<float>(li - l[j]));
+      for (int j = i + 1; j < q; ++j) E[j] = 0.0f;
+      if (ds != nullptr)
+        for (int j = 0; j <= i; ++j)
+          if (!same_doc(i, j)) E[j] = 0.0f;
+#pragma omp simd
+      for (int j = 0; j < q; ++j) W[j] = G[j] * E[j] * dtv[j];
+    }
   }
 
   // S = f·S + (v ⊙ x)ᵀ·B; `fresh`: S was zero (its old contents are ignored).
