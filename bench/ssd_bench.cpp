@@ -50,8 +50,8 @@ struct Ssd {
   }
   void forward(float* out, bool reference) {
     (reference ? trainer::ssd_scan_forward_reference : trainer::ssd_scan_forward)(
-        out, nullptr, xbc.data(), xbc.data() + kDi, xbc.data() + kDi + d.N, dt.data(), A_log.data(), D.data(),
-        nullptr, d, nullptr);
+        out, nullptr, xbc.data(), xbc.data() + kDi, xbc.data() + kDi + d.N, dt.data(), A_log.data(), D.data(), nullptr,
+        d, nullptr);
   }
   void backward() {
     trainer::ssd_scan_backward(dxbc.data(), dxbc.data() + kDi, dxbc.data() + kDi + d.N, ddt.data(), dA.data(),
@@ -125,9 +125,19 @@ void BM_Backward(benchmark::State& state) {
   report_state_updates(state, N);
 }
 
-BENCHMARK(BM_Forward<Ssd>)->Name("Mamba2ChunkedScanForward")->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Forward<Ssd>)
+    ->Name("Mamba2ChunkedScanForward")
+    ->Arg(16)
+    ->Arg(64)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Forward<Ssm>)->Name("Mamba1ScanForward")->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Backward<Ssd>)->Name("Mamba2ChunkedScanBackward")->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Backward<Ssd>)
+    ->Name("Mamba2ChunkedScanBackward")
+    ->Arg(16)
+    ->Arg(64)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Backward<Ssm>)->Name("Mamba1ScanBackward")->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

@@ -69,15 +69,17 @@ void expect_near_all(const std::vector<float>& a, const std::vector<float>& ref,
   ASSERT_EQ(a.size(), ref.size());
   double scale = 1e-3;
   for (float r : ref) scale = std::max(scale, static_cast<double>(std::fabs(r)));
-  for (std::size_t i = 0; i < a.size(); ++i)
-    ASSERT_NEAR(a[i], ref[i], rel * scale) << what << "[" << i << "]";
+  for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], ref[i], rel * scale) << what << "[" << i << "]";
 }
 
 // (B, T, H, P, G, N, Q): several chunks with a partial last one; one chunk longer than T; chunk 1
 // (the recurrence only); groups shared by two heads.
 using Shape = std::tuple<int, int, int, int, int, int, int>;
-const Shape kShapes[] = {{2, 13, 4, 3, 2, 5, 4}, {1, 37, 2, 8, 1, 16, 8}, {1, 5, 2, 4, 1, 3, 64},
-                         {2, 6, 3, 2, 3, 4, 1}, {1, 64, 4, 16, 2, 32, 16}};
+const Shape kShapes[] = {{2, 13, 4, 3, 2, 5, 4},
+                         {1, 37, 2, 8, 1, 16, 8},
+                         {1, 5, 2, 4, 1, 3, 64},
+                         {2, 6, 3, 2, 3, 4, 1},
+                         {1, 64, 4, 16, 2, 32, 16}};
 
 TEST(SsdScan, ChunkedForwardMatchesStepByStep) {
   for (const Shape& s : kShapes) {
@@ -163,7 +165,8 @@ int failures_naming(F check, const std::string& needle) {
     check();
   }
   int n = 0;
-  for (int i = 0; i < results.size(); ++i) n += std::string(results.GetTestPartResult(i).message()).find(needle) != std::string::npos;
+  for (int i = 0; i < results.size(); ++i)
+    n += std::string(results.GetTestPartResult(i).message()).find(needle) != std::string::npos;
   return n;
 }
 
@@ -228,7 +231,8 @@ TEST(SsdScan, PackedDocumentsRestartTheState) {
   packed.doc_start.clear();
   const auto y_joined = packed.forward(false, state_in.data());
   double diff = 0.0;
-  for (std::size_t i = first * H * P; i < y.size(); ++i) diff = std::max(diff, static_cast<double>(std::fabs(y_joined[i] - y[i])));
+  for (std::size_t i = first * H * P; i < y.size(); ++i)
+    diff = std::max(diff, static_cast<double>(std::fabs(y_joined[i] - y[i])));
   EXPECT_GT(diff, 1e-3);
 }
 

@@ -36,7 +36,8 @@ Result<ModelConfig> from_hf(const HfConfig& hf) {
   NS_ASSIGN_OR_RETURN(std::optional<bool> conv_bias, hf.get_bool({"use_conv_bias", "conv_bias"}));
   NS_ASSIGN_OR_RETURN(std::optional<bool> rms_norm, hf.get_bool({"rms_norm"}));
   if (bias.value_or(false)) return Status::InvalidArgument(hf.source() + ": use_bias = true is not supported");
-  if (!conv_bias.value_or(true)) return Status::InvalidArgument(hf.source() + ": use_conv_bias = false is not supported");
+  if (!conv_bias.value_or(true))
+    return Status::InvalidArgument(hf.source() + ": use_conv_bias = false is not supported");
   if (!rms_norm.value_or(true)) return Status::InvalidArgument(hf.source() + ": rms_norm = false is not supported");
   const int64_t multiple = pad.value_or(16);
   if (multiple > 0 && vocab % multiple != 0) vocab += multiple - vocab % multiple;

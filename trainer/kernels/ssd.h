@@ -30,9 +30,9 @@ struct SsdDims {
 };
 
 // Chunked forward. state_in / state_out may be null or alias each other (in place).
-void ssd_scan_forward(float* y, float* state_out, const float* x, const float* Bm, const float* Cm,
-                      const float* dt, const float* A_log, const float* Dskip, const float* state_in,
-                      const SsdDims& d, const int32_t* doc_start = nullptr);
+void ssd_scan_forward(float* y, float* state_out, const float* x, const float* Bm, const float* Cm, const float* dt,
+                      const float* A_log, const float* Dskip, const float* state_in, const SsdDims& d,
+                      const int32_t* doc_start = nullptr);
 
 // Floats of scratch ssd_scan_backward needs (every chunk's entering state, per-head dB/dC partials).
 std::size_t ssd_scan_backward_scratch_floats(const SsdDims& d);
@@ -40,10 +40,9 @@ std::size_t ssd_scan_backward_scratch_floats(const SsdDims& d);
 // Chunked backward of ssd_scan_forward from a zero initial state (it recomputes the chunk states).
 // Accumulates dx, dBm, dCm (row stride ld; the three may be slices of one dxBC), ddt (B, T, H),
 // dA_log and dD (H; either may be null: frozen).
-void ssd_scan_backward(float* dx, float* dBm, float* dCm, float* ddt, float* dA_log, float* dD,
-                       const float* dy, const float* x, const float* Bm, const float* Cm, const float* dt,
-                       const float* A_log, const float* Dskip, float* scratch, const SsdDims& d,
-                       const int32_t* doc_start = nullptr);
+void ssd_scan_backward(float* dx, float* dBm, float* dCm, float* ddt, float* dA_log, float* dD, const float* dy,
+                       const float* x, const float* Bm, const float* Cm, const float* dt, const float* A_log,
+                       const float* Dskip, float* scratch, const SsdDims& d, const int32_t* doc_start = nullptr);
 
 // Step-by-step references (one token at a time, single-threaded, double accumulation): the
 // definition the chunked kernels are tested against. Same contracts (Q is ignored).
@@ -51,8 +50,8 @@ void ssd_scan_forward_reference(float* y, float* state_out, const float* x, cons
                                 const float* dt, const float* A_log, const float* Dskip, const float* state_in,
                                 const SsdDims& d, const int32_t* doc_start = nullptr);
 void ssd_scan_backward_reference(float* dx, float* dBm, float* dCm, float* ddt, float* dA_log, float* dD,
-                                 const float* dy, const float* x, const float* Bm, const float* Cm,
-                                 const float* dt, const float* A_log, const float* Dskip, const SsdDims& d,
+                                 const float* dy, const float* x, const float* Bm, const float* Cm, const float* dt,
+                                 const float* A_log, const float* Dskip, const SsdDims& d,
                                  const int32_t* doc_start = nullptr);
 
 }  // namespace trainer

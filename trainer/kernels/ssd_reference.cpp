@@ -52,9 +52,8 @@ void ssd_scan_forward_reference(float* y, float* state_out, const float* x, cons
 }
 
 void ssd_scan_backward_reference(float* dx, float* dBm, float* dCm, float* ddt, float* dA_log, float* dD,
-                                 const float* dy, const float* x, const float* Bm, const float* Cm,
-                                 const float* dt, const float* A_log, const float* Dskip, const SsdDims& d,
-                                 const int32_t* ds) {
+                                 const float* dy, const float* x, const float* Bm, const float* Cm, const float* dt,
+                                 const float* A_log, const float* Dskip, const SsdDims& d, const int32_t* ds) {
   const int P = d.P, N = d.N, T = d.T, Di = d.H * d.P;
   const std::size_t PN = static_cast<std::size_t>(P) * N;
   std::vector<double> S(static_cast<std::size_t>(T + 1) * PN), dS(PN);

@@ -24,10 +24,10 @@
 namespace trainer {
 namespace {
 
-void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta,
-          float* c, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda,
-              b, ldb, beta, c, ldc);
+void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c,
+          int ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b,
+              ldb, beta, c, ldc);
 }
 
 int n_chunks(const SsdDims& d) { return (d.T + d.Q - 1) / d.Q; }
@@ -59,9 +59,14 @@ struct Chunk {
   const float *x, *Bm, *Cm, *dt;  // x, Bm, Cm rows at stride ld; dt at stride H
   const int32_t* ds;              // the row's doc_start (null = one document)
 
-  Chunk(const SsdDims& dims, int b_, int h_, int c, const float* x0, const float* B0, const float* C0,
-        const float* dt0, const float* A_log, const int32_t* doc_start)
-      : d(dims), b(b_), h(h_), g(h_ / (dims.H / dims.G)), t0(c * dims.Q), q(std::min(dims.Q, dims.T - c * dims.Q)),
+  Chunk(const SsdDims& dims, int b_, int h_, int c, const float* x0, const float* B0, const float* C0, const float* dt0,
+        const float* A_log, const int32_t* doc_start)
+      : d(dims),
+        b(b_),
+        h(h_),
+        g(h_ / (dims.H / dims.G)),
+        t0(c * dims.Q),
+        q(std::min(dims.Q, dims.T - c * dims.Q)),
         A(-std::exp(static_cast<double>(A_log[h_]))) {
     const std::size_t r = static_cast<std::size_t>(b) * d.T + t0;
     x = x0 + r * d.ld + static_cast<std::size_t>(h) * d.P;
@@ -118,7 +123,8 @@ struct Chunk {
   void advance(Work& w, float* S, double f, bool fresh) const {
     for (int j = 0; j < q; ++j)
       for (int p = 0; p < d.P; ++p)
-        w.QP[static_cast<std::size_t>(j) * d.P + p] = static_cast<float>(w.v[j]) * x[static_cast<std::size_t>(j) * d.ld + p];
+        w.QP[static_cast<std::size_t>(j) * d.P + p] =
+            static_cast<float>(w.v[j]) * x[static_cast<std::size_t>(j) * d.ld + p];
     if (!fresh) {
       const std::size_t PN = static_cast<std::size_t>(d.P) * d.N;
       for (std::size_t k = 0; k < PN; ++k) S[k] *= static_cast<float>(f);
@@ -129,9 +135,9 @@ struct Chunk {
 
 }  // namespace
 
-void ssd_scan_forward(float* y, float* state_out, const float* x, const float* Bm, const float* Cm,
-                      const float* dt, const float* A_log, const float* Dskip, const float* state_in,
-                      const SsdDims& d, const int32_t* doc_start) {
+void ssd_scan_forward(float* y, float* state_out, const float* x, const float* Bm, const float* Cm, const float* dt,
+                      const float* A_log, const float* Dskip, const float* state_in, const SsdDims& d,
+                      const int32_t* doc_start) {
   CHECK(d.G > 0 && d.H % d.G == 0 && d.Q > 0);
   const int Di = d.H * d.P, nc = n_chunks(d);
   const std::size_t PN = static_cast<std::size_t>(d.P) * d.N;
@@ -151,7 +157,8 @@ void ssd_scan_forward(float* y, float* state_out, const float* x, const float* B
       if (have) {  // + diag(e)·C·Sᵀ
         for (int i = 0; i < k.q; ++i)
           for (int n = 0; n < d.N; ++n)
-            w.QN[static_cast<std::size_t>(i) * d.N + n] = static_cast<float>(w.e[i]) * k.Cm[static_cast<std::size_t>(i) * d.ld + n];
+            w.QN[static_cast<std::size_t>(i) * d.N + n] =
+                static_cast<float>(w.e[i]) * k.Cm[static_cast<std::size_t>(i) * d.ld + n];
         gemm(false, true, k.q, d.P, d.N, w.QN.data(), d.N, S, d.N, 1.0f, Y, d.P);
       }
       const float Dh = Dskip[h];
@@ -167,8 +174,10 @@ void ssd_scan_forward(float* y, float* state_out, const float* x, const float* B
       }
     }
     if (state_out) {
-      if (have) std::memcpy(state_out + static_cast<std::size_t>(bh) * PN, S, sizeof(float) * PN);
-      else std::memset(state_out + static_cast<std::size_t>(bh) * PN, 0, sizeof(float) * PN);
+      if (have)
+        std::memcpy(state_out + static_cast<std::size_t>(bh) * PN, S, sizeof(float) * PN);
+      else
+        std::memset(state_out + static_cast<std::size_t>(bh) * PN, 0, sizeof(float) * PN);
     }
   }
 }
@@ -184,11 +193,11 @@ void ssd_scan_backward(float* dx, float* dBm, float* dCm, float* ddt, float* dA_
   CHECK(d.G > 0 && d.H % d.G == 0 && d.Q > 0);
   const int Di = d.H * d.P, nc = n_chunks(d), HN = d.H * d.N;
   const std::size_t PN = static_cast<std::size_t>(d.P) * d.N, BH = static_cast<std::size_t>(d.B) * d.H;
-  float* states = scratch;                      // (B, H, nc, P, N)
-  float* pdB = states + BH * nc * PN;           // (B, T, H, N)
-  float* pdC = pdB + BH * d.T * d.N;            // (B, T, H, N)
-  float* pdA = pdC + BH * d.T * d.N;            // (B, H)
-  float* pdD = pdA + BH;                        // (B, H)
+  float* states = scratch;             // (B, H, nc, P, N)
+  float* pdB = states + BH * nc * PN;  // (B, T, H, N)
+  float* pdC = pdB + BH * d.T * d.N;   // (B, T, H, N)
+  float* pdA = pdC + BH * d.T * d.N;   // (B, H)
+  float* pdD = pdA + BH;               // (B, H)
   std::memset(pdB, 0, sizeof(float) * (2 * BH * d.T * d.N + 2 * BH));
 #pragma omp parallel for schedule(dynamic, 1)
   for (int bh = 0; bh < d.B * d.H; ++bh) {

@@ -14,7 +14,8 @@ namespace {
 
 class Mamba2Layer final : public Layer {
  public:
-  Mamba2Layer(const ModelConfig& c, const LayerShape& s) : d_(mamba2_dims(c, s.batch, s.seq_len)), training_(s.training) {}
+  Mamba2Layer(const ModelConfig& c, const LayerShape& s)
+      : d_(mamba2_dims(c, s.batch, s.seq_len)), training_(s.training) {}
 
   LayerKind kind() const override { return LayerKind::kMamba2; }
 
@@ -74,7 +75,7 @@ class Mamba2Layer final : public Layer {
     w_.dnorm_w = t.grad("norm.weight");
     Mamba2BufferSpec acts[kMamba2ActivationCount];
     mamba2_activation_specs(d_, acts);
-    float** fields[] = {&act_.zxbcdt, &act_.conv_pre, &act_.xbc,   &act_.dt,
+    float** fields[] = {&act_.zxbcdt, &act_.conv_pre, &act_.xbc,  &act_.dt,
                         &act_.y,      &act_.gated,    &act_.rstd, &act_.normed};
     for (int i = 0; i < kMamba2ActivationCount; ++i) *fields[i] = t.f32(acts[i].name);
     if (training_) {
@@ -87,7 +88,8 @@ class Mamba2Layer final : public Layer {
   }
 
   void init_custom(const std::string& local_name, float* data, int64_t /*numel*/, Rng& rng) const override {
-    CHECK_MSG(mamba2_init_tensor(local_name, data, d_, rng), ("mamba2 layer has no init rule for " + local_name).c_str());
+    CHECK_MSG(mamba2_init_tensor(local_name, data, d_, rng),
+              ("mamba2 layer has no init rule for " + local_name).c_str());
   }
 
   // Training starts every row (and, packed, every document) from a zero conv and scan state.

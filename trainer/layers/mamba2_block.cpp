@@ -83,8 +83,8 @@ void mamba2_block_forward(float* out, const Mamba2Activations& act, const float*
                           Mamba2State* state, const Mamba2Dims& d, const int32_t* doc_start) {
   const int M = d.rows(), Di = d.Di, Cx = d.xbc_width(), Wi = d.in_width(), H = d.H, G = d.G;
   w.in_proj.forward(act.zxbcdt, x, M, false);
-  ssm_conv_forward(act.conv_pre, act.xbc, act.zxbcdt + Di, Wi, state ? state->conv : nullptr, w.conv_w, w.conv_b,
-                   d.B, d.T, Cx, d.K, doc_start);
+  ssm_conv_forward(act.conv_pre, act.xbc, act.zxbcdt + Di, Wi, state ? state->conv : nullptr, w.conv_w, w.conv_b, d.B,
+                   d.T, Cx, d.K, doc_start);
   if (state) ssm_conv_update_history(state->conv, act.zxbcdt + Di, Wi, d.B, d.T, Cx, d.K);
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < M; ++r) {
@@ -159,8 +159,8 @@ void mamba2_block_backward(float* dx, const float* dout, const float* x, const M
   // The scan: dx, dB, dC into dxbc, ddt.
   std::memset(s.dxbc, 0, sizeof(float) * Mz * Cx);
   std::memset(s.ddt, 0, sizeof(float) * Mz * H);
-  ssd_scan_backward(s.dxbc, s.dxbc + Di, s.dxbc + Di + G * d.N, s.ddt, w.dA_log, w.dD, s.dnormed, act.xbc,
-                    act.xbc + Di, act.xbc + Di + G * d.N, act.dt, w.A_log, w.D, s.scan, ssd_dims(d), doc_start);
+  ssd_scan_backward(s.dxbc, s.dxbc + Di, s.dxbc + Di + G * d.N, s.ddt, w.dA_log, w.dD, s.dnormed, act.xbc, act.xbc + Di,
+                    act.xbc + Di + G * d.N, act.dt, w.A_log, w.D, s.scan, ssd_dims(d), doc_start);
   // dt = softplus(raw + dt_bias).
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < M; ++r) {
@@ -174,8 +174,8 @@ void mamba2_block_backward(float* dx, const float* dout, const float* x, const M
       for (int h = 0; h < H; ++h) w.ddt_bias[h] += s.ddt[static_cast<std::size_t>(r) * H + h];
   }
   // The conv (dxbc becomes d(conv_pre)); d(xBC input) into dzxbcdt[:, Di:Di+Cx].
-  ssm_conv_backward(s.dzxbcdt + Di, Wi, w.dconv_w, w.dconv_b, s.dxbc, act.conv_pre, act.zxbcdt + Di, Wi, w.conv_w,
-                    d.B, d.T, Cx, d.K, doc_start);
+  ssm_conv_backward(s.dzxbcdt + Di, Wi, w.dconv_w, w.dconv_b, s.dxbc, act.conv_pre, act.zxbcdt + Di, Wi, w.conv_w, d.B,
+                    d.T, Cx, d.K, doc_start);
   w.in_proj.backward(dx, s.dzxbcdt, x, M);
 }
 

@@ -63,11 +63,11 @@ struct Mamba2Activations {
 
 // Backward temporaries (garbage between calls).
 struct Mamba2Scratch {
-  float* dnormed = nullptr;   // (M, Di), then d(gated), then dy in place
-  float* dzxbcdt = nullptr;   // (M, Wi)
-  float* dxbc = nullptr;      // (M, Cx)
-  float* ddt = nullptr;       // (M, H)
-  float* scan = nullptr;      // ssd_scan_backward_scratch_floats
+  float* dnormed = nullptr;  // (M, Di), then d(gated), then dy in place
+  float* dzxbcdt = nullptr;  // (M, Wi)
+  float* dxbc = nullptr;     // (M, Cx)
+  float* ddt = nullptr;      // (M, H)
+  float* scan = nullptr;     // ssd_scan_backward_scratch_floats
 };
 
 // Generation state for B sequences; zero it to start them.

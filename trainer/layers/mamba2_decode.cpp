@@ -25,8 +25,8 @@ class Mamba2Decoder final : public LayerDecoder {
     const struct {
       const float** slot;
       const char* name;
-    } names[] = {{&in, ".in_proj.weight"}, {&w_.conv_w, ".conv.weight"}, {&w_.conv_b, ".conv.bias"},
-                 {&w_.dt_bias, ".dt_bias"},  {&w_.A_log, ".A_log"},          {&w_.D, ".D"},
+    } names[] = {{&in, ".in_proj.weight"},     {&w_.conv_w, ".conv.weight"}, {&w_.conv_b, ".conv.bias"},
+                 {&w_.dt_bias, ".dt_bias"},    {&w_.A_log, ".A_log"},        {&w_.D, ".D"},
                  {&w_.norm_w, ".norm.weight"}, {&out, ".out_proj.weight"}};
     for (const auto& n : names) {
       *n.slot = weights(p + n.name);
