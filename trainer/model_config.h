@@ -15,9 +15,10 @@ namespace trainer {
 
 // The sub-layers a block is made of. Each sub-layer is pre-norm (RMSNorm) with a residual:
 //   x = x + layer(rmsnorm(x)).
-enum class LayerKind { kAttn, kMlp, kSsm, kMoe, kConv };
+enum class LayerKind { kAttn, kMlp, kSsm, kMoe, kConv, kMamba2 };
 
-// A block: one or more sub-layers, written "attn+mlp", "ssm", "ssm+moe", "attn+moe", "conv+mlp".
+// A block: one or more sub-layers, written "attn+mlp", "ssm", "ssm+moe", "attn+moe", "conv+mlp",
+// "mamba2".
 struct BlockSpec {
   std::vector<LayerKind> layers;
   bool operator==(const BlockSpec&) const = default;
@@ -53,6 +54,15 @@ struct ConvConfig {
   int l_cache = 3;          // L: kernel width of the short gated convolution (LFM2's conv_L_cache)
 };
 
+struct Mamba2Config {
+  int d_inner = 0;          // Di = heads · head_dim; 0 = 2 * d_model
+  int head_dim = 64;        // P
+  int d_state = 128;        // N
+  int d_conv = 4;           // K, causal depthwise conv width over xBC
+  int n_groups = 1;         // G: B and C are shared by the heads of a group; divides the heads
+  int chunk = 64;           // Q: chunk length of the scan (a speed setting; the result is the same)
+};
+
 struct MoeConfig {
   int n_experts = 8;        // X
   int top_k = 2;
@@ -76,6 +86,7 @@ struct ModelConfig {
   SsmConfig ssm;
   MoeConfig moe;
   ConvConfig conv;
+  Mamba2Config mamba2;
 
   // Resolved dimensions (the 0 = default rules above applied).
   int embed_dim() const { return d_embed > 0 ? d_embed : d_model; }

@@ -29,12 +29,16 @@ ModelConfig every_kind() {
   c.moe.n_experts = 4;
   c.moe.top_k = 2;
   c.moe.d_expert = 8;
+  c.mamba2.d_inner = 32;
+  c.mamba2.head_dim = 8;
+  c.mamba2.d_state = 4;
+  c.mamba2.n_groups = 2;
   return c;
 }
 
 TEST(LayerKinds, RegistryIsInEnumOrderAndNamesParse) {
   const auto kinds = layer_kinds();
-  ASSERT_EQ(kinds.size(), 5u);
+  ASSERT_EQ(kinds.size(), 6u);
   for (size_t i = 0; i < kinds.size(); ++i) {
     EXPECT_EQ(static_cast<size_t>(kinds[i].kind), i);
     EXPECT_EQ(&layer_kind_info(kinds[i].kind), &kinds[i]);
@@ -62,6 +66,8 @@ TEST(LayerKinds, EveryConfigKeyRoundTripsThroughTheModelToml) {
   c.ssm.d_conv = 3;
   c.ssm.expand = 3;
   c.moe.d_shared = 4;
+  c.mamba2.d_conv = 3;
+  c.mamba2.chunk = 5;
   auto back = parse_model_config_toml(model_config_to_toml(c), "written");
   ASSERT_TRUE(back.ok()) << back.status().message();
   for (const LayerKindInfo& k : layer_kinds()) {

@@ -182,6 +182,26 @@ TEST(Packing, ShortConvDocumentsGetTheSameGradientsAsAlone) {
   check_documents_alone(short_conv_hybrid(), false);
   check_documents_alone(short_conv_hybrid(), true);
 }
+// A Mamba-2 hybrid (the conv history and the chunked scan's state restart per document; chunks of 4
+// so that document boundaries fall inside chunks) around attention.
+ModelConfig mamba2_hybrid() {
+  ModelConfig c = preset("gpt-tiny");
+  c.name = "mamba2-like";
+  c.d_model = 64;
+  const trainer::BlockSpec m{{LayerKind::kMamba2}}, attn{{LayerKind::kAttn, LayerKind::kMlp}};
+  c.blocks = {m, attn, m};
+  c.attn.n_heads = 4;
+  c.mlp.d_ff = 96;
+  c.mamba2.head_dim = 16;
+  c.mamba2.d_state = 8;
+  c.mamba2.n_groups = 2;
+  c.mamba2.chunk = 4;
+  return c;
+}
+TEST(Packing, Mamba2DocumentsGetTheSameGradientsAsAlone) {
+  check_documents_alone(mamba2_hybrid(), false);
+  check_documents_alone(mamba2_hybrid(), true);
+}
 TEST(Packing, LoraDocumentsGetTheSameGradientsAsAlone) {
   check_documents_alone(preset("gpt-tiny"), true);
   check_documents_alone(preset("mamba-tiny"), true);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "trainer/layers/mamba2_block.h"
 #include "trainer/quant/ggml_types.h"
 
 namespace trainer {
@@ -73,6 +74,16 @@ GgufMetadata arch_metadata(const GgufModelInfo& info) {
     m.emplace_back(a + ".attention.head_count_kv", GgufValue::int_array(formats::GgufType::kU32, kv));
     put_u32(m, a + ".shortconv.l_cache", c.conv.l_cache);
     m.emplace_back(a + ".rope.freq_base", GgufValue::f32(c.attn.rope_theta));
+    m.emplace_back(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
+  } else if (a == "mamba2") {  // llama.cpp reads the number of heads from ssm.time_step_rank
+    const Mamba2Dims d = mamba2_dims(c, 1, 1);
+    put_u32(m, a + ".feed_forward_length", 0);
+    put_u32(m, a + ".attention.head_count", 0);
+    put_u32(m, a + ".ssm.conv_kernel", d.K);
+    put_u32(m, a + ".ssm.inner_size", d.Di);
+    put_u32(m, a + ".ssm.state_size", d.N);
+    put_u32(m, a + ".ssm.time_step_rank", d.H);
+    put_u32(m, a + ".ssm.group_count", d.G);
     m.emplace_back(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
   } else if (a == "mamba") {
     put_u32(m, a + ".feed_forward_length", 0);
@@ -151,6 +162,11 @@ Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const
           "lfm2 attention has q/k norms, no biases, no sliding window, no RoPE scaling and heads of "
           "d_model / n_heads");
     return by_name("lfm2");
+  }
+  if (c.has_layer(LayerKind::kMamba2) || (named != nullptr && std::string(named->name) == "mamba2")) {
+    if (!all_blocks(c, BlockSpec{{LayerKind::kMamba2}}))
+      return refuse("llama.cpp's mamba2 architecture needs every block mamba2");
+    return by_name("mamba2");
   }
   if (!attn_mlp && !ssm)
     return refuse(

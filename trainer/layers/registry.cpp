@@ -5,11 +5,12 @@
 
 namespace trainer {
 
-extern const LayerKindInfo kAttnKind, kMlpKind, kSsmKind, kMoeKind, kConvKind;  // layers/<kind>_kind.cpp
+extern const LayerKindInfo kAttnKind, kMlpKind, kSsmKind, kMoeKind, kConvKind,
+    kMamba2Kind;  // layers/<kind>_kind.cpp
 
 namespace {
 // In LayerKind order.
-const LayerKindInfo* const kKindTable[] = {&kAttnKind, &kMlpKind, &kSsmKind, &kMoeKind, &kConvKind};
+const LayerKindInfo* const kKindTable[] = {&kAttnKind, &kMlpKind, &kSsmKind, &kMoeKind, &kConvKind, &kMamba2Kind};
 }  // namespace
 
 std::span<const LayerKindInfo> layer_kinds() {

@@ -5,6 +5,7 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
 
   PYTHONPATH=<llama.cpp>/gguf-py python3 model_fixture.py ARCH OUT_DIR [options]
     ARCH        llama | qwen2 (q/k/v biases) | qwen3 (q/k norms, head_dim of its own) | mamba |
+                mamba2 (heads of 16 sharing B and C in 2 groups) |
                 lfm2 (short-conv and attention layers of --pattern, e.g. conv,conv,attn,conv,conv,attn)
     --vocab F   copy the tokenizer of a llama.cpp vocabulary file (models/ggml-vocab-*.gguf) into the
                 GGUF; the model's vocabulary is that size (else 64 tokens and no tokenizer)
@@ -226,6 +227,72 @@ def mamba(a, rng, vocab):
     return hf, config, to_gguf
 
 
+def mamba2(a, rng, vocab):
+    """Mamba-2 as transformers names it (Mamba2ForCausalLM) and llama.cpp's converter writes it: the
+    conv weight squeezed, A as -exp(A_log) and A, D as (H, 1), the gated norm's weight as (G, Di/G)."""
+    d, L = a.d, a.layers
+    di, n, kc, p_head, groups = 2 * d, 16, 4, 16, 2
+    heads = di // p_head
+    cx = di + 2 * groups * n
+
+    def mat(rows, cols, gain=1.0):
+        return (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
+
+    hf = {"backbone.embeddings.weight": mat(vocab, d, 16.0)}
+    for i in range(L):
+        p = f"backbone.layers.{i}."
+        dt = np.exp(rng.uniform(np.log(1e-2), np.log(3e-1), heads))
+        hf[p + "norm.weight"] = (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32)
+        hf[p + "mixer.in_proj.weight"] = mat(2 * di + 2 * groups * n + heads, d, 2.0)
+        hf[p + "mixer.conv1d.weight"] = (rng.standard_normal((cx, 1, kc)) * 0.5).astype(np.float32)
+        hf[p + "mixer.conv1d.bias"] = (0.1 * rng.standard_normal(cx)).astype(np.float32)
+        hf[p + "mixer.dt_bias"] = (dt + np.log(-np.expm1(-dt))).astype(np.float32)
+        hf[p + "mixer.A_log"] = np.log(rng.uniform(1.0, 16.0, heads)).astype(np.float32)
+        hf[p + "mixer.D"] = (1.0 + 0.1 * rng.standard_normal(heads)).astype(np.float32)
+        hf[p + "mixer.norm.weight"] = (1.0 + 0.1 * rng.standard_normal(di)).astype(np.float32)
+        hf[p + "mixer.out_proj.weight"] = mat(d, di, 2.0)
+    hf["backbone.norm_f.weight"] = (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32)
+    if not a.tied:
+        hf["lm_head.weight"] = mat(vocab, d, 8.0)
+    config = {
+        "architectures": ["Mamba2ForCausalLM"], "model_type": "mamba2", "hidden_size": d, "state_size": n,
+        "num_hidden_layers": L, "conv_kernel": kc, "expand": 2, "head_dim": p_head, "num_heads": heads,
+        "n_groups": groups, "vocab_size": vocab, "layer_norm_epsilon": 1e-5, "use_bias": False,
+        "use_conv_bias": True, "rms_norm": True, "pad_vocab_size_multiple": 16, "chunk_size": 256,
+        "tie_word_embeddings": a.tied, "torch_dtype": "float32",
+    }
+
+    def to_gguf(w):
+        w.add_context_length(a.ctx)
+        w.add_embedding_length(d)
+        w.add_feed_forward_length(0)
+        w.add_head_count(0)
+        w.add_block_count(L)
+        w.add_ssm_conv_kernel(kc)
+        w.add_ssm_inner_size(di)
+        w.add_ssm_state_size(n)
+        w.add_ssm_time_step_rank(heads)
+        w.add_ssm_group_count(groups)
+        w.add_layer_norm_rms_eps(1e-5)
+        w.add_tensor("token_embd.weight", hf["backbone.embeddings.weight"])
+        for i in range(L):
+            p, g = f"backbone.layers.{i}.", f"blk.{i}."
+            w.add_tensor(g + "attn_norm.weight", hf[p + "norm.weight"])
+            w.add_tensor(g + "ssm_in.weight", hf[p + "mixer.in_proj.weight"])
+            w.add_tensor(g + "ssm_conv1d.weight", np.ascontiguousarray(hf[p + "mixer.conv1d.weight"][:, 0, :]))
+            w.add_tensor(g + "ssm_conv1d.bias", hf[p + "mixer.conv1d.bias"])
+            w.add_tensor(g + "ssm_dt.bias", hf[p + "mixer.dt_bias"])
+            w.add_tensor(g + "ssm_a", (-np.exp(hf[p + "mixer.A_log"])).astype(np.float32).reshape(heads, 1))
+            w.add_tensor(g + "ssm_d", hf[p + "mixer.D"].reshape(heads, 1))
+            w.add_tensor(g + "ssm_norm.weight", hf[p + "mixer.norm.weight"].reshape(groups, di // groups))
+            w.add_tensor(g + "ssm_out.weight", hf[p + "mixer.out_proj.weight"])
+        w.add_tensor("output_norm.weight", hf["backbone.norm_f.weight"])
+        if not a.tied:
+            w.add_tensor("output.weight", hf["lm_head.weight"])
+
+    return hf, config, to_gguf
+
+
 def lfm2(a, rng, vocab):
     """LFM2 as transformers names it (Lfm2ForCausalLM) and llama.cpp's converter writes it: the conv
     weight (d, 1, L) squeezed to (d, L), head_count_kv per layer (0 for conv layers), the final norm
@@ -313,7 +380,7 @@ def lfm2(a, rng, vocab):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba", "lfm2"])
+    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba", "mamba2", "lfm2"])
     ap.add_argument("out")
     ap.add_argument("--vocab")
     ap.add_argument("--hf-tokenizer")
@@ -338,7 +405,7 @@ def main():
     if not a.vocab:
         w.add_tokenizer_model("no_vocab")
     rng = np.random.default_rng(a.seed)
-    hf, config, to_gguf = {"mamba": mamba, "lfm2": lfm2}.get(a.arch, llama)(a, rng, vocab)
+    hf, config, to_gguf = {"mamba": mamba, "mamba2": mamba2, "lfm2": lfm2}.get(a.arch, llama)(a, rng, vocab)
     to_gguf(w)
     w.write_header_to_file()
     w.write_kv_data_to_file()
