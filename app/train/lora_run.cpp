@@ -156,8 +156,9 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   else if (mode == "qlora") run.mode = TrainMode::kQlora;
   else if (mode != "full") return Status::InvalidArgument("--mode: unknown mode '" + mode + "' (known: full, lora, qlora)");
   if (run.mode == TrainMode::kFull) {
-    if (f.rank || f.alpha || f.targets || f.adapter || f.rank_floor || f.rank_ceiling || f.base_format)
-      return Status::InvalidArgument("--rank, --alpha, --targets, --adapter, --base-format and the rank limits need --mode lora or qlora");
+    if (f.rank || f.alpha || f.targets || f.adapter || f.rank_floor || f.rank_ceiling || f.base_format || f.stream_base)
+      return Status::InvalidArgument("--rank, --alpha, --targets, --adapter, --base-format, --stream-base and the rank limits "
+                                     "need --mode lora or qlora");
     if (!f.base) return run;
   }
   if (!f.base)
