@@ -86,8 +86,13 @@ Result<MemoryPlan> plan_from_tensors(const trainer::ModelConfig& model, const Ru
     if (t.role == TensorRole::kWeight) plan.trainable_params += t.numel();
     if (t.linear && t.shape.size() == 2) widest_n = std::max(widest_n, t.shape[0]);  // (out, in); not a quantized blob
   }
-  // A base mapped from its file is read whole every step: its pages stay resident.
-  if (run.mapped_base) by_role[static_cast<int>(TensorRole::kFrozenWeight)] += run.mapped_base_bytes;
+  // A base mapped from its file is read whole every step: its pages stay resident, unless the run
+  // streams it (then the page cache holds what the budget leaves and the rest comes from disk).
+  if (run.mapped_base && run.stream_base) {
+    plan.streamed_base_bytes = run.mapped_base_bytes;
+  } else if (run.mapped_base) {
+    by_role[static_cast<int>(TensorRole::kFrozenWeight)] += run.mapped_base_bytes;
+  }
   if (run.mode != trainer::TrainMode::kFull) {
     // A quantized base is listed as byte blobs: count its parameters from the model instead.
     NS_ASSIGN_OR_RETURN(RunTensors fwd, list_forward_tensors(model, 1, 1));

@@ -38,6 +38,9 @@ struct MemoryPlan {
   std::vector<PlanItem> items;   // every key above, in that order (zero items included)
   uint64_t total_bytes = 0;
   uint64_t available_bytes = 0;
+  // A streamed base (RunConfig::stream_base): its file-backed bytes, read through the page cache and
+  // not part of total_bytes. 0 otherwise.
+  uint64_t streamed_base_bytes = 0;
   int64_t trainable_params = 0;
   int64_t frozen_params = 0;
   LayoutSource source = LayoutSource::kEngine;

@@ -195,6 +195,11 @@ Table training_table(const BudgetReport& r) {
   t.rows.push_back(total);
   t.rows.push_back(verdict);
   t.rows.push_back(selected);
+  if (r.selected.streamed_base_bytes > 0) {
+    t.notes.push_back("The frozen base (" + format_bytes(r.selected.streamed_base_bytes) +
+                      ") is streamed from its file, outside the totals: the page cache keeps what the budget "
+                      "leaves and the rest is read from disk every step.");
+  }
   t.notes.push_back("Selected " + std::string(trainer::train_mode_name(run.mode)) + ": " +
                     margin_text(r.selected.margin_bytes()) + " of " +
                     format_bytes(r.available_bytes) + ". Plan source: " + layout_source_name(r.selected.source) +
@@ -290,6 +295,10 @@ std::string render_plan_table(const MemoryPlan& p) {
   t.rules_before.push_back(static_cast<int>(t.rows.size()));
   t.rows.push_back({"total", format_bytes(p.total_bytes)});
   t.rows.push_back({"available", format_bytes(p.available_bytes)});
+  if (p.streamed_base_bytes > 0) {
+    t.notes.push_back("The frozen base (" + format_bytes(p.streamed_base_bytes) +
+                      ") is streamed from its file, outside the total: the page cache keeps what the budget leaves.");
+  }
   return render_text(t, 80);
 }
 

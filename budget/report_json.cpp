@@ -23,6 +23,7 @@ nlohmann::json plan_json(const MemoryPlan& p) {
   j["frozen_params"] = p.frozen_params;
   for (const PlanItem& i : p.items) j[i.key + "_bytes"] = i.bytes;
   j["total_bytes"] = p.total_bytes;
+  j["streamed_base_bytes"] = p.streamed_base_bytes;
   j["margin_bytes"] = p.margin_bytes();
   j["fits"] = p.fits();
   return j;

@@ -94,6 +94,7 @@ trainer::RunShape run_shape(const RunConfig& r) {
     s.lora.targets = r.lora_targets;
     s.lora.mapped_base = r.mapped_base;
     s.lora.mapped_bytes = r.mapped_base ? r.mapped_base_bytes : 0;
+    s.lora.stream_base = r.mapped_base && r.stream_base;
     for (const BaseStorage& b : kBaseStorage) {
       if (b.precision == r.base_precision) {
         s.lora.base_format = b.format;
@@ -116,6 +117,7 @@ RunConfig run_config_of(const trainer::RunShape& s, Optimizer optimizer) {
   r.lora_targets = s.lora.targets;
   r.mapped_base = s.mode != trainer::TrainMode::kFull && s.lora.mapped_base;
   r.mapped_base_bytes = r.mapped_base ? s.lora.mapped_bytes : 0;
+  r.stream_base = r.mapped_base && s.lora.stream_base;
   r.optimizer = optimizer;
   r.micro_batch = s.batch;
   r.seq_len = s.seq_len;

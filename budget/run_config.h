@@ -32,6 +32,9 @@ struct RunConfig {
   // base_precision is then not checked.
   bool mapped_base = false;
   uint64_t mapped_base_bytes = 0;        // with mapped_base: those weights' bytes (resident while training)
+  // With mapped_base: the "streamed" tier. The base's pages are file-backed and may be evicted, so
+  // the plan lists them apart (MemoryPlan::streamed_base_bytes) and leaves them out of the total.
+  bool stream_base = false;
   int lora_rank = 16;                    // adapter rank r at the start (lora/qlora)
   int lora_rank_max = 0;                 // adapters are allocated for this rank; 0 = lora_rank
   // Matrices that get adapters, by their local name ("q", "k", "v", "o", "gate", "up", "down",

@@ -43,6 +43,7 @@ struct BudgetArgs {
   std::optional<int> batch;   // unset = train's default
   int threads = 0;
   bool grad_checkpoint = false;
+  bool stream_base = false;
   bool fit = false;
 };
 
@@ -145,6 +146,7 @@ common::Result<Rendered> render(const BudgetArgs& a) {
         (std::string(src.imported->format()) == "gguf" || run.mode == trainer::TrainMode::kLora)) {
       run.mapped_base = true;
       NS_ASSIGN_OR_RETURN(run.mapped_base_bytes, src.imported->mapped_linear_bytes(model));
+      run.stream_base = a.stream_base;
     }
   } else {
     NS_ASSIGN_OR_RETURN(model, resolve_model(a.model.empty() ? default_model() : a.model));
@@ -154,6 +156,11 @@ common::Result<Rendered> render(const BudgetArgs& a) {
     const std::string tokenizer = a.tokenizer.empty() ? default_run_config().tokenizer : a.tokenizer;
     NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Tokenizer> tok, trainer::make_tokenizer(tokenizer));
     model.vocab_size = tok->vocab_size();
+  }
+  if (a.stream_base && !run.mapped_base) {
+    return common::Status::InvalidArgument(
+        "--stream-base: only a base read from its model file can be streamed (lora/qlora over a .gguf, or lora "
+        "over a Hugging Face directory, without --base-format)");
   }
   NS_ASSIGN_OR_RETURN(budget::BudgetReport report, budget::build_report(profile, model, run));
   Rendered out;
@@ -192,6 +199,8 @@ void register_budget_report(CLI::App& root, Action& run) {
       ->default_str(std::to_string(default_run_config().shape.batch));
   cmd->add_option("--threads", args->threads, "threads (sizes per-thread buffers; 0 = the profile's cores)");
   cmd->add_flag("--grad-checkpoint", args->grad_checkpoint, "gradient checkpointing (keep block inputs, recompute)");
+  cmd->add_flag("--stream-base", args->stream_base,
+                "plan the frozen base as streamed from its file (page cache), outside the resident total (as train --stream-base)");
   cmd->add_flag("--fit", args->fit, "print only what fits: largest sequence, micro-batch and rank, and the recommendation");
   cmd->add_option("--format,-f", args->format, "text, markdown or json")->capture_default_str();
   cmd->callback([&run, args] {

@@ -16,6 +16,7 @@
 
 #include "app/commands/command_registry.h"
 #include "app/governors/disk_space.h"
+#include "app/train/stream_estimate.h"
 #include "app/train/data_options.h"
 #include "app/train/lora_run.h"
 #include "app/train/memory_fit.h"
@@ -183,6 +184,13 @@ int train_main(const TrainFlags& flags) {
     const char* what = plan->planned_bytes == 0 ? "the memory this run needs is unknown" : "the run does not fit in memory";
     std::fprintf(stderr, "nightshift: %s: %s\n%s\n", c.out_dir.c_str(), what, plan->refusal.c_str());
     return kExitDoesNotFit;
+  }
+  if (plan->streamed_base_bytes > 0) {
+    // The disk's read speed, measured on the base itself (up to 256 MiB), sets the expected slow-down.
+    auto speed = measure_read_speed(stream_probe_file(lora->base_path), 256ull << 20);
+    if (!speed.ok()) return report_error(speed.status());
+    common::log_info(describe(estimate_streaming(plan->streamed_base_bytes, plan->budget_bytes, plan->planned_bytes,
+                                                 c.train.accum, c.shape.grad_checkpoint, *speed)));
   }
 
   auto resume = resume_point(c, model_toml, run_json, flags.watch);

@@ -110,11 +110,23 @@ Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, RunConfi
   auto memory_plan = budget::plan_training(config.model, config.shape, budget::Optimizer::kAdamW, plan.budget_bytes);
   if (memory_plan.ok()) {
     plan.planned_bytes = memory_plan->total_bytes;
+    plan.streamed_base_bytes = memory_plan->streamed_base_bytes;
     const uint64_t per_batch = memory_plan->item_bytes("activations") + memory_plan->item_bytes("scratch");
     plan.activation_bytes_per_sequence = per_batch / std::max(1, config.shape.batch);
     plan.plan_table = budget::render_plan_table(*memory_plan);
     Status fits = budget::check_fits(*memory_plan, plan.budget_bytes);
-    if (!fits.ok() && !flags.no_memory_check) plan.refusal = fits.message();
+    if (!fits.ok() && !flags.no_memory_check) {
+      plan.refusal = fits.message();
+      // A base read from its file need not be resident: say so when streaming it would fit.
+      const trainer::LoraSettings& l = config.shape.lora;
+      if (l.mapped_base && l.mapped_encoding.empty() && !l.stream_base &&
+          memory_plan->total_bytes - l.mapped_bytes <= plan.budget_bytes) {
+        plan.refusal += fmt::format(
+            "\n(the frozen base, {} of the plan, is read from its file: with --stream-base the page cache keeps what "
+            "fits and the rest is read from disk every step, slower but within the budget)",
+            common::format_bytes(l.mapped_bytes));
+      }
+    }
   } else if (!flags.no_memory_check) {
     // Without a plan the memory check would be off: refuse rather than train unchecked.
     plan.refusal = "no memory plan for this run: " + memory_plan.status().message() +

@@ -31,6 +31,7 @@ struct SupervisionPlan {
   thermal::GovernorConfig governor;  // the profile's thresholds with the flags on top, validated
   uint64_t budget_bytes = 0;    // --memory-limit, else the profile's available memory
   uint64_t planned_bytes = 0;   // the planner's total for this run
+  uint64_t streamed_base_bytes = 0;  // --stream-base: the base's file-backed bytes, outside planned_bytes
   uint64_t activation_bytes_per_sequence = 0;
   std::string plan_table;       // the itemized plan (for the refusal message)
   std::string refusal;          // non-empty: the plan exceeds the budget (check_fits' message)

@@ -130,6 +130,9 @@ void add_lora_flags(CLI::App* cmd, LoraFlags* f) {
                   "storage of a base quantized on load (a checkpoint, an HF model in qlora mode): nf4 | q8_0 | q4_k (qlora), "
                   "f32 | f16 | bf16 (lora); a GGUF base keeps its own types");
   cmd->add_flag("--no-double-quant", f->no_double_quant, "nf4 base from a checkpoint: keep the block scales in fp32");
+  cmd->add_flag("--stream-base", f->stream_base,
+                "a base read from its file (.gguf; HF directory in lora mode) that may exceed the memory budget: "
+                "the page cache keeps what fits, the rest is read from disk every step");
 }
 
 Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& flags, bool model_flag_given,
@@ -145,6 +148,7 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   overlay(&f.rank_ceiling, flags.rank_ceiling);
   overlay(&f.alpha, flags.alpha);
   if (flags.no_double_quant) f.no_double_quant = true;
+  if (flags.stream_base) f.stream_base = true;
 
   LoraRun run;
   const std::string mode = f.mode.value_or("full");
@@ -152,8 +156,9 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   else if (mode == "qlora") run.mode = TrainMode::kQlora;
   else if (mode != "full") return Status::InvalidArgument("--mode: unknown mode '" + mode + "' (known: full, lora, qlora)");
   if (run.mode == TrainMode::kFull) {
-    if (f.rank || f.alpha || f.targets || f.adapter || f.rank_floor || f.rank_ceiling || f.base_format)
-      return Status::InvalidArgument("--rank, --alpha, --targets, --adapter, --base-format and the rank limits need --mode lora or qlora");
+    if (f.rank || f.alpha || f.targets || f.adapter || f.rank_floor || f.rank_ceiling || f.base_format || f.stream_base)
+      return Status::InvalidArgument("--rank, --alpha, --targets, --adapter, --base-format, --stream-base and the rank limits "
+                                     "need --mode lora or qlora");
     if (!f.base) return run;
   }
   if (!f.base)
@@ -247,6 +252,12 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   if (s.lora.mapped_base) {
     NS_ASSIGN_OR_RETURN(s.lora.mapped_bytes, run.base->mapped_bytes(c->model));
   }
+  if (f.stream_base && !(s.lora.mapped_base && s.lora.mapped_encoding.empty())) {
+    return Status::InvalidArgument(
+        "--stream-base: only a base read in its file's own types can be streamed (lora/qlora over a .gguf, or lora "
+        "over a Hugging Face directory, without --base-format or --quant)");
+  }
+  s.lora.stream_base = f.stream_base;
   return run;
 }
 

@@ -26,6 +26,7 @@ struct LoraFlags {
   std::optional<int> rank, rank_floor, rank_ceiling;
   std::optional<double> alpha;
   bool no_double_quant = false;
+  bool stream_base = false;  // --stream-base: a mapped base larger than the budget, read through the page cache
 };
 
 void add_lora_flags(CLI::App* cmd, LoraFlags* flags);

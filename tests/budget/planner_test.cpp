@@ -87,6 +87,27 @@ TEST(Planner, LoraAndQloraFreezeTheBase) {
   EXPECT_LT(lora->total_bytes, full->total_bytes);
 }
 
+TEST(Planner, AMappedBaseIsResidentUnlessStreamed) {
+  const trainer::ModelConfig m = preset("gpt-tiny");
+  RunConfig r = run(64, 4, trainer::TrainMode::kLora);
+  r.mapped_base = true;
+  r.mapped_base_bytes = 300ull << 20;
+  common::Result<MemoryPlan> resident = plan_training(m, r, 1ull << 40);
+  ASSERT_TRUE(resident.ok()) << resident.status().message();
+  r.stream_base = true;
+  common::Result<MemoryPlan> streamed = plan_training(m, r, 1ull << 40);
+  ASSERT_TRUE(streamed.ok()) << streamed.status().message();
+  // The same run, its base counted resident or listed apart: the difference is exactly the base.
+  EXPECT_EQ(resident->streamed_base_bytes, 0u);
+  EXPECT_EQ(streamed->streamed_base_bytes, 300ull << 20);
+  EXPECT_EQ(resident->total_bytes - streamed->total_bytes, 300ull << 20);
+  EXPECT_EQ(resident->item_bytes("frozen_weights") - streamed->item_bytes("frozen_weights"), 300ull << 20);
+  // The RunShape the trainer builds carries the choice both ways.
+  const trainer::RunShape shape = run_shape(r);
+  EXPECT_TRUE(shape.lora.stream_base);
+  EXPECT_TRUE(run_config_of(shape, Optimizer::kAdamW).stream_base);
+}
+
 TEST(Planner, SgdHasNoMoments) {
   RunConfig r = run(64, 1);
   r.optimizer = Optimizer::kSgd;

@@ -35,6 +35,10 @@ struct LoraSettings {
   // With mapped_base: bytes of those linear weights as mapped (the file's types) or encoded on load.
   // Not layout: the planner counts them, since every step reads them all and they stay resident.
   uint64_t mapped_bytes = 0;
+  // With mapped_base (`train --stream-base`): the base is larger than the memory the run may use, so
+  // its pages are not counted resident. The OS page cache keeps what fits and reads the rest from
+  // disk each step. Not layout; only the planner reads it.
+  bool stream_base = false;
   // Not layout, carried with the shape into checkpoints: the lowest rank a governor may shrink the
   // adapters to (0 = 1), and the identity of the frozen base (its source checkpoint's checksum), so
   // that an adapter is only ever applied to the base it was trained on.

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `train --stream-base`: a frozen base larger than the memory the run may use. A random-weight llama
+# in real layouts (tests/reference/llamacpp/model_fixture.py, Llama 2's SentencePiece vocabulary) as
+# an F32 GGUF of ~190 MB, trained with lora under a memory budget the base does not fit:
+#   - budget-report --stream-base plans the base apart (streamed_base_bytes), outside the total;
+#   - without --stream-base the run is refused (exit 3) and the refusal names --stream-base;
+#   - with it the run prints the disk's read speed and the expected slow-down, and trains inside a
+#     memory cgroup whose limit is below base + plan (cgroup v2 memory.max, or v1
+#     memory.limit_in_bytes), so the kernel evicts the base's pages as it goes; the cgroup's peak
+#     stays under its limit and the run finishes (it is not killed).
+source "$(dirname "$0")/train_lib.sh"
+SRC=${NS_LLAMACPP_SRC:-}
+TEXT=${NS_TEST_DATA_DIR:-}/tinyshakespeare.txt
+if [ -z "$SRC" ] || [ ! -f "$SRC/gguf-py/gguf/__init__.py" ]; then
+  echo "SKIP: llama.cpp's gguf-py is not installed (scripts/setup.sh)"; exit 77
+fi
+if [ ! -f "$TEXT" ]; then echo "SKIP: $TEXT is missing (NS_TEST_DATA_DIR)"; exit 77; fi
+
+# A memory cgroup of our own: v2 (memory.max) or v1 (memory.limit_in_bytes).
+cg=""
+if grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null && mkdir "/sys/fs/cgroup/ns-stream-$$" 2>/dev/null; then
+  cg="/sys/fs/cgroup/ns-stream-$$"; limit_file=memory.max; peak_file=memory.peak
+elif [ -d /sys/fs/cgroup/memory ] && mkdir "/sys/fs/cgroup/memory/ns-stream-$$" 2>/dev/null; then
+  cg="/sys/fs/cgroup/memory/ns-stream-$$"; limit_file=memory.limit_in_bytes; peak_file=memory.max_usage_in_bytes
+fi
+if [ -z "$cg" ]; then echo "SKIP: no memory cgroup can be created here (needs root and a memory controller)"; exit 77; fi
+trap 'cleanup; rmdir "$cg" 2>/dev/null || true' EXIT
+
+head -c 200000 "$TEXT" > "$work/text.txt"
+PYTHONPATH="$SRC/gguf-py" $PY "$(dirname "$0")/../reference/llamacpp/model_fixture.py" llama "$work/m" \
+  --vocab "$SRC/models/ggml-vocab-llama-spm.gguf" --d 512 --ff 2048 --heads 8 --kv-heads 4 --layers 8 \
+  > "$work/fixture.log" || fail "model_fixture.py failed"
+base="$work/m/model.gguf"
+base_mb=$(( $(stat -c %s "$base") >> 20 ))
+echo "base: $base_mb MiB"
+
+ARGS=(--base "$base" --mode lora --rank 8 --data "$work/text.txt" --batch 2 --seq 64 --threads 2
+      --eval-every 1000 --checkpoint-every 1000 --thermal none --memory-limit 200M)
+
+# The plan: the base streamed apart from the total.
+"$BIN" budget-report --model "$base" --mode lora --rank 8 --seq 64 --batch 2 --threads 2 --stream-base --format json \
+  > "$work/plan.json" || fail "budget-report --stream-base"
+read -r streamed total < <($PY -c "import json,sys; p=json.load(open(sys.argv[1]))['training']; print(p['streamed_base_bytes'], p['total_bytes'])" "$work/plan.json")
+[ "$streamed" -gt $((100 << 20)) ] || fail "budget-report: streamed_base_bytes $streamed, expected the base's linear weights"
+[ "$total" -lt $((200 << 20)) ] || fail "budget-report: total $total with the base streamed, expected under 200 MiB"
+echo "ok   budget-report --stream-base: $((streamed >> 20)) MiB streamed, $((total >> 20)) MiB resident"
+
+# Without --stream-base: refused, pointing at the flag.
+rc=0
+"$BIN" train "${ARGS[@]}" --steps 3 --out "$work/refused" 2> "$work/refused.log" || rc=$?
+[ "$rc" = 3 ] || fail "a base over the budget without --stream-base: exit $rc, expected 3"
+grep -q -- "--stream-base" "$work/refused.log" || fail "the refusal does not mention --stream-base"
+echo "ok   without --stream-base: refused (exit 3), naming --stream-base"
+
+# With it, inside a cgroup whose limit is below base + plan.
+limit=$(( (total + (streamed / 2)) ))
+echo "$limit" > "$cg/$limit_file"
+sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' _ "$cg" "$BIN" train "${ARGS[@]}" --stream-base --steps 4 \
+  --out "$work/streamed" 2> "$work/streamed.log" || fail "the streamed run failed (or was killed) in a $((limit >> 20)) MiB cgroup"
+grep -q -- "--stream-base: the base is" "$work/streamed.log" || fail "no streaming estimate printed"
+grep -- "--stream-base:" "$work/streamed.log" | sed 's/^\[info\] /     /'
+peak=$(cat "$cg/$peak_file" 2>/dev/null || echo 0)
+[ "$(steps_logged "$work/streamed")" -ge 4 ] || fail "the streamed run logged fewer than 4 steps"
+if [ "$peak" -gt 0 ]; then
+  [ "$peak" -le "$limit" ] || fail "cgroup peak $peak over its limit $limit"
+  echo "ok   --stream-base: 4 steps in a $((limit >> 20)) MiB cgroup (base $base_mb MiB + plan $((total >> 20)) MiB); its peak $((peak >> 20)) MiB"
+else
+  echo "ok   --stream-base: 4 steps in a $((limit >> 20)) MiB cgroup (base $base_mb MiB + plan $((total >> 20)) MiB)"
+fi
+
+# --stream-base on a base that is not read from its file is bad input.
+rc=0
+"$BIN" train --preset gpt-tiny --data "$work/text.txt" --steps 1 --stream-base --thermal none --out "$work/bad" 2> "$work/bad.log" || rc=$?
+[ "$rc" = 2 ] || fail "--stream-base without a mapped base: exit $rc, expected 2"
+grep -q -- "--stream-base" "$work/bad.log" || fail "the error does not name --stream-base"
+echo "ok   --stream-base without a base file: exit 2"
