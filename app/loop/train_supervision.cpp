@@ -20,6 +20,7 @@
 #include "budget/report.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/units.h"
 #include "profiles/loader.h"
 #include "thermal/governor.h"
 #include "tui/dashboard.h"
