@@ -1,6 +1,6 @@
 // The weight type table (see weight_types.h): one line per type. The row functions of the ggml
 // types live in one file per type or family (ggml_float.cpp, ggml_legacy.cpp, ggml_kquants.cpp,
-// declared in ggml_rows.h); nightshift's q8/nf4 codecs in format.cpp.
+// ggml_q2_k.cpp, ggml_q3_k.cpp, declared in ggml_rows.h); nightshift's q8/nf4 codecs in format.cpp.
 #include "trainer/quant/weight_types.h"
 
 #include <iterator>
@@ -28,6 +28,8 @@ constexpr TypeTraits kTable[] = {
     {"q5_0", kGgmlQ5_0, kNone, kRows, 32, 22, false, false, decode_q5_0, encode_q5_0, nullptr, nullptr},
     {"q5_1", kGgmlQ5_1, kNone, kRows, 32, 24, false, false, decode_q5_1, encode_q5_1, nullptr, nullptr},
     {"q8_0", kGgmlQ8_0, kNone, kRows, 32, 34, false, false, decode_q8_0, encode_q8_0, nullptr, nullptr},
+    {"q2_K", kGgmlQ2_K, kNone, kRows, 256, 84, false, false, decode_q2_k, encode_q2_k, nullptr, nullptr},
+    {"q3_K", kGgmlQ3_K, kNone, kRows, 256, 110, false, false, decode_q3_k, encode_q3_k, nullptr, nullptr},
     {"q4_K", kGgmlQ4_K, kNone, kRows, 256, 144, false, false, decode_q4_k, encode_q4_k, nullptr, nullptr},
     {"q5_K", kGgmlQ5_K, kNone, kRows, 256, 176, false, false, decode_q5_k, encode_q5_k, nullptr, nullptr},
     {"q6_K", kGgmlQ6_K, kNone, kRows, 256, 210, false, false, decode_q6_k, encode_q6_k, nullptr, nullptr},
