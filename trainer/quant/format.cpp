@@ -19,6 +19,12 @@ namespace {
 
 size_t align64(size_t x) { return (x + 63) & ~static_cast<size_t>(63); }
 
+// A double-quantized block scale: mean + code * the scale of its group of 256 scales (one
+// expression for the decoder and QuantView::block_scale, so both round alike).
+inline float dq_scale(float mean, int8_t code, float scale_scale) {
+  return mean + static_cast<float>(code) * scale_scale;
+}
+
 // Midpoints between consecutive NF4 levels: x/absmax <= mid[i] goes to level i (ties to the lower).
 std::array<float, 15> nf4_midpoints() {
   std::array<float, 15> mid{};
@@ -98,12 +104,36 @@ void for_each_block_part(int64_t begin, int64_t end, float* out, DecodePart deco
   }
 }
 
+// The absmax of each block, with the sections' offsets found once per range (QuantView::block_scale
+// finds them per call).
+class BlockScales {
+ public:
+  explicit BlockScales(const QuantView& w) : dq_(w.layout.double_quant) {
+    if (dq_) {
+      codes_ = w.scale_codes();
+      scale_scales_ = w.scale_scales();
+      mean_ = w.scale_mean();
+    } else {
+      plain_ = w.scales();
+    }
+  }
+  float operator()(int64_t b) const { return dq_ ? dq_scale(mean_, codes_[b], scale_scales_[b / kScaleBlock]) : plain_[b]; }
+
+ private:
+  bool dq_;
+  const float* plain_ = nullptr;
+  const int8_t* codes_ = nullptr;
+  const float* scale_scales_ = nullptr;
+  float mean_ = 0.0f;
+};
+
 }  // namespace
 
 void quant::decode_q8_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
   const int8_t* codes = reinterpret_cast<const int8_t*>(w.codes());
+  const BlockScales block_scale(w);
   for_each_block_part(begin, end, out, [&](int64_t b, int64_t first, int64_t count, float* part) {
-    const float scale = w.block_scale(b) / 127.0f;
+    const float scale = block_scale(b) / 127.0f;
 #if defined(__AVX2__)
     if (count == kQuantBlock) {
       decode_q8_block_avx2(codes + first, scale, part);
@@ -115,8 +145,9 @@ void quant::decode_q8_range(const QuantView& w, int64_t begin, int64_t end, floa
 }
 
 void quant::decode_nf4_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
+  const BlockScales block_scale(w);
   for_each_block_part(begin, end, out, [&](int64_t b, int64_t first, int64_t count, float* part) {
-    const float scale = w.block_scale(b);
+    const float scale = block_scale(b);
 #if defined(__AVX2__)
     if (count == kQuantBlock) {
       decode_nf4_block_avx2(w.codes() + first / 2, scale, part);
@@ -282,7 +313,7 @@ common::Status QuantLayout::validate() const {
 
 float QuantView::block_scale(int64_t b) const {
   if (!layout.double_quant) return scales()[b];
-  return scale_mean() + static_cast<float>(scale_codes()[b]) * scale_scales()[b / kScaleBlock];
+  return dq_scale(scale_mean(), scale_codes()[b], scale_scales()[b / kScaleBlock]);
 }
 
 // ---------------------------------------------------------------------------------------------
