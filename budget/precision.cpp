@@ -60,9 +60,9 @@ uint64_t matrix_bytes(Precision p, int64_t rows, int64_t cols) {
     return static_cast<uint64_t>(l.total_bytes());
   };
   switch (p) {
-    case Precision::kF32: return n * 4;
-    case Precision::kF16:
-    case Precision::kBF16: return n * 2;
+    case Precision::kF32: return engine(trainer::QuantFormat::kF32, false);
+    case Precision::kF16: return engine(trainer::QuantFormat::kF16, false);
+    case Precision::kBF16: return engine(trainer::QuantFormat::kBF16, false);
     case Precision::kQ8: return engine(trainer::QuantFormat::kQ8, false);
     case Precision::kNF4: return engine(trainer::QuantFormat::kNF4, false);
     case Precision::kNF4DoubleQuant: return engine(trainer::QuantFormat::kNF4, true);

@@ -19,6 +19,7 @@
 #include "app/train/run_loader.h"
 #include "trainer/formats/gguf_export.h"
 #include "trainer/quant/format.h"
+#include "trainer/quant/weight_matmul.h"
 
 namespace app {
 namespace {
@@ -90,13 +91,9 @@ Result<std::vector<float>> model_weight(const trainer::Model& model, const std::
   if (rows <= 0 || cols <= 0) return Status::Internal(name + ": the frozen base has no shape");
   *shape = {rows, cols};
   std::vector<float> w(static_cast<size_t>(rows * cols));
-  if (base->mapped != nullptr) {
-    const trainer::quant::TypedMatrix& m = *base->mapped;
-    if (m.rows != rows || m.cols != cols) return Status::Internal(name + ": the mapped base has another shape");
-    for (int64_t r = 0; r < rows; ++r) m.type->decode_row(m.row(r), w.data() + r * cols, cols);
-  } else {
-    trainer::dequantize(trainer::QuantView{base->layout, base->bytes}, w.data());
-  }
+  const trainer::quant::WeightMatrix m = base->matrix();
+  if (m.rows != rows || m.cols != cols) return Status::Internal(name + ": the mapped base has another shape");
+  trainer::quant::decode_matrix(m, w.data());
   const trainer::LoraAdapterEntry* a = lora->find(name.substr(0, name.size() - 7));  // drop ".weight"
   if (a == nullptr) return w;
   const trainer::LoraTensors& f = a->t;

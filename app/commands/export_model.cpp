@@ -11,7 +11,7 @@
 #include "trainer/formats/checkpoint.h"
 #include "trainer/lora/registry.h"
 #include "trainer/quant/format.h"
-#include "trainer/quant/table_matmul.h"
+#include "trainer/quant/weight_matmul.h"
 
 namespace app {
 
@@ -80,12 +80,8 @@ Status merge_into(const trainer::Model& lora_model, trainer::Model& merged) {
     if (const trainer::LoraBaseEntry* base = lora.find_base(t.name)) {
       if (base->layout.n() * 4 != static_cast<int64_t>(t.bytes))
         return Status::Internal(t.name + ": the frozen base and the merged model disagree in size");
-      if (base->mapped != nullptr) {  // a base that stays in its file's encoding (GGUF types, F16/BF16, Q4_K on load)
-        const trainer::quant::TypedMatrix& m = *base->mapped;
-        for (int64_t r = 0; r < m.rows; ++r) m.type->decode_row(m.row(r), w + r * m.cols, m.cols);
-      } else {
-        trainer::dequantize(trainer::QuantView{base->layout, base->bytes}, w);
-      }
+      // In the run's base format, or (mapped) in its file's encoding (GGUF types, F16/BF16, Q4_K on load).
+      trainer::quant::decode_matrix(base->matrix(), w);
     } else {
       const trainer::TensorSpec* src = lora_model.tensors().find_spec(t.name);
       if (src == nullptr || src->dtype != t.dtype || src->shape != t.shape)

@@ -39,7 +39,7 @@ int quantize_main(const QuantizeArgs& a) {
                                                 "); quantize the full checkpoint it came from"));
   trainer::BaseInfo info = (*source)->info();
   info.format = *format;
-  info.double_quant = *format == trainer::QuantFormat::kNF4 && !a.no_double_quant;
+  info.double_quant = trainer::quant_format_type(*format).double_quant && !a.no_double_quant;
   Status st = trainer::write_base_file(a.out, info, (*source)->f32_lookup());
   if (!st.ok()) return report_error(st);
   const uint64_t bytes = fs::file_size(a.out, ec);

@@ -198,7 +198,7 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
     auto parsed = trainer::parse_quant_format(fmt);
     if (!parsed.ok()) return parsed.status().with_context("--base-format");
     s.lora.base_format = *parsed;
-    s.lora.double_quant = *parsed == trainer::QuantFormat::kNF4 && !f.no_double_quant;
+    s.lora.double_quant = trainer::quant_format_type(*parsed).double_quant && !f.no_double_quant;
   } else {
     if (f.base_format && *f.base_format != trainer::quant_format_name(bi.format))
       return Status::InvalidArgument(*f.base + ": the base file is stored as " + trainer::quant_format_name(bi.format) +

@@ -83,7 +83,8 @@ TEST(GgmlTypes, TableHasGgmlBlockSizes) {
   };
   // ggml-common.h's block structs (static_asserts there) and ggml.h's type ids.
   const Want want[] = {{"F32", 0, 1, 4},      {"F16", 1, 1, 2},      {"Q4_0", 2, 32, 18},   {"Q4_1", 3, 32, 20},
-                       {"Q5_0", 6, 32, 22},   {"Q5_1", 7, 32, 24},   {"Q8_0", 8, 32, 34},   {"Q4_K", 12, 256, 144},
+                       {"Q5_0", 6, 32, 22},   {"Q5_1", 7, 32, 24},   {"Q8_0", 8, 32, 34},   {"Q2_K", 10, 256, 84},
+                       {"Q3_K", 11, 256, 110}, {"Q4_K", 12, 256, 144},
                        {"Q5_K", 13, 256, 176}, {"Q6_K", 14, 256, 210}, {"BF16", 30, 1, 2}};
   ASSERT_EQ(trainer::quant::all_type_traits().size(), std::size(want));
   for (const Want& w : want) {
@@ -170,7 +171,8 @@ TEST(GgmlTypes, AllQuantizedTypesAreBitExactWithGgml) {
     const std::vector<float> x = source_values(rows, cols, seed);
     const std::string src = dir.file("x.f32");
     llamacpp_ref::write_bytes(src, x.data(), x.size() * 4);
-    for (const char* name : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_K", "q5_K", "q6_K", "f16", "bf16"}) {
+    for (const char* name :
+         {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "f16", "bf16"}) {
       SCOPED_TRACE(std::string(name) + " seed " + std::to_string(seed));
       const TypeTraits* t = trainer::quant::type_traits_by_name(name);
       ASSERT_NE(t, nullptr);

@@ -7,7 +7,7 @@
 #include "common/check.h"
 #include "trainer/kernels/kernels.h"
 #include "trainer/layers/layer.h"
-#include "trainer/quant/qmatmul.h"
+#include "trainer/quant/weight_matmul.h"
 
 namespace trainer {
 
@@ -29,18 +29,18 @@ float* ScratchSlots::current() const {
 
 Linear Linear::quantized(const QuantView& base, ScratchSlots panel) {
   CHECK(base.bytes != nullptr);
-  const int64_t need = static_cast<int64_t>(qmatmul_scratch_floats(base.layout));
-  CHECK(need == 0 || (panel.base != nullptr && panel.stride >= need && panel.count >= 1));
   Linear l;
-  l.quant_ = base;
+  l.quant_ = weight_matrix(base);
+  const int64_t need = static_cast<int64_t>(quant::weight_matmul_scratch_floats(l.quant_));
+  CHECK(need == 0 || (panel.base != nullptr && panel.stride >= need && panel.count >= 1));
   l.panel_ = panel;
   l.out_ = base.layout.rows;
   l.in_ = base.layout.cols;
   return l;
 }
 
-Linear Linear::mapped(const quant::TypedMatrix* base, int64_t out, int64_t in, ScratchSlots panel) {
-  CHECK(base != nullptr && panel.base != nullptr && panel.stride >= quant::kTablePanelFloats && panel.count >= 1);
+Linear Linear::mapped(const quant::WeightMatrix* base, int64_t out, int64_t in, ScratchSlots panel) {
+  CHECK(base != nullptr && panel.base != nullptr && panel.stride >= quant::kWeightPanelFloats && panel.count >= 1);
   Linear l;
   l.mapped_ = base;
   l.panel_ = panel;
@@ -60,11 +60,9 @@ Linear Linear::with_adapter(LoraTensors* adapter, float* u, ScratchSlots g) cons
 }
 
 void Linear::forward(float* out, const float* inp, int N, bool accumulate) const {
-  if (mapped_ != nullptr) {
-    CHECK_MSG(mapped_->bytes != nullptr, "a mapped base was used before it was mapped");
-    quant::table_matmul_forward(out, inp, *mapped_, N, panel_.current(), accumulate);
-  } else if (is_quantized()) {
-    qmatmul_forward(out, inp, quant_, N, panel_.current(), accumulate);
+  if (is_quantized()) {
+    CHECK_MSG(base().bytes != nullptr, "a mapped base was used before it was mapped");
+    quant::weight_matmul_forward(out, inp, base(), N, panel_.current(), accumulate);
   } else {
     matmul_forward(out, inp, weight_, N, static_cast<int>(in_), static_cast<int>(out_), accumulate);
   }
@@ -72,10 +70,8 @@ void Linear::forward(float* out, const float* inp, int N, bool accumulate) const
 }
 
 void Linear::backward(float* dinp, const float* dout, const float* inp, int N) const {
-  if (mapped_ != nullptr) {
-    if (dinp != nullptr) quant::table_matmul_backward_input(dinp, dout, *mapped_, N, panel_.current());
-  } else if (is_quantized()) {
-    if (dinp != nullptr) qmatmul_backward_input(dinp, dout, quant_, N, panel_.current());
+  if (is_quantized()) {
+    if (dinp != nullptr) quant::weight_matmul_backward_input(dinp, dout, base(), N, panel_.current());
   } else {
     matmul_backward(dinp, grad_, dout, inp, weight_, N, static_cast<int>(in_), static_cast<int>(out_));
   }

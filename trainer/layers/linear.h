@@ -1,6 +1,6 @@
 // Linear: one linear map y = x·Wᵀ of a sub-layer, as the layers call it. W (Out, In) is either a
 // plain fp32 weight (trainable when it has a gradient, else frozen) or a frozen base stored in a
-// QuantFormat (dequantized panel by panel, trainer/quant/qmatmul.h); either may carry a LoRA
+// type of the weight type table (dequantized panel by panel, trainer/quant/weight_matmul.h); either may carry a LoRA
 // adapter (trainer/lora/adapter.h) whose output is added. A non-owning value: every pointer is
 // arena memory bound once by the model. Letters: N rows (= B·T, or the rows routed to an expert).
 #pragma once
@@ -9,7 +9,7 @@
 
 #include "trainer/lora/adapter.h"
 #include "trainer/quant/format.h"
-#include "trainer/quant/table_matmul.h"
+#include "trainer/quant/weight_matmul.h"
 
 namespace trainer {
 
@@ -27,13 +27,13 @@ class Linear {
   Linear() = default;
   // A plain fp32 weight (Out, In); `grad` null when it is frozen.
   static Linear plain(const float* weight, float* grad, int64_t out, int64_t in);
-  // A frozen base in any QuantFormat (F32 included) with panels of at least qmatmul_scratch_floats
-  // floats each.
+  // A frozen base in any QuantFormat (F32 included) with panels of at least
+  // quant::weight_matmul_scratch_floats floats each.
   static Linear quantized(const QuantView& base, ScratchSlots panel);
-  // A frozen base in a type of the ggml table, read where it lies (a memory-mapped model file).
-  // `base` is owned by the model's LoraRegistry and set after binding (LoraRegistry::map_base);
-  // panels of quant::kTablePanelFloats floats each.
-  static Linear mapped(const quant::TypedMatrix* base, int64_t out, int64_t in, ScratchSlots panel);
+  // A frozen base in a type of the weight type table, read where it lies (a memory-mapped model
+  // file). `base` is owned by the model's LoraRegistry and set after binding (LoraRegistry::map_base);
+  // panels of quant::kWeightPanelFloats floats each.
+  static Linear mapped(const quant::WeightMatrix* base, int64_t out, int64_t in, ScratchSlots panel);
   // Adds an adapter: `adapter` (owned by the model's LoraRegistry, so rank changes are seen here),
   // `u` the saved x·Aᵀ (N_max, rank_max) and `g` backward scratch slots of (N_max, rank_max) each
   // (base null in forward-only models).
@@ -52,11 +52,14 @@ class Linear {
   void backward(float* dinp, const float* dout, const float* inp, int N) const;
 
  private:
+  // The frozen base the dequantizing matmul reads (mapped or in the arena).
+  const quant::WeightMatrix& base() const { return mapped_ != nullptr ? *mapped_ : quant_; }
+
   int64_t in_ = 0, out_ = 0;
   const float* weight_ = nullptr;  // plain fp32 (Out, In)
   float* grad_ = nullptr;          // (Out, In) or null (frozen)
-  QuantView quant_{};              // quantized base (bytes null when plain)
-  const quant::TypedMatrix* mapped_ = nullptr;  // mapped base (null unless Linear::mapped)
+  quant::WeightMatrix quant_{};    // quantized base (bytes null when plain)
+  const quant::WeightMatrix* mapped_ = nullptr;  // mapped base (null unless Linear::mapped)
   ScratchSlots panel_;             // dequantization panels
   LoraTensors* adapter_ = nullptr;
   float* u_ = nullptr;             // (N, rank) saved by forward

@@ -1,18 +1,31 @@
 // lora/qlora tensor-list rewriting and the target vocabulary (see plan.h).
 #include "trainer/lora/plan.h"
-#include "trainer/quant/table_matmul.h"
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 
+#include "common/check.h"
 #include "trainer/layers/kind.h"
 #include "trainer/lora/adapter.h"
-#include "trainer/quant/qmatmul.h"
+#include "trainer/formats/safetensors.h"
+#include "trainer/quant/weight_matmul.h"
 
 namespace trainer {
 
 using common::Status;
 
 namespace {
+
+// The arena dtype of a float base type kept element by element (f16, bf16): the safetensors dtype of
+// the same name.
+DType float_dtype(const quant::TypeTraits& t) {
+  std::string upper = t.name;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::optional<DType> d = dtype_from_name(upper);
+  CHECK_MSG(d.has_value() && dtype_size(*d) == t.block_bytes && t.block_elems == 1, "not a float weight type");
+  return *d;
+}
 
 std::string stem_of(const std::string& local_weight_name) {
   const std::string suffix = ".weight";
@@ -142,7 +155,7 @@ Status validate_lora_settings(const RunShape& shape) {
   if (shape.mode == TrainMode::kQlora && !is_block_quantized(f))
     return Status::InvalidArgument(std::string("mode qlora needs a quantized base (nf4, q8), not ") +
                                    quant_format_name(f) + "; make one with nightshift quantize --format nf4");
-  if (shape.lora.double_quant && f != QuantFormat::kNF4)
+  if (shape.lora.double_quant && !quant_format_type(f).double_quant)
     return Status::InvalidArgument("double quantization applies to nf4 only");
   return Status::Ok();
 }
@@ -153,6 +166,7 @@ Status lora_adapt_layer_tensors(const RunShape& shape, std::vector<TensorSpec>* 
   const int64_t rows = int64_t{shape.batch} * shape.seq_len;
   const int64_t cap = lora_rank_capacity(shape);
   const QuantFormat format = shape.lora.base_format;
+  const quant::TypeTraits& type = quant_format_type(format);
   std::vector<TensorSpec> added;
   int64_t panel_floats = 0;
   bool any_adapter = false;
@@ -167,16 +181,17 @@ Status lora_adapt_layer_tensors(const RunShape& shape, std::vector<TensorSpec>* 
     if (shape.lora.mapped_base) {
       t.dtype = DType::kU8;  // in the base's file, not in the arena
       t.shape = {0};
-      panel_floats = std::max<int64_t>(panel_floats, quant::kTablePanelFloats);
-    } else if (format == QuantFormat::kF16 || format == QuantFormat::kBF16) {
-      t.dtype = format == QuantFormat::kF16 ? DType::kF16 : DType::kBF16;
-    } else if (is_block_quantized(format)) {
+      panel_floats = std::max<int64_t>(panel_floats, quant::kWeightPanelFloats);
+    } else if (type.packing == quant::Packing::kSections) {  // codes and scales: bytes
       t.dtype = DType::kU8;
       t.shape = {static_cast<int64_t>(layout.total_bytes())};
+    } else if (!type.plain_f32) {  // a float type (f16, bf16): the safetensors dtype of its name
+      t.dtype = float_dtype(type);
     }
     t.init = TensorInit::kNone;  // the base comes from a checkpoint or a quantized file
     if (!shape.lora.mapped_base)
-      panel_floats = std::max<int64_t>(panel_floats, static_cast<int64_t>(qmatmul_scratch_floats(layout)));
+      panel_floats = std::max<int64_t>(
+          panel_floats, static_cast<int64_t>(quant::weight_matmul_scratch_floats(weight_matrix(QuantView{layout, nullptr}))));
     if (!is_lora_target(shape, t.name)) continue;
     NS_RETURN_IF_ERROR(validate_lora_rank(static_cast<int>(cap), in, out, where + stem_of(t.name)));
     matched->insert(lora_target_key(t.name));

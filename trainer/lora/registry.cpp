@@ -6,7 +6,7 @@
 #include "common/check.h"
 #include "trainer/lora/plan.h"
 #include "trainer/model.h"
-#include "trainer/quant/qmatmul.h"
+#include "trainer/quant/weight_matmul.h"
 
 namespace trainer {
 
@@ -59,12 +59,13 @@ Linear LoraRegistry::bind(const TensorBinding& b, const std::string& full, const
     bases_.back().bytes = nullptr;
     bases_.back().mapped = &m;
     base = Linear::mapped(&m, out, in, slots(b, kQmatmulPanelScratch));
-  } else if (format == QuantFormat::kF32) {
+  } else if (quant_format_type(format).plain_f32) {
     base = Linear::plain(static_cast<const float*>(base_data), nullptr, out, in);  // frozen: no gradient
   } else {
     const QuantLayout layout{format, out, in, shape_.lora.double_quant};
     const QuantView view{layout, static_cast<const uint8_t*>(base_data)};
-    base = Linear::quantized(view, qmatmul_scratch_floats(layout) > 0 ? slots(b, kQmatmulPanelScratch) : ScratchSlots{});
+    const bool panel = quant::weight_matmul_scratch_floats(weight_matrix(view)) > 0;
+    base = Linear::quantized(view, panel ? slots(b, kQmatmulPanelScratch) : ScratchSlots{});
   }
   if (!is_lora_target(shape_, local)) return base;
   LoraAdapterEntry e;

@@ -31,6 +31,9 @@ struct LoraBaseEntry {
   QuantLayout layout;   // format (the run's base format), rows = Out, cols = In
   uint8_t* bytes = nullptr;  // layout.total_bytes() in the frozen-weight arena (null when mapped)
   quant::TypedMatrix* mapped = nullptr;  // the mapped base's view (LoraSettings::mapped_base), else null
+
+  // The matrix the dequantizing matmul reads: the mapped view, or the arena's bytes in the layout.
+  quant::WeightMatrix matrix() const { return mapped != nullptr ? *mapped : weight_matrix(QuantView{layout, bytes}); }
 };
 
 // One rank change of one adapter, for the run log.

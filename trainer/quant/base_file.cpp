@@ -11,7 +11,7 @@
 #include "trainer/formats/checksum.h"
 #include "trainer/layout.h"
 #include "trainer/model_config_toml.h"
-#include "trainer/quant/format_traits.h"
+#include "trainer/quant/weight_types.h"
 
 namespace trainer {
 
@@ -164,7 +164,7 @@ Status BaseSource::fill(Model& model) const {
     return fill_frozen_base(model, releasing, path);
   }
   const LoraSettings& want = model.shape().lora;
-  if (want.base_format != info_.format || (want.double_quant != info_.double_quant && format_traits(info_.format).double_quant))
+  if (want.base_format != info_.format || (want.double_quant != info_.double_quant && quant_format_type(info_.format).double_quant))
     return Status::InvalidArgument(path + ": the base is stored as " + quant_format_name(info_.format) +
                                    (info_.double_quant ? " (double quantized)" : "") + " but the run needs " +
                                    quant_format_name(want.base_format) + (want.double_quant ? " (double quantized)" : "") +
@@ -275,7 +275,7 @@ Status write_base_file(const std::string& path, const BaseInfo& info, const Weig
     const std::vector<int64_t>& logical = t.linear ? layout.logical.at(t.name) : t.shape;
     auto src = weights(t.name, logical);
     if (!src.ok()) return src.status().with_context(info.source);
-    if (!t.linear || format_traits(info.format).plain_f32) {
+    if (!t.linear || quant_format_type(info.format).plain_f32) {
       refs.push_back(TensorRef{t.name, t.dtype, t.shape, *src, t.bytes});
       continue;
     }

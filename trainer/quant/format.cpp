@@ -1,6 +1,6 @@
-// Quantization formats: the traits table (format_traits.h), layout arithmetic, half conversions,
-// quantize and the block decoders used by the dequant-matmul. The decoders have an AVX2/F16C path
-// and a scalar path that agree exactly.
+// Quantization formats: their entries in the weight type table (weight_types.h), layout arithmetic,
+// half conversions, quantize, and the q8/nf4 block decoders and encoders the table points at. The
+// decoders have an AVX2 path and a scalar path that agree exactly.
 #include "trainer/quant/format.h"
 
 #include <algorithm>
@@ -12,12 +12,18 @@
 #endif
 
 #include "common/check.h"
-#include "trainer/quant/format_traits.h"
+#include "trainer/quant/ggml_rows.h"
 
 namespace trainer {
 namespace {
 
 size_t align64(size_t x) { return (x + 63) & ~static_cast<size_t>(63); }
+
+// A double-quantized block scale: mean + code * the scale of its group of 256 scales (one
+// expression for the decoder and QuantView::block_scale, so both round alike).
+inline float dq_scale(float mean, int8_t code, float scale_scale) {
+  return mean + static_cast<float>(code) * scale_scale;
+}
 
 // Midpoints between consecutive NF4 levels: x/absmax <= mid[i] goes to level i (ties to the lower).
 std::array<float, 15> nf4_midpoints() {
@@ -83,40 +89,8 @@ inline void decode_q8_block_avx2(const int8_t* codes, float scale, float* out) {
 }
 #endif
 
-void decode_f16(const uint16_t* src, int64_t count, float* out) {
-  int64_t k = 0;
-#if defined(__F16C__) && defined(__AVX2__)
-  for (; k + 8 <= count; k += 8)
-    _mm256_storeu_ps(out + k, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k))));
-#endif
-  for (; k < count; ++k) out[k] = f16_to_f32(src[k]);
-}
-
-void decode_bf16(const uint16_t* src, int64_t count, float* out) {
-  int64_t k = 0;
-#if defined(__AVX2__)
-  for (; k + 8 <= count; k += 8) {
-    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k)));
-    _mm256_storeu_ps(out + k, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
-  }
-#endif
-  for (; k < count; ++k) out[k] = bf16_to_f32(src[k]);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Range decoders and code encoders of the table's entries.
-
-void decode_f32_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
-  std::memcpy(out, reinterpret_cast<const float*>(w.codes()) + begin, 4 * static_cast<size_t>(end - begin));
-}
-
-void decode_f16_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
-  decode_f16(reinterpret_cast<const uint16_t*>(w.codes()) + begin, end - begin, out);
-}
-
-void decode_bf16_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
-  decode_bf16(reinterpret_cast<const uint16_t*>(w.codes()) + begin, end - begin, out);
-}
 
 // Calls decode_part(b, first, count, out) for the part [first, first+count) of each block b that
 // [begin, end) covers, `out` pointing at that part's place in the output.
@@ -130,10 +104,36 @@ void for_each_block_part(int64_t begin, int64_t end, float* out, DecodePart deco
   }
 }
 
-void decode_q8_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
+// The absmax of each block, with the sections' offsets found once per range (QuantView::block_scale
+// finds them per call).
+class BlockScales {
+ public:
+  explicit BlockScales(const QuantView& w) : dq_(w.layout.double_quant) {
+    if (dq_) {
+      codes_ = w.scale_codes();
+      scale_scales_ = w.scale_scales();
+      mean_ = w.scale_mean();
+    } else {
+      plain_ = w.scales();
+    }
+  }
+  float operator()(int64_t b) const { return dq_ ? dq_scale(mean_, codes_[b], scale_scales_[b / kScaleBlock]) : plain_[b]; }
+
+ private:
+  bool dq_;
+  const float* plain_ = nullptr;
+  const int8_t* codes_ = nullptr;
+  const float* scale_scales_ = nullptr;
+  float mean_ = 0.0f;
+};
+
+}  // namespace
+
+void quant::decode_q8_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
   const int8_t* codes = reinterpret_cast<const int8_t*>(w.codes());
+  const BlockScales block_scale(w);
   for_each_block_part(begin, end, out, [&](int64_t b, int64_t first, int64_t count, float* part) {
-    const float scale = w.block_scale(b) / 127.0f;
+    const float scale = block_scale(b) / 127.0f;
 #if defined(__AVX2__)
     if (count == kQuantBlock) {
       decode_q8_block_avx2(codes + first, scale, part);
@@ -144,9 +144,10 @@ void decode_q8_range(const QuantView& w, int64_t begin, int64_t end, float* out)
   });
 }
 
-void decode_nf4_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
+void quant::decode_nf4_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
+  const BlockScales block_scale(w);
   for_each_block_part(begin, end, out, [&](int64_t b, int64_t first, int64_t count, float* part) {
-    const float scale = w.block_scale(b);
+    const float scale = block_scale(b);
 #if defined(__AVX2__)
     if (count == kQuantBlock) {
       decode_nf4_block_avx2(w.codes() + first / 2, scale, part);
@@ -157,22 +158,8 @@ void decode_nf4_range(const QuantView& w, int64_t begin, int64_t end, float* out
   });
 }
 
-void encode_f32_codes(const QuantView& w, const float* src, uint8_t* codes) {
-  std::memcpy(codes, src, 4 * static_cast<size_t>(w.layout.n()));
-}
-
-void encode_f16_codes(const QuantView& w, const float* src, uint8_t* codes) {
-  auto* out = reinterpret_cast<uint16_t*>(codes);
-  for (int64_t i = 0; i < w.layout.n(); ++i) out[i] = f32_to_f16(src[i]);
-}
-
-void encode_bf16_codes(const QuantView& w, const float* src, uint8_t* codes) {
-  auto* out = reinterpret_cast<uint16_t*>(codes);
-  for (int64_t i = 0; i < w.layout.n(); ++i) out[i] = f32_to_bf16(src[i]);
-}
-
 // Q8: code = round(x / (absmax/127)).
-void encode_q8_codes(const QuantView& w, const float* src, uint8_t* codes) {
+void quant::encode_q8_codes(const QuantView& w, const float* src, uint8_t* codes) {
   const int64_t n = w.layout.n();
   for (int64_t b = 0; b < w.layout.n_blocks(); ++b) {
     const float scale = w.block_scale(b);
@@ -186,7 +173,7 @@ void encode_q8_codes(const QuantView& w, const float* src, uint8_t* codes) {
 }
 
 // NF4: the nearest level of x/absmax (ties to the lower level), two codes a byte (codes zeroed).
-void encode_nf4_codes(const QuantView& w, const float* src, uint8_t* codes) {
+void quant::encode_nf4_codes(const QuantView& w, const float* src, uint8_t* codes) {
   const int64_t n = w.layout.n();
   const auto mid = nf4_midpoints();
   for (int64_t b = 0; b < w.layout.n_blocks(); ++b) {
@@ -200,39 +187,29 @@ void encode_nf4_codes(const QuantView& w, const float* src, uint8_t* codes) {
   }
 }
 
-// The table, indexed by QuantFormat. Long F16/BF16 ranges decode in parallel in chunks of 4096
-// values, Q8/NF4 ones block by block.
-constexpr FormatTraits kTraits[] = {
-    {QuantFormat::kF32, "f32", 32, 1, false, true, 0, decode_f32_range, encode_f32_codes},
-    {QuantFormat::kF16, "f16", 16, 1, false, false, 4096, decode_f16_range, encode_f16_codes},
-    {QuantFormat::kBF16, "bf16", 16, 1, false, false, 4096, decode_bf16_range, encode_bf16_codes},
-    {QuantFormat::kQ8, "q8", 8, kQuantBlock, false, false, kQuantBlock, decode_q8_range, encode_q8_codes},
-    {QuantFormat::kNF4, "nf4", 4, kQuantBlock, true, false, kQuantBlock, decode_nf4_range, encode_nf4_codes},
-};
-constexpr size_t kTraitsCount = sizeof(kTraits) / sizeof(kTraits[0]);
-static_assert([] {
-  for (size_t i = 0; i < kTraitsCount; ++i)
-    if (static_cast<size_t>(kTraits[i].format) != i) return false;
-  return true;
-}(), "kTraits is indexed by QuantFormat");
-
-}  // namespace
-
-const FormatTraits& format_traits(QuantFormat f) {
+const quant::TypeTraits& quant_format_type(QuantFormat f) {
+  // The table's entries of the base formats, found once.
+  static const auto by_format = [] {
+    std::array<const quant::TypeTraits*, 5> m{};
+    for (const quant::TypeTraits& t : quant::weight_types())
+      if (t.base_format != quant::kNoBaseFormat) m.at(static_cast<size_t>(t.base_format)) = &t;
+    for (const quant::TypeTraits* t : m) CHECK_MSG(t != nullptr, "a QuantFormat without a weight type");
+    return m;
+  }();
   const auto i = static_cast<size_t>(f);
-  CHECK_MSG(i < kTraitsCount, "not a QuantFormat");
-  return kTraits[i];
+  CHECK_MSG(i < by_format.size(), "not a QuantFormat");
+  return *by_format[i];
 }
 
 const char* quant_format_name(QuantFormat f) {
-  const auto i = static_cast<size_t>(f);
-  return i < kTraitsCount ? kTraits[i].name : "?";
+  return static_cast<size_t>(f) < 5 ? quant_format_type(f).name : "?";
 }
 
 common::Result<QuantFormat> parse_quant_format(std::string_view name) {
   std::string known;
-  for (const FormatTraits& t : kTraits) {
-    if (name == t.name) return t.format;
+  for (const quant::TypeTraits& t : quant::weight_types()) {
+    if (t.base_format == quant::kNoBaseFormat) continue;
+    if (name == t.name) return static_cast<QuantFormat>(t.base_format);
     known += (known.empty() ? "" : ", ") + std::string(t.name);
   }
   return common::Status::InvalidArgument("unknown quantization format '" + std::string(name) + "' (known: " + known +
@@ -305,7 +282,7 @@ uint16_t f32_to_bf16(float x) {
 // Layout.
 
 size_t QuantLayout::code_bytes() const {
-  return (static_cast<size_t>(n()) * static_cast<size_t>(format_traits(format).code_bits) + 7) / 8;
+  return (static_cast<size_t>(n()) * static_cast<size_t>(quant::code_bits(quant_format_type(format))) + 7) / 8;
 }
 
 size_t QuantLayout::scales_offset() const { return align64(code_bytes()); }
@@ -328,7 +305,7 @@ common::Status QuantLayout::validate() const {
   if (rows <= 0 || cols <= 0)
     return common::Status::InvalidArgument("quantized matrix must have positive shape, got (" +
                                            std::to_string(rows) + ", " + std::to_string(cols) + ")");
-  if (double_quant && !format_traits(format).double_quant)
+  if (double_quant && !quant_format_type(format).double_quant)
     return common::Status::InvalidArgument(std::string("double quantization applies to nf4 only, not ") +
                                            quant_format_name(format));
   return common::Status::Ok();
@@ -336,7 +313,7 @@ common::Status QuantLayout::validate() const {
 
 float QuantView::block_scale(int64_t b) const {
   if (!layout.double_quant) return scales()[b];
-  return scale_mean() + static_cast<float>(scale_codes()[b]) * scale_scales()[b / kScaleBlock];
+  return dq_scale(scale_mean(), scale_codes()[b], scale_scales()[b / kScaleBlock]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,7 +357,11 @@ void quantize_into(const QuantLayout& L, const float* src, uint8_t* dst) {
       std::memcpy(dst + L.scale_mean_offset(), &mean, 4);
     }
   }
-  format_traits(L.format).encode_codes(view, src, dst);
+  const quant::TypeTraits& t = quant_format_type(L.format);
+  if (t.packing == quant::Packing::kSections)
+    t.encode_codes(view, src, dst);
+  else
+    t.encode_row(src, dst, n);  // the float types: one value a block, row after row
 }
 
 QuantMatrix quantize(const QuantLayout& layout, const float* src) {
@@ -397,22 +378,45 @@ QuantMatrix quantize(const QuantLayout& layout, const float* src) {
 // one row segment at a time).
 constexpr int64_t kParallelDecode = 65536;
 
+namespace {
+
+// Decodes [begin, end) of the flattened matrix on this thread (the float types have one value a block).
+void decode_range_here(const quant::TypeTraits& t, const QuantView& w, int64_t begin, int64_t end, float* out) {
+  if (t.packing == quant::Packing::kSections)
+    t.decode_range(w, begin, end, out);
+  else
+    t.decode_row(w.codes() + quant::row_bytes(t, begin), out, end - begin);
+}
+
+}  // namespace
+
 void dequantize_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
   CHECK(begin >= 0 && begin <= end && end <= w.layout.n());
-  const FormatTraits& t = format_traits(w.layout.format);
+  const quant::TypeTraits& t = quant_format_type(w.layout.format);
   const int64_t count = end - begin;
-  // Short ranges (one row of a tile) and formats that are copied: no OpenMP region at all.
-  if (count < kParallelDecode || t.parallel_chunk == 0) {
-    t.decode_range(w, begin, end, out);
+  // Short ranges (one row of a tile) and f32 (a copy): no OpenMP region at all.
+  if (count < kParallelDecode || t.plain_f32) {
+    decode_range_here(t, w, begin, end, out);
     return;
   }
-  const int64_t chunk = t.parallel_chunk;
+  // Long ranges in parallel: the block formats block by block, the float types in chunks of 4096.
+  const int64_t chunk = t.packing == quant::Packing::kSections ? t.block_elems : 4096;
   const int64_t c_first = begin / chunk, c_last = (end - 1) / chunk;  // inclusive
 #pragma omp parallel for schedule(static)
   for (int64_t c = c_first; c <= c_last; ++c) {
     const int64_t lo = std::max(begin, c * chunk), hi = std::min(end, (c + 1) * chunk);
-    t.decode_range(w, lo, hi, out + (lo - begin));
+    decode_range_here(t, w, lo, hi, out + (lo - begin));
   }
+}
+
+quant::WeightMatrix weight_matrix(const QuantView& v) {
+  return quant::WeightMatrix{&quant_format_type(v.layout.format), v.layout.rows, v.layout.cols, v.bytes, nullptr,
+                             v.layout.double_quant};
+}
+
+QuantView quant_view(const quant::WeightMatrix& w) {
+  CHECK(w.type->base_format != quant::kNoBaseFormat && w.row_order == nullptr);
+  return QuantView{QuantLayout{static_cast<QuantFormat>(w.type->base_format), w.rows, w.cols, w.double_quant}, w.bytes};
 }
 
 }  // namespace trainer

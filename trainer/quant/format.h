@@ -1,8 +1,9 @@
 // Storage formats of a frozen base matrix: F32, F16, BF16, Q8 (int8 with one absmax scale per block
 // of 64) and NF4 (4-bit NormalFloat of the QLoRA paper, Dettmers et al. 2023, with one absmax scale
 // per block of 64 and optional double quantization of those scales). This file holds the formats,
-// their byte layout and the element conversions; it does not multiply (see qmatmul_kernels.h) and
-// does not read or write files (see quant_file.h).
+// their byte layout and the element conversions; it does not multiply (see weight_matmul.h) and
+// does not read or write files (see base_file.h). The formats' entries are in the weight type
+// table (weight_types.h); this file is their QuantLayout view.
 #pragma once
 
 #include <array>
@@ -14,15 +15,23 @@
 #include <vector>
 
 #include "common/status.h"
+#include "trainer/quant/weight_types.h"
 
 namespace trainer {
 
+// The base formats `nightshift quantize --format` writes; each is an entry of the weight type table
+// (weight_types.h, TypeTraits::base_format), where its layout, decoder and encoder are.
 enum class QuantFormat { kF32, kF16, kBF16, kQ8, kNF4 };
 
+// The table's entry of a base format.
+const quant::TypeTraits& quant_format_type(QuantFormat f);
 const char* quant_format_name(QuantFormat f);  // "f32", "f16", "bf16", "q8", "nf4"
 // Parses one of the names above. InvalidArgument lists the known names.
 common::Result<QuantFormat> parse_quant_format(std::string_view name);
-inline bool is_block_quantized(QuantFormat f) { return f == QuantFormat::kQ8 || f == QuantFormat::kNF4; }
+// Whether the format has block scales (its codes and scales in sections: q8, nf4).
+inline bool is_block_quantized(QuantFormat f) {
+  return quant_format_type(f).packing == quant::Packing::kSections;
+}
 
 constexpr int64_t kQuantBlock = 64;   // values per absmax block (Q8, NF4)
 constexpr int64_t kScaleBlock = 256;  // absmax scales per second-level block (double quantization)
@@ -113,5 +122,10 @@ QuantMatrix quantize(const QuantLayout& layout, const float* src);
 // F16C) where the build allows, with OpenMP over blocks when the range is large.
 void dequantize_range(const QuantView& w, int64_t begin, int64_t end, float* out);
 inline void dequantize(const QuantView& w, float* out) { dequantize_range(w, 0, w.layout.n(), out); }
+
+// The same matrix as the dequantizing matmul's operand (weight_types.h), and back (the matrix must
+// be in a base format).
+quant::WeightMatrix weight_matrix(const QuantView& v);
+QuantView quant_view(const quant::WeightMatrix& w);
 
 }  // namespace trainer

@@ -1,10 +1,13 @@
-// Internal to trainer/quant/: the row decoders and encoders of each type family (one .cpp per
-// family: ggml_float.cpp, ggml_legacy.cpp, ggml_kquants.cpp) that the table in ggml_types.cpp
-// points at, and the fp16/bf16 scalar conversions they share (round to nearest even, as ggml's).
+// Internal to trainer/quant/: the row decoders and encoders of each type or family (one .cpp each:
+// ggml_float.cpp, ggml_legacy.cpp, ggml_kquants.cpp, ggml_q2_k.cpp, ggml_q3_k.cpp; q8/nf4 in
+// format.cpp) that the table in weight_types.cpp points at, and the fp16/bf16 scalar conversions
+// they share (round to nearest even, as ggml's).
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+
+#include "trainer/quant/weight_types.h"
 
 namespace trainer::quant {
 
@@ -104,5 +107,16 @@ void decode_q5_k(const uint8_t* src, float* dst, int64_t n);
 void encode_q5_k(const float* src, uint8_t* dst, int64_t n);
 void decode_q6_k(const uint8_t* src, float* dst, int64_t n);
 void encode_q6_k(const float* src, uint8_t* dst, int64_t n);
+
+void decode_q2_k(const uint8_t* src, float* dst, int64_t n);  // ggml_q2_k.cpp
+void encode_q2_k(const float* src, uint8_t* dst, int64_t n);
+void decode_q3_k(const uint8_t* src, float* dst, int64_t n);  // ggml_q3_k.cpp
+void encode_q3_k(const float* src, uint8_t* dst, int64_t n);
+
+// nightshift's own sectioned formats (format.cpp): a range of the flattened matrix, the codes.
+void decode_q8_range(const QuantView& w, int64_t begin, int64_t end, float* out);
+void encode_q8_codes(const QuantView& w, const float* src, uint8_t* codes);
+void decode_nf4_range(const QuantView& w, int64_t begin, int64_t end, float* out);
+void encode_nf4_codes(const QuantView& w, const float* src, uint8_t* codes);
 
 }  // namespace trainer::quant

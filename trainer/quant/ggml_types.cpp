@@ -1,27 +1,11 @@
-// The table of ggml types (see ggml_types.h): one line per type. The row functions live in one
-// file per family (ggml_float.cpp, ggml_legacy.cpp, ggml_kquants.cpp).
+// Lookups of the ggml types (see ggml_types.h) by id and name in the weight type table
+// (weight_types.cpp), and ggml's names of the types nightshift does not handle.
 #include "trainer/quant/ggml_types.h"
 
 #include <cctype>
 
-#include "trainer/quant/ggml_rows.h"
-
 namespace trainer::quant {
 namespace {
-
-constexpr TypeTraits kTable[] = {
-    {"f32", kGgmlF32, 1, 4, decode_f32, encode_f32},
-    {"f16", kGgmlF16, 1, 2, decode_f16, encode_f16},
-    {"q4_0", kGgmlQ4_0, 32, 18, decode_q4_0, encode_q4_0},
-    {"q4_1", kGgmlQ4_1, 32, 20, decode_q4_1, encode_q4_1},
-    {"q5_0", kGgmlQ5_0, 32, 22, decode_q5_0, encode_q5_0},
-    {"q5_1", kGgmlQ5_1, 32, 24, decode_q5_1, encode_q5_1},
-    {"q8_0", kGgmlQ8_0, 32, 34, decode_q8_0, encode_q8_0},
-    {"q4_K", kGgmlQ4_K, 256, 144, decode_q4_k, encode_q4_k},
-    {"q5_K", kGgmlQ5_K, 256, 176, decode_q5_k, encode_q5_k},
-    {"q6_K", kGgmlQ6_K, 256, 210, decode_q6_k, encode_q6_k},
-    {"bf16", kGgmlBF16, 1, 2, decode_bf16, encode_bf16},
-};
 
 // ggml's names of every type id up to 42 (ggml.c type_traits[].type_name), for messages about
 // types nightshift does not handle. Empty: an id ggml removed.
@@ -41,17 +25,15 @@ bool iequal(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::span<const TypeTraits> all_type_traits() { return kTable; }
-
 const TypeTraits* type_traits(uint32_t ggml_id) {
-  for (const TypeTraits& t : kTable) {
+  for (const TypeTraits& t : all_type_traits()) {
     if (t.ggml_id == ggml_id) return &t;
   }
   return nullptr;
 }
 
 const TypeTraits* type_traits_by_name(std::string_view name) {
-  for (const TypeTraits& t : kTable) {
+  for (const TypeTraits& t : all_type_traits()) {
     if (iequal(t.name, name)) return &t;
   }
   return nullptr;
@@ -73,7 +55,7 @@ const TypeTraits* encoding_for_cols(const TypeTraits* wanted, int64_t cols) {
 
 std::string supported_type_names() {
   std::string s;
-  for (const TypeTraits& t : kTable) {
+  for (const TypeTraits& t : all_type_traits()) {
     if (!s.empty()) s += ", ";
     s += ggml_type_name(t.ggml_id);
   }

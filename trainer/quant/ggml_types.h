@@ -1,10 +1,10 @@
-// The ggml tensor types nightshift reads and writes (the types of GGUF files), as ONE table of type
-// traits in the style of ggml's own: per type its name, ggml type id, elements per block, bytes per
-// block, and a row decoder to fp32 and encoder from fp32. Decoding is bit-exact with ggml's
+// The ggml tensor types nightshift reads and writes (the types of GGUF files): their ids and the
+// lookups by id and name into the one weight type table (weight_types.h), where each type has its
+// name, ggml type id, elements per block, bytes per block, and a row decoder to fp32 and encoder. Decoding is bit-exact with ggml's
 // dequantize_row_*; encoding is bit-exact with ggml's reference quantizers (quantize_row_*_ref,
 // which is what ggml_quantize_chunk and llama-quantize run when no importance matrix is given).
-// Adding a type is one file (its decode/encode, trainer/quant/ggml_<family>.cpp) plus one entry in
-// the table in ggml_types.cpp. This file holds no matrix product and does not read files.
+// Adding a type is one file (its decode/encode, trainer/quant/ggml_<type>.cpp) plus one entry in
+// the table in weight_types.cpp. This file holds no matrix product and does not read files.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +12,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+
+#include "trainer/quant/weight_types.h"
 
 namespace trainer::quant {
 
@@ -25,27 +27,16 @@ enum GgmlTypeId : uint32_t {
   kGgmlQ5_0 = 6,
   kGgmlQ5_1 = 7,
   kGgmlQ8_0 = 8,
+  kGgmlQ2_K = 10,
+  kGgmlQ3_K = 11,
   kGgmlQ4_K = 12,
   kGgmlQ5_K = 13,
   kGgmlQ6_K = 14,
   kGgmlBF16 = 30,
 };
 
-// Decodes n values (a whole number of blocks) from `src` into dst[0..n).
-using DecodeRowFn = void (*)(const uint8_t* src, float* dst, int64_t n);
-// Encodes n values (a whole number of blocks) of `src` into dst (n / block_elems * block_bytes bytes).
-using EncodeRowFn = void (*)(const float* src, uint8_t* dst, int64_t n);
-
-struct TypeTraits {
-  const char* name;     // ggml's name: "f32", "q4_K", ...
-  uint32_t ggml_id;     // GgmlTypeId
-  int64_t block_elems;  // values per block (1 for the float types)
-  size_t block_bytes;   // bytes per block
-  DecodeRowFn decode_row;
-  EncodeRowFn encode_row;
-};
-
-// Every type of the table, in ggml id order.
+// The types of GGUF files: the entries of the weight type table (weight_types.h) with a ggml id,
+// in id order.
 std::span<const TypeTraits> all_type_traits();
 // The traits of a ggml type id, or nullptr when nightshift does not handle that type.
 const TypeTraits* type_traits(uint32_t ggml_id);
@@ -60,10 +51,5 @@ std::string supported_type_names();
 // The type a matrix with rows of `cols` values is encoded in when `wanted` is asked for: `wanted`
 // when the rows hold whole blocks of it, else q8_0 (as llama-quantize's mixtures fall back).
 const TypeTraits* encoding_for_cols(const TypeTraits* wanted, int64_t cols);
-
-// Bytes of n values of type t; n must be a multiple of t.block_elems (check first).
-inline size_t row_bytes(const TypeTraits& t, int64_t n) {
-  return static_cast<size_t>(n / t.block_elems) * t.block_bytes;
-}
 
 }  // namespace trainer::quant

@@ -1,10 +1,11 @@
-// Dequant-matmul over tiles of W: decode rows [r0, r0+nr) × cols [c0, c0+nc) of W into the fp32
-// panel (row-major, leading dimension nc), then one sgemm per tile. The forward walks the column
-// chunks of a row band (accumulating into y), the input gradient walks the row chunks of a column
-// band (accumulating into dx); see qmatmul_kernels.h for why. With several threads and enough rows,
-// each thread runs that loop over its own share of the activation rows with a single-threaded sgemm
-// (OpenBLAS's OpenMP build runs one thread inside a parallel region) and its own part of the panel.
-#include "trainer/quant/qmatmul.h"
+// The dequantizing matmul over the weight type table: decode rows [r0, r0+nr) × cols [c0, c0+nc)
+// of W into the fp32 panel (row-major, leading dimension nc) with the type's decoder, then one sgemm
+// per tile. The forward walks the column chunks of a row band (accumulating into y), the input
+// gradient walks the row chunks of a column band (accumulating into dx); see weight_matmul.h for
+// why. With several threads and enough rows, each thread runs that loop over its own share of the
+// activation rows with a single-threaded sgemm (OpenBLAS's OpenMP build runs one thread inside a
+// parallel region) and its own part of the panel.
+#include "trainer/quant/weight_matmul.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -12,9 +13,9 @@
 #include <algorithm>
 
 #include "common/check.h"
-#include "trainer/quant/format_traits.h"
+#include "trainer/quant/format.h"
 
-namespace trainer {
+namespace trainer::quant {
 namespace {
 
 // OpenBLAS's Zen kernels sum K in steps of this many, reading and writing the output once per step.
@@ -23,8 +24,13 @@ constexpr int64_t kBlasKStep = 384;
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t m) { return ceil_div(a, m) * m; }
 
-// Whether a row can be cut at any multiple of 64 columns without splitting a quantization block.
-bool cols_splittable(const QuantLayout& w) { return w.cols % format_traits(w.format).block_elems == 0; }
+// Columns are cut on multiples of this: 64 values (a multiple of a block, and whole SIMD decodes).
+int64_t col_align(const WeightMatrix& w) { return std::max<int64_t>(kQuantBlock, w.type->block_elems); }
+// Whether a row can be cut on those multiples without splitting a block (a sectioned type's blocks
+// run across rows; a ggml row is whole blocks).
+bool cols_splittable(const WeightMatrix& w) { return w.cols % w.type->block_elems == 0; }
+// Whether sgemm reads W in place (fp32 in stored row order): no panel, nothing decoded.
+bool in_place(const WeightMatrix& w) { return w.type->plain_f32 && w.row_order == nullptr; }
 
 // Chooses a tile for a product whose summed dimension K runs along `k_len` (chunks that are multiples
 // of `k_align`) and whose output runs along `n_len` (bands, multiples of `n_align`); a dimension that
@@ -35,8 +41,8 @@ bool cols_splittable(const QuantLayout& w) { return w.cols % format_traits(w.for
 struct Split {
   int64_t k, n;
 };
-Split choose_split(int64_t k_len, int64_t n_len, int64_t k_align, bool k_splittable, int64_t n_align,
-                   bool n_splittable, int64_t budget) {
+Split choose_split(int64_t k_len, int64_t n_len, int64_t k_align, bool k_splittable, int64_t n_align, bool n_splittable,
+                   int64_t budget) {
   Split best{k_splittable ? std::min(k_len, k_align) : k_len, n_splittable ? std::min(n_len, n_align) : n_len};
   int64_t best_cost = -1, best_bands = 0;
   const int64_t max_chunks = k_splittable ? ceil_div(k_len, k_align) : 1;
@@ -46,7 +52,7 @@ Split choose_split(int64_t k_len, int64_t n_len, int64_t k_align, bool k_splitta
     int64_t n = n_len;
     if (n_splittable) n = std::min(n_len, std::max(n_align, budget / k / n_align * n_align));
     if (k * n > budget && chunks < max_chunks) continue;  // does not fit: cut K further
-    if (n == n_len && k == k_len) {  // all of W: halve the output instead, or cut K further
+    if (n == n_len && k == k_len) {                       // all of W: halve the output instead, or cut K further
       if (!n_splittable || n_len < 2 * n_align) continue;
       n = round_up(ceil_div(n_len, 2), n_align);
     }
@@ -62,35 +68,43 @@ Split choose_split(int64_t k_len, int64_t n_len, int64_t k_align, bool k_splitta
 }
 
 // Decodes the tile rows [r0, r0+nr) × cols [c0, c0+nc) of W into panel (leading dimension nc).
-void decode_tile(const QuantView& w, int64_t r0, int64_t nr, int64_t c0, int64_t nc, float* panel) {
-  const int64_t in = w.layout.cols;
-  if (nc == in) {  // whole rows: one contiguous range, parallel inside dequantize_range
-    dequantize_range(w, r0 * in, (r0 + nr) * in, panel);
+void decode_tile(const WeightMatrix& w, int64_t r0, int64_t nr, int64_t c0, int64_t nc, float* panel) {
+  const TypeTraits& t = *w.type;
+  const int64_t in = w.cols;
+  if (t.packing == Packing::kSections) {  // a range of the flattened matrix per row, or all rows at once
+    const QuantView v = quant_view(w);
+    if (nc == in) {  // whole rows: one contiguous range, parallel inside dequantize_range
+      dequantize_range(v, r0 * in, (r0 + nr) * in, panel);
+      return;
+    }
+#pragma omp parallel for schedule(static) if (nr * nc >= 16384)
+    for (int64_t r = 0; r < nr; ++r) {
+      const int64_t begin = (r0 + r) * in + c0;
+      dequantize_range(v, begin, begin + nc, panel + r * nc);
+    }
     return;
   }
+  const size_t col_offset = row_bytes(t, c0);  // row blocks: each row's part on its own
 #pragma omp parallel for schedule(static) if (nr * nc >= 16384)
-  for (int64_t r = 0; r < nr; ++r) {
-    const int64_t begin = (r0 + r) * in + c0;
-    dequantize_range(w, begin, begin + nc, panel + r * nc);
-  }
+  for (int64_t r = 0; r < nr; ++r) t.decode_row(w.row(r0 + r) + col_offset, panel + r * nc, nc);
 }
 
-QmatmulTile forward_tile(const QuantLayout& w, int64_t budget) {
+WeightTile forward_tile(const WeightMatrix& w, int64_t budget) {
   // K along W's columns (cut on block boundaries), output bands along W's rows.
-  const Split s = choose_split(w.cols, w.rows, kQuantBlock, cols_splittable(w), 1, true, budget);
+  const Split s = choose_split(w.cols, w.rows, col_align(w), cols_splittable(w), 1, true, budget);
   return {s.n, s.k};
 }
 
-QmatmulTile backward_tile(const QuantLayout& w, int64_t budget) {
+WeightTile backward_tile(const WeightMatrix& w, int64_t budget) {
   // K along W's rows (any cut), output bands along W's columns (cut on block boundaries).
-  const Split s = choose_split(w.rows, w.cols, 1, true, kQuantBlock, cols_splittable(w), budget);
+  const Split s = choose_split(w.rows, w.cols, 1, true, col_align(w), cols_splittable(w), budget);
   return {s.k, s.n};
 }
 
 // y rows [0, M) (+)= x · Wᵀ, tile by tile, with whatever threads the caller's context gives sgemm.
-void forward_rows(float* y, const float* x, const QuantView& w, int64_t M, float* panel, float beta,
-                  const QmatmulTile& t) {
-  const int64_t out = w.layout.rows, in = w.layout.cols;
+void forward_rows(float* y, const float* x, const WeightMatrix& w, int64_t M, float* panel, float beta,
+                  const WeightTile& t) {
+  const int64_t out = w.rows, in = w.cols;
   for (int64_t r0 = 0; r0 < out; r0 += t.rows) {
     const int64_t nr = std::min(t.rows, out - r0);
     for (int64_t c0 = 0; c0 < in; c0 += t.cols) {
@@ -105,8 +119,8 @@ void forward_rows(float* y, const float* x, const QuantView& w, int64_t M, float
 }
 
 // dx rows [0, M) += dy · W, tile by tile.
-void backward_rows(float* dx, const float* dy, const QuantView& w, int64_t M, float* panel, const QmatmulTile& t) {
-  const int64_t out = w.layout.rows, in = w.layout.cols;
+void backward_rows(float* dx, const float* dy, const WeightMatrix& w, int64_t M, float* panel, const WeightTile& t) {
+  const int64_t out = w.rows, in = w.cols;
   for (int64_t c0 = 0; c0 < in; c0 += t.cols) {
     const int64_t nc = std::min(t.cols, in - c0);
     for (int64_t r0 = 0; r0 < out; r0 += t.rows) {
@@ -131,14 +145,14 @@ int row_threads(int64_t M) {
 }
 
 // Runs `rows(m0, m1, panel_part, tile)` over the M activation rows: on one thread with the full
-// panel and tile_for(kQmatmulPanelFloats), or split across row_threads(M) threads, each with its
+// panel and tile_for(kWeightPanelFloats), or split across row_threads(M) threads, each with its
 // own part of the panel and tile_for(that part) (when such tiles fit the panel).
 template <typename TileFor, typename Rows>
-void over_row_shares(int64_t M, const QuantLayout& w, float* panel, TileFor tile_for, Rows rows) {
+void over_row_shares(int64_t M, const WeightMatrix& w, float* panel, TileFor tile_for, Rows rows) {
   const int nt = row_threads(M);
   if (nt > 1) {
-    const int64_t part = static_cast<int64_t>(qmatmul_scratch_floats(w)) / nt;
-    const QmatmulTile t = tile_for(part);
+    const int64_t part = static_cast<int64_t>(weight_matmul_scratch_floats(w)) / nt;
+    const WeightTile t = tile_for(part);
     if (t.rows * t.cols <= part) {
 #pragma omp parallel num_threads(nt)
       {
@@ -148,52 +162,56 @@ void over_row_shares(int64_t M, const QuantLayout& w, float* panel, TileFor tile
       return;
     }
   }
-  rows(int64_t{0}, M, panel, tile_for(kQmatmulPanelFloats));
+  rows(int64_t{0}, M, panel, tile_for(kWeightPanelFloats));
 }
 
 }  // namespace
 
-QmatmulTile qmatmul_forward_tile(const QuantLayout& w) { return forward_tile(w, kQmatmulPanelFloats); }
+WeightTile weight_forward_tile(const WeightMatrix& w) { return forward_tile(w, kWeightPanelFloats); }
 
-QmatmulTile qmatmul_backward_tile(const QuantLayout& w) { return backward_tile(w, kQmatmulPanelFloats); }
+WeightTile weight_backward_tile(const WeightMatrix& w) { return backward_tile(w, kWeightPanelFloats); }
 
-size_t qmatmul_scratch_floats(const QuantLayout& w) {
-  if (format_traits(w.format).plain_f32) return 0;
-  const QmatmulTile f = qmatmul_forward_tile(w), b = qmatmul_backward_tile(w);
+size_t weight_matmul_scratch_floats(const WeightMatrix& w) {
+  if (in_place(w)) return 0;
+  const WeightTile f = weight_forward_tile(w), b = weight_backward_tile(w);
   return static_cast<size_t>(std::max(f.rows * f.cols, b.rows * b.cols));
 }
 
-void qmatmul_forward(float* y, const float* x, const QuantView& w, int64_t M, float* panel, bool accumulate) {
-  const int64_t out = w.layout.rows, in = w.layout.cols;
+void decode_matrix(const WeightMatrix& w, float* out) { decode_tile(w, 0, w.rows, 0, w.cols, out); }
+
+void weight_matmul_forward(float* y, const float* x, const WeightMatrix& w, int64_t M, float* panel, bool accumulate) {
+  const int64_t out = w.rows, in = w.cols;
   const float beta = accumulate ? 1.0f : 0.0f;
   if (M == 0) return;
-  if (format_traits(w.layout.format).plain_f32) {  // sgemm reads W in place
+  if (in_place(w)) {  // sgemm reads W in place
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(out),
-                static_cast<int>(in), 1.0f, x, static_cast<int>(in), reinterpret_cast<const float*>(w.codes()),
+                static_cast<int>(in), 1.0f, x, static_cast<int>(in), reinterpret_cast<const float*>(w.bytes),
                 static_cast<int>(in), beta, y, static_cast<int>(out));
     return;
   }
   CHECK(panel != nullptr);
-  over_row_shares(M, w.layout, panel, [&](int64_t budget) { return forward_tile(w.layout, budget); },
-                  [&](int64_t m0, int64_t m1, float* part, const QmatmulTile& t) {
-                    forward_rows(y + m0 * out, x + m0 * in, w, m1 - m0, part, beta, t);
-                  });
+  over_row_shares(
+      M, w, panel, [&](int64_t budget) { return forward_tile(w, budget); },
+      [&](int64_t m0, int64_t m1, float* part, const WeightTile& t) {
+        forward_rows(y + m0 * out, x + m0 * in, w, m1 - m0, part, beta, t);
+      });
 }
 
-void qmatmul_backward_input(float* dx, const float* dy, const QuantView& w, int64_t M, float* panel) {
-  const int64_t out = w.layout.rows, in = w.layout.cols;
+void weight_matmul_backward_input(float* dx, const float* dy, const WeightMatrix& w, int64_t M, float* panel) {
+  const int64_t out = w.rows, in = w.cols;
   if (M == 0) return;
-  if (format_traits(w.layout.format).plain_f32) {  // sgemm reads W in place
+  if (in_place(w)) {  // sgemm reads W in place
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(in),
-                static_cast<int>(out), 1.0f, dy, static_cast<int>(out), reinterpret_cast<const float*>(w.codes()),
+                static_cast<int>(out), 1.0f, dy, static_cast<int>(out), reinterpret_cast<const float*>(w.bytes),
                 static_cast<int>(in), 1.0f, dx, static_cast<int>(in));
     return;
   }
   CHECK(panel != nullptr);
-  over_row_shares(M, w.layout, panel, [&](int64_t budget) { return backward_tile(w.layout, budget); },
-                  [&](int64_t m0, int64_t m1, float* part, const QmatmulTile& t) {
-                    backward_rows(dx + m0 * in, dy + m0 * out, w, m1 - m0, part, t);
-                  });
+  over_row_shares(
+      M, w, panel, [&](int64_t budget) { return backward_tile(w, budget); },
+      [&](int64_t m0, int64_t m1, float* part, const WeightTile& t) {
+        backward_rows(dx + m0 * in, dy + m0 * out, w, m1 - m0, part, t);
+      });
 }
 
-}  // namespace trainer
+}  // namespace trainer::quant
