@@ -25,7 +25,7 @@
 //       ggml_quantize_chunk without an importance matrix (ggml's reference quantizers); {"bytes"}
 //   harness dequantize --type q4_K --n N --in Y.bin --out X.f32
 //       ggml's to_float of the type; {"values"}
-//   harness model-quantize --in A.gguf --out B.gguf --ftype Q4_K_M|Q5_K_M|Q6_K|Q8_0|Q4_0|F16|BF16 [--pure]
+//   harness model-quantize --in A.gguf --out B.gguf --ftype Q4_K_M|Q5_K_M|Q6_K|Q3_K_M|Q2_K|Q8_0|Q4_0|F16|BF16 [--pure]
 //       llama_model_quantize (what llama-quantize runs); {"ok": true}
 // The CPU backends are loaded from the folder of the libraries (ggml_backend_load_all_from_path),
 // which NS_LLAMACPP_BINS names at build time or the NS_LLAMACPP_BINS environment variable overrides.
@@ -477,7 +477,8 @@ static int cmd_model_quantize(int argc, char** argv) {
       {"Q8_0", LLAMA_FTYPE_MOSTLY_Q8_0},    {"Q4_0", LLAMA_FTYPE_MOSTLY_Q4_0},    {"Q4_1", LLAMA_FTYPE_MOSTLY_Q4_1},
       {"Q5_0", LLAMA_FTYPE_MOSTLY_Q5_0},    {"Q5_1", LLAMA_FTYPE_MOSTLY_Q5_1},    {"Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M},
       {"Q4_K_S", LLAMA_FTYPE_MOSTLY_Q4_K_S}, {"Q5_K_M", LLAMA_FTYPE_MOSTLY_Q5_K_M}, {"Q5_K_S", LLAMA_FTYPE_MOSTLY_Q5_K_S},
-      {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},
+      {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},    {"Q3_K_S", LLAMA_FTYPE_MOSTLY_Q3_K_S}, {"Q3_K_M", LLAMA_FTYPE_MOSTLY_Q3_K_M},
+      {"Q3_K_L", LLAMA_FTYPE_MOSTLY_Q3_K_L}, {"Q2_K", LLAMA_FTYPE_MOSTLY_Q2_K},
   };
   const char* in = opt(argc, argv, "--in", NULL);
   const char* out = opt(argc, argv, "--out", NULL);
