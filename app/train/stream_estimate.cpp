@@ -84,11 +84,12 @@ std::string describe(const StreamEstimate& e) {
                        "expected after the first step",
                        common::format_bytes(e.base_bytes), common::format_bytes(e.cache_room_bytes));
   }
+  const std::string best = fmt::format("{:.1f}", e.best_seconds), worst = fmt::format("{:.1f}", e.worst_seconds);
   return fmt::format(
       "--stream-base: the base is {}, the budget leaves {} for the page cache; the disk reads {:.0f} MB/s here, so "
-      "each step ({} passes over the base) spends about {:.1f} to {:.1f} s more reading it",
+      "each step ({} passes over the base) spends about {} s more reading it",
       common::format_bytes(e.base_bytes), common::format_bytes(e.cache_room_bytes), e.read_bytes_per_s / 1e6,
-      e.passes_per_step, e.best_seconds, e.worst_seconds);
+      e.passes_per_step, best == worst ? best : best + " to " + worst);
 }
 
 }  // namespace app
