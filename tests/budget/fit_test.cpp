@@ -8,7 +8,7 @@
 namespace budget {
 namespace {
 
-trainer::ModelConfig preset(const std::string& name) { return *trainer::model_preset(name); }
+trainer::ModelConfig preset_config(const std::string& name) { return *trainer::model_preset(name); }
 
 RunConfig base_run(trainer::TrainMode mode, int seq, int batch) {
   RunConfig r;
@@ -23,7 +23,7 @@ RunConfig base_run(trainer::TrainMode mode, int seq, int batch) {
 uint64_t total(const trainer::ModelConfig& m, RunConfig r) { return plan_training(m, r, 0)->total_bytes; }
 
 TEST(Fit, LimitsAreTight) {
-  const trainer::ModelConfig m = preset("gpt-small");
+  const trainer::ModelConfig m = preset_config("gpt-small");
   const RunConfig r = base_run(trainer::TrainMode::kFull, 256, 4);
   const uint64_t avail = 600 * common::kMiB;
   common::Result<FitResult> f = find_fit(m, r, avail);
@@ -50,7 +50,7 @@ TEST(Fit, LimitsAreTight) {
 }
 
 TEST(Fit, RecommendationFitsAndPrefersNoCheckpointing) {
-  const trainer::ModelConfig m = preset("gpt-small");
+  const trainer::ModelConfig m = preset_config("gpt-small");
   common::Result<FitResult> f = find_fit(m, base_run(trainer::TrainMode::kFull, 256, 1), 2 * common::kGiB);
   ASSERT_TRUE(f.ok());
   ASSERT_TRUE(f->found);
@@ -63,7 +63,7 @@ TEST(Fit, RecommendationFitsAndPrefersNoCheckpointing) {
 
 TEST(Fit, QloraOnTheMacbookAirKeepsRankWithCheckpointing) {
   // bit-axon-3b QLoRA at seq 512 does not fit in ~7.8 GiB without checkpointing; with it, it does.
-  const trainer::ModelConfig m = preset("bit-axon-3b");
+  const trainer::ModelConfig m = preset_config("bit-axon-3b");
   RunConfig r = base_run(trainer::TrainMode::kQlora, 512, 1);
   r.threads = 10;
   const uint64_t avail = 7984 * common::kMiB;
@@ -77,23 +77,23 @@ TEST(Fit, QloraOnTheMacbookAirKeepsRankWithCheckpointing) {
 }
 
 TEST(Fit, NothingFitsInATinyBudget) {
-  common::Result<FitResult> f = find_fit(preset("gpt-small"), base_run(trainer::TrainMode::kFull, 256, 1), common::kMiB);
+  common::Result<FitResult> f = find_fit(preset_config("gpt-small"), base_run(trainer::TrainMode::kFull, 256, 1), common::kMiB);
   ASSERT_TRUE(f.ok());
   EXPECT_FALSE(f->found);
   EXPECT_EQ(f->max_seq_len.best(), 0);
-  common::Result<MemoryPlan> near = nearest_fit(preset("gpt-small"), base_run(trainer::TrainMode::kFull, 256, 1),
+  common::Result<MemoryPlan> near = nearest_fit(preset_config("gpt-small"), base_run(trainer::TrainMode::kFull, 256, 1),
                                                 common::kMiB);
   EXPECT_EQ(near.status().code(), common::StatusCode::kNotFound);
 }
 
 TEST(CheckFits, OkWhenItFits) {
-  common::Result<MemoryPlan> p = plan_training(preset("gpt-tiny"), base_run(trainer::TrainMode::kFull, 64, 1), 0);
+  common::Result<MemoryPlan> p = plan_training(preset_config("gpt-tiny"), base_run(trainer::TrainMode::kFull, 64, 1), 0);
   ASSERT_TRUE(p.ok());
   EXPECT_TRUE(check_fits(*p, p->total_bytes).ok());
 }
 
 TEST(CheckFits, RefusalItemizesAndProposesASmallerMicroBatch) {
-  const trainer::ModelConfig m = preset("gpt-small");
+  const trainer::ModelConfig m = preset_config("gpt-small");
   common::Result<MemoryPlan> p = plan_training(m, base_run(trainer::TrainMode::kFull, 256, 16), 0);
   ASSERT_TRUE(p.ok());
   // Enough for micro-batch 4 but not 16: the nearest fit keeps everything else and accumulates.
@@ -115,7 +115,7 @@ TEST(CheckFits, RefusalItemizesAndProposesASmallerMicroBatch) {
 }
 
 TEST(CheckFits, FullThatCannotFitProposesAdapters) {
-  const trainer::ModelConfig m = preset("magellano-1b");
+  const trainer::ModelConfig m = preset_config("magellano-1b");
   const RunConfig r = base_run(trainer::TrainMode::kFull, 256, 1);
   common::Result<MemoryPlan> near = nearest_fit(m, r, 4 * common::kGiB);
   ASSERT_TRUE(near.ok()) << near.status().message();

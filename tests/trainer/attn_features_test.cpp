@@ -20,8 +20,11 @@
 #include "trainer/model_config.h"
 #include "trainer/model_config_toml.h"
 #include "trainer/model_loss.h"
+#include "trainer/test_values.h"
 
 namespace {
+
+using trainer_test::random_tokens;
 
 using trainer::LayerKind;
 using trainer::Model;
@@ -56,13 +59,6 @@ ModelConfig all_features(bool tied, int d_embed) {
   return c;
 }
 
-std::vector<int32_t> tokens(int n, int V, uint64_t seed) {
-  trainer::Rng rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng.below(V));
-  return t;
-}
-
 // Biases and q/k norm weights start at 0 and 1; random values make every path through them count.
 void randomize_attn_extras(Model& m, uint64_t seed) {
   trainer::Rng rng(seed);
@@ -91,7 +87,7 @@ void check_model_gradients(const ModelConfig& c, bool checkpoint) {
   m.init_weights(42);
   randomize_attn_extras(m, 3);
   const int N = shape.batch * shape.seq_len;
-  const auto in = tokens(N, c.vocab_size, 1), tgt = tokens(N, c.vocab_size, 2);
+  const auto in = random_tokens(N, c.vocab_size, 1), tgt = random_tokens(N, c.vocab_size, 2);
   m.zero_grad();
   m.forward(in.data(), tgt.data());
   m.backward(1.0f);
@@ -128,7 +124,7 @@ void expect_generation_matches_forward(const ModelConfig& c) {
   Model& m = **made;
   m.init_weights(5);
   randomize_attn_extras(m, 6);
-  const auto toks = tokens(T, c.vocab_size, 9);
+  const auto toks = random_tokens(T, c.vocab_size, 9);
   m.forward(toks.data(), nullptr);
   const std::vector<float> full(m.logits(), m.logits() + static_cast<size_t>(T) * c.vocab_size);
   auto lookup = [&](const std::string& name) { return static_cast<const float*>(m.tensors().find(name)); };
@@ -357,7 +353,7 @@ TEST(AttnFeaturesLayout, LoraStepRunsWithFrozenBiasAndNorms) {
   Model& m = **made;
   m.init_weights(1);
   randomize_attn_extras(m, 2);
-  const auto in = tokens(10, c.vocab_size, 3), tgt = tokens(10, c.vocab_size, 4);
+  const auto in = random_tokens(10, c.vocab_size, 3), tgt = random_tokens(10, c.vocab_size, 4);
   m.zero_grad();
   const float loss = m.forward(in.data(), tgt.data());
   m.backward(1.0f);

@@ -15,8 +15,11 @@
 #include "trainer/layout.h"
 #include "trainer/model.h"
 #include "trainer/model_config.h"
+#include "trainer/test_values.h"
 
 namespace {
+
+using trainer_test::random_tokens;
 
 using trainer::LayerKind;
 using trainer::Model;
@@ -44,13 +47,6 @@ ModelConfig tiny_hybrid() {
   c.moe.d_shared = 4;
   c.moe.aux_loss_weight = 0.1f;  // large, so the aux path shows in the router gradients
   return c;
-}
-
-std::vector<int32_t> tokens(int n, int V, uint64_t seed) {
-  trainer::Rng rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng.below(V));
-  return t;
 }
 
 // The routing decisions of every moe layer (their top-k activations), to detect a finite
@@ -84,7 +80,7 @@ TEST(HybridModel, GradientsMatchFiniteDifferences) {
   const ModelConfig c = tiny_hybrid();
   auto model = make_model(c, 2, 5, false, 42);
   ASSERT_TRUE(model);
-  const auto in = tokens(10, c.vocab_size, 1), tgt = tokens(10, c.vocab_size, 2);
+  const auto in = random_tokens(10, c.vocab_size, 1), tgt = random_tokens(10, c.vocab_size, 2);
   model->zero_grad();
   model->forward(in.data(), tgt.data());
   model->backward(1.0f);
@@ -162,7 +158,7 @@ TEST(HybridModel, CheckpointingGivesTheSameGradients) {
   auto a = make_model(c, 3, 6, false, 7);
   auto b = make_model(c, 3, 6, true, 7);
   ASSERT_TRUE(a && b);
-  const auto in = tokens(18, c.vocab_size, 3), tgt = tokens(18, c.vocab_size, 4);
+  const auto in = random_tokens(18, c.vocab_size, 3), tgt = random_tokens(18, c.vocab_size, 4);
   for (Model* m : {a.get(), b.get()}) {
     m->zero_grad();
     m->forward(in.data(), tgt.data());
@@ -182,7 +178,7 @@ TEST(HybridModel, LossIncludesWeightedAuxLoss) {
   const ModelConfig c = tiny_hybrid();
   auto m = make_model(c, 2, 5, false, 3);
   ASSERT_TRUE(m);
-  const auto in = tokens(10, c.vocab_size, 5), tgt = tokens(10, c.vocab_size, 6);
+  const auto in = random_tokens(10, c.vocab_size, 5), tgt = random_tokens(10, c.vocab_size, 6);
   const float loss = m->forward(in.data(), tgt.data());
   // Two moe layers; the Switch loss of each lies in (0, X] and sits near 1 for a random router.
   EXPECT_GT(m->last_aux_loss(), 1.0f);

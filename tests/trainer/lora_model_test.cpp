@@ -15,9 +15,12 @@
 #include "trainer/lora/plan.h"
 #include "trainer/model.h"
 #include "trainer/quant/frozen_base.h"
+#include "trainer/test_values.h"
 
 namespace trainer {
 namespace {
+
+using trainer_test::random_tokens;
 
 ModelConfig tiny_config() {
   ModelConfig c;
@@ -44,13 +47,6 @@ RunShape lora_shape(TrainMode mode, QuantFormat format, int rank, std::vector<st
   s.lora.targets = std::move(targets);
   s.lora.base_format = format;
   return s;
-}
-
-std::vector<int32_t> tokens(int n, int V, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng.below(V));
-  return t;
 }
 
 std::unique_ptr<Model> full_model(const ModelConfig& c, uint64_t seed) {
@@ -163,7 +159,7 @@ TEST(LoraModel, FreshAdaptersLeaveTheFullModelsLogitsBitIdentical) {
   auto full = full_model(c, 3);
   auto lora = adapted_model(c, lora_shape(TrainMode::kLora, QuantFormat::kF32, 4), *full, 5);
   ASSERT_TRUE(lora);
-  const auto in = tokens(12, c.vocab_size, 1);
+  const auto in = random_tokens(12, c.vocab_size, 1);
   EXPECT_EQ(logits_of(*full, in), logits_of(*lora, in));
 }
 
@@ -185,7 +181,7 @@ TEST(LoraModel, QloraLogitsMatchTheFullModelOnDequantizedWeights) {
         for (int64_t i = 0; i < a->t.in; ++i)
           for (int j = 0; j < a->t.rank; ++j) w[o * a->t.in + i] += a->t.scale * a->t.bt[j * a->t.out + o] * a->t.a[j * a->t.in + i];
     }
-    const auto in = tokens(12, c.vocab_size, 2);
+    const auto in = random_tokens(12, c.vocab_size, 2);
     const auto lq = logits_of(*q, in), lr = logits_of(*ref, in);
     for (size_t i = 0; i < lq.size(); ++i) ASSERT_NEAR(lq[i], lr[i], 1e-4) << quant_format_name(f);
     // ... and the quantized model is not the unquantized one (the test can fail).
@@ -222,7 +218,7 @@ void check_adapter_gradients(const RunShape& shape, const ModelConfig& c = tiny_
   auto m = adapted_with_random_adapters(c, shape, 11);
   ASSERT_TRUE(m);
   const int N = shape.batch * shape.seq_len;
-  const auto in = tokens(N, c.vocab_size, 3), tgt = tokens(N, c.vocab_size, 4);
+  const auto in = random_tokens(N, c.vocab_size, 3), tgt = random_tokens(N, c.vocab_size, 4);
   m->zero_grad();
   m->forward(in.data(), tgt.data());
   m->backward(1.0f);
@@ -293,7 +289,7 @@ TEST(LoraModel, AdaptedExpertsRunSideBySideOnTwoThreadsAndMatchOneThread) {
   auto m = adapted_with_random_adapters(c, s, 41);
   ASSERT_TRUE(m);
   const int N = s.batch * s.seq_len;
-  const auto in = tokens(N, c.vocab_size, 7), tgt = tokens(N, c.vocab_size, 8);
+  const auto in = random_tokens(N, c.vocab_size, 7), tgt = random_tokens(N, c.vocab_size, 8);
   const int threads_before = omp_get_max_threads();
   auto grads_on = [&](int threads) {
     omp_set_num_threads(threads);
@@ -329,7 +325,7 @@ TEST(LoraModel, NoGradientReachesTheFrozenBase) {
       const std::vector<uint8_t> before(frozen, frozen + st.arena_bytes(TensorRole::kFrozenWeight));
       // The only gradients are the adapters'; every one of them is nonzero after a backward.
       const int N = 12;
-      const auto in = tokens(N, c.vocab_size, 5), tgt = tokens(N, c.vocab_size, 6);
+      const auto in = random_tokens(N, c.vocab_size, 5), tgt = random_tokens(N, c.vocab_size, 6);
       m->zero_grad();
       m->forward(in.data(), tgt.data());
       m->backward(1.0f);
@@ -351,7 +347,7 @@ TEST(LoraModel, GrowingTheRankKeepsLogitsBitIdenticalAndShrinkingKeepsTheLossClo
   s.lora.rank_max = 8;
   auto m = adapted_model(c, s, *full, 32);
   ASSERT_TRUE(m);
-  const auto in = tokens(12, c.vocab_size, 7), tgt = tokens(12, c.vocab_size, 8);
+  const auto in = random_tokens(12, c.vocab_size, 7), tgt = random_tokens(12, c.vocab_size, 8);
   const float loss_base = m->forward(in.data(), tgt.data());  // B = 0: the base alone
   randomize_adapters(*m, 33);
   const auto before = logits_of(*m, in);

@@ -12,8 +12,11 @@
 #include "trainer/grad_check.h"
 #include "trainer/model_loss.h"
 #include "trainer/model.h"
+#include "trainer/test_values.h"
 
 namespace {
+
+using trainer_test::random_tokens;
 
 using trainer::LayerKind;
 using trainer::Model;
@@ -36,13 +39,6 @@ ModelConfig small_config(bool tied, int d_embed) {
   return c;
 }
 
-std::vector<int32_t> tokens(int n, int V, uint64_t seed) {
-  trainer::Rng rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng.below(V));
-  return t;
-}
-
 // A model with its analytic gradients computed, and its loss (in double) for finite differences.
 struct GradFixture {
   std::unique_ptr<Model> model;
@@ -61,8 +57,8 @@ GradFixture make_fixture(const ModelConfig& c, bool checkpoint) {
   GradFixture f{std::move(*m), {}, {}};
   f.model->init_weights(42);
   const int N = shape.batch * shape.seq_len;
-  f.in = tokens(N, c.vocab_size, 1);
-  f.tgt = tokens(N, c.vocab_size, 2);
+  f.in = random_tokens(N, c.vocab_size, 1);
+  f.tgt = random_tokens(N, c.vocab_size, 2);
   f.model->zero_grad();
   f.model->forward(f.in.data(), f.tgt.data());
   f.model->backward(1.0f);
@@ -133,7 +129,7 @@ TEST(ModelGrad, CheckpointingGivesTheSameGradients) {
   ASSERT_TRUE(a.ok() && b.ok());
   (*a)->init_weights(7);
   (*b)->init_weights(7);
-  const auto in = tokens(18, c.vocab_size, 3), tgt = tokens(18, c.vocab_size, 4);
+  const auto in = random_tokens(18, c.vocab_size, 3), tgt = random_tokens(18, c.vocab_size, 4);
   for (Model* m : {a->get(), b->get()}) {
     m->zero_grad();
     m->forward(in.data(), tgt.data());
@@ -159,7 +155,7 @@ TEST(ModelGrad, InitialLossIsNearLogVocab) {
   auto m = Model::create(c, shape);
   ASSERT_TRUE(m.ok());
   (*m)->init_weights(1);
-  const auto in = tokens(10, c.vocab_size, 5), tgt = tokens(10, c.vocab_size, 6);
+  const auto in = random_tokens(10, c.vocab_size, 5), tgt = random_tokens(10, c.vocab_size, 6);
   EXPECT_NEAR((*m)->forward(in.data(), tgt.data()), std::log(11.0), 0.05);
 }
 

@@ -79,7 +79,7 @@ void randomize_params(Model& m, uint64_t seed) {
     for (int64_t i = 0; i < p.numel; ++i) p.weight[i] = static_cast<float>(rng.normal() * 0.1);
 }
 
-void expect_close(const float* a, const float* b, int64_t n, double rel, const std::string& what) {
+void expect_packed_close(const float* a, const float* b, int64_t n, double rel, const std::string& what) {
   double scale = 0.0;
   for (int64_t i = 0; i < n; ++i) scale = std::max(scale, static_cast<double>(std::fabs(b[i])));
   // All zero alone (an expert no token of the document chose): then all zero packed too.
@@ -122,7 +122,7 @@ void check_documents_alone(ModelConfig c, bool lora) {
     const int32_t* tg = batch.targets.data() + d.row * kT + d.start;
     alone->zero_grad();
     const float loss_alone = alone->forward(in, tg);
-    expect_close(logits_packed.data(), alone->logits(), static_cast<int64_t>(d.len) * V, 2e-5, what + " logits");
+    expect_packed_close(logits_packed.data(), alone->logits(), static_cast<int64_t>(d.len) * V, 2e-5, what + " logits");
     alone->backward(1.0f);
     EXPECT_NEAR(loss_packed, loss_alone, 1e-5 * loss_alone) << what;
     for (size_t i = 0; i < packed->params().size(); ++i) {
@@ -131,7 +131,7 @@ void check_documents_alone(ModelConfig c, bool lora) {
       ASSERT_EQ(p.spec->name, q.spec->name);
       for (int64_t j = 0; j < p.numel; ++j) ASSERT_EQ(p.weight[j], q.weight[j]) << p.spec->name;
       // (The other documents' tokens add nothing: their targets are masked and they are not seen.)
-      expect_close(p.grad, q.grad, p.numel, 1e-4, what + " grad " + p.spec->name);
+      expect_packed_close(p.grad, q.grad, p.numel, 1e-4, what + " grad " + p.spec->name);
     }
     if (::testing::Test::HasFailure()) return;
   }

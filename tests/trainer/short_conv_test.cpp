@@ -15,8 +15,12 @@
 #include "trainer/model.h"
 #include "trainer/model_loss.h"
 #include "trainer/trainer.h"
+#include "trainer/test_values.h"
 
 namespace {
+
+using trainer_test::random_tokens;
+using trainer_test::expect_close;
 
 using trainer::LayerKind;
 using trainer::Model;
@@ -40,13 +44,6 @@ ModelConfig lfm2_like() {
   return c;
 }
 
-std::vector<int32_t> tokens(int n, int V, uint64_t seed) {
-  trainer::Rng rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng.below(V));
-  return t;
-}
-
 std::unique_ptr<Model> make_model(const ModelConfig& c, int batch, int seq, bool training, uint64_t seed) {
   RunShape shape;
   shape.batch = batch;
@@ -64,7 +61,7 @@ TEST(ShortConv, ModelGradientsMatchFiniteDifferences) {
   auto m = make_model(c, 2, 6, true, 42);
   ASSERT_TRUE(m);
   const int N = 12;
-  const auto in = tokens(N, c.vocab_size, 1), tgt = tokens(N, c.vocab_size, 2);
+  const auto in = random_tokens(N, c.vocab_size, 1), tgt = random_tokens(N, c.vocab_size, 2);
   m->zero_grad();
   m->forward(in.data(), tgt.data());
   m->backward(1.0f);
@@ -86,7 +83,7 @@ TEST(ShortConv, ModelGradientsMatchFiniteDifferences) {
 TEST(ShortConv, CheckpointingGivesTheSameGradients) {
   const ModelConfig c = lfm2_like();
   const int N = 12;
-  const auto in = tokens(N, c.vocab_size, 1), tgt = tokens(N, c.vocab_size, 2);
+  const auto in = random_tokens(N, c.vocab_size, 1), tgt = random_tokens(N, c.vocab_size, 2);
   std::vector<std::vector<float>> grads[2];
   for (int ck = 0; ck < 2; ++ck) {
     RunShape shape;
@@ -110,7 +107,7 @@ TEST(ShortConv, DecodeStepMatchesFullForward) {
   const int T = 9;
   auto m = make_model(c, 1, T, false, 5);
   ASSERT_TRUE(m);
-  const auto seq = tokens(T, c.vocab_size, 9);
+  const auto seq = random_tokens(T, c.vocab_size, 9);
   m->forward(seq.data(), nullptr);
   const std::vector<float> full(m->logits(), m->logits() + static_cast<size_t>(T) * c.vocab_size);
   auto lookup = [&](const std::string& name) { return static_cast<const float*>(m->tensors().find(name)); };
@@ -128,20 +125,13 @@ TEST(ShortConv, DecodeStepMatchesFullForward) {
   }
 }
 
-void expect_close(const float* a, const float* b, int64_t n, double rel, const std::string& what) {
-  double scale = 1e-6;
-  for (int64_t i = 0; i < n; ++i) scale = std::max(scale, static_cast<double>(std::fabs(b[i])));
-  for (int64_t i = 0; i < n; ++i)
-    ASSERT_LE(std::fabs(a[i] - b[i]), rel * scale) << what << "[" << i << "]: packed " << a[i] << " vs alone " << b[i];
-}
-
 // One row of 12 holding documents of 5 and 7 tokens: the second document's logits and gradients
 // equal those of the document alone, so no conv input crossed the boundary.
 TEST(ShortConv, PackedDocumentsRestartTheConvState) {
   ModelConfig c = lfm2_like();
   c.blocks = {{{LayerKind::kConv, LayerKind::kMlp}}, {{LayerKind::kConv, LayerKind::kMlp}}};
   const int T = 12, first = 5, V = c.vocab_size;
-  const auto in = tokens(T, V, 3), all_targets = tokens(T, V, 4);
+  const auto in = random_tokens(T, V, 3), all_targets = random_tokens(T, V, 4);
   std::vector<int32_t> positions(T), targets(T, trainer::kIgnoreTarget);
   for (int t = 0; t < T; ++t) positions[t] = t < first ? t : t - first;
   for (int t = first; t < T; ++t) targets[t] = all_targets[t];

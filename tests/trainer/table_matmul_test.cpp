@@ -8,19 +8,14 @@
 #include <vector>
 
 #include "trainer/quant/table_matmul.h"
+#include "trainer/test_values.h"
 
 namespace {
 
+using trainer_test::normal_values;
+
 using trainer::quant::TypedMatrix;
 using trainer::quant::TypeTraits;
-
-std::vector<float> randn(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
 
 // max |a - b| / (max |b| + 1e-30)
 double rel_diff(const std::vector<float>& a, const std::vector<double>& b) {
@@ -34,7 +29,7 @@ double rel_diff(const std::vector<float>& a, const std::vector<double>& b) {
 
 void check_products(const TypeTraits& t, int64_t out, int64_t in, int64_t M) {
   SCOPED_TRACE(std::string(t.name) + " W " + std::to_string(out) + "x" + std::to_string(in) + " M " + std::to_string(M));
-  const std::vector<float> w_src = randn(static_cast<size_t>(out * in), 1);
+  const std::vector<float> w_src = normal_values(static_cast<size_t>(out * in), 1);
   std::vector<uint8_t> bytes(trainer::quant::row_bytes(t, in) * static_cast<size_t>(out));
   for (int64_t r = 0; r < out; ++r) t.encode_row(w_src.data() + r * in, bytes.data() + r * trainer::quant::row_bytes(t, in), in);
   std::vector<float> wd(static_cast<size_t>(out * in));  // the whole W decoded: the reference
@@ -52,8 +47,8 @@ void check_products(const TypeTraits& t, int64_t out, int64_t in, int64_t M) {
     }
   }
 
-  const std::vector<float> x = randn(static_cast<size_t>(M * in), 2);
-  std::vector<float> y0 = randn(static_cast<size_t>(M * out), 3);
+  const std::vector<float> x = normal_values(static_cast<size_t>(M * in), 2);
+  std::vector<float> y0 = normal_values(static_cast<size_t>(M * out), 3);
   std::vector<double> y_ref(y0.size()), y_acc_ref(y0.size());
   for (int64_t m = 0; m < M; ++m)
     for (int64_t o = 0; o < out; ++o) {
@@ -69,8 +64,8 @@ void check_products(const TypeTraits& t, int64_t out, int64_t in, int64_t M) {
   trainer::quant::table_matmul_forward(y_acc.data(), x.data(), w, M, panel.data(), /*accumulate=*/true);
   EXPECT_LT(rel_diff(y_acc, y_acc_ref), 1e-5);
 
-  const std::vector<float> dy = randn(static_cast<size_t>(M * out), 4);
-  std::vector<float> dx = randn(static_cast<size_t>(M * in), 5);
+  const std::vector<float> dy = normal_values(static_cast<size_t>(M * out), 4);
+  std::vector<float> dx = normal_values(static_cast<size_t>(M * in), 5);
   std::vector<double> dx_ref(dx.size());
   for (int64_t m = 0; m < M; ++m)
     for (int64_t i = 0; i < in; ++i) {

@@ -13,19 +13,14 @@
 #include "trainer/quant/format.h"
 #include "trainer/quant/ggml_types.h"
 #include "trainer/quant/weight_matmul.h"
+#include "trainer/test_values.h"
 
 namespace {
 
+using trainer_test::normal_values;
+
 using trainer::quant::TypeTraits;
 using trainer::quant::WeightMatrix;
-
-std::vector<float> randn(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
 
 // Row-block bytes of src (rows, cols) in type t, row after row.
 std::vector<uint8_t> encode_rows(const TypeTraits& t, const std::vector<float>& src, int64_t rows, int64_t cols) {
@@ -43,7 +38,7 @@ TEST(WeightMatmul, RowOrderPermutesTheStoredRows) {
     SCOPED_TRACE(name);
     const TypeTraits* t = trainer::quant::type_traits_by_name(name);
     ASSERT_NE(t, nullptr);
-    const std::vector<float> stored_src = randn(static_cast<size_t>(out * in), 1);
+    const std::vector<float> stored_src = normal_values(static_cast<size_t>(out * in), 1);
     const std::vector<uint8_t> bytes = encode_rows(*t, stored_src, out, in);
     std::vector<int32_t> order(static_cast<size_t>(out));
     std::iota(order.begin(), order.end(), 0);
@@ -58,10 +53,10 @@ TEST(WeightMatmul, RowOrderPermutesTheStoredRows) {
 
     std::vector<float> panel(trainer::quant::weight_matmul_scratch_floats(w));
     EXPECT_GT(panel.size(), 0u);  // a permuted f32 is decoded too
-    const std::vector<float> x = randn(static_cast<size_t>(M * in), 2);
+    const std::vector<float> x = normal_values(static_cast<size_t>(M * in), 2);
     std::vector<float> y(static_cast<size_t>(M * out));
     trainer::quant::weight_matmul_forward(y.data(), x.data(), w, M, panel.data());
-    const std::vector<float> dy = randn(static_cast<size_t>(M * out), 4);
+    const std::vector<float> dy = normal_values(static_cast<size_t>(M * out), 4);
     std::vector<float> dx(static_cast<size_t>(M * in), 0.5f);
     trainer::quant::weight_matmul_backward_input(dx.data(), dy.data(), w, M, panel.data());
     double err_y = 0, err_dx = 0;
@@ -90,7 +85,7 @@ TEST(WeightMatmul, DecodeMatrixOfABaseFormatIsDequantize) {
     for (bool dq : {false, true}) {
       if (dq && f != trainer::QuantFormat::kNF4) continue;
       const trainer::QuantLayout L{f, 37, 101, dq};
-      const std::vector<float> src = randn(static_cast<size_t>(L.n()), 5);
+      const std::vector<float> src = normal_values(static_cast<size_t>(L.n()), 5);
       const trainer::QuantMatrix q = trainer::quantize(L, src.data());
       std::vector<float> want(src.size()), got(src.size());
       trainer::dequantize(q.view(), want.data());
