@@ -204,33 +204,32 @@ def check_init(cfg, weights, failures):
                 failures.append(f"init: softplus({name}) spans [{dt.min():.4g}, {dt.max():.4g}], not in [0.001, 0.1]")
 
 
-def reference_pass(cfg, weights, inputs, targets, dtype):
+def reference_run(cfg, weights, inputs, targets, dtype, opt_cfg, lr):
+    """One model in `dtype` from the engine's initial weights: its first forward and backward (loss,
+    ce, aux, logits, every gradient, the MoE routes), which is also the first of STEPS AdamW steps
+    (torch.optim.AdamW + clip_grad_norm_), and the losses of those steps. The selective scan is the
+    time-major one with a hand-written backward (same math as the sequential scan, several times
+    faster; reference_self_test checks the two agree, gradients included, and gradchecks it)."""
     model = R.Model(cfg).to(dtype)
-    model.load_named({k: torch.from_numpy(v) for k, v in weights.items()})
-    loss, ce, aux, logits = model.loss(inputs, targets)
-    loss.backward()
-    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
-    routes = [m.last_load.clone() for m in model.modules() if isinstance(m, R.MoE)]
-    return {"loss": float(loss), "ce": float(ce), "aux": float(aux), "logits": logits.detach(),
-            "grads": grads, "routes": routes}
-
-
-def reference_steps(cfg, weights, inputs, targets, dtype, opt_cfg, lr):
-    model = R.Model(cfg).to(dtype)
+    model.set_scan("manual")
     model.load_named({k: torch.from_numpy(v) for k, v in weights.items()})
     opt = R.make_adamw(model, lr, WD, betas=(opt_cfg["beta1"], opt_cfg["beta2"]), eps=opt_cfg["eps"])
-    losses = []
-    for _ in range(STEPS):
+    first, losses = None, []
+    for step in range(STEPS):
         opt.zero_grad(set_to_none=False)
-        loss = model.loss(inputs, targets)[0]
+        loss, ce, aux, logits = model.loss(inputs, targets)
         losses.append(float(loss))
         loss.backward()
+        if step == 0:  # the gradients before clipping, as the engine dumps them
+            first = {"loss": float(loss), "ce": float(ce), "aux": float(aux), "logits": logits.detach(),
+                     "grads": {n: p.grad.detach().clone() for n, p in model.named_parameters()},
+                     "routes": [m.last_load.clone() for m in model.modules() if isinstance(m, R.MoE)]}
         for p in model.parameters():  # an expert that got no token still takes its AdamW step
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
         torch.nn.utils.clip_grad_norm_(model.parameters(), opt_cfg["clip"])
         opt.step()
-    return losses
+    return first, losses
 
 
 def compare_case(binary, case, keep):
@@ -269,8 +268,12 @@ def compare_case_in(binary, case, work):
             failures.append(f"weight {n} is {w.dtype}, expected float32")
     check_init(cfg, weights, failures)
 
-    r64 = reference_pass(cfg, weights, inputs, targets, torch.float64)
-    r32 = reference_pass(cfg, weights, inputs, targets, torch.float32)
+    # AdamW settings as the engine reports them (checked below)
+    opt_meta = meta.get("optimizer", {})
+    opt_cfg = {"beta1": float(opt_meta.get("beta1", 0.9)), "beta2": float(opt_meta.get("beta2", 0.95)),
+               "eps": float(opt_meta.get("eps", 1e-8)), "clip": float(opt_meta.get("grad_clip", opt_meta.get("clip", 1.0)))}
+    r64, ref_losses = reference_run(cfg, weights, inputs, targets, torch.float64, opt_cfg, lr)
+    r32, t32_losses = reference_run(cfg, weights, inputs, targets, torch.float32, opt_cfg, lr)
     for a, b in zip(r32["routes"], r64["routes"]):
         if not torch.allclose(a.double(), b, rtol=0, atol=1e-6):
             print(f"  note: {name}: float32 and float64 route differently (a near-tie in the router)")
@@ -340,15 +343,10 @@ def compare_case_in(binary, case, work):
         row["grad"], row["grad_t32"], row["grad_name"] = float("nan"), float("nan"), "-"
 
     # AdamW steps
-    opt_meta = meta.get("optimizer", {})
-    opt_cfg = {"beta1": float(opt_meta.get("beta1", 0.9)), "beta2": float(opt_meta.get("beta2", 0.95)),
-               "eps": float(opt_meta.get("eps", 1e-8)), "clip": float(opt_meta.get("grad_clip", opt_meta.get("clip", 1.0)))}
     for key, want in (("beta1", 0.9), ("beta2", 0.95), ("eps", 1e-8), ("clip", 1.0)):
         if abs(opt_cfg[key] - want) > 1e-12:
             failures.append(f"optimizer {key} = {opt_cfg[key]} (reported), the test expects {want}")
     eng_losses = meta.get("losses", [])
-    ref_losses = reference_steps(cfg, weights, inputs, targets, torch.float64, opt_cfg, lr)
-    t32_losses = reference_steps(cfg, weights, inputs, targets, torch.float32, opt_cfg, lr)
     if len(eng_losses) != STEPS:
         failures.append(f"outputs.json 'losses' has {len(eng_losses)} entries, expected {STEPS}")
         row["steps"] = float("nan")
