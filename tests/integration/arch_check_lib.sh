@@ -15,6 +15,9 @@
 # Afterwards $work/full and $work/qlora are the runs, $work/tok the HF tokenizer files, $work/held.txt
 # the held-out text and $m the fixture directory, for checks of the caller's own.
 # arch_check_skip_unless_ready exits 77 without the llama.cpp reference or the test text.
+# Sizes (environment, for a quicker check): ARCH_CHECK_EVAL_BYTES of text scored against llama.cpp
+# window by window (3000, at least 8 windows of 16 tokens), ARCH_CHECK_HELD_BYTES of held-out text
+# for the exports (1400).
 SRC=${NS_LLAMACPP_SRC:-}
 HARNESS=${NS_LLAMACPP_HARNESS:-}
 TEXT=${NS_TEST_DATA_DIR:-}/tinyshakespeare.txt
@@ -37,7 +40,7 @@ arch_check() {
   local arch=$1 wants=$2 what=$3
   shift 3
   head -c 300000 "$TEXT" > "$work/text.txt"
-  head -c 3000 "$TEXT" > "$work/short.txt"
+  head -c "${ARCH_CHECK_EVAL_BYTES:-3000}" "$TEXT" > "$work/short.txt"
   # The HF directory's tokenizer.json: the same SentencePiece vocabulary in transformers' format.
   PYTHONPATH="$SRC/gguf-py" REF="$NS_SOURCE_DIR/tests/reference" $PY - "$SRC/models/ggml-vocab-llama-spm.gguf" "$work/tok" <<'PYEOF' ||
 import os, sys
@@ -147,7 +150,7 @@ PYEOF
   done
   # Export: the full run as a GGUF of the architecture and the qlora run's adapter as a GGUF LoRA (over
   # the fixture) give llama.cpp nightshift's NLL on held-out text, the full one also its greedy continuation.
-  printf '%s' "$(tail -c 1400 "$TEXT")" > "$work/held.txt"
+  printf '%s' "$(tail -c "${ARCH_CHECK_HELD_BYTES:-1400}" "$TEXT")" > "$work/held.txt"
   "$BIN" export "$work/full" --format gguf --out "$work/full.gguf" > "$work/export.log" || fail "export --format gguf failed"
   "$BIN" export-adapter "$work/qlora" --format gguf --out "$work/adapter.gguf" > "$work/export_adapter.log" ||
     fail "export-adapter --format gguf failed"
