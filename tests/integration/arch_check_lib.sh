@@ -17,7 +17,9 @@
 # arch_check_skip_unless_ready exits 77 without the llama.cpp reference or the test text.
 # Sizes (environment, for a quicker check): ARCH_CHECK_EVAL_BYTES of text scored against llama.cpp
 # window by window (3000, at least 8 windows of 16 tokens), ARCH_CHECK_HELD_BYTES of held-out text
-# for the exports (1400).
+# for the exports (1400). ARCH_CHECK_ADAPTER_RTOL: the relative NLL difference allowed for the GGUF
+# adapter over the Q4_K_M base (2e-3), where llama.cpp adds the F32 adapter to a matmul it runs on
+# 8-bit activations.
 SRC=${NS_LLAMACPP_SRC:-}
 HARNESS=${NS_LLAMACPP_HARNESS:-}
 TEXT=${NS_TEST_DATA_DIR:-}/tinyshakespeare.txt
@@ -160,11 +162,12 @@ PYEOF
     "$BIN" sample "$work/$run" --prompt "$(cat "$work/held.txt")" --tokens 0 --temperature 0 --json > "$work/held_$run.json" 2>/dev/null
     "$BIN" eval "$work/$run" --data "$work/held.txt" --seq 64 --json > "$work/held_eval_$run.json" 2> "$work/held_eval.log" ||
       fail "eval of the $run run on the held-out text"
-    $PY - "$work/held_$run.json" "$work/held_eval_$run.json" "$HARNESS" "$model" "$lora" <<'PYEOF' || fail "$run export: llama.cpp's NLL differs"
+    $PY - "$work/held_$run.json" "$work/held_eval_$run.json" "$HARNESS" "$model" "$lora" "${ARCH_CHECK_ADAPTER_RTOL:-2e-3}" <<'PYEOF' || fail "$run export: llama.cpp's NLL differs"
 import json, subprocess, sys
 ids = json.load(open(sys.argv[1]))["prompt_ids"]
 ours = json.load(open(sys.argv[2]))["loss"]
 harness, model, lora, T = sys.argv[3], sys.argv[4], sys.argv[5], 64
+tolerance = float(sys.argv[6]) if lora else 2e-3
 nll = []
 for w in range((len(ids) - 1) // T):
     cmd = [harness, "eval", "--model", model, "--ids", ",".join(map(str, ids[w * T: w * T + T + 1])), "--threads", "2"]
@@ -175,7 +178,7 @@ ref = sum(nll) / len(nll)
 rel = abs(ours - ref) / abs(ref)
 print(f"ok   {'GGUF export' if not lora else 'GGUF adapter over the base'} in llama.cpp: NLL {ref:.6f}, "
       f"nightshift {ours:.6f} over {len(nll)} windows, relative difference {rel:.2e}")
-assert rel < 2e-3, rel
+assert rel < tolerance, rel
 PYEOF
     # Token for token only in f32: over the quantized base llama.cpp also rounds the activations to 8 bits.
     [ $run = full ] || continue
