@@ -83,12 +83,21 @@ const float* RecurrentGenerator::step(int32_t token) {
   } else {
     std::memcpy(h_.data(), embed_ + static_cast<size_t>(token) * D, sizeof(float) * D);
   }
+  // The µP multipliers as the training forward applies them (trainer/model.cpp).
+  auto scale = [](std::vector<float>& x, float f) {
+    if (f != 1.0f)
+      for (float& v : x) v *= f;
+  };
+  scale(h_, c.embedding_scale);
   for (auto& sp : layers_) {
     SubLayer& s = *sp;
     rmsnorm_forward(xn_.data(), rstd_.data(), h_.data(), s.norm_w, 1, D, c.norm_eps);
+    scale(h_, 1.0f / c.residual_scale);
     s.decoder->step(h_.data(), xn_.data(), pos_);
+    scale(h_, c.residual_scale);
   }
   rmsnorm_forward(xn_.data(), rstd_.data(), h_.data(), final_norm_, 1, D, c.norm_eps);
+  scale(xn_, 1.0f / c.logit_scale);
   const float* f = xn_.data();
   if (bridge_out_) {
     matmul_forward(f_.data(), xn_.data(), bridge_out_, 1, D, E, false);

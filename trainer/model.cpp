@@ -57,6 +57,12 @@ class SubLayerBinding final : public TensorBinding {
 
 float* maybe_f32(const TensorStore& s, const std::string& name) { return static_cast<float*>(s.find(name)); }
 
+// x *= f (the µP multipliers; f == 1 leaves x as it is).
+void scale_floats(float* x, int64_t n, float f) {
+  if (f == 1.0f) return;
+  for (int64_t i = 0; i < n; ++i) x[i] *= f;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Model>> Model::create(const ModelConfig& config, const RunShape& shape) {
@@ -174,7 +180,11 @@ void Model::run_sublayer_forward(int s) {
   const SubLayerViews& v = views_[s];
   rmsnorm_forward(v.xn, v.rstd, v.res_in, v.norm_w, N, D, config_.norm_eps);
   copy_floats(v.res_out, v.res_in, int64_t{N} * D);
+  // res_out = res_in + r·layer(xn) with the layer adding into res_out: (res_in / r + layer) · r.
+  const float r = config_.residual_scale;
+  scale_floats(v.res_out, int64_t{N} * D, 1.0f / r);
   plan_.sublayers[s].layer->forward(v.res_out, v.xn);
+  scale_floats(v.res_out, int64_t{N} * D, r);
 }
 
 void Model::recompute_block(int block) {
@@ -223,6 +233,7 @@ float Model::forward(const int32_t* inputs, const int32_t* targets, const int32_
   } else {
     embedding_forward(res0, tokens_, embed_, N, E);
   }
+  scale_floats(res0, int64_t{N} * D, config_.embedding_scale);
   float aux = 0.0f;
   for (size_t s = 0; s < plan_.sublayers.size(); ++s) {
     run_sublayer_forward(static_cast<int>(s));
@@ -230,6 +241,8 @@ float Model::forward(const int32_t* inputs, const int32_t* targets, const int32_
   }
   const float* res_last = views_.back().res_out;
   rmsnorm_forward(final_out_, final_rstd_, res_last, final_w_, N, D, config_.norm_eps);
+  // logits / logit_scale as the head's input divided by it.
+  scale_floats(final_out_, int64_t{N} * D, 1.0f / config_.logit_scale);
   const float* hidden = final_out_;
   if (config_.has_bridge()) {
     matmul_forward(bridge_act_, final_out_, bridge_out_, N, D, E, false);
@@ -304,6 +317,7 @@ void Model::backward_scaled(float ce_sum_scale, float aux_scale_in) {
     matmul_backward(dxn_, dbridge_out_, dhead_in_, final_out_, bridge_out_, N, D, E);
   }
   // Final norm: dres = d(res_last).
+  scale_floats(dxn_, int64_t{N} * D, 1.0f / config_.logit_scale);
   zero_floats(dres_, int64_t{N} * D);
   rmsnorm_backward(dres_, dfinal_w_, dxn_, views_.back().res_out, final_rstd_, final_w_, N, D);
 
@@ -314,11 +328,15 @@ void Model::backward_scaled(float ce_sum_scale, float aux_scale_in) {
     for (int s = plan_.block_begin[b + 1] - 1; s >= plan_.block_begin[b]; --s) {
       const SubLayerViews& v = views_[s];
       zero_floats(dxn_, int64_t{N} * D);
+      // d(layer output) = r · dres; dres itself passes the residual unchanged.
+      scale_floats(dres_, int64_t{N} * D, config_.residual_scale);
       plan_.sublayers[s].layer->backward(dxn_, dres_, v.xn, aux_scale);
+      scale_floats(dres_, int64_t{N} * D, 1.0f / config_.residual_scale);
       // The residual passes dres through unchanged; the norm adds its part.
       rmsnorm_backward(dres_, v.dnorm_w, dxn_, v.res_in, v.rstd, v.norm_w, N, D);
     }
   }
+  scale_floats(dres_, int64_t{N} * D, config_.embedding_scale);
   if (config_.has_bridge()) {
     zero_floats(dhead_in_, int64_t{N} * E);
     matmul_backward(dhead_in_, dbridge_in_, dres_, embed_out_, bridge_in_, N, E, D);

@@ -2,6 +2,7 @@
 #include "trainer/model_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -110,8 +111,8 @@ Status apply_preset_key(const toml::table& t, ModelConfig* c, const std::string&
 
 Status apply_table(const toml::table& t, ModelConfig* c, const std::string& file, int depth) {
   NS_RETURN_IF_ERROR(check_known_keys(
-      t, {"name", "preset", "vocab_size", "d_model", "d_embed", "tied_embedding", "norm_eps", "init_std", "blocks",
-          "description"},
+      t, {"name", "preset", "vocab_size", "d_model", "d_embed", "tied_embedding", "norm_eps", "init_std", "embedding_scale",
+          "residual_scale", "logit_scale", "blocks", "description"},
       "the model table", file, /*kind_tables=*/true));
   NS_RETURN_IF_ERROR(apply_preset_key(t, c, file, depth));
   if (auto n = t["name"].value<std::string>()) c->name = *n;
@@ -122,6 +123,9 @@ Status apply_table(const toml::table& t, ModelConfig* c, const std::string& file
   NS_RETURN_IF_ERROR(fields.boolean("tied_embedding", &c->tied_embedding));
   NS_RETURN_IF_ERROR(fields.number("norm_eps", &c->norm_eps));
   NS_RETURN_IF_ERROR(fields.number("init_std", &c->init_std));
+  NS_RETURN_IF_ERROR(fields.number("embedding_scale", &c->embedding_scale));
+  NS_RETURN_IF_ERROR(fields.number("residual_scale", &c->residual_scale));
+  NS_RETURN_IF_ERROR(fields.number("logit_scale", &c->logit_scale));
   if (const toml::node* b = t.get("blocks")) NS_RETURN_IF_ERROR(read_blocks(*b, &c->blocks, file));
   for (const LayerKindInfo& kind : layer_kinds()) {
     const toml::table* section = t[kind.name].as_table();
@@ -184,6 +188,10 @@ Status validate_model_config(const ModelConfig& c, const std::string& source) {
   if (c.blocks.empty()) return bad("blocks", "is empty: a model needs at least one block");
   if (!(c.norm_eps > 0)) return bad("norm_eps", "must be positive");
   if (!(c.init_std > 0)) return bad("init_std", "must be positive");
+  for (auto [name, v] : {std::pair{"embedding_scale", c.embedding_scale}, {"residual_scale", c.residual_scale},
+                         {"logit_scale", c.logit_scale}}) {
+    if (!(v > 0) || !std::isfinite(v)) return bad(name, "must be a positive number (1 = none)");
+  }
   for (const LayerKindInfo& kind : layer_kinds()) {
     if (c.has_layer(kind.kind)) NS_RETURN_IF_ERROR(kind.validate(c, source));
   }

@@ -37,6 +37,8 @@ struct AttnConfig {
   float rope_low_freq_factor = 1.0f;
   float rope_high_freq_factor = 4.0f;
   int rope_original_context = 8192;
+  bool rope = true;             // false: no positional rotation at all (Granite-4.0-H's "nope" attention)
+  float score_scale = 0.0f;     // the scale of q·k; 0 = 1/sqrt(head_dim) (Granite's attention_multiplier)
 };
 
 struct MlpConfig {
@@ -80,6 +82,11 @@ struct ModelConfig {
   bool tied_embedding = true;
   float norm_eps = 1e-5f;
   float init_std = 0.02f;
+  // µP multipliers (Granite): the embedding's output times embedding_scale, every sub-layer's output
+  // times residual_scale before the residual add, the logits divided by logit_scale. 1 = none.
+  float embedding_scale = 1.0f;
+  float residual_scale = 1.0f;
+  float logit_scale = 1.0f;
   std::vector<BlockSpec> blocks;
   AttnConfig attn;
   MlpConfig mlp;
@@ -113,7 +120,7 @@ common::Status validate_model_config(const ModelConfig& config, const std::strin
 
 // Parses a TOML document holding a model: either at the top level or in a [model] table.
 // Keys: name, preset (start from a preset, then override), vocab_size, d_model, d_embed,
-// tied_embedding, norm_eps, init_std, blocks, and tables [attn] [mlp] [ssm] [moe] with the fields
+// tied_embedding, norm_eps, init_std, embedding_scale, residual_scale, logit_scale, blocks, and tables [attn] [mlp] [ssm] [moe] with the fields
 // above. `blocks` is an array of strings ("attn+mlp") or of tables {block = "ssm", repeat = 8}.
 // Errors name `source_name` and, for syntax errors, line:column.
 common::Result<ModelConfig> parse_model_config_toml(std::string_view text, const std::string& source_name);

@@ -63,6 +63,13 @@ std::string model_config_to_toml(const ModelConfig& c) {
       {"blocks", blocks},
   };
   std::vector<std::pair<const char*, float>> float_keys = {{"norm_eps", c.norm_eps}, {"init_std", c.init_std}};
+  // The µP multipliers only when set (most models have none).
+  for (auto [key, value] : {std::pair{"embedding_scale", c.embedding_scale}, {"residual_scale", c.residual_scale},
+                            {"logit_scale", c.logit_scale}}) {
+    if (value == 1.0f) continue;
+    t.insert(key, common::float_as_decimal(value));
+    float_keys.emplace_back(key, value);
+  }
   for (const LayerKindInfo& kind : layer_kinds()) {
     toml::table section;
     ModelConfig& fields = const_cast<ModelConfig&>(c);  // read only: ConfigKey::field serves both ways

@@ -110,7 +110,7 @@ TEST_P(Imported, GgufAndHfDirectoryGiveTheSameConfigAndLogits) {
   const std::vector<float> lh = our_logits(b, (*hf)->f32_lookup(), kPrompt);
   ASSERT_EQ(lg.size(), lh.size());
   // The same fp32 weights in two layouts give the same logits: exactly for llama (the q/k row
-  // permutation moves numbers without changing them); for mamba and mamba2 up to the rounding of
+  // permutation moves numbers without changing them); for mamba, mamba2 and granitehybrid up to the rounding of
   // A_log = log(-ssm_a), ssm_a = -exp(A_log) being what the GGUF stores.
   double max_diff = 0, max_abs = 0;
   for (size_t i = 0; i < lg.size(); ++i) {
@@ -151,7 +151,8 @@ TEST_P(Imported, LogitsAndGreedyContinuationMatchLlamaCpp) {
   EXPECT_EQ(our_greedy(c, (*m)->f32_lookup(), kPrompt, 8), greedy);
 }
 
-INSTANTIATE_TEST_SUITE_P(Arch, Imported, ::testing::Values("llama", "qwen2", "qwen3", "mamba", "lfm2", "mamba2"));
+INSTANTIATE_TEST_SUITE_P(Arch, Imported, ::testing::Values("llama", "qwen2", "qwen3", "mamba", "lfm2", "mamba2",
+                                                                  "granitehybrid"));
 
 // Llama 3.1's RoPE scaling: the HF directory (rope_scaling of type llama3) and the GGUF that carries
 // the same scaling as rope_freqs.weight (per-pair factors, from which the parameters are recovered)

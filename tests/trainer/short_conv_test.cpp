@@ -10,19 +10,16 @@
 #include <string>
 #include <vector>
 
-#include "trainer/generator.h"
+#include "trainer/block_fixture.h"
 #include "trainer/grad_check.h"
 #include "trainer/model.h"
 #include "trainer/model_loss.h"
-#include "trainer/trainer.h"
-#include "trainer/test_values.h"
 
 namespace {
 
-using trainer_test::random_tokens;
-using trainer_test::expect_close;
-
 using trainer::LayerKind;
+using trainer_test::make_model;
+using trainer_test::random_tokens;
 using trainer::Model;
 using trainer::ModelConfig;
 using trainer::RunShape;
@@ -42,18 +39,6 @@ ModelConfig lfm2_like() {
   c.mlp.d_ff = 12;
   c.conv.l_cache = 3;
   return c;
-}
-
-std::unique_ptr<Model> make_model(const ModelConfig& c, int batch, int seq, bool training, uint64_t seed) {
-  RunShape shape;
-  shape.batch = batch;
-  shape.seq_len = seq;
-  shape.training = training;
-  auto m = Model::create(c, shape);
-  EXPECT_TRUE(m.ok()) << m.status().to_string();
-  if (!m.ok()) return nullptr;
-  (*m)->init_weights(seed);
-  return std::move(*m);
 }
 
 TEST(ShortConv, ModelGradientsMatchFiniteDifferences) {
@@ -103,26 +88,7 @@ TEST(ShortConv, CheckpointingGivesTheSameGradients) {
 }
 
 TEST(ShortConv, DecodeStepMatchesFullForward) {
-  const ModelConfig c = lfm2_like();
-  const int T = 9;
-  auto m = make_model(c, 1, T, false, 5);
-  ASSERT_TRUE(m);
-  const auto seq = random_tokens(T, c.vocab_size, 9);
-  m->forward(seq.data(), nullptr);
-  const std::vector<float> full(m->logits(), m->logits() + static_cast<size_t>(T) * c.vocab_size);
-  auto lookup = [&](const std::string& name) { return static_cast<const float*>(m->tensors().find(name)); };
-  auto gen = trainer::RecurrentGenerator::create(c, lookup, T);
-  ASSERT_TRUE(gen.ok()) << gen.status().to_string();
-  for (int round = 0; round < 2; ++round) {  // the second round checks reset()
-    (*gen)->reset();
-    for (int t = 0; t < T; ++t) {
-      const float* logits = (*gen)->step(seq[t]);
-      for (int v = 0; v < c.vocab_size; ++v) {
-        const float ref = full[static_cast<size_t>(t) * c.vocab_size + v];
-        ASSERT_NEAR(logits[v], ref, 2e-4 * (1.0 + std::fabs(ref))) << "position " << t << " token " << v;
-      }
-    }
-  }
+  trainer_test::expect_decode_matches_forward(lfm2_like(), 9);
 }
 
 // One row of 12 holding documents of 5 and 7 tokens: the second document's logits and gradients
@@ -130,37 +96,7 @@ TEST(ShortConv, DecodeStepMatchesFullForward) {
 TEST(ShortConv, PackedDocumentsRestartTheConvState) {
   ModelConfig c = lfm2_like();
   c.blocks = {{{LayerKind::kConv, LayerKind::kMlp}}, {{LayerKind::kConv, LayerKind::kMlp}}};
-  const int T = 12, first = 5, V = c.vocab_size;
-  const auto in = random_tokens(T, V, 3), all_targets = random_tokens(T, V, 4);
-  std::vector<int32_t> positions(T), targets(T, trainer::kIgnoreTarget);
-  for (int t = 0; t < T; ++t) positions[t] = t < first ? t : t - first;
-  for (int t = first; t < T; ++t) targets[t] = all_targets[t];
-
-  auto packed = make_model(c, 1, T, true, 7);
-  ASSERT_TRUE(packed);
-  packed->zero_grad();
-  packed->forward(in.data(), targets.data(), positions.data());
-  const std::vector<float> logits(packed->logits() + first * V, packed->logits() + T * V);
-  packed->backward(1.0f);
-
-  auto alone = make_model(c, 1, T - first, true, 7);
-  ASSERT_TRUE(alone);
-  alone->zero_grad();
-  alone->forward(in.data() + first, all_targets.data() + first);
-  expect_close(logits.data(), alone->logits(), static_cast<int64_t>(T - first) * V, 2e-5, "logits");
-  alone->backward(1.0f);
-  ASSERT_EQ(packed->params().size(), alone->params().size());
-  for (size_t i = 0; i < packed->params().size(); ++i) {
-    const trainer::ParamRef& p = packed->params()[i];
-    expect_close(p.grad, alone->params()[i].grad, p.numel, 1e-4, "grad " + p.spec->name);
-  }
-
-  // Without the boundary the second document reads the first one's conv inputs: other logits.
-  packed->forward(in.data(), targets.data());
-  double diff = 0.0;
-  for (int i = 0; i < V; ++i)
-    diff = std::max(diff, static_cast<double>(std::fabs(packed->logits()[first * V + i] - logits[i])));
-  EXPECT_GT(diff, 1e-4);
+  trainer_test::expect_packed_documents_restart(c, 12, 5);
 }
 
 }  // namespace

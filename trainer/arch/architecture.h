@@ -28,6 +28,10 @@ struct TensorMapping {
   std::vector<std::string> theirs;  // the external name, then accepted alternatives
   TensorTransform transform = TensorTransform::kNone;
   int heads = 0;                    // kRopePermute: heads of this tensor (q: n_heads, k: n_kv_heads)
+  // A tensor that is part of a fused external one (Granite's shared_mlp.input_linear holds gate and
+  // up): ours is row block `slice` of `slices` equal blocks of theirs. slices 0 = the whole tensor.
+  int slice = 0;
+  int slices = 0;
 };
 
 struct Architecture {

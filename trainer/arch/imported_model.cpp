@@ -2,6 +2,7 @@
 // architecture, checking every tensor the model needs, and reading weights as fp32 or in place.
 #include "trainer/arch/imported_model.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -182,7 +183,7 @@ Status ImportedModel::check_tensors() const {
         auto it = hf_->tensors().find(alt);
         if (it == hf_->tensors().end()) continue;
         found = true;
-        if (numel(it->second.entry->shape) != numel(shape)) {
+        if (numel(it->second.entry->shape) != numel(shape) * std::max(t->slices, 1)) {
           return Status::InvalidArgument(path_ + ": tensor " + alt + " is " + shape_str(it->second.entry->shape) +
                                          ", the config says " + shape_str(shape));
         }
@@ -226,7 +227,14 @@ WeightLookup ImportedModel::f32_lookup() const {
       for (const std::string& alt : t->theirs) {
         if (hf_->has(alt)) found = alt;
       }
-      NS_RETURN_IF_ERROR(hf_->read_f32(found, dst, n));
+      if (t->slices > 0) {  // row block `slice` of the fused tensor
+        fused_.resize(static_cast<size_t>(n) * t->slices);
+        NS_RETURN_IF_ERROR(hf_->read_f32(found, fused_.data(), n * t->slices));
+        std::copy_n(fused_.data() + n * t->slice, n, dst);
+        std::vector<float>().swap(fused_);
+      } else {
+        NS_RETURN_IF_ERROR(hf_->read_f32(found, dst, n));
+      }
     }
     if (!direct) transform_to_ours(t->transform, t->heads, dst, buffer_.data(), rows, cols);
     return static_cast<const float*>(buffer_.data());
@@ -273,12 +281,13 @@ Result<quant::TypedMatrix> ImportedModel::typed(const std::string& name, int64_t
     const SafetensorsFile::Entry& e = *it->second.entry;
     const char* type = e.dtype == DType::kF32 ? "f32" : e.dtype == DType::kF16 ? "f16" : e.dtype == DType::kBF16 ? "bf16" : "";
     m.type = quant::type_traits_by_name(type);
-    if (m.type == nullptr || numel(e.shape) != out * in) {
+    const int64_t slices = std::max(t->slices, 1);
+    if (m.type == nullptr || numel(e.shape) != out * in * slices) {
       return Status::InvalidArgument(path_ + ": " + alt + " (" + dtype_name(e.dtype) + " " + shape_str(e.shape) +
                                      ") cannot be used in place as a (" + std::to_string(out) + ", " +
                                      std::to_string(in) + ") matrix");
     }
-    m.bytes = e.data;
+    m.bytes = e.data + static_cast<size_t>(t->slice) * static_cast<size_t>(out * in) * m.type->block_bytes;
     return m;
   }
   return Status::NotFound(path_ + ": the checkpoint has no tensor " + t->theirs.front());

@@ -341,7 +341,14 @@ Result<const GgufValue*> GgufFile::get_array(std::string_view key, GgufType elem
 Result<const GgufTensor*> GgufFile::get_tensor(std::string_view name, const std::vector<int64_t>& shape) const {
   const GgufTensor* t = find_tensor(name);
   if (t == nullptr) return Status::NotFound(path_ + ": tensor '" + std::string(name) + "' is missing");
-  if (t->shape() != shape) {
+  // ggml drops trailing dimensions of 1 when it writes a tensor (llama-quantize's [128] for the (1, 128)
+  // gated-norm weight of a one-group Mamba-2): leading 1s of the row-major shape do not count.
+  auto squeezed = [](const std::vector<int64_t>& s) {
+    size_t i = 0;
+    while (i + 1 < s.size() && s[i] == 1) ++i;
+    return std::vector<int64_t>(s.begin() + static_cast<std::ptrdiff_t>(i), s.end());
+  };
+  if (squeezed(t->shape()) != squeezed(shape)) {
     return Status::InvalidArgument(path_ + ": tensor '" + std::string(name) + "' has shape " + dims_text(t->shape()) +
                                    ", expected " + dims_text(shape));
   }

@@ -75,6 +75,26 @@ GgufMetadata arch_metadata(const GgufModelInfo& info) {
     put_u32(m, a + ".shortconv.l_cache", c.conv.l_cache);
     m.emplace_back(a + ".rope.freq_base", GgufValue::f32(c.attn.rope_theta));
     m.emplace_back(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
+  } else if (a == "granitehybrid") {  // as llama.cpp's converter writes Granite-4.0-H (dense)
+    const Mamba2Dims d = mamba2_dims(c, 1, 1);
+    std::vector<int64_t> kv;  // per layer, 0 for a Mamba layer
+    for (const BlockSpec& b : c.blocks) kv.push_back(b.layers.front() == LayerKind::kMamba2 ? 0 : c.kv_heads());
+    put_u32(m, a + ".feed_forward_length", c.ff_dim());
+    put_u32(m, a + ".attention.head_count", c.attn.n_heads);
+    m.emplace_back(a + ".attention.head_count_kv", GgufValue::int_array(formats::GgufType::kU32, kv));
+    put_u32(m, a + ".rope.dimension_count", c.head_dim());
+    m.emplace_back(a + ".rope.freq_base", GgufValue::f32(c.attn.rope_theta));
+    m.emplace_back(a + ".rope.scaling.finetuned", GgufValue::boolean(c.attn.rope));  // false: no RoPE
+    m.emplace_back(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
+    put_u32(m, a + ".ssm.conv_kernel", d.K);
+    put_u32(m, a + ".ssm.inner_size", d.Di);
+    put_u32(m, a + ".ssm.state_size", d.N);
+    put_u32(m, a + ".ssm.time_step_rank", d.H);
+    put_u32(m, a + ".ssm.group_count", d.G);
+    m.emplace_back(a + ".embedding_scale", GgufValue::f32(c.embedding_scale));
+    m.emplace_back(a + ".residual_scale", GgufValue::f32(c.residual_scale));
+    m.emplace_back(a + ".logit_scale", GgufValue::f32(c.logit_scale));
+    m.emplace_back(a + ".attention.scale", GgufValue::f32(c.attn.score_scale));  // 0: 1/sqrt(head_dim)
   } else if (a == "mamba2") {  // llama.cpp reads the number of heads from ssm.time_step_rank
     const Mamba2Dims d = mamba2_dims(c, 1, 1);
     put_u32(m, a + ".feed_forward_length", 0);
@@ -163,6 +183,25 @@ Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const
           "d_model / n_heads");
     return by_name("lfm2");
   }
+  const BlockSpec mamba2_mlp{{LayerKind::kMamba2, LayerKind::kMlp}}, attn_mlp_block{{LayerKind::kAttn, LayerKind::kMlp}};
+  if ((named != nullptr && std::string(named->name) == "granitehybrid") ||
+      (c.has_layer(LayerKind::kMamba2) && !all_blocks(c, BlockSpec{{LayerKind::kMamba2}}))) {
+    for (const BlockSpec& b : c.blocks) {
+      if (b != mamba2_mlp && b != attn_mlp_block)
+        return refuse("llama.cpp's granitehybrid architecture needs every block mamba2+mlp or attn+mlp");
+    }
+    if (c.has_layer(LayerKind::kAttn) && (c.attn.qk_norm || c.attn.qkv_bias || c.attn.window > 0 ||
+                                          c.attn.rope_scale_factor > 0 || c.head_dim() * c.attn.n_heads != c.d_model))
+      return refuse(
+          "granitehybrid attention has no q/k norms, biases, sliding window or RoPE scaling, and heads of "
+          "d_model / n_heads");
+    if (c.has_layer(LayerKind::kMamba2) && mamba2_dims(c, 1, 1).Di != 2 * c.d_model)
+      return refuse("llama.cpp's granitehybrid needs the Mamba-2 inner width 2 x d_model");
+    return by_name("granitehybrid");
+  }
+  if (c.embedding_scale != 1.0f || c.residual_scale != 1.0f || c.logit_scale != 1.0f || c.attn.score_scale > 0 ||
+      !c.attn.rope)
+    return refuse("its µP multipliers, score scale or attention without RoPE are written for granitehybrid only");
   if (c.has_layer(LayerKind::kMamba2) || (named != nullptr && std::string(named->name) == "mamba2")) {
     if (!all_blocks(c, BlockSpec{{LayerKind::kMamba2}}))
       return refuse("llama.cpp's mamba2 architecture needs every block mamba2");

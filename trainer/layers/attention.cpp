@@ -1,8 +1,10 @@
 // The `attn` sub-layer: q, k, v projections (optional biases, Qwen2), optional per-head RMSNorm of q
-// and k (Qwen3), RoPE on q and k (optionally Llama-3.1 frequency scaling), causal attention with
+// and k (Qwen3), RoPE on q and k (optionally Llama-3.1 frequency scaling; none with attn.rope = false,
+// Granite's NoPE), a score scale (attn.score_scale, else 1/sqrt(Dh)), causal attention with
 // grouped KV heads and an optional sliding window, output projection (docs/model.md). Packed rows
 // (RowDocuments): RoPE at each token's own position, attention within its document only. The
 // pre-norm and the residual belong to the model (trainer/model.cpp).
+#include <cmath>
 #include <memory>
 #include <tuple>
 
@@ -19,8 +21,9 @@ class AttnLayer final : public Layer {
   AttnLayer(const ModelConfig& c, const LayerShape& s)
       : B_(s.batch), T_(s.seq_len), D_(c.d_model), H_(c.attn.n_heads), Hkv_(c.kv_heads()), Dh_(c.head_dim()),
         window_(c.attn.window), theta_(c.attn.rope_theta), rope_scaling_(rope_scaling_of(c.attn)),
-        qkv_bias_(c.attn.qkv_bias), qk_norm_(c.attn.qk_norm), eps_(c.norm_eps), threads_(s.max_threads),
-        training_(s.training) {}
+        qkv_bias_(c.attn.qkv_bias), qk_norm_(c.attn.qk_norm), rope_(c.attn.rope),
+        q_factor_(c.attn.score_scale > 0 ? c.attn.score_scale * std::sqrt(static_cast<float>(Dh_)) : 1.0f),
+        eps_(c.norm_eps), threads_(s.max_threads), training_(s.training) {}
 
   LayerKind kind() const override { return LayerKind::kAttn; }
 
@@ -131,8 +134,12 @@ class AttnLayer final : public Layer {
       rmsnorm_forward(q_, q_rstd_, q_raw_, qnw_, N * H_, Dh_, eps_);
       rmsnorm_forward(k_, k_rstd_, k_raw_, knw_, N * Hkv_, Dh_, eps_);
     }
-    rope_forward(q_, cos_, sin_, B_, T_, H_, Dh_, docs_->rope_pos);
-    rope_forward(k_, cos_, sin_, B_, T_, Hkv_, Dh_, docs_->rope_pos);
+    if (rope_) {
+      rope_forward(q_, cos_, sin_, B_, T_, H_, Dh_, docs_->rope_pos);
+      rope_forward(k_, cos_, sin_, B_, T_, Hkv_, Dh_, docs_->rope_pos);
+    }
+    // A score scale other than 1/sqrt(Dh) as q times q_factor (the kernel divides by sqrt(Dh)).
+    if (q_factor_ != 1.0f) scale_in_place(q_, int64_t{N} * H_ * Dh_, q_factor_);
     attention_forward(att_, probs_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_, docs_->doc_start);
     lo_.forward(out, att_, N, true);
   }
@@ -146,8 +153,11 @@ class AttnLayer final : public Layer {
     zero_floats(dv_, int64_t{N} * kvd);
     attention_backward(dq_, dk_, dv_, probs_, dprobs_, threads_, datt_, q_, k_, v_, B_, T_, H_, Hkv_, Dh_, window_,
                        docs_->doc_start);
-    rope_backward(dq_, cos_, sin_, B_, T_, H_, Dh_, docs_->rope_pos);
-    rope_backward(dk_, cos_, sin_, B_, T_, Hkv_, Dh_, docs_->rope_pos);
+    if (q_factor_ != 1.0f) scale_in_place(dq_, int64_t{N} * qd, q_factor_);
+    if (rope_) {
+      rope_backward(dq_, cos_, sin_, B_, T_, H_, Dh_, docs_->rope_pos);
+      rope_backward(dk_, cos_, sin_, B_, T_, Hkv_, Dh_, docs_->rope_pos);
+    }
     float* dqp = dq_;  // dL/d(projection + bias)
     float* dkp = dk_;
     if (qk_norm_) {    // datt is spent: it takes dL/d(q_raw)
@@ -179,7 +189,12 @@ class AttnLayer final : public Layer {
   int B_, T_, D_, H_, Hkv_, Dh_, window_;
   float theta_;
   RopeScaling rope_scaling_;
+  static void scale_in_place(float* x, int64_t n, float f) {
+    for (int64_t i = 0; i < n; ++i) x[i] *= f;
+  }
   bool qkv_bias_, qk_norm_;
+  bool rope_;       // false: no rotation (NoPE)
+  float q_factor_;  // score_scale * sqrt(Dh), or 1
   float eps_;  // of the q/k norms
   int threads_;
   bool training_;

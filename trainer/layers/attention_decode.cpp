@@ -21,6 +21,8 @@ class AttnDecoder final : public LayerDecoder {
   AttnDecoder(const ModelConfig& c, int max_context)
       : D_(c.d_model), H_(c.attn.n_heads), Hkv_(c.kv_heads()), Dh_(c.head_dim()), theta_(c.attn.rope_theta),
         rope_scaling_(rope_scaling_of(c.attn)), qkv_bias_(c.attn.qkv_bias), qk_norm_(c.attn.qk_norm),
+        rope_(c.attn.rope),
+        scale_(c.attn.score_scale > 0 ? c.attn.score_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim()))),
         eps_(c.norm_eps), cap_(c.attn.window > 0 ? c.attn.window : max_context) {
     const size_t qd = size_t(H_) * Dh_, kvd = size_t(Hkv_) * Dh_;
     kc_.assign(size_t(cap_) * kvd, 0.0f);
@@ -87,14 +89,16 @@ class AttnDecoder final : public LayerDecoder {
       rmsnorm_forward(q_.data(), rstd_.data(), qp, qnw_, H_, Dh_, eps_);
       rmsnorm_forward(k_.data(), rstd_.data(), kp, knw_, Hkv_, Dh_, eps_);
     }
-    rope_row(cos_.data(), sin_.data(), pos, Dh_, theta_, rope_scaling_);
-    rope_forward(q_.data(), cos_.data(), sin_.data(), 1, 1, H_, Dh_);
-    rope_forward(k_.data(), cos_.data(), sin_.data(), 1, 1, Hkv_, Dh_);
+    if (rope_) {
+      rope_row(cos_.data(), sin_.data(), pos, Dh_, theta_, rope_scaling_);
+      rope_forward(q_.data(), cos_.data(), sin_.data(), 1, 1, H_, Dh_);
+      rope_forward(k_.data(), cos_.data(), sin_.data(), 1, 1, Hkv_, Dh_);
+    }
     const int slot = pos % cap_;
     std::memcpy(kc_.data() + size_t(slot) * kvd, k_.data(), sizeof(float) * kvd);
     std::memcpy(vc_.data() + size_t(slot) * kvd, v_.data(), sizeof(float) * kvd);
     const int seen = std::min(pos + 1, cap_);  // positions pos-seen+1 .. pos
-    const float scale = 1.0f / std::sqrt(static_cast<float>(Dh_));
+    const float scale = scale_;
     for (int h = 0; h < H_; ++h) {
       const int kvh = h / (H_ / Hkv_);
       const float* qh = q_.data() + h * Dh_;
@@ -124,6 +128,8 @@ class AttnDecoder final : public LayerDecoder {
   float theta_;
   RopeScaling rope_scaling_;
   bool qkv_bias_, qk_norm_;
+  bool rope_;                                            // false: no rotation (NoPE)
+  float scale_;                                          // of q·k
   float eps_;                                            // of the q/k norms
   int cap_;                                              // KV positions kept (ring)
   const float *wq_ = nullptr, *wk_ = nullptr, *wv_ = nullptr, *wo_ = nullptr;

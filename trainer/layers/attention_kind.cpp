@@ -1,6 +1,8 @@
 // The `attn` kind's registration: its [attn] config keys and their validation, LoRA targets (the
 // four projections; qkv biases and q/k norms are not linear maps, so lora/qlora freeze them), the
 // planner's parameter group and KV-cache size (trainer/layers/kind.h).
+#include <cmath>
+
 #include "common/float_text.h"
 #include "trainer/layers/kind.h"
 
@@ -27,6 +29,8 @@ constexpr ConfigKey kKeys[] = {
      [](ModelConfig& c) -> void* { return &c.attn.rope_high_freq_factor; }},
     {"rope_original_context", ConfigKeyType::kInt,
      [](ModelConfig& c) -> void* { return &c.attn.rope_original_context; }},
+    {"rope", ConfigKeyType::kBool, [](ModelConfig& c) -> void* { return &c.attn.rope; }},
+    {"score_scale", ConfigKeyType::kFloat, [](ModelConfig& c) -> void* { return &c.attn.score_scale; }},
 };
 
 common::Status validate(const ModelConfig& c, const std::string& source) {
@@ -48,6 +52,8 @@ common::Status validate(const ModelConfig& c, const std::string& source) {
   if (c.head_dim() % 2 != 0) return bad("head_dim", "must be even for RoPE, got " + std::to_string(c.head_dim()));
   if (a.window < 0) return bad("window", "must be positive (or 0 for full causal attention)");
   if (!(a.rope_theta > 0)) return bad("rope_theta", "must be positive");
+  if (!(a.score_scale >= 0) || !std::isfinite(a.score_scale))
+    return bad("score_scale", "must be 0 (1/sqrt(head_dim)) or positive");
   // Llama-3.1 scaling, checked as Hugging Face checks rope_type "llama3" (factor >= 1, high > low).
   if (!(a.rope_scale_factor == 0 || a.rope_scale_factor >= 1)) {
     return bad("rope_scale_factor",

@@ -96,16 +96,25 @@ common::Result<std::vector<std::string>> parse_lora_targets(const std::string& c
     name.erase(name.find_last_not_of(" \t") + 1);
     if (name.empty()) return Status::InvalidArgument("empty LoRA target in '" + csv + "'");
     // The names of Hugging Face's Llama/Qwen modules (PEFT's target_modules) stand for ours, and
-    // LFM2's feed-forward names (w1 gate, w3 up, w2 down).
+    // LFM2's feed-forward names (w1 gate, w3 up, w2 down), and Granite's shared MLP (input_linear:
+    // gate and up, fused there; output_linear: down).
     static constexpr std::pair<const char*, const char*> kHfNames[] = {
         {"q_proj", "q"},   {"k_proj", "k"},       {"v_proj", "v"}, {"o_proj", "o"}, {"gate_proj", "gate"},
-        {"up_proj", "up"}, {"down_proj", "down"}, {"w1", "gate"},  {"w3", "up"},    {"w2", "down"}};
+        {"up_proj", "up"}, {"down_proj", "down"}, {"w1", "gate"},  {"w3", "up"},    {"w2", "down"},
+        {"output_linear", "down"}};
     for (const auto& [hf, ours] : kHfNames) {
       if (name == hf) name = ours;
     }
+    if (name == "input_linear") {
+      for (const char* part : {"gate", "up"})
+        if (std::find(out.begin(), out.end(), part) == out.end()) out.push_back(part);
+      pos = comma + 1;
+      continue;
+    }
     if (std::find(known_lora_targets().begin(), known_lora_targets().end(), name) == known_lora_targets().end())
       return Status::InvalidArgument("unknown LoRA target '" + name + "' (known: " + join(known_lora_targets()) +
-                                     ", q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, w1, w2, w3; "
+                                     ", q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, w1, w2, w3, "
+                                     "input_linear, output_linear; "
                                      "or 'all', 'default')");
     if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
     pos = comma + 1;

@@ -22,7 +22,8 @@ const std::vector<std::string>& known_lora_targets();    // q k v o gate up down
 const std::vector<std::string>& default_lora_targets();  // all of them but x_proj, dt_proj and router
 std::string lora_target_key(const std::string& local_weight_name);
 // Parses "q,k,v,o" or the Hugging Face module names "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,
-// down_proj" (mamba's in_proj, x_proj, dt_proj, out_proj are ours too), and "all" and "default".
+// down_proj" (mamba's in_proj, x_proj, dt_proj, out_proj are ours too; Granite's input_linear is
+// gate and up, output_linear down), and "all" and "default".
 // InvalidArgument naming an unknown target and listing the known ones.
 common::Result<std::vector<std::string>> parse_lora_targets(const std::string& csv);
 

@@ -6,7 +6,9 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
   PYTHONPATH=<llama.cpp>/gguf-py python3 model_fixture.py ARCH OUT_DIR [options]
     ARCH        llama | qwen2 (q/k/v biases) | qwen3 (q/k norms, head_dim of its own) | mamba |
                 mamba2 (heads of 16 sharing B and C in 2 groups) |
-                lfm2 (short-conv and attention layers of --pattern, e.g. conv,conv,attn,conv,conv,attn)
+                lfm2 (short-conv and attention layers of --pattern, e.g. conv,conv,attn,conv,conv,attn) |
+                granitehybrid (Granite-4.0-H dense: Mamba-2 and attention layers of --pattern, e.g.
+                mamba,mamba,mamba,attn,mamba,mamba; no RoPE, the µP multipliers, the fused shared MLP)
     --vocab F   copy the tokenizer of a llama.cpp vocabulary file (models/ggml-vocab-*.gguf) into the
                 GGUF; the model's vocabulary is that size (else 64 tokens and no tokenizer)
     --hf-tokenizer DIR   copy DIR/tokenizer.json (and tokenizer_config.json) into the HF directory
@@ -16,7 +18,8 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
     --rope-llama3  (llama) Llama 3.1 RoPE scaling: rope_scaling in config.json, rope_freqs.weight (the
                    per-frequency factors, computed as llama.cpp's converter does) in the GGUF; a short
                    original context so that the scaling changes many frequencies
-    --pattern P    (lfm2) the layer types, comma-separated conv / attn (sets the number of layers)
+    --pattern P    (lfm2, granitehybrid) the layer types, comma-separated conv / attn or mamba / attn
+                   (sets the number of layers)
     --no-permute   write llama's q/k rows unpermuted into the GGUF (a wrong file: the tests show it
                    is caught)
 Writes OUT_DIR/model.gguf and OUT_DIR/hf/. Weights are scaled so that predictions are peaked: a wrong
@@ -378,16 +381,125 @@ def lfm2(a, rng, vocab):
     return hf, config, to_gguf
 
 
+def granitehybrid(a, rng, vocab):
+    """Granite-4.0-H (dense) as transformers names it (GraniteMoeHybridForCausalLM) and llama.cpp's
+    converter writes it: Mamba-2 layers as for mamba2 (heads of 16, one group), attention without
+    RoPE whose q/k rows are still permuted, the shared MLP's fused input_linear split into ffn_gate
+    (first half of the rows) and ffn_up, head_count_kv 0 for a Mamba layer, the µP multipliers."""
+    d, ff, H, K = a.d, a.ff, a.heads, a.kv_heads
+    kinds = a.pattern.split(",")
+    assert all(k in ("mamba", "attn") for k in kinds), kinds
+    # One group, as Granite-4.0-H has (llama.cpp's gated norm is per group; transformers' Granite one
+    # is over the whole inner width: the two agree only for one group).
+    hd, di, n, kc, p_head, groups = d // H, 2 * d, 16, 4, 16, 1
+    heads, cx, L = di // p_head, di + 2 * groups * n, len(kinds)
+    mult = {"embedding_multiplier": 0.3, "attention_multiplier": 0.2, "residual_multiplier": 1.3,
+            "logits_scaling": 1.25}
+
+    def mat(rows, cols, gain=1.0):
+        return (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
+
+    def norm(m=d):
+        return (1.0 + 0.1 * rng.standard_normal(m)).astype(np.float32)
+
+    hf = {"model.embed_tokens.weight": mat(vocab, d, 16.0)}
+    for i, kind in enumerate(kinds):
+        p = f"model.layers.{i}."
+        hf[p + "input_layernorm.weight"] = norm()
+        if kind == "mamba":
+            dt = np.exp(rng.uniform(np.log(1e-2), np.log(3e-1), heads))
+            hf[p + "mamba.in_proj.weight"] = mat(2 * di + 2 * groups * n + heads, d, 2.0)
+            hf[p + "mamba.conv1d.weight"] = (rng.standard_normal((cx, 1, kc)) * 0.5).astype(np.float32)
+            hf[p + "mamba.conv1d.bias"] = (0.1 * rng.standard_normal(cx)).astype(np.float32)
+            hf[p + "mamba.dt_bias"] = (dt + np.log(-np.expm1(-dt))).astype(np.float32)
+            hf[p + "mamba.A_log"] = np.log(rng.uniform(1.0, 16.0, heads)).astype(np.float32)
+            hf[p + "mamba.D"] = (1.0 + 0.1 * rng.standard_normal(heads)).astype(np.float32)
+            hf[p + "mamba.norm.weight"] = norm(di)
+            hf[p + "mamba.out_proj.weight"] = mat(d, di, 3.0)
+        else:
+            hf[p + "self_attn.q_proj.weight"] = mat(H * hd, d, 3.0)
+            hf[p + "self_attn.k_proj.weight"] = mat(K * hd, d, 3.0)
+            hf[p + "self_attn.v_proj.weight"] = mat(K * hd, d)
+            hf[p + "self_attn.o_proj.weight"] = mat(d, H * hd, 3.0)
+        hf[p + "post_attention_layernorm.weight"] = norm()
+        hf[p + "shared_mlp.input_linear.weight"] = mat(2 * ff, d)
+        hf[p + "shared_mlp.output_linear.weight"] = mat(d, ff, 3.0)
+    hf["model.norm.weight"] = norm()
+    if not a.tied:
+        hf["lm_head.weight"] = mat(vocab, d, 8.0)
+    config = {
+        "architectures": ["GraniteMoeHybridForCausalLM"], "model_type": "granitemoehybrid", "hidden_size": d,
+        "intermediate_size": ff, "shared_intermediate_size": ff, "num_local_experts": 0, "num_experts_per_tok": 0,
+        "num_hidden_layers": L, "num_attention_heads": H, "num_key_value_heads": K,
+        "layer_types": ["mamba" if k == "mamba" else "attention" for k in kinds], "position_embedding_type": "nope",
+        "mamba_n_heads": heads, "mamba_d_head": p_head, "mamba_d_state": n, "mamba_n_groups": groups,
+        "mamba_d_conv": kc, "mamba_expand": 2, "mamba_chunk_size": 256, "mamba_conv_bias": True,
+        "mamba_proj_bias": False, "attention_bias": False, "hidden_act": "silu", "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0, "max_position_embeddings": a.ctx, "vocab_size": vocab, "tie_word_embeddings": a.tied,
+        "torch_dtype": "float32", **mult,
+    }
+
+    def to_gguf(w):
+        w.add_context_length(a.ctx)
+        w.add_embedding_length(d)
+        w.add_feed_forward_length(ff)
+        w.add_block_count(L)
+        w.add_head_count(H)
+        w.add_head_count_kv([K if k == "attn" else 0 for k in kinds])
+        w.add_rope_dimension_count(hd)
+        w.add_rope_freq_base(10000.0)
+        w.add_rope_scaling_finetuned(False)  # the converter's switch for "no RoPE" in a hybrid
+        w.add_layer_norm_rms_eps(1e-5)
+        w.add_ssm_conv_kernel(kc)
+        w.add_ssm_state_size(n)
+        w.add_ssm_group_count(groups)
+        w.add_ssm_inner_size(di)
+        w.add_ssm_time_step_rank(heads)
+        w.add_attention_scale(mult["attention_multiplier"])
+        w.add_embedding_scale(mult["embedding_multiplier"])
+        w.add_residual_scale(mult["residual_multiplier"])
+        w.add_logit_scale(mult["logits_scaling"])
+        w.add_vocab_size(vocab)
+        w.add_tensor("token_embd.weight", hf["model.embed_tokens.weight"])
+        for i, kind in enumerate(kinds):
+            p, g = f"model.layers.{i}.", f"blk.{i}."
+            w.add_tensor(g + "attn_norm.weight", hf[p + "input_layernorm.weight"])
+            if kind == "mamba":
+                w.add_tensor(g + "ssm_in.weight", hf[p + "mamba.in_proj.weight"])
+                w.add_tensor(g + "ssm_conv1d.weight", np.ascontiguousarray(hf[p + "mamba.conv1d.weight"][:, 0, :]))
+                w.add_tensor(g + "ssm_conv1d.bias", hf[p + "mamba.conv1d.bias"])
+                w.add_tensor(g + "ssm_dt.bias", hf[p + "mamba.dt_bias"])
+                w.add_tensor(g + "ssm_a", (-np.exp(hf[p + "mamba.A_log"])).astype(np.float32).reshape(heads, 1))
+                w.add_tensor(g + "ssm_d", hf[p + "mamba.D"].reshape(heads, 1))
+                w.add_tensor(g + "ssm_norm.weight", hf[p + "mamba.norm.weight"].reshape(groups, di // groups))
+                w.add_tensor(g + "ssm_out.weight", hf[p + "mamba.out_proj.weight"])
+            else:
+                w.add_tensor(g + "attn_q.weight", llama_permute(hf[p + "self_attn.q_proj.weight"], H))
+                w.add_tensor(g + "attn_k.weight", llama_permute(hf[p + "self_attn.k_proj.weight"], K))
+                w.add_tensor(g + "attn_v.weight", hf[p + "self_attn.v_proj.weight"])
+                w.add_tensor(g + "attn_output.weight", hf[p + "self_attn.o_proj.weight"])
+            w.add_tensor(g + "ffn_norm.weight", hf[p + "post_attention_layernorm.weight"])
+            gate, up = np.split(hf[p + "shared_mlp.input_linear.weight"], 2, axis=0)
+            w.add_tensor(g + "ffn_gate.weight", np.ascontiguousarray(gate))
+            w.add_tensor(g + "ffn_up.weight", np.ascontiguousarray(up))
+            w.add_tensor(g + "ffn_down.weight", hf[p + "shared_mlp.output_linear.weight"])
+        w.add_tensor("output_norm.weight", hf["model.norm.weight"])
+        if not a.tied:
+            w.add_tensor("output.weight", hf["lm_head.weight"])
+
+    return hf, config, to_gguf
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba", "mamba2", "lfm2"])
+    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba", "mamba2", "lfm2", "granitehybrid"])
     ap.add_argument("out")
     ap.add_argument("--vocab")
     ap.add_argument("--hf-tokenizer")
     ap.add_argument("--tied", action="store_true")
     ap.add_argument("--n-vocab", type=int, default=64)
     ap.add_argument("--no-permute", action="store_true")
-    ap.add_argument("--pattern", default="conv,conv,attn,conv,conv,attn")
+    ap.add_argument("--pattern")
     ap.add_argument("--rope-llama3", action="store_true")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--d", type=int, default=64)
@@ -397,6 +509,8 @@ def main():
     ap.add_argument("--ctx", type=int, default=256)
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
+    if a.pattern is None:
+        a.pattern = "mamba,mamba,mamba,attn,mamba,mamba" if a.arch == "granitehybrid" else "conv,conv,attn,conv,conv,attn"
     os.makedirs(os.path.join(a.out, "hf"), exist_ok=True)
     gguf_path = os.path.join(a.out, "model.gguf")
     w = gguf.GGUFWriter(gguf_path, arch=a.arch)
@@ -405,7 +519,8 @@ def main():
     if not a.vocab:
         w.add_tokenizer_model("no_vocab")
     rng = np.random.default_rng(a.seed)
-    hf, config, to_gguf = {"mamba": mamba, "mamba2": mamba2, "lfm2": lfm2}.get(a.arch, llama)(a, rng, vocab)
+    hf, config, to_gguf = {"mamba": mamba, "mamba2": mamba2, "lfm2": lfm2,
+                         "granitehybrid": granitehybrid}.get(a.arch, llama)(a, rng, vocab)
     to_gguf(w)
     w.write_header_to_file()
     w.write_kv_data_to_file()

@@ -1,0 +1,219 @@
+// Granite-4.0-H (trainer/arch/granite_hybrid.cpp) and the numerics it brought: config.json reading
+// (layer_types, the mamba_* keys, NoPE, the µP multipliers, MoE refused), LoRA targets by Granite's
+// module names, the GGUF export architecture, and in a model of mamba2+mlp and attn+mlp blocks with
+// every multiplier set: each weight's gradient against finite differences, the decode step against the
+// full forward, packed documents, logits divided by logit_scale, attention without RoPE blind to
+// token order, and the TOML round trip of the new keys. The weights' round trip against llama.cpp is
+// tests/integration/granitehybrid_test.sh.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "trainer/arch/architecture.h"
+#include "trainer/block_fixture.h"
+#include "trainer/formats/gguf_export.h"
+#include "trainer/grad_check.h"
+#include "trainer/lora/plan.h"
+#include "trainer/model_config_toml.h"
+#include "trainer/model_loss.h"
+
+namespace {
+
+using trainer::LayerKind;
+using trainer::ModelConfig;
+using trainer_test::make_model;
+using trainer_test::random_tokens;
+
+// A config.json with Granite-4.0-H's keys: 40 layers of nine Mamba-2 layers then one attention layer.
+std::string granite_h() {
+  std::string types;
+  for (int i = 0; i < 40; ++i) types += std::string(i ? ", " : "") + (i % 10 == 9 ? "\"attention\"" : "\"mamba\"");
+  return R"({"model_type": "granitemoehybrid", "architectures": ["GraniteMoeHybridForCausalLM"],
+    "vocab_size": 100352, "hidden_size": 2048, "num_hidden_layers": 40, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "intermediate_size": 8192, "shared_intermediate_size": 8192,
+    "num_local_experts": 0, "position_embedding_type": "nope", "mamba_n_heads": 64, "mamba_d_head": 64,
+    "mamba_d_state": 128, "mamba_n_groups": 1, "mamba_d_conv": 4, "mamba_expand": 2, "mamba_chunk_size": 256,
+    "mamba_conv_bias": true, "mamba_proj_bias": false, "attention_bias": false, "rms_norm_eps": 1e-05,
+    "embedding_multiplier": 12.0, "attention_multiplier": 0.0078125, "residual_multiplier": 0.22,
+    "logits_scaling": 8.0, "tie_word_embeddings": true, "layer_types": [)" +
+         types + "]}";
+}
+
+common::Result<ModelConfig> read(const std::string& text) {
+  auto hf = trainer::HfConfig::parse(text, "config.json");
+  if (!hf.ok()) return hf.status();
+  auto arch = trainer::architecture_for_hf(*hf);
+  if (!arch.ok()) return arch.status();
+  EXPECT_EQ(std::string((*arch)->name), "granitehybrid");
+  return (*arch)->from_hf(*hf);
+}
+
+TEST(GraniteHybridArch, ReadsTheConfig) {
+  auto c = read(granite_h());
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(c->blocks.size(), 40u);
+  const trainer::BlockSpec mamba{{LayerKind::kMamba2, LayerKind::kMlp}}, attn{{LayerKind::kAttn, LayerKind::kMlp}};
+  for (size_t i = 0; i < 40; ++i) EXPECT_EQ(c->blocks[i], i % 10 == 9 ? attn : mamba) << "layer " << i;
+  EXPECT_FALSE(c->attn.rope);
+  EXPECT_FLOAT_EQ(c->attn.score_scale, 0.0078125f);
+  EXPECT_EQ(c->kv_heads(), 8);
+  EXPECT_EQ(c->head_dim(), 64);
+  EXPECT_FLOAT_EQ(c->embedding_scale, 12.0f);
+  EXPECT_FLOAT_EQ(c->residual_scale, 0.22f);
+  EXPECT_FLOAT_EQ(c->logit_scale, 8.0f);
+  EXPECT_EQ(c->ff_dim(), 8192);
+  EXPECT_EQ(c->mamba2.d_inner, 4096);
+  EXPECT_EQ(c->mamba2.head_dim, 64);
+  EXPECT_EQ(c->mamba2.d_state, 128);
+  EXPECT_EQ(c->mamba2.chunk, 64);  // a speed setting: capped
+  EXPECT_TRUE(c->tied_embedding);
+}
+
+TEST(GraniteHybridArch, RefusesWhatItCannotRun) {
+  std::string moe_text = granite_h();
+  moe_text.replace(moe_text.find("\"num_local_experts\": 0"), 22, "\"num_local_experts\": 64");
+  auto moe = read(moe_text);
+  ASSERT_FALSE(moe.ok());
+  EXPECT_NE(moe.status().message().find("MoE variants"), std::string::npos) << moe.status().message();
+  std::string bad_type = granite_h();
+  bad_type.replace(bad_type.find("\"attention\"]"), 11, "\"sliding\"");
+  auto bad = read(bad_type);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("layer_types[39] is 'sliding'"), std::string::npos) << bad.status().message();
+}
+
+// input_linear is the fused gate and up of the shared MLP; output_linear its down projection.
+TEST(GraniteHybridArch, LoraTargetsByHfNames) {
+  auto t = trainer::parse_lora_targets("input_linear,output_linear,in_proj,q_proj");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(*t, (std::vector<std::string>{"gate", "up", "down", "in_proj", "q"}));
+}
+
+TEST(GraniteHybridArch, GgufExportWritesGraniteHybrid) {
+  auto c = read(granite_h());
+  ASSERT_TRUE(c.ok());
+  c->name = "my-run";
+  auto a = trainer::gguf_export_architecture(*c, "runs/x");
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(std::string((*a)->name), "granitehybrid");
+  ModelConfig llama_like = *c;  // multipliers on an attention-only model: no llama.cpp architecture reads them
+  llama_like.blocks.assign(2, trainer::BlockSpec{{LayerKind::kAttn, LayerKind::kMlp}});
+  auto refused = trainer::gguf_export_architecture(llama_like, "runs/x");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("granitehybrid only"), std::string::npos) << refused.status().message();
+}
+
+// Granite-4.0-H at toy width, every multiplier set: mamba2+mlp, attn+mlp (NoPE, score scale), mamba2+mlp.
+ModelConfig granite_toy() {
+  ModelConfig c;
+  c.name = "granite-test";
+  c.vocab_size = 13;
+  c.d_model = 8;
+  c.init_std = 0.3f;
+  const trainer::BlockSpec m{{LayerKind::kMamba2, LayerKind::kMlp}}, attn{{LayerKind::kAttn, LayerKind::kMlp}};
+  c.blocks = {m, attn, m};
+  c.attn.n_heads = 2;
+  c.attn.n_kv_heads = 1;
+  c.attn.rope = false;
+  c.attn.score_scale = 0.7f;
+  c.mlp.d_ff = 12;
+  c.mamba2.d_inner = 16;
+  c.mamba2.head_dim = 4;
+  c.mamba2.d_state = 4;
+  c.mamba2.n_groups = 2;
+  c.mamba2.chunk = 4;
+  c.embedding_scale = 1.7f;
+  c.residual_scale = 0.6f;
+  c.logit_scale = 1.8f;
+  return c;
+}
+
+TEST(GraniteHybridModel, GradientsMatchFiniteDifferences) {
+  const ModelConfig c = granite_toy();
+  auto m = make_model(c, 2, 7, true, 42);
+  ASSERT_TRUE(m);
+  for (const trainer::ParamRef& p : m->params()) {  // as in mamba2_block_test: decays finite differences resolve
+    for (int64_t i = 0; i < p.numel; ++i) {
+      if (p.spec->name.ends_with("dt_bias")) p.weight[i] = -0.6f + 0.3f * static_cast<float>(i);
+      if (p.spec->name.ends_with("A_log")) p.weight[i] = -0.5f + 0.35f * static_cast<float>(i);
+    }
+  }
+  const int N = 14;
+  const auto in = random_tokens(N, c.vocab_size, 1), tgt = random_tokens(N, c.vocab_size, 2);
+  m->zero_grad();
+  m->forward(in.data(), tgt.data());
+  m->backward(1.0f);
+  trainer_test::GradCheckOptions o;
+  o.max_checks = 24;
+  for (const trainer::ParamRef& p : m->params()) {
+    std::vector<float> analytic(p.grad, p.grad + p.numel);
+    trainer_test::GradCheckOptions po = o;
+    if (p.spec->name.ends_with("dt_bias") || p.spec->name.ends_with("A_log")) po.eps = 4e-2f;
+    trainer_test::expect_gradient(
+        p.spec->name, p.weight, p.numel, analytic.data(),
+        [&] { return trainer_test::model_loss_double(*m, in.data(), tgt.data(), N); }, po);
+  }
+}
+
+TEST(GraniteHybridModel, DecodeStepMatchesFullForward) { trainer_test::expect_decode_matches_forward(granite_toy(), 11); }
+
+TEST(GraniteHybridModel, PackedDocumentsRestartTheState) {
+  trainer_test::expect_packed_documents_restart(granite_toy(), 13, 6);
+}
+
+// The same weights with logit_scale s give the logits of s = 1 divided by s.
+TEST(GraniteHybridModel, LogitsAreDividedByLogitScale) {
+  ModelConfig c = granite_toy();
+  const int T = 6;
+  const auto seq = random_tokens(T, c.vocab_size, 3);
+  auto scaled = make_model(c, 1, T, false, 5);
+  c.logit_scale = 1.0f;
+  auto plain = make_model(c, 1, T, false, 5);
+  ASSERT_TRUE(scaled && plain);
+  scaled->forward(seq.data(), nullptr);
+  plain->forward(seq.data(), nullptr);
+  for (int i = 0; i < T * c.vocab_size; ++i)
+    EXPECT_NEAR(scaled->logits()[i], plain->logits()[i] / 1.8f, 1e-5 * (1 + std::fabs(plain->logits()[i]))) << i;
+}
+
+// Without RoPE, one causal attention layer sees the earlier tokens as a set: the last position's
+// logits do not change when they are reordered. With RoPE they do.
+TEST(GraniteHybridModel, AttentionWithoutRopeIgnoresTokenOrder) {
+  ModelConfig c = granite_toy();
+  c.blocks = {{{LayerKind::kAttn, LayerKind::kMlp}}};
+  const std::vector<int32_t> a = {3, 7, 1, 9, 4, 2}, b = {9, 1, 7, 3, 4, 2};
+  for (bool rope : {false, true}) {
+    c.attn.rope = rope;
+    auto m = make_model(c, 1, 6, false, 5);
+    ASSERT_TRUE(m);
+    m->forward(a.data(), nullptr);
+    const std::vector<float> last(m->logits() + 5 * c.vocab_size, m->logits() + 6 * c.vocab_size);
+    m->forward(b.data(), nullptr);
+    double diff = 0.0;
+    for (int v = 0; v < c.vocab_size; ++v)
+      diff = std::max(diff, static_cast<double>(std::fabs(m->logits()[5 * c.vocab_size + v] - last[v])));
+    if (rope) {
+      EXPECT_GT(diff, 1e-3);
+    } else {
+      EXPECT_LT(diff, 1e-5);
+    }
+  }
+}
+
+// The multipliers, rope and score_scale survive the model TOML of run directories.
+TEST(GraniteHybridModel, TomlRoundTrip) {
+  const ModelConfig c = granite_toy();
+  const std::string text = trainer::model_config_to_toml(c);
+  auto back = trainer::parse_model_config_toml(text, "model.toml");
+  ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << text;
+  EXPECT_EQ(back->embedding_scale, c.embedding_scale);
+  EXPECT_EQ(back->residual_scale, c.residual_scale);
+  EXPECT_EQ(back->logit_scale, c.logit_scale);
+  EXPECT_EQ(back->attn.rope, false);
+  EXPECT_EQ(back->attn.score_scale, c.attn.score_scale);
+  EXPECT_EQ(trainer::model_config_to_toml(ModelConfig{}).find("embedding_scale"), std::string::npos);
+}
+
+}  // namespace
