@@ -15,15 +15,20 @@ file build-aarch64/tests/trainer_tests | grep -q "ARM aarch64" || { echo "test-a
 # are each covered by a unit test here.
 filter="${1:--*Learning*:*Learns*}"
 # The tests run as one gtest shard per core (GTEST_TOTAL_SHARDS), each logging to build-aarch64/;
-# each shard runs one OpenMP thread by default: under emulation, synchronizing two threads costs
-# more than the work (a gradient check took 1.8 s with one thread and over 5 min with two); the
+# each shard is pinned to a core of its own and runs one OpenMP thread by default: under emulation,
+# synchronizing two threads costs more than the work (a gradient check took 1.8 s with one thread
+# and over 5 min with two), and the engine sizes its thread count from the cores it may use; the
 # tests that compare thread counts set theirs themselves.
-shards=$(nproc)
+cpus=()
+for range in $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status | tr ',' ' '); do
+  for ((c = ${range%-*}; c <= ${range#*-}; c++)); do cpus+=("$c"); done
+done
+shards=${#cpus[@]}
 echo "test-aarch64: running trainer_tests under qemu-aarch64 in $shards shards (filter $filter)"
 start=$(date +%s)
 pids=()
 for ((i = 0; i < shards; i++)); do
-  OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i qemu-aarch64 -L /usr/aarch64-linux-gnu \
+  OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i taskset -c "${cpus[$i]}" qemu-aarch64 -L /usr/aarch64-linux-gnu \
     build-aarch64/tests/trainer_tests --gtest_filter="$filter" > "build-aarch64/shard-$i.log" 2>&1 &
   pids+=($!)
 done
