@@ -27,7 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using common::Status;
 
-struct ExportArgs {
+struct AdapterExportArgs {
   std::string run_dir;
   std::string out;
   std::string format = "peft";
@@ -35,7 +35,7 @@ struct ExportArgs {
   bool force = false;
 };
 
-int export_peft(const ExportArgs& a) {
+int export_peft(const AdapterExportArgs& a) {
   std::error_code ec;
   if (!a.force && (fs::exists(fs::path(a.out) / "adapter_model.safetensors", ec) ||
                    fs::exists(fs::path(a.out) / "adapter_config.json", ec)))
@@ -60,7 +60,7 @@ int export_peft(const ExportArgs& a) {
 }
 
 
-int export_main(const ExportArgs& a) {
+int export_adapter_main(const AdapterExportArgs& a) {
   if (a.format == "peft") return export_peft(a);
   if (a.format == "gguf") return export_gguf_adapter(a.run_dir, a.out, a.force);
   if (a.format == "hf" || a.format == "safetensors")
@@ -72,7 +72,7 @@ int export_main(const ExportArgs& a) {
 }
 
 void register_export_adapter(CLI::App& root, Action& run) {
-  auto a = std::make_shared<ExportArgs>();
+  auto a = std::make_shared<AdapterExportArgs>();
   CLI::App* cmd = root.add_subcommand("export-adapter", "write a lora/qlora run's adapter for PEFT or llama.cpp");
   cmd->add_option("run_dir", a->run_dir, "run directory of a lora or qlora run")->required();
   cmd->add_option("--out", a->out,
@@ -81,7 +81,7 @@ void register_export_adapter(CLI::App& root, Action& run) {
   cmd->add_option("--format", a->format, "peft (default: PEFT adapter directory) | gguf (llama.cpp LoRA adapter)");
   cmd->add_option("--base-name", a->base_name, "peft: base_model_name_or_path (default: the base's model id)");
   cmd->add_flag("--force", a->force, "replace an adapter already in --out");
-  cmd->callback([&run, a] { run = [a] { return export_main(*a); }; });
+  cmd->callback([&run, a] { run = [a] { return export_adapter_main(*a); }; });
 }
 
 }  // namespace

@@ -47,14 +47,6 @@ std::string dir_name(const std::string& dir) {
   return p.filename().string();
 }
 
-// Tracks the adapters' rank for the run log's lora_rank column.
-class RankTracker final : public LoopObserver {
- public:
-  explicit RankTracker(int rank) : rank(rank) {}
-  void on_lora_rank(int64_t, const trainer::LoraRankReport& change) override { rank = change.new_rank; }
-  int rank;
-};
-
 }  // namespace
 
 Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, RunConfig* run,
@@ -139,6 +131,15 @@ Result<SupervisionPlan> plan_supervision(const SupervisionFlags& flags, RunConfi
 }
 
 struct Supervision::Impl {
+  // Tracks the adapters' rank for the run log's lora_rank column. (A member type: a type of this
+  // file's anonymous namespace would give Impl internal parts, which GCC warns about in unity builds.)
+  class RankTracker final : public LoopObserver {
+   public:
+    explicit RankTracker(int rank) : rank(rank) {}
+    void on_lora_rank(int64_t, const trainer::LoraRankReport& change) override { rank = change.new_rank; }
+    int rank;
+  };
+
   SupervisionPlan plan;
   std::string run_dir;
   common::Clock* clock = nullptr;
@@ -275,7 +276,7 @@ Result<std::unique_ptr<Supervision>> Supervision::start(const SupervisionPlan& p
   });
 
   // Observers.
-  s.rank = std::make_unique<RankTracker>(lora_rank);
+  s.rank = std::make_unique<Impl::RankTracker>(lora_rank);
   s.log_observer = std::make_unique<RunLogObserver>(*s.log);
   s.log_observer->set_enricher([self](StepRecord& r) {
     if (auto failure = self->log->take_failure()) {

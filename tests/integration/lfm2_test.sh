@@ -19,6 +19,7 @@
 source "$(dirname "$0")/train_lib.sh"
 source "$(dirname "$0")/arch_check_lib.sh"
 arch_check_skip_unless_ready
+export ARCH_CHECK_EVAL_BYTES=700 ARCH_CHECK_HELD_BYTES=700
 arch_check lfm2 "{ block = 'conv+mlp', repeat = 2 }, 'attn+mlp'|qk_norm = true|l_cache = 3|d_ff = 128|tied_embedding = true" \
   "conv+mlp and attn+mlp blocks, q/k norms, l_cache 3, d_ff 128" \
   --pattern conv,conv,attn,conv,conv,attn --d 64 --ff 128 --heads 4 --kv-heads 2

@@ -21,7 +21,7 @@ head -c 300000 "$TEXT" >"$work/text.txt"
 
 PYTHONPATH="$SRC/gguf-py" $PY "$(dirname "$0")/../reference/llamacpp/model_fixture.py" llama "$work/m" \
   --vocab "$SRC/models/ggml-vocab-starcoder.gguf" --tied --d 576 --layers 30 --heads 9 --kv-heads 3 --ff 1536 \
-  --ctx 2048 >"$work/fixture.log" || fail "model_fixture.py failed"
+  --ctx 2048 --gguf-only >"$work/fixture.log" || fail "model_fixture.py failed"
 "$HARNESS" model-quantize --in "$work/m/model.gguf" --out "$work/q4km.gguf" --ftype Q4_K_M >/dev/null ||
   fail "llama.cpp could not quantize the fixture"
 rm -rf "$work/m"

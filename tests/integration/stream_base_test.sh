@@ -29,7 +29,7 @@ trap 'cleanup; rmdir "$cg" 2>/dev/null || true' EXIT
 
 head -c 200000 "$TEXT" > "$work/text.txt"
 PYTHONPATH="$SRC/gguf-py" $PY "$(dirname "$0")/../reference/llamacpp/model_fixture.py" llama "$work/m" \
-  --vocab "$SRC/models/ggml-vocab-llama-spm.gguf" --d 512 --ff 2048 --heads 8 --kv-heads 4 --layers 8 \
+  --vocab "$SRC/models/ggml-vocab-llama-spm.gguf" --d 512 --ff 2048 --heads 8 --kv-heads 4 --layers 8 --gguf-only \
   > "$work/fixture.log" || fail "model_fixture.py failed"
 base="$work/m/model.gguf"
 base_mb=$(( $(stat -c %s "$base") >> 20 ))

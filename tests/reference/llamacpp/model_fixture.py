@@ -22,6 +22,7 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
                    (sets the number of layers)
     --no-permute   write llama's q/k rows unpermuted into the GGUF (a wrong file: the tests show it
                    is caught)
+    --gguf-only    write OUT_DIR/model.gguf alone (no HF directory)
 Writes OUT_DIR/model.gguf and OUT_DIR/hf/. Weights are scaled so that predictions are peaked: a wrong
 convention anywhere changes the greedy continuation.
 """
@@ -508,10 +509,11 @@ def main():
     ap.add_argument("--ff", type=int, default=128)
     ap.add_argument("--ctx", type=int, default=256)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--gguf-only", action="store_true")
     a = ap.parse_args()
     if a.pattern is None:
         a.pattern = "mamba,mamba,mamba,attn,mamba,mamba" if a.arch == "granitehybrid" else "conv,conv,attn,conv,conv,attn"
-    os.makedirs(os.path.join(a.out, "hf"), exist_ok=True)
+    os.makedirs(a.out if a.gguf_only else os.path.join(a.out, "hf"), exist_ok=True)
     gguf_path = os.path.join(a.out, "model.gguf")
     w = gguf.GGUFWriter(gguf_path, arch=a.arch)
     w.add_name(f"fixture-{a.arch}")
@@ -526,6 +528,9 @@ def main():
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    if a.gguf_only:
+        print(json.dumps({"gguf": gguf_path, "vocab": vocab}))
+        return
     with open(os.path.join(a.out, "hf", "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     st_io.write(os.path.join(a.out, "hf", "model.safetensors"), hf, metadata={"format": "pt"})
