@@ -27,7 +27,7 @@ using common::Result;
 using common::Status;
 
 constexpr char kMagic[8] = {'N', 'S', 'T', 'O', 'K', 'E', 'N', 'S'};
-constexpr uint32_t kVersion = 2;  // 1: tokens only (no mask, no documents)
+constexpr uint32_t kCacheVersion = 2;  // 1: tokens only (no mask, no documents)
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kHeaderCrcOffset = 40;
 
@@ -202,7 +202,7 @@ Status TokenCacheWriter::commit() {
   std::string head(data_offset_, '\0');
   auto* h = reinterpret_cast<uint8_t*>(head.data());
   std::memcpy(h, kMagic, 8);
-  put_u32(h + 8, kVersion);
+  put_u32(h + 8, kCacheVersion);
   put_u32(h + 12, static_cast<uint32_t>(meta_.size()));
   put_u64(h + 16, count_);
   put_u64(h + 24, data_offset_);
@@ -265,7 +265,7 @@ std::unique_ptr<MappedTokenCache> MappedTokenCache::open(const std::string& path
 
   if (std::memcmp(h, kMagic, 8) != 0) return fail(State::kCorrupt, "not a nightshift token cache (bad magic)");
   if (get_u32(h + kHeaderCrcOffset) != crc32(h, kHeaderCrcOffset)) return fail(State::kCorrupt, "header checksum mismatch");
-  if (get_u32(h + 8) != kVersion) return fail(State::kStale, "format version " + std::to_string(get_u32(h + 8)));
+  if (get_u32(h + 8) != kCacheVersion) return fail(State::kStale, "format version " + std::to_string(get_u32(h + 8)));
   const uint64_t meta_bytes = get_u32(h + 12);
   const uint64_t count = get_u64(h + 16);
   const uint64_t data_offset = get_u64(h + 24);

@@ -14,27 +14,6 @@ namespace {
 using common::Result;
 using common::Status;
 
-// GPT-2's byte alphabet back to bytes; false if a character is outside it.
-bool from_byte_alphabet(std::string_view s, std::string* out) {
-  static const std::vector<int> inverse = [] {
-    std::vector<int> m(0x800, -1);
-    const auto& fwd = gpt2_byte_to_unicode();
-    for (int b = 0; b < 256; ++b) m[fwd[b]] = b;
-    return m;
-  }();
-  out->clear();
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    char32_t cp;
-    if (c < 0x80) cp = c, i += 1;
-    else if ((c >> 5) == 6 && i + 1 < s.size()) cp = ((c & 0x1F) << 6) | (s[i + 1] & 0x3F), i += 2;
-    else return false;
-    if (inverse[cp] < 0) return false;
-    out->push_back(static_cast<char>(inverse[cp]));
-  }
-  return true;
-}
-
 std::string fingerprint_of(const VocabData& v) {
   uint32_t crc = crc32(v.model.data(), v.model.size());
   crc = crc32(v.pre.data(), v.pre.size(), crc);
@@ -71,14 +50,14 @@ Result<std::unique_ptr<Tokenizer>> make_bpe(const VocabData& v, const std::strin
       c.added.push_back({static_cast<int32_t>(id), v.tokens[id], control});
       continue;
     }
-    c.tokens[id] = byte_level && from_byte_alphabet(v.tokens[id], &bytes) ? bytes : v.tokens[id];
+    c.tokens[id] = byte_level && gpt2_alphabet_to_bytes(v.tokens[id], &bytes) ? bytes : v.tokens[id];
   }
   std::string left, right;
   for (const std::string& m : v.merges) {
     const size_t sp = m.find(' ', 1);
     if (sp == std::string::npos) continue;  // llama.cpp keeps it under an empty pair that never matches
     if (byte_level) {
-      if (!from_byte_alphabet(std::string_view(m).substr(0, sp), &left) || !from_byte_alphabet(std::string_view(m).substr(sp + 1), &right))
+      if (!gpt2_alphabet_to_bytes(std::string_view(m).substr(0, sp), &left) || !gpt2_alphabet_to_bytes(std::string_view(m).substr(sp + 1), &right))
         continue;
     } else {
       left = m.substr(0, sp), right = m.substr(sp + 1);

@@ -49,8 +49,16 @@ const std::array<char32_t, kAlphabetEnd>& unicode_to_byte() {
   return inverse;
 }
 
-// Raw bytes of a token written in the byte alphabet; false if a character is outside it.
-bool alphabet_to_bytes(std::string_view s, std::string* out) {
+std::string printable(std::string_view s) { return s.size() > 40 ? std::string(s.substr(0, 40)) + "..." : std::string(s); }
+
+}  // namespace
+
+const std::array<char32_t, 256>& gpt2_byte_to_unicode() {
+  static const std::array<char32_t, 256> map = make_byte_to_unicode();
+  return map;
+}
+
+bool gpt2_alphabet_to_bytes(std::string_view s, std::string* out) {
   out->clear();
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
@@ -61,15 +69,6 @@ bool alphabet_to_bytes(std::string_view s, std::string* out) {
     p += c.bytes;
   }
   return true;
-}
-
-std::string printable(std::string_view s) { return s.size() > 40 ? std::string(s.substr(0, 40)) + "..." : std::string(s); }
-
-}  // namespace
-
-const std::array<char32_t, 256>& gpt2_byte_to_unicode() {
-  static const std::array<char32_t, 256> map = make_byte_to_unicode();
-  return map;
 }
 
 Result<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::load(const std::string& dir, const std::string& spec) {
@@ -116,7 +115,7 @@ Result<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::load(const std::string& di
     if (id < 0 || id >= static_cast<int64_t>(vocab.size()) || seen[id])
       return Status::Corruption(vocab_name + ": token '" + printable(it.key()) + "' has id " + std::to_string(id) +
                                 ": ids must be 0.." + std::to_string(vocab.size() - 1) + ", each once");
-    if (!alphabet_to_bytes(it.key(), &bytes))
+    if (!gpt2_alphabet_to_bytes(it.key(), &bytes))
       return Status::Corruption(vocab_name + ": token '" + printable(it.key()) +
                                 "' has a character outside GPT-2's byte alphabet");
     if (!ids.emplace(bytes, static_cast<int32_t>(id)).second)
@@ -153,7 +152,7 @@ Result<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::load(const std::string& di
     if (sp == 0 || sp == std::string_view::npos || line.find_first_of(" \t", sp + 1) != std::string_view::npos ||
         sp + 1 == line.size())
       return Status::Corruption(where + "expected two symbols separated by one space, got '" + printable(line) + "'");
-    if (!alphabet_to_bytes(line.substr(0, sp), &left) || !alphabet_to_bytes(line.substr(sp + 1), &right))
+    if (!gpt2_alphabet_to_bytes(line.substr(0, sp), &left) || !gpt2_alphabet_to_bytes(line.substr(sp + 1), &right))
       return Status::Corruption(where + "a character outside GPT-2's byte alphabet in '" + printable(line) + "'");
     auto l = ids.find(left), r = ids.find(right), m = ids.find(left + right);
     if (l == ids.end() || r == ids.end() || m == ids.end())

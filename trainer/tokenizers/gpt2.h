@@ -21,6 +21,8 @@ namespace trainer {
 // GPT-2's byte-to-unicode map: the printable bytes (! to ~, ¡ to ¬, ® to ÿ) map to themselves and
 // the other 68 bytes to U+0100 onwards, in byte order. Token strings in encoder.json use it.
 const std::array<char32_t, 256>& gpt2_byte_to_unicode();
+// A token written in that alphabet back to its raw bytes; false if a character is outside it.
+bool gpt2_alphabet_to_bytes(std::string_view s, std::string* out);
 
 class Gpt2Tokenizer final : public Tokenizer {
  public:

@@ -18,30 +18,6 @@ using common::Result;
 using common::Status;
 using nlohmann::json;
 
-// GPT-2's byte alphabet back to bytes; false if a character is outside it.
-bool from_byte_alphabet(std::string_view s, std::string* out) {
-  static const std::unordered_map<char32_t, char> inverse = [] {
-    std::unordered_map<char32_t, char> m;
-    const auto& fwd = gpt2_byte_to_unicode();
-    for (int b = 0; b < 256; ++b) m[fwd[b]] = static_cast<char>(b);
-    return m;
-  }();
-  out->clear();
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    char32_t cp;
-    size_t n;
-    if (c < 0x80) cp = c, n = 1;
-    else if ((c >> 5) == 6 && i + 1 < s.size()) cp = ((c & 0x1F) << 6) | (s[i + 1] & 0x3F), n = 2;
-    else return false;  // the alphabet ends below U+0800
-    auto it = inverse.find(cp);
-    if (it == inverse.end()) return false;
-    out->push_back(it->second);
-    i += n;
-  }
-  return true;
-}
-
 std::string str_or(const json& j, const char* key, const std::string& fallback) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
@@ -193,7 +169,7 @@ Status read_model(const json& model, BpeConfig* c, bool byte_level, const std::s
     const size_t id = it.value().get<size_t>();
     if (id >= c->tokens.size()) c->tokens.resize(id + 1);
     // A byte-level token outside the alphabet (a special token written as itself) stays as it is.
-    c->tokens[id] = byte_level && from_byte_alphabet(it.key(), &bytes) ? bytes : it.key();
+    c->tokens[id] = byte_level && gpt2_alphabet_to_bytes(it.key(), &bytes) ? bytes : it.key();
   }
   const json& merges = model.value("merges", json::array());
   std::string left, right;
@@ -210,7 +186,7 @@ Status read_model(const json& model, BpeConfig* c, bool byte_level, const std::s
     }
     if (byte_level) {
       std::string l, r;
-      if (!from_byte_alphabet(left, &l) || !from_byte_alphabet(right, &r))
+      if (!gpt2_alphabet_to_bytes(left, &l) || !gpt2_alphabet_to_bytes(right, &r))
         return Status::Corruption(where + ": merge '" + left + " " + right + "' has a character outside the byte alphabet");
       left = std::move(l), right = std::move(r);
     }
