@@ -18,7 +18,10 @@ const char* layout_source_name(LayoutSource s) {
 }
 
 bool is_linear_matrix(const TensorSpec& w) {
-  return w.shape.size() == 2 && w.name.ends_with(".weight") && !w.name.ends_with(".conv.weight");
+  // Not a matrix although two-dimensional: a causal conv's taps, and mamba2's grouped RMSNorm scale
+  // ([groups, d_inner / groups]), which stay in f32 like every norm.
+  return w.shape.size() == 2 && w.name.ends_with(".weight") && !w.name.ends_with(".conv.weight") &&
+         !w.name.ends_with("norm.weight");
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // Shared checks of a recurrent block kind inside a model (the conv and mamba2 kinds' tests, and
 // models built of them): a model with initialised weights, the decode step against the full
-// forward, and packed documents restarting the recurrent state.
+// forward, packed documents restarting the recurrent state, and every parameter's gradient against
+// finite differences.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,7 +13,9 @@
 #include <vector>
 
 #include "trainer/generator.h"
+#include "trainer/grad_check.h"
 #include "trainer/model.h"
+#include "trainer/model_loss.h"
 #include "trainer/test_values.h"
 #include "trainer/trainer.h"
 
@@ -90,6 +93,42 @@ inline void expect_packed_documents_restart(const trainer::ModelConfig& c, int T
   for (int i = 0; i < V; ++i)
     diff = std::max(diff, static_cast<double>(std::fabs(packed->logits()[first * V + i] - logits[i])));
   EXPECT_GT(diff, 1e-4);
+}
+
+// Every parameter's gradient (up to 24 entries each) over 14 tokens against central differences of
+// the double-precision loss. The mamba2 blocks' dt_bias and A_log are set to steps of about 0.5 and
+// decays of exp(-0.5·A) per token rather than Mamba-2's init (dt of 0.001 to 0.1, a state that barely
+// decays), so that the loss depends on them enough for finite differences to resolve their gradients;
+// their gradients are small (H entries each), so their step is larger. Returns the model's parameters.
+inline std::vector<std::string> expect_model_gradients_match_finite_differences(const trainer::ModelConfig& c) {
+  auto m = make_model(c, 2, 7, true, 42);
+  EXPECT_TRUE(m);
+  if (!m) return {};
+  auto decay_param = [](const trainer::ParamRef& p) {
+    return p.spec->name.ends_with("dt_bias") || p.spec->name.ends_with("A_log");
+  };
+  for (const trainer::ParamRef& p : m->params()) {
+    for (int64_t i = 0; i < p.numel; ++i) {
+      if (p.spec->name.ends_with("dt_bias")) p.weight[i] = -0.6f + 0.3f * static_cast<float>(i);
+      if (p.spec->name.ends_with("A_log")) p.weight[i] = -0.5f + 0.35f * static_cast<float>(i);
+    }
+  }
+  const int N = 14;
+  const auto in = random_tokens(N, c.vocab_size, 1), tgt = random_tokens(N, c.vocab_size, 2);
+  m->zero_grad();
+  m->forward(in.data(), tgt.data());
+  m->backward(1.0f);
+  std::vector<std::string> names;
+  for (const trainer::ParamRef& p : m->params()) {
+    names.push_back(p.spec->name);
+    std::vector<float> analytic(p.grad, p.grad + p.numel);
+    GradCheckOptions o;
+    o.max_checks = 24;
+    if (decay_param(p)) o.eps = 4e-2f;
+    expect_gradient(p.spec->name, p.weight, p.numel, analytic.data(),
+                    [&] { return model_loss_double(*m, in.data(), tgt.data(), N); }, o);
+  }
+  return names;
 }
 
 }  // namespace trainer_test

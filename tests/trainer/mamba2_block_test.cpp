@@ -47,37 +47,10 @@ ModelConfig mamba2_hybrid() {
 }
 
 TEST(Mamba2Block, ModelGradientsMatchFiniteDifferences) {
-  const ModelConfig c = mamba2_hybrid();
-  auto m = make_model(c, 2, 7, true, 42);
-  ASSERT_TRUE(m);
-  // Steps of about 0.5 and decays of exp(−0.5·A) per token rather than Mamba-2's init (dt of 0.001
-  // to 0.1, a state that barely decays): the loss then depends on dt_bias and A_log enough for
-  // finite differences to resolve their gradients.
-  for (const trainer::ParamRef& p : m->params()) {
-    for (int64_t i = 0; i < p.numel; ++i) {
-      if (p.spec->name.ends_with("dt_bias")) p.weight[i] = -0.6f + 0.3f * static_cast<float>(i);
-      if (p.spec->name.ends_with("A_log")) p.weight[i] = -0.5f + 0.35f * static_cast<float>(i);
-    }
-  }
-  const int N = 14;
-  const auto in = random_tokens(N, c.vocab_size, 1), tgt = random_tokens(N, c.vocab_size, 2);
-  m->zero_grad();
-  m->forward(in.data(), tgt.data());
-  m->backward(1.0f);
-  trainer_test::GradCheckOptions o;
-  o.max_checks = 24;
-  int mamba2_tensors = 0;
-  for (const trainer::ParamRef& p : m->params()) {
-    mamba2_tensors += p.spec->name.find(".mamba2.") != std::string::npos;
-    std::vector<float> analytic(p.grad, p.grad + p.numel);
-    // dt_bias and A_log have small gradients (H entries each): a larger step keeps the loss's
-    // rounding noise below the tolerance.
-    trainer_test::GradCheckOptions po = o;
-    if (p.spec->name.ends_with("dt_bias") || p.spec->name.ends_with("A_log")) po.eps = 4e-2f;
-    trainer_test::expect_gradient(
-        p.spec->name, p.weight, p.numel, analytic.data(),
-        [&] { return trainer_test::model_loss_double(*m, in.data(), tgt.data(), N); }, po);
-  }
+  const std::vector<std::string> names = trainer_test::expect_model_gradients_match_finite_differences(mamba2_hybrid());
+  const auto mamba2_tensors = std::count_if(names.begin(), names.end(), [](const std::string& n) {
+    return n.find(".mamba2.") != std::string::npos;
+  });
   EXPECT_EQ(mamba2_tensors, 3 * 8);  // in_proj, conv w/b, dt_bias, A_log, D, norm, out_proj of three blocks
 }
 
