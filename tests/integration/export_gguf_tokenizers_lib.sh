@@ -18,7 +18,7 @@ if [ ! -f "$TEXT" ]; then echo "SKIP: $TEXT is missing (NS_TEST_DATA_DIR)"; exit
 export PYTHONPATH="$SRC/gguf-py"
 head -c 100000 "$TEXT" >"$work/train.txt"
 printf '%s' "$(tail -c 1400 "$TEXT")" >"$work/held.txt"  # never trained on
-COMMON=(--batch 2 --seq 64 --threads 2 --eval-every 1000 --checkpoint-every 1000 --lr 1e-3 --thermal none)
+COMMON=(--batch 2 --seq 64 --threads 2 --eval-every 1000 --eval-batches 1 --checkpoint-every 1000 --lr 1e-3 --thermal none)
 
 field() { $PY -c "import json,sys; v=json.load(open(sys.argv[1]))$2; print(json.dumps(v) if isinstance(v,(list,dict)) else v)" "$1"; }
 # meta NAME: the scalar metadata of $work/NAME.gguf (gguf_vocab_fixture.py's GGUF reader) as $work/NAME.meta.json; gguf_key NAME KEY.
@@ -98,10 +98,11 @@ check_run() {
   echo "ok   $name: greedy continuation of 'ROMEO:' (16 tokens) is llama.cpp's token for token"
 }
 
-# hf_model NAME ARCH N_VOCAB TOKDIR: an HF directory $work/NAME/hf (N_VOCAB tokens) with TOKDIR's
-# tokenizer files, and a full fine-tune of it, $work/run_NAME.
+# hf_model NAME ARCH N_VOCAB TOKDIR: an HF directory $work/NAME/hf (N_VOCAB tokens, tied embeddings as
+# in the small models of these vocabularies) with TOKDIR's tokenizer files, and a full fine-tune of
+# it, $work/run_NAME.
 hf_model() {
-  $PY "$REF/llamacpp/model_fixture.py" "$2" "$work/$1" --n-vocab "$3" --d 64 --ff 128 --heads 4 --kv-heads 2 --layers 2 \
+  $PY "$REF/llamacpp/model_fixture.py" "$2" "$work/$1" --n-vocab "$3" --tied --d 64 --ff 128 --heads 4 --kv-heads 2 --layers 2 \
     >"$work/$1.fixture.log" || fail "$1: model_fixture.py"
   cp "$4"/* "$work/$1/hf/"
   "$BIN" train --base "$work/$1/hf" --mode full --data "$work/train.txt" --steps 2 "${COMMON[@]}" --out "$work/run_$1" \
