@@ -14,26 +14,19 @@ file build-aarch64/tests/trainer_tests | grep -q "ARM aarch64" || { echo "test-a
 # The learning runs train for minutes natively (hours under emulation); the numerics they rely on
 # are each covered by a unit test here.
 filter="${1:--*Learning*:*Learns*}"
-# Tests that set their own thread count (*Threads*: two threads must give what one gives) run after
-# the shards, unpinned, on every core: two threads on one pinned core under emulation never finish.
-# (With a filter of the caller's that names tests, only those run, in the shards.)
+# Two OpenMP threads under qemu-user do not finish (Packing.OneDocumentPerRowIsBitIdenticalToUnpacked:
+# 6 s with one thread, unfinished after 120 s with two), so the one test that compares two threads
+# with one (*Threads*) is left out here; run-tests.sh runs it natively.
 threaded='*Threads*'
-positive=${filter%%-*}
-negative=${filter#"$positive"}
-if [ -z "$positive" ]; then
-  shard_filter="*$negative:$threaded"
-  [ -z "$negative" ] && shard_filter="*-$threaded"
-  threaded_filter="$threaded$negative"
-else
-  shard_filter=$filter
-  threaded_filter=""
-fi
+case "$filter" in
+  *-*) filter="$filter:$threaded" ;;
+  *) filter="$filter-$threaded" ;;
+esac
 
 # The tests run as one gtest shard per core (GTEST_TOTAL_SHARDS), each logging to build-aarch64/;
 # each shard is pinned to a core of its own and runs one OpenMP thread by default: under emulation,
 # synchronizing two threads costs more than the work (a gradient check took 1.8 s with one thread
-# and over 5 min with two), and the engine sizes its thread count from the cores it may use; the
-# tests that compare thread counts set theirs themselves.
+# and over 5 min with two), and the engine sizes its thread count from the cores it may use.
 cpus=()
 for range in $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status | tr ',' ' '); do
   for ((c = ${range%-*}; c <= ${range#*-}; c++)); do cpus+=("$c"); done
@@ -44,7 +37,7 @@ start=$(date +%s)
 pids=()
 for ((i = 0; i < shards; i++)); do
   OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i taskset -c "${cpus[$i]}" qemu-aarch64 -L /usr/aarch64-linux-gnu \
-    build-aarch64/tests/trainer_tests --gtest_filter="$shard_filter" > "build-aarch64/shard-$i.log" 2>&1 &
+    build-aarch64/tests/trainer_tests --gtest_filter="$filter" > "build-aarch64/shard-$i.log" 2>&1 &
   pids+=($!)
 done
 failed=0
@@ -57,15 +50,5 @@ for ((i = 0; i < shards; i++)); do
     grep -E '^\[  FAILED  \]|Failure|error' "build-aarch64/shard-$i.log" | head -40
   fi
 done
-if [ -z "$threaded_filter" ]; then
-  :
-elif OMP_WAIT_POLICY=passive qemu-aarch64 -L /usr/aarch64-linux-gnu build-aarch64/tests/trainer_tests \
-    --gtest_filter="$threaded_filter" > build-aarch64/threaded.log 2>&1; then
-  echo "test-aarch64: tests of threading on every core: $(grep -E '^\[  PASSED  \]' build-aarch64/threaded.log)"
-else
-  failed=1
-  echo "test-aarch64: tests of threading FAILED (build-aarch64/threaded.log):"
-  grep -E '^\[  FAILED  \]|Failure|error' build-aarch64/threaded.log | head -40
-fi
 [ "$failed" = 0 ] || exit 1
 echo "test-aarch64: passed in $(( $(date +%s) - start )) s under emulation"

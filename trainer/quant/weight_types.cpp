@@ -55,12 +55,13 @@ static_assert(
         const TypeTraits& t = kTable[i];
         if ((i < kGgmlCount) != (t.ggml_id != kNoGgmlId)) return false;                   // ggml types first
         if (i > 0 && i < kGgmlCount && kTable[i - 1].ggml_id >= t.ggml_id) return false;  // in id order
-        const bool rows = t.packing == Packing::kRowBlocks;
-        if (rows != (t.decode_row && t.encode_row) || rows == (t.decode_range && t.encode_codes)) return false;
       }
       return true;
     }(),
-    "weight type table: ggml types first in id order, each with the functions of its packing");
+    "weight type table: ggml types first in id order");
+// (That each entry has the functions of its packing is a test's: FormatTraits in
+// tests/trainer/format_traits_test.cpp. Comparing a function's address with null is not a constant
+// expression where the sanitizers let objects live at address zero.)
 
 }  // namespace
 
