@@ -2,10 +2,13 @@
 # Cross-builds the trainer's unit tests for aarch64 (Raspberry Pi 5, Jetson) and runs them under
 # qemu-aarch64: kernels, selective scan, quantization, LoRA, gradients, checkpoints. The build is
 # portable (-DNIGHTSHIFT_NATIVE=OFF), so every AVX2 kernel's portable path is the one tested.
-# Installs the cross toolchain and the arm64 libraries first (scripts/setup.sh --aarch64).
+# Installs the cross toolchain and the arm64 libraries first (scripts/setup.sh --aarch64), and the
+# host's test references (scripts/setup.sh): the tests of llama.cpp's vocabulary files and gguf-py
+# run under emulation too; only those that need llama.cpp's x86-64 libraries skip.
 #   bash scripts/test-aarch64.sh [GTEST_FILTER]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/setup.sh            # the host's packages and llama.cpp's source bundle (vocabularies, gguf-py)
 bash scripts/setup.sh --aarch64
 cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release \
   -DNIGHTSHIFT_NATIVE=OFF -DNIGHTSHIFT_BUILD_BENCH=OFF -DNIGHTSHIFT_WERROR="${NIGHTSHIFT_WERROR:-OFF}" >/dev/null
