@@ -44,12 +44,18 @@ agree() {
   $PY -c "import sys; a, b, t = map(float, sys.argv[2:5]); r = abs(a - b) / abs(b); print(f'ok   {sys.argv[1]}: {a:.6f} vs {b:.6f}, relative difference {r:.2e} (< {t:g})'); sys.exit(r >= t)" "$@" ||
     fail "$1: $2 vs $3 differ by more than $4 relative"
 }
+# gguf_arch FILE: general.architecture, read by the header reader of tests/reference (gguf-py's
+# GGUFReader takes seconds per file over a 151,936-token vocabulary).
+gguf_arch() {
+  $PY -c "import sys; sys.path.insert(0, sys.argv[2]); import gguf_vocab_fixture as G; print(G.read_gguf_metadata(sys.argv[1])['general.architecture'])" \
+    "$1" "$(dirname "$0")/../reference"
+}
 ours_nll() { "$BIN" eval "$1" --data "$work/$2.txt" --seq 64 --json | $PY -c "import json,sys; print(json.load(sys.stdin)['loss'])"; }
 
 # check_model NAME RUN [OUTTYPES]: the f32 export against nightshift (tokens, NLL, greedy), then each
 # of OUTTYPES (default: f16 and q8_0) within its quantization error.
 check_model() {
-  local name=$1 run=$2 gguf="$work/$1.gguf" outtypes=${3:-f16:5e-3 q8_0:2e-2}
+  local name=$1 run=$2 gguf="$work/$1.gguf" outtypes=${3-f16:5e-3 q8_0:2e-2}
   "$BIN" export "$run" --format gguf --out "$gguf" >"$work/$name.export.log" || fail "$name: export --format gguf failed"
   cat "$work/$name.export.log"
   "$BIN" sample "$run" --prompt "$(cat "$work/held.txt")" --tokens 0 --temperature 0 --json >"$work/$name.ids.json" 2>/dev/null
@@ -126,11 +132,8 @@ $PY "$(dirname "$0")/../reference/llamacpp/model_fixture.py" qwen3 "$work/q3" \
 "$BIN" train --base "$work/q3/model.gguf" --mode full --data "$work/train.txt" --steps 4 "${COMMON[@]}" --eval-batches 2 \
   --out "$work/run_qwen3" 2>"$work/qwen3.log" || fail "full fine-tune of the qwen3 fixture"
 # The outtypes are the same code for every architecture (gpt and llama cover them): f32 only here.
-check_model qwen3 "$work/run_qwen3" " "
-# (gguf-py's GGUFReader takes seconds per file over a 151,936-token vocabulary; the header reader
-# of tests/reference reads the same key-value section.)
-[ "$($PY -c "import sys; sys.path.insert(0, sys.argv[2]); import gguf_vocab_fixture as G; print(G.read_gguf_metadata(sys.argv[1])['general.architecture'])" \
-      "$work/qwen3.gguf" "$(dirname "$0")/../reference")" = qwen3 ] || fail "the qwen3 fixture was not written as qwen3"
+check_model qwen3 "$work/run_qwen3" ""
+[ "$(gguf_arch "$work/qwen3.gguf")" = qwen3 ] || fail "the qwen3 fixture was not written as qwen3"
 
 # --- QLoRA over a Q4_K_M GGUF: the GGUF adapter, and the merged model ---
 "$HARNESS" model-quantize --in "$work/m/model.gguf" --out "$work/m/q4km.gguf" --ftype Q4_K_M >/dev/null ||
@@ -158,7 +161,7 @@ $PY -c "import sys; a, b = float(open(sys.argv[1]).read()), float(open(sys.argv[
   2>"$work/mamba.log" || fail "training mamba-tiny"
 check_model mamba "$work/run_mamba"
 same_as_llama_quantize mamba
-[ "$($PY -c "import gguf,sys; print(gguf.GGUFReader(sys.argv[1]).fields['general.architecture'].contents())" "$work/mamba.gguf")" = mamba ] ||
+[ "$(gguf_arch "$work/mamba.gguf")" = mamba ] ||
   fail "mamba-tiny was not written as the mamba architecture"
 "$BIN" train --preset hybrid-tiny --data "$work/train.txt" --steps 2 "${COMMON[@]}" --out "$work/run_hybrid" \
   2>"$work/hybrid.log" || fail "training hybrid-tiny"
