@@ -1,5 +1,6 @@
 // Granite-4.0-H (trainer/arch/granite_hybrid.cpp) and the numerics it brought: config.json reading
-// (layer_types, the mamba_* keys, NoPE, the µP multipliers, MoE refused), LoRA targets by Granite's
+// (layer_types, the mamba_* keys, NoPE, the µP multipliers, the MoE variant and its experts as blocks
+// of the fused tensors), LoRA targets by Granite's
 // module names, the GGUF export architecture, and in a model of mamba2+mlp and attn+mlp blocks with
 // every multiplier set: each weight's gradient against finite differences, the decode step against the
 // full forward, packed documents, logits divided by logit_scale, attention without RoPE blind to
@@ -71,12 +72,64 @@ TEST(GraniteHybridArch, ReadsTheConfig) {
   EXPECT_TRUE(c->tied_embedding);
 }
 
+// granite-4.0-h-tiny's shape: 64 experts of width 512, 6 per token, beside a shared MLP of 1024.
+std::string granite_h_tiny() {
+  std::string text = granite_h();
+  text.replace(text.find("\"num_local_experts\": 0"), 22,
+               "\"num_local_experts\": 64, \"num_experts_per_tok\": 6, \"router_aux_loss_coef\": 0.0");
+  text.replace(text.find("\"intermediate_size\": 8192"), 25, "\"intermediate_size\": 512");
+  text.replace(text.find("\"shared_intermediate_size\": 8192"), 32, "\"shared_intermediate_size\": 1024");
+  return text;
+}
+
+TEST(GraniteHybridArch, ReadsTheMoeVariant) {
+  auto c = read(granite_h_tiny());
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const trainer::BlockSpec mamba{{LayerKind::kMamba2, LayerKind::kMoe}}, attn{{LayerKind::kAttn, LayerKind::kMoe}};
+  for (size_t i = 0; i < 40; ++i) EXPECT_EQ(c->blocks[i], i % 10 == 9 ? attn : mamba) << "layer " << i;
+  EXPECT_EQ(c->moe.n_experts, 64);
+  EXPECT_EQ(c->moe.top_k, 6);
+  EXPECT_EQ(c->expert_dim(), 512);
+  EXPECT_TRUE(c->moe.shared_expert);
+  EXPECT_EQ(c->shared_dim(), 1024);
+  EXPECT_FLOAT_EQ(c->moe.aux_loss_weight, 0.0f);
+}
+
+// Each expert is a block of the fused tensors: in HF's input_linear (X, 2F, D) expert e's gate is
+// row block 2e and its up 2e+1; in GGUF's ffn_gate_exps (X, F, D) block e.
+TEST(GraniteHybridArch, ExpertsAreBlocksOfTheFusedTensors) {
+  auto c = read(granite_h_tiny());
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const trainer::Architecture* arch = *trainer::architecture_for_gguf("granitehybrid", "x.gguf");
+  auto find = [](const std::vector<trainer::TensorMapping>& m, const std::string& ours) {
+    for (const trainer::TensorMapping& t : m)
+      if (t.ours == ours) return t;
+    ADD_FAILURE() << "no mapping for " << ours;
+    return trainer::TensorMapping{};
+  };
+  const auto hf = arch->hf_tensors(*c), gguf = arch->gguf_tensors(*c);
+  const trainer::TensorMapping up = find(hf, "blocks.3.moe.experts.5.up.weight");
+  EXPECT_EQ(up.theirs.front(), "model.layers.3.block_sparse_moe.input_linear.weight");
+  EXPECT_EQ(up.slice, 11);
+  EXPECT_EQ(up.slices, 128);
+  EXPECT_EQ(up.whole, (std::vector<int64_t>{64, 1024, 2048}));
+  const trainer::TensorMapping down = find(gguf, "blocks.3.moe.experts.5.down.weight");
+  EXPECT_EQ(down.theirs.front(), "blk.3.ffn_down_exps.weight");
+  EXPECT_EQ(down.slice, 5);
+  EXPECT_EQ(down.slices, 64);
+  EXPECT_EQ(find(gguf, "blocks.3.moe.shared.gate.weight").theirs.front(), "blk.3.ffn_gate_shexp.weight");
+  const trainer::TensorMapping shared_up = find(hf, "blocks.3.moe.shared.up.weight");
+  EXPECT_EQ(shared_up.theirs.front(), "model.layers.3.shared_mlp.input_linear.weight");
+  EXPECT_EQ(shared_up.slice, 1);
+  EXPECT_EQ(find(gguf, "blocks.3.moe.router.weight").theirs.front(), "blk.3.ffn_gate_inp.weight");
+}
+
 TEST(GraniteHybridArch, RefusesWhatItCannotRun) {
-  std::string moe_text = granite_h();
-  moe_text.replace(moe_text.find("\"num_local_experts\": 0"), 22, "\"num_local_experts\": 64");
-  auto moe = read(moe_text);
+  std::string no_top_k = granite_h_tiny();
+  no_top_k.replace(no_top_k.find("\"num_experts_per_tok\": 6, "), 26, "");
+  auto moe = read(no_top_k);
   ASSERT_FALSE(moe.ok());
-  EXPECT_NE(moe.status().message().find("MoE variants"), std::string::npos) << moe.status().message();
+  EXPECT_NE(moe.status().message().find("num_experts_per_tok"), std::string::npos) << moe.status().message();
   std::string bad_type = granite_h();
   bad_type.replace(bad_type.find("\"attention\"]"), 11, "\"sliding\"");
   auto bad = read(bad_type);
@@ -103,6 +156,14 @@ TEST(GraniteHybridArch, GgufExportWritesGraniteHybrid) {
   auto refused = trainer::gguf_export_architecture(llama_like, "runs/x");
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("granitehybrid only"), std::string::npos) << refused.status().message();
+  auto tiny = read(granite_h_tiny());
+  ASSERT_TRUE(tiny.ok());
+  EXPECT_TRUE(trainer::gguf_export_architecture(*tiny, "runs/x").ok());
+  tiny->blocks[0] = trainer::BlockSpec{{LayerKind::kMamba2, LayerKind::kMlp}};  // MoE in some blocks only
+  auto mixed = trainer::gguf_export_architecture(*tiny, "runs/x");
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.status().message().find("every block mamba2+moe or attn+moe"), std::string::npos)
+      << mixed.status().message();
 }
 
 // Granite-4.0-H at toy width, every multiplier set: mamba2+mlp, attn+mlp (NoPE, score scale), mamba2+mlp.
@@ -132,6 +193,26 @@ ModelConfig granite_toy() {
 
 TEST(GraniteHybridModel, GradientsMatchFiniteDifferences) {
   EXPECT_FALSE(trainer_test::expect_model_gradients_match_finite_differences(granite_toy()).empty());
+}
+
+// The MoE variant: 3 experts, 2 per token, beside the shared MLP, after each mixer.
+ModelConfig granite_moe_toy() {
+  ModelConfig c = granite_toy();
+  const trainer::BlockSpec m{{LayerKind::kMamba2, LayerKind::kMoe}}, attn{{LayerKind::kAttn, LayerKind::kMoe}};
+  c.blocks = {m, attn};
+  c.moe.n_experts = 3;
+  c.moe.top_k = 2;
+  c.moe.d_expert = 6;
+  c.moe.d_shared = 10;
+  return c;
+}
+
+TEST(GraniteHybridModel, MoeGradientsMatchFiniteDifferences) {
+  EXPECT_FALSE(trainer_test::expect_model_gradients_match_finite_differences(granite_moe_toy()).empty());
+}
+
+TEST(GraniteHybridModel, MoeDecodeStepMatchesFullForward) {
+  trainer_test::expect_decode_matches_forward(granite_moe_toy(), 11);
 }
 
 TEST(GraniteHybridModel, DecodeStepMatchesFullForward) { trainer_test::expect_decode_matches_forward(granite_toy(), 11); }

@@ -29,9 +29,13 @@ struct TensorMapping {
   TensorTransform transform = TensorTransform::kNone;
   int heads = 0;                    // kRopePermute: heads of this tensor (q: n_heads, k: n_kv_heads)
   // A tensor that is part of a fused external one (Granite's shared_mlp.input_linear holds gate and
-  // up): ours is row block `slice` of `slices` equal blocks of theirs. slices 0 = the whole tensor.
+  // up; a GGUF ffn_gate_exps holds every expert's gate): ours is row block `slice` of `slices` equal
+  // blocks of theirs, its rows taken in order over all leading dimensions. slices 0 = the whole tensor.
   int slice = 0;
   int slices = 0;
+  // With slices: the external tensor's row-major shape, as an export writes it (empty: the blocks'
+  // rows stacked into one matrix).
+  std::vector<int64_t> whole = {};
 };
 
 struct Architecture {

@@ -1,6 +1,7 @@
 // The `granitehybrid` architecture (IBM's Granite-4.0-H: GraniteMoeHybridForCausalLM, config.json
-// model_type granitemoehybrid), dense variant: Mamba-2 layers with a few attention layers, each
-// followed by the shared SwiGLU MLP. config.json (layer_types "mamba" / "attention", the mamba_*
+// model_type granitemoehybrid): Mamba-2 layers with a few attention layers, each followed by the
+// shared SwiGLU MLP (dense: micro) or by a mixture of experts beside that shared MLP (MoE: tiny,
+// small; softmax router, top-k, renormalized). config.json (layer_types "mamba" / "attention", the mamba_*
 // mixer keys, position_embedding_type "nope" for attention without RoPE, the µP multipliers
 // embedding_multiplier, attention_multiplier, residual_multiplier and logits_scaling) and GGUF
 // metadata (head_count_kv per layer, 0 for a Mamba layer; ssm.*; embedding_scale, attention.scale,
@@ -8,7 +9,10 @@
 // mamba2+mlp and attn+mlp blocks, and tensor names. HF fuses the MLP's gate and up projections in
 // shared_mlp.input_linear (gate rows first, then up, as llama.cpp's converter splits it into
 // ffn_gate and ffn_up); GGUF q/k rows are permuted as for llama (llama.cpp's converter does it for
-// Granite, with or without RoPE). MoE variants (num_local_experts > 0) are refused.
+// Granite, with or without RoPE). MoE: HF's block_sparse_moe holds the router and every expert in
+// two fused tensors (input_linear (X, 2F, D): each expert's gate rows then its up rows;
+// output_linear (X, D, F)); GGUF has ffn_gate_inp, ffn_{gate,up,down}_exps (one block per expert)
+// and the shared MLP as ffn_{gate,up,down}_shexp.
 #include <algorithm>
 #include <string>
 
@@ -21,10 +25,12 @@ namespace {
 using common::Result;
 using common::Status;
 
-const BlockSpec kMambaBlock{{LayerKind::kMamba2, LayerKind::kMlp}};
-const BlockSpec kAttnBlock{{LayerKind::kAttn, LayerKind::kMlp}};
+// The block of a layer: its mixer, then the shared MLP alone (dense) or the experts beside it.
+BlockSpec block(bool mamba, bool moe) {
+  return BlockSpec{{mamba ? LayerKind::kMamba2 : LayerKind::kAttn, moe ? LayerKind::kMoe : LayerKind::kMlp}};
+}
 
-Result<std::vector<BlockSpec>> hf_blocks(const HfConfig& hf, int64_t layers) {
+Result<std::vector<BlockSpec>> hf_blocks(const HfConfig& hf, int64_t layers, bool moe) {
   NS_ASSIGN_OR_RETURN(std::vector<std::string> types, hf.get_strings("layer_types"));
   if (static_cast<int64_t>(types.size()) != layers)
     return Status::InvalidArgument(hf.source() + ": layer_types has " + std::to_string(types.size()) +
@@ -34,7 +40,7 @@ Result<std::vector<BlockSpec>> hf_blocks(const HfConfig& hf, int64_t layers) {
     if (types[i] != "mamba" && types[i] != "attention")
       return Status::InvalidArgument(hf.source() + ": layer_types[" + std::to_string(i) + "] is '" + types[i] +
                                      "' (granitemoehybrid has 'mamba' and 'attention')");
-    blocks.push_back(types[i] == "mamba" ? kMambaBlock : kAttnBlock);
+    blocks.push_back(block(types[i] == "mamba", moe));
   }
   return blocks;
 }
@@ -49,9 +55,9 @@ Result<ModelConfig> from_hf(const HfConfig& hf) {
   ModelConfig c;
   c.name = "granitehybrid";
   NS_ASSIGN_OR_RETURN(std::optional<int64_t> experts, hf.get_int({"num_local_experts"}));
-  if (experts.value_or(0) > 0)
-    return Status::InvalidArgument(hf.source() + ": num_local_experts = " + std::to_string(*experts) +
-                                   ": the MoE variants of granitemoehybrid are not supported yet (the dense ones are)");
+  NS_ASSIGN_OR_RETURN(std::optional<int64_t> top_k, hf.get_int({"num_experts_per_tok"}));
+  NS_ASSIGN_OR_RETURN(std::optional<double> aux, hf.get_number({"router_aux_loss_coef"}));
+  const bool moe = experts.value_or(0) > 0;
   for (const char* key : {"attention_bias", "mamba_proj_bias"}) {
     NS_ASSIGN_OR_RETURN(std::optional<bool> b, hf.get_bool({key}));
     if (b.value_or(false)) return Status::InvalidArgument(hf.source() + ": " + key + " = true is not supported");
@@ -82,13 +88,16 @@ Result<ModelConfig> from_hf(const HfConfig& hf) {
   NS_ASSIGN_OR_RETURN(std::optional<double> eps, hf.get_number({"rms_norm_eps"}));
   NS_ASSIGN_OR_RETURN(std::optional<double> theta, hf.get_number({"rope_theta"}));
   NS_ASSIGN_OR_RETURN(std::optional<bool> tied, hf.get_bool({"tie_word_embeddings"}));
-  NS_ASSIGN_OR_RETURN(c.blocks, hf_blocks(hf, layers));
+  NS_ASSIGN_OR_RETURN(c.blocks, hf_blocks(hf, layers, moe));
   const int64_t d_inner = m_expand.value_or(2) * d_model;
   const int64_t P = m_head_dim.value_or(64);
   if (m_heads && *m_heads * P != d_inner)
     return Status::InvalidArgument(hf.source() + ": mamba_n_heads " + std::to_string(*m_heads) + " x mamba_d_head " +
                                    std::to_string(P) + " is not mamba_expand x hidden_size = " + std::to_string(d_inner));
   if (!shared_ff && !ff) return Status::InvalidArgument(hf.source() + ": missing 'shared_intermediate_size'");
+  if (moe && (!ff || !top_k))
+    return Status::InvalidArgument(hf.source() + ": a MoE granitemoehybrid needs 'intermediate_size' and "
+                                                 "'num_experts_per_tok'");
   c.vocab_size = static_cast<int>(vocab);
   c.d_model = static_cast<int>(d_model);
   c.attn.n_heads = static_cast<int>(heads);
@@ -99,6 +108,14 @@ Result<ModelConfig> from_hf(const HfConfig& hf) {
   NS_ASSIGN_OR_RETURN(c.attn.score_scale, multiplier(hf, "attention_multiplier"));
   if (!hf.has("attention_multiplier")) c.attn.score_scale = 0.0f;
   c.mlp.d_ff = static_cast<int>(shared_ff.value_or(ff.value_or(0)));
+  if (moe) {
+    c.moe.n_experts = static_cast<int>(*experts);
+    c.moe.top_k = static_cast<int>(*top_k);
+    c.moe.d_expert = static_cast<int>(*ff);
+    c.moe.shared_expert = shared_ff.value_or(0) > 0;
+    c.moe.d_shared = static_cast<int>(shared_ff.value_or(0));
+    if (aux) c.moe.aux_loss_weight = static_cast<float>(*aux);
+  }
   c.mamba2.d_inner = static_cast<int>(d_inner);
   c.mamba2.head_dim = static_cast<int>(P);
   c.mamba2.d_state = static_cast<int>(m_state.value_or(256));
@@ -120,9 +137,12 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   const formats::GgufTensor* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr) return Status::InvalidArgument(f.path() + ": no token_embd.weight tensor");
   NS_ASSIGN_OR_RETURN(int64_t experts, gguf_arch_int(f, "expert_count", 0));
-  if (experts > 0 || f.find_tensor("blk.0.ffn_gate_inp.weight") != nullptr)
-    return Status::InvalidArgument(f.path() + ": the MoE variants of granitehybrid are not supported yet (the dense "
-                                              "ones are)");
+  NS_ASSIGN_OR_RETURN(int64_t top_k, gguf_arch_int(f, "expert_used_count", 0));
+  NS_ASSIGN_OR_RETURN(int64_t shared_ff, gguf_arch_int(f, "expert_shared_feed_forward_length", 0));
+  const bool moe = experts > 0;
+  if (moe && top_k <= 0)
+    return Status::InvalidArgument(f.path() + ": expert_count is " + std::to_string(experts) +
+                                   " but expert_used_count is missing");
   NS_ASSIGN_OR_RETURN(int64_t d_model, gguf_arch_int(f, "embedding_length"));
   NS_ASSIGN_OR_RETURN(int64_t layers, gguf_arch_int(f, "block_count"));
   NS_ASSIGN_OR_RETURN(int64_t heads, gguf_arch_int(f, "attention.head_count"));
@@ -155,7 +175,7 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   int64_t kv_heads = 0;
   for (int64_t i = 0; i < layers; ++i) {
     const int64_t n = kv->ints[static_cast<size_t>(i)];
-    c.blocks.push_back(n == 0 ? kMambaBlock : kAttnBlock);
+    c.blocks.push_back(block(n == 0, moe));
     if (n != 0 && kv_heads != 0 && n != kv_heads)
       return Status::InvalidArgument(f.path() + ": attention layers with different KV head counts are not supported");
     if (n != 0) kv_heads = n;
@@ -169,6 +189,13 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   c.attn.rope = rope == nullptr || !rope->is_int() || rope->i != 0;
   c.attn.score_scale = static_cast<float>(attention_scale);
   c.mlp.d_ff = static_cast<int>(d_ff);
+  if (moe) {  // feed_forward_length is then each expert's width
+    c.moe.n_experts = static_cast<int>(experts);
+    c.moe.top_k = static_cast<int>(top_k);
+    c.moe.d_expert = static_cast<int>(d_ff);
+    c.moe.shared_expert = shared_ff > 0;
+    c.moe.d_shared = static_cast<int>(shared_ff);
+  }
   c.mamba2.d_inner = static_cast<int>(d_inner);
   c.mamba2.head_dim = static_cast<int>(d_inner / m_heads);
   c.mamba2.d_state = static_cast<int>(d_state);
@@ -189,6 +216,12 @@ std::vector<TensorMapping> tensors(const ModelConfig& c, bool gguf) {
                  int heads = 0) {
     m.push_back({std::move(ours), {gguf ? std::move(gg) : std::move(hf)}, gguf ? t : TensorTransform::kNone,
                  gguf ? heads : 0});
+  };
+  // Mapping k is row block `slice` of `slices` of a fused tensor of shape `whole`.
+  auto part = [&](size_t k, int slice, int slices, std::vector<int64_t> whole) {
+    m[k].slice = slice;
+    m[k].slices = slices;
+    m[k].whole = std::move(whole);
   };
   add("embed.weight", "model.embed_tokens.weight", "token_embd.weight");
   for (size_t i = 0; i < c.blocks.size(); ++i) {
@@ -213,15 +246,40 @@ std::vector<TensorMapping> tensors(const ModelConfig& c, bool gguf) {
       add(b + "attn.v.weight", h + "self_attn.v_proj.weight", g + "attn_v.weight");
       add(b + "attn.o.weight", h + "self_attn.o_proj.weight", g + "attn_output.weight");
     }
-    add(b + "mlp_norm.weight", h + "post_attention_layernorm.weight", g + "ffn_norm.weight");
-    add(b + "mlp.gate.weight", h + "shared_mlp.input_linear.weight", g + "ffn_gate.weight");
-    add(b + "mlp.up.weight", h + "shared_mlp.input_linear.weight", g + "ffn_up.weight");
-    if (!gguf) {  // gate and up: the first and second halves of the rows of HF's fused input_linear
-      m[m.size() - 2].slice = 0;
-      m[m.size() - 1].slice = 1;
-      m[m.size() - 2].slices = m[m.size() - 1].slices = 2;
+    if (c.blocks[i].layers.back() == LayerKind::kMlp) {
+      add(b + "mlp_norm.weight", h + "post_attention_layernorm.weight", g + "ffn_norm.weight");
+      add(b + "mlp.gate.weight", h + "shared_mlp.input_linear.weight", g + "ffn_gate.weight");
+      add(b + "mlp.up.weight", h + "shared_mlp.input_linear.weight", g + "ffn_up.weight");
+      if (!gguf) {  // gate and up: the first and second halves of the rows of HF's fused input_linear
+        part(m.size() - 2, 0, 2, {2 * c.ff_dim(), c.d_model});
+        part(m.size() - 1, 1, 2, {2 * c.ff_dim(), c.d_model});
+      }
+      add(b + "mlp.down.weight", h + "shared_mlp.output_linear.weight", g + "ffn_down.weight");
+      continue;
     }
-    add(b + "mlp.down.weight", h + "shared_mlp.output_linear.weight", g + "ffn_down.weight");
+    const int X = c.moe.n_experts, F = c.expert_dim(), D = c.d_model;
+    add(b + "moe_norm.weight", h + "post_attention_layernorm.weight", g + "ffn_norm.weight");
+    add(b + "moe.router.weight", h + "block_sparse_moe.router.layer.weight", g + "ffn_gate_inp.weight");
+    for (int e = 0; e < X; ++e) {
+      const std::string x = b + "moe.experts." + std::to_string(e) + ".";
+      // HF: expert e's gate and up are row blocks 2e and 2e+1 of input_linear (X, 2F, D).
+      add(x + "gate.weight", h + "block_sparse_moe.input_linear.weight", g + "ffn_gate_exps.weight");
+      gguf ? part(m.size() - 1, e, X, {X, F, D}) : part(m.size() - 1, 2 * e, 2 * X, {X, 2 * F, D});
+      add(x + "up.weight", h + "block_sparse_moe.input_linear.weight", g + "ffn_up_exps.weight");
+      gguf ? part(m.size() - 1, e, X, {X, F, D}) : part(m.size() - 1, 2 * e + 1, 2 * X, {X, 2 * F, D});
+      add(x + "down.weight", h + "block_sparse_moe.output_linear.weight", g + "ffn_down_exps.weight");
+      part(m.size() - 1, e, X, {X, D, F});
+    }
+    if (c.moe.shared_expert) {
+      const int Fs = c.shared_dim();
+      add(b + "moe.shared.gate.weight", h + "shared_mlp.input_linear.weight", g + "ffn_gate_shexp.weight");
+      add(b + "moe.shared.up.weight", h + "shared_mlp.input_linear.weight", g + "ffn_up_shexp.weight");
+      if (!gguf) {
+        part(m.size() - 2, 0, 2, {2 * Fs, D});
+        part(m.size() - 1, 1, 2, {2 * Fs, D});
+      }
+      add(b + "moe.shared.down.weight", h + "shared_mlp.output_linear.weight", g + "ffn_down_shexp.weight");
+    }
   }
   add("final_norm.weight", "model.norm.weight", "output_norm.weight");
   if (!c.tied_embedding) add("lm_head.weight", "lm_head.weight", "output.weight");

@@ -32,6 +32,28 @@ int64_t numel(const std::vector<int64_t>& s) {
   return n;
 }
 
+// Where a mapped tensor's values are in a GGUF file: the whole tensor, or row block t.slice of
+// t.slices (its rows counted over all leading dimensions, as an expert of ffn_gate_exps).
+struct GgufPart {
+  const formats::GgufTensor* tensor = nullptr;
+  const uint8_t* data = nullptr;
+};
+Result<GgufPart> gguf_part(const formats::GgufFile& f, const TensorMapping& t, const std::vector<int64_t>& shape) {
+  const std::string& name = t.theirs.front();
+  if (t.slices == 0) {
+    NS_ASSIGN_OR_RETURN(const formats::GgufTensor* g, f.get_tensor(name, shape));
+    return GgufPart{g, g->data};
+  }
+  const formats::GgufTensor* g = f.find_tensor(name);
+  if (g == nullptr) return Status::NotFound(f.path() + ": tensor '" + name + "' is missing");
+  const int64_t rows = shape.empty() ? 1 : shape.front(), cols = rows > 0 ? numel(shape) / rows : 0;
+  if (g->row_length() != cols || g->rows() != rows * t.slices)
+    return Status::InvalidArgument(f.path() + ": tensor '" + name + "' has shape " + shape_str(g->shape()) +
+                                   ", expected " + std::to_string(t.slices) + " blocks of " + shape_str(shape));
+  const size_t stride = quant::row_bytes(*g->traits, cols);
+  return GgufPart{g, g->data + static_cast<size_t>(t.slice) * static_cast<size_t>(rows) * stride};
+}
+
 // The weights a model of `config` has, by nightshift name, with their row-major shapes.
 Result<std::map<std::string, std::vector<int64_t>>> model_weights(const ModelConfig& config) {
   RunShape probe;
@@ -176,7 +198,7 @@ Status ImportedModel::check_tensors() const {
     }
     const std::string& theirs = t->theirs.front();
     if (gguf_) {
-      NS_RETURN_IF_ERROR(gguf_->get_tensor(theirs, shape).status());
+      NS_RETURN_IF_ERROR(gguf_part(*gguf_, *t, shape).status());
     } else {
       bool found = false;
       for (const std::string& alt : t->theirs) {
@@ -217,24 +239,19 @@ WeightLookup ImportedModel::f32_lookup() const {
       dst = staging_.data();
     }
     if (gguf_) {
-      NS_ASSIGN_OR_RETURN(const formats::GgufTensor* g, gguf_->get_tensor(t->theirs.front(), shape));
-      const int64_t len = g->row_length(), grows = g->rows();
-      const size_t stride = quant::row_bytes(*g->traits, len);
+      NS_ASSIGN_OR_RETURN(GgufPart part, gguf_part(*gguf_, *t, shape));
+      const quant::TypeTraits& traits = *part.tensor->traits;
+      const int64_t len = part.tensor->row_length(), grows = len > 0 ? n / len : 0;
+      const size_t stride = quant::row_bytes(traits, len);
 #pragma omp parallel for schedule(static) if (n >= (1 << 16))
-      for (int64_t r = 0; r < grows; ++r) g->traits->decode_row(g->data + static_cast<size_t>(r) * stride, dst + r * len, len);
+      for (int64_t r = 0; r < grows; ++r) traits.decode_row(part.data + static_cast<size_t>(r) * stride, dst + r * len, len);
     } else {
       std::string found = t->theirs.front();
       for (const std::string& alt : t->theirs) {
         if (hf_->has(alt)) found = alt;
       }
-      if (t->slices > 0) {  // row block `slice` of the fused tensor
-        fused_.resize(static_cast<size_t>(n) * t->slices);
-        NS_RETURN_IF_ERROR(hf_->read_f32(found, fused_.data(), n * t->slices));
-        std::copy_n(fused_.data() + n * t->slice, n, dst);
-        std::vector<float>().swap(fused_);
-      } else {
-        NS_RETURN_IF_ERROR(hf_->read_f32(found, dst, n));
-      }
+      // The whole tensor, or row block `slice` of the fused one.
+      NS_RETURN_IF_ERROR(hf_->read_f32(found, dst, n, t->slice, std::max(t->slices, 1)));
     }
     if (!direct) transform_to_ours(t->transform, t->heads, dst, buffer_.data(), rows, cols);
     return static_cast<const float*>(buffer_.data());
@@ -270,9 +287,9 @@ Result<quant::TypedMatrix> ImportedModel::typed(const std::string& name, int64_t
   m.cols = in;
   if (t->transform == TensorTransform::kRopePermute) m.row_order = row_orders_[static_cast<size_t>(t - tensors_.data())].data();
   if (gguf_) {
-    NS_ASSIGN_OR_RETURN(const formats::GgufTensor* g, gguf_->get_tensor(t->theirs.front(), {out, in}));
-    m.type = g->traits;
-    m.bytes = g->data;
+    NS_ASSIGN_OR_RETURN(GgufPart part, gguf_part(*gguf_, *t, {out, in}));
+    m.type = part.tensor->traits;
+    m.bytes = part.data;
     return m;
   }
   for (const std::string& alt : t->theirs) {

@@ -97,7 +97,7 @@ class ImportedModel {
   std::unique_ptr<HfCheckpoint> hf_;
   std::vector<TensorMapping> tensors_;
   std::vector<std::vector<int32_t>> row_orders_;  // kRopePermute row maps, one per mapped tensor index
-  mutable std::vector<float> buffer_, staging_, fused_;  // fused_: a whole fused HF tensor (TensorMapping::slices)
+  mutable std::vector<float> buffer_, staging_;
 };
 
 }  // namespace trainer

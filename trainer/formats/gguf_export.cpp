@@ -4,6 +4,7 @@
 // GgufTypeMixture picks, and llama.cpp's LoRA adapter layout.
 #include "trainer/formats/gguf_export.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -75,11 +76,18 @@ GgufMetadata arch_metadata(const GgufModelInfo& info) {
     put_u32(m, a + ".shortconv.l_cache", c.conv.l_cache);
     m.emplace_back(a + ".rope.freq_base", GgufValue::f32(c.attn.rope_theta));
     m.emplace_back(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
-  } else if (a == "granitehybrid") {  // as llama.cpp's converter writes Granite-4.0-H (dense)
+  } else if (a == "granitehybrid") {  // as llama.cpp's converter writes Granite-4.0-H
     const Mamba2Dims d = mamba2_dims(c, 1, 1);
     std::vector<int64_t> kv;  // per layer, 0 for a Mamba layer
     for (const BlockSpec& b : c.blocks) kv.push_back(b.layers.front() == LayerKind::kMamba2 ? 0 : c.kv_heads());
-    put_u32(m, a + ".feed_forward_length", c.ff_dim());
+    if (c.has_layer(LayerKind::kMoe)) {  // feed_forward_length is then each expert's width
+      put_u32(m, a + ".feed_forward_length", c.expert_dim());
+      put_u32(m, a + ".expert_count", c.moe.n_experts);
+      put_u32(m, a + ".expert_used_count", c.moe.top_k);
+      if (c.moe.shared_expert) put_u32(m, a + ".expert_shared_feed_forward_length", c.shared_dim());
+    } else {
+      put_u32(m, a + ".feed_forward_length", c.ff_dim());
+    }
     put_u32(m, a + ".attention.head_count", c.attn.n_heads);
     m.emplace_back(a + ".attention.head_count_kv", GgufValue::int_array(formats::GgufType::kU32, kv));
     put_u32(m, a + ".rope.dimension_count", c.head_dim());
@@ -154,6 +162,28 @@ Status write_encoded(const std::string& path, const GgufMetadata& meta, const st
 
 std::vector<int64_t> ggml_dims(const std::vector<int64_t>& shape) { return {shape.rbegin(), shape.rend()}; }
 
+// The mappings that make up `first`'s GGUF tensor in row-block order: `first` alone, or every block
+// of a fused one (each expert's gate in ffn_gate_exps). InvalidArgument when a block is missing.
+Result<std::vector<const TensorMapping*>> tensor_blocks(const std::vector<TensorMapping>& mappings,
+                                                        const TensorMapping& first) {
+  if (first.slices == 0) return std::vector<const TensorMapping*>{&first};
+  std::vector<const TensorMapping*> blocks(static_cast<size_t>(first.slices), nullptr);
+  for (const TensorMapping& m : mappings)
+    if (m.slices == first.slices && m.theirs.front() == first.theirs.front()) blocks[static_cast<size_t>(m.slice)] = &m;
+  for (const TensorMapping* b : blocks)
+    if (b == nullptr) return Status::InvalidArgument(first.theirs.front() + ": a block of the fused tensor has no weight");
+  return blocks;
+}
+
+// The GGUF dims of a fused tensor of `blocks` blocks of `shape` each.
+std::vector<int64_t> fused_dims(const TensorMapping& m, const std::vector<int64_t>& shape) {
+  if (m.slices == 0) return ggml_dims(shape);
+  if (!m.whole.empty()) return ggml_dims(m.whole);
+  std::vector<int64_t> stacked = shape;
+  stacked.front() *= m.slices;
+  return ggml_dims(stacked);
+}
+
 }  // namespace
 
 Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const std::string& source,
@@ -183,12 +213,15 @@ Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const
           "d_model / n_heads");
     return by_name("lfm2");
   }
-  const BlockSpec mamba2_mlp{{LayerKind::kMamba2, LayerKind::kMlp}}, attn_mlp_block{{LayerKind::kAttn, LayerKind::kMlp}};
   if ((named != nullptr && std::string(named->name) == "granitehybrid") ||
       (c.has_layer(LayerKind::kMamba2) && !all_blocks(c, BlockSpec{{LayerKind::kMamba2}}))) {
+    // Every block a Mamba-2 or attention mixer, then the MLP in every block or MoE in every block.
+    const LayerKind ffn = c.has_layer(LayerKind::kMoe) ? LayerKind::kMoe : LayerKind::kMlp;
     for (const BlockSpec& b : c.blocks) {
-      if (b != mamba2_mlp && b != attn_mlp_block)
-        return refuse("llama.cpp's granitehybrid architecture needs every block mamba2+mlp or attn+mlp");
+      if (b != BlockSpec{{LayerKind::kMamba2, ffn}} && b != BlockSpec{{LayerKind::kAttn, ffn}})
+        return refuse(
+            "llama.cpp's granitehybrid architecture needs every block mamba2+mlp or attn+mlp, or every block "
+            "mamba2+moe or attn+moe");
     }
     if (c.has_layer(LayerKind::kAttn) && (c.attn.qk_norm || c.attn.qkv_bias || c.attn.window > 0 ||
                                           c.attn.rope_scale_factor > 0 || c.head_dim() * c.attn.n_heads != c.d_model))
@@ -241,7 +274,8 @@ Status write_gguf_model(const std::string& path, const GgufModelInfo& info, cons
   const bool rope_freqs = std::string(info.arch->name) == "llama" && c.attn.rope_scale_factor > 0;
   std::vector<std::pair<std::string, std::vector<int64_t>>> listing;
   if (rope_freqs) listing.push_back({"rope_freqs.weight", {c.head_dim() / 2}});
-  for (const TensorMapping& m : mappings) listing.push_back({m.theirs.front(), {}});
+  for (const TensorMapping& m : mappings)
+    if (m.slice == 0) listing.push_back({m.theirs.front(), {}});
   GgufTypeMixture mixture(info.outtype, listing, static_cast<int>(c.blocks.size()));
 
   std::vector<Encoded> tensors;
@@ -250,13 +284,19 @@ Status write_gguf_model(const std::string& path, const GgufModelInfo& info, cons
     tensors.push_back(encode("rope_freqs.weight", quant::kGgmlF32, {static_cast<int64_t>(f.size())}, f));
   }
   for (const TensorMapping& m : mappings) {
+    if (m.slice != 0) continue;  // a later block of a fused tensor: written with its first
+    NS_ASSIGN_OR_RETURN(std::vector<const TensorMapping*> blocks, tensor_blocks(mappings, m));
     std::vector<int64_t> shape;
-    NS_ASSIGN_OR_RETURN(std::vector<float> ours, weight(m.ours, &shape));
-    const int64_t rows = shape.empty() ? 1 : shape[0];
-    const int64_t cols = rows == 0 ? 0 : static_cast<int64_t>(ours.size()) / rows;
-    std::vector<float> theirs(ours.size());
-    transform_to_theirs(m.transform, m.heads, ours.data(), theirs.data(), rows, cols);
-    std::vector<int64_t> dims = ggml_dims(shape);
+    std::vector<float> theirs;
+    for (const TensorMapping* b : blocks) {
+      NS_ASSIGN_OR_RETURN(std::vector<float> ours, weight(b->ours, &shape));
+      const int64_t rows = shape.empty() ? 1 : shape[0];
+      const int64_t cols = rows == 0 ? 0 : static_cast<int64_t>(ours.size()) / rows;
+      const size_t at = theirs.size();
+      theirs.resize(at + ours.size());
+      transform_to_theirs(b->transform, b->heads, ours.data(), theirs.data() + at, rows, cols);
+    }
+    std::vector<int64_t> dims = fused_dims(m, shape);
     const uint32_t type = mixture.type_of(m.theirs.front(), dims);
     tensors.push_back(encode(m.theirs.front(), type, std::move(dims), theirs));
   }
@@ -266,8 +306,17 @@ Status write_gguf_model(const std::string& path, const GgufModelInfo& info, cons
 Status write_gguf_lora(const std::string& path, const Architecture& arch, const ModelConfig& config,
                        const std::string& name, float scale, const std::vector<GgufLoraMatrix>& matrices) {
   const std::vector<TensorMapping> mappings = arch.gguf_tensors(config);
+  // One adapter per GGUF tensor: a block of a fused tensor (an expert of ffn_gate_exps) adds its
+  // A and B as block `slice` of 3-D lora_a (blocks, r, in) and lora_b (blocks, out, r), which
+  // llama.cpp multiplies per expert as it does the base.
+  struct Adapter {
+    const TensorMapping* m;
+    int64_t out, in;
+    std::vector<float> a, b;  // every block's (r, in) and (out, r), by slice
+    int blocks = 0;
+  };
+  std::vector<Adapter> adapters;
   int rank = 0;
-  std::vector<Encoded> tensors;
   for (const GgufLoraMatrix& mat : matrices) {
     const TensorMapping* m = nullptr;
     for (const TensorMapping& t : mappings)
@@ -282,14 +331,38 @@ Status write_gguf_lora(const std::string& path, const Architecture& arch, const 
                                      std::to_string(mat.rank) + ")");
     rank = mat.rank;
     const int64_t r = mat.rank;
-    std::vector<float> a(mat.a, mat.a + r * mat.in), b(mat.out * r), b_theirs(mat.out * r);
+    const int64_t slices = std::max(m->slices, 1);
+    Adapter* ad = nullptr;
+    for (Adapter& x : adapters)
+      if (x.m->theirs.front() == m->theirs.front()) ad = &x;
+    if (ad == nullptr) {
+      adapters.push_back({m, mat.out, mat.in, std::vector<float>(slices * r * mat.in),
+                          std::vector<float>(slices * mat.out * r)});
+      ad = &adapters.back();
+    }
+    std::vector<float> b(mat.out * r);
     for (int64_t j = 0; j < r; ++j)
       for (int64_t o = 0; o < mat.out; ++o) b[o * r + j] = mat.bt[j * mat.out + o];
     // B's rows are the base weight's output rows: they take the base tensor's GGUF row order.
-    transform_to_theirs(m->transform, m->heads, b.data(), b_theirs.data(), mat.out, r);
-    const std::string& base = m->theirs.front();
-    tensors.push_back(encode(base + ".lora_a", quant::kGgmlF32, {mat.in, r}, a));
-    tensors.push_back(encode(base + ".lora_b", quant::kGgmlF32, {r, mat.out}, b_theirs));
+    transform_to_theirs(m->transform, m->heads, b.data(), ad->b.data() + m->slice * mat.out * r, mat.out, r);
+    std::copy_n(mat.a, r * mat.in, ad->a.data() + m->slice * r * mat.in);
+    ++ad->blocks;
+  }
+  std::vector<Encoded> tensors;
+  for (const Adapter& ad : adapters) {
+    const TensorMapping& m = *ad.m;
+    const std::string& base = m.theirs.front();
+    if (ad.blocks != std::max(m.slices, 1))
+      return Status::InvalidArgument(path + ": " + base + " is adapted in " + std::to_string(ad.blocks) + " of its " +
+                                     std::to_string(m.slices) + " blocks (llama.cpp adapts all of them or none)");
+    const int64_t r = rank;
+    std::vector<int64_t> a_dims = {ad.in, r}, b_dims = {r, ad.out};
+    if (m.slices > 0) {
+      a_dims.push_back(m.slices);
+      b_dims.push_back(m.slices);
+    }
+    tensors.push_back(encode(base + ".lora_a", quant::kGgmlF32, a_dims, ad.a));
+    tensors.push_back(encode(base + ".lora_b", quant::kGgmlF32, b_dims, ad.b));
   }
   if (tensors.empty()) return Status::InvalidArgument(path + ": the run has no adapters to export");
   GgufMetadata meta;

@@ -44,6 +44,7 @@ class GgufTypeMixture {
   int n_layers_ = 0;
   int n_attn_v_ = 0, i_attn_v_ = 0, i_ffn_down_ = 0;
   bool tied_ = true;
+  bool experts_ = false;  // the model has expert tensors (*_exps)
 };
 
 // The architecture `config` exports as. An imported model's own (`base_architecture`: its GGUF

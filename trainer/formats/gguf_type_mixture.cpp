@@ -9,6 +9,7 @@
 //   - a type whose block does not divide the rows falls back: Q4_K to Q5_0, Q6_K to Q8_0, and a
 //     32-value type to F16.
 #include <algorithm>
+#include <cstdio>
 #include <cctype>
 
 #include "trainer/formats/gguf_export.h"
@@ -85,6 +86,7 @@ GgufTypeMixture::GgufTypeMixture(GgufOutType outtype,
   for (const auto& [name, dims] : tensors) {
     if (contains(name, "attn_v.weight") || contains(name, "attn_qkv.weight")) ++n_attn_v_;
     if (name == "output.weight") tied_ = false;
+    if (contains(name, "_exps.")) experts_ = true;
   }
 }
 
@@ -105,7 +107,11 @@ uint32_t GgufTypeMixture::type_of(const std::string& name, const std::vector<int
     if (q4_k_m && use_more_bits(i_attn_v_, n_attn_v_)) t = q::kGgmlQ6_K;
     ++i_attn_v_;
   } else if (contains(name, "ffn_down")) {
-    if (q4_k_m && use_more_bits(i_ffn_down_, n_layers_)) t = q::kGgmlQ6_K;
+    // With experts a layer has several ffn_down tensors (experts, shared): llama-quantize then
+    // takes the layer from the name.
+    int layer = i_ffn_down_;
+    if (experts_) std::sscanf(name.c_str(), "blk.%d.", &layer);
+    if (q4_k_m && use_more_bits(layer, n_layers_)) t = q::kGgmlQ6_K;
     ++i_ffn_down_;
   }
   // tensor_type_fallback: rows that are not whole blocks of the chosen type.

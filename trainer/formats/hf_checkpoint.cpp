@@ -60,27 +60,30 @@ Result<std::unique_ptr<HfCheckpoint>> HfCheckpoint::open(const std::string& dir)
   return c;
 }
 
-Status HfCheckpoint::read_f32(const std::string& name, float* out, int64_t numel) const {
+Status HfCheckpoint::read_f32(const std::string& name, float* out, int64_t numel, int part, int parts) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) return Status::NotFound(dir_ + ": no tensor " + name);
   const SafetensorsFile::Entry& e = *it->second.entry;
   int64_t n = 1;
   for (int64_t d : e.shape) n *= d;
-  if (n != numel) {
+  if (n != numel * parts || part < 0 || part >= parts) {
     return Status::InvalidArgument(it->second.file->path() + ": " + name + " has " + std::to_string(n) +
-                                   " elements, the model needs " + std::to_string(numel));
+                                   " elements, the model needs " + std::to_string(numel) +
+                                   (parts > 1 ? " x " + std::to_string(parts) : std::string()));
   }
+  const int64_t first = static_cast<int64_t>(part) * numel;
   switch (e.dtype) {
     case DType::kF32:
-      std::memcpy(out, e.data, sizeof(float) * numel);
+      std::memcpy(out, e.data + sizeof(float) * first, sizeof(float) * numel);
       return Status::Ok();
     case DType::kF16:
     case DType::kBF16: {
       const bool f16 = e.dtype == DType::kF16;
+      const uint8_t* src = e.data + 2 * first;
 #pragma omp parallel for schedule(static) if (numel > (1 << 16))
       for (int64_t i = 0; i < numel; ++i) {
         uint16_t h;
-        std::memcpy(&h, e.data + 2 * i, 2);
+        std::memcpy(&h, src + 2 * i, 2);
         out[i] = f16 ? f16_to_f32(h) : bf16_to_f32(h);
       }
       return Status::Ok();

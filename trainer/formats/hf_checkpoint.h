@@ -31,10 +31,11 @@ class HfCheckpoint {
   const std::map<std::string, Tensor>& tensors() const { return tensors_; }
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
 
-  // The tensor `name` as fp32 into `out` (numel floats), which must hold exactly `numel` elements:
-  // NotFound naming the tensor and the directory; InvalidArgument for another element count or a
-  // dtype that is not F32/F16/BF16.
-  common::Status read_f32(const std::string& name, float* out, int64_t numel) const;
+  // The tensor `name` as fp32 into `out` (numel floats), which must hold exactly `numel` elements —
+  // or, with parts > 1, block `part` of `parts` equal consecutive blocks of numel elements (one
+  // expert of a fused expert tensor): NotFound naming the tensor and the directory; InvalidArgument
+  // for another element count or a dtype that is not F32/F16/BF16.
+  common::Status read_f32(const std::string& name, float* out, int64_t numel, int part = 0, int parts = 1) const;
 
   // Drops the resident pages of every shard (after the weights were copied out).
   void release_resident_pages() const;

@@ -8,7 +8,8 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
                 mamba2 (heads of 16 sharing B and C in 2 groups) |
                 lfm2 (short-conv and attention layers of --pattern, e.g. conv,conv,attn,conv,conv,attn) |
                 granitehybrid (Granite-4.0-H dense: Mamba-2 and attention layers of --pattern, e.g.
-                mamba,mamba,mamba,attn,mamba,mamba; no RoPE, the µP multipliers, the fused shared MLP)
+                mamba,mamba,mamba,attn,mamba,mamba; no RoPE, the µP multipliers, the fused shared MLP;
+                with --experts X --top-k K the MoE variant: X experts of width --ff beside the shared MLP)
     --vocab F   copy the tokenizer of a llama.cpp vocabulary file (models/ggml-vocab-*.gguf) into the
                 GGUF; the model's vocabulary is that size (else 64 tokens and no tokenizer)
     --hf-tokenizer DIR   copy DIR/tokenizer.json (and tokenizer_config.json) into the HF directory
@@ -20,6 +21,7 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
                    original context so that the scaling changes many frequencies
     --pattern P    (lfm2, granitehybrid) the layer types, comma-separated conv / attn or mamba / attn
                    (sets the number of layers)
+    --experts X --top-k K   (granitehybrid) the MoE variant (router, X experts, K of them per token)
     --no-permute   write llama's q/k rows unpermuted into the GGUF (a wrong file: the tests show it
                    is caught)
     --gguf-only    write OUT_DIR/model.gguf alone (no HF directory)
@@ -383,17 +385,20 @@ def lfm2(a, rng, vocab):
 
 
 def granitehybrid(a, rng, vocab):
-    """Granite-4.0-H (dense) as transformers names it (GraniteMoeHybridForCausalLM) and llama.cpp's
+    """Granite-4.0-H as transformers names it (GraniteMoeHybridForCausalLM) and llama.cpp's
     converter writes it: Mamba-2 layers as for mamba2 (heads of 16, one group), attention without
     RoPE whose q/k rows are still permuted, the shared MLP's fused input_linear split into ffn_gate
-    (first half of the rows) and ffn_up, head_count_kv 0 for a Mamba layer, the µP multipliers."""
+    (first half of the rows) and ffn_up, head_count_kv 0 for a Mamba layer, the µP multipliers.
+    With experts (the tiny/small MoE variants): block_sparse_moe's router and fused expert tensors
+    (input_linear (X, 2F, D) split into ffn_gate_exps and ffn_up_exps, output_linear as
+    ffn_down_exps), the shared MLP then as ffn_*_shexp."""
     d, ff, H, K = a.d, a.ff, a.heads, a.kv_heads
     kinds = a.pattern.split(",")
     assert all(k in ("mamba", "attn") for k in kinds), kinds
     # One group, as Granite-4.0-H has (llama.cpp's gated norm is per group; transformers' Granite one
     # is over the whole inner width: the two agree only for one group).
     hd, di, n, kc, p_head, groups = d // H, 2 * d, 16, 4, 16, 1
-    heads, cx, L = di // p_head, di + 2 * groups * n, len(kinds)
+    heads, cx, L, X = di // p_head, di + 2 * groups * n, len(kinds), a.experts
     mult = {"embedding_multiplier": 0.3, "attention_multiplier": 0.2, "residual_multiplier": 1.3,
             "logits_scaling": 1.25}
 
@@ -425,12 +430,17 @@ def granitehybrid(a, rng, vocab):
         hf[p + "post_attention_layernorm.weight"] = norm()
         hf[p + "shared_mlp.input_linear.weight"] = mat(2 * ff, d)
         hf[p + "shared_mlp.output_linear.weight"] = mat(d, ff, 3.0)
+        if X:
+            hf[p + "block_sparse_moe.router.layer.weight"] = mat(X, d, 4.0)
+            hf[p + "block_sparse_moe.input_linear.weight"] = np.stack([mat(2 * ff, d) for _ in range(X)])
+            hf[p + "block_sparse_moe.output_linear.weight"] = np.stack([mat(d, ff, 3.0) for _ in range(X)])
     hf["model.norm.weight"] = norm()
     if not a.tied:
         hf["lm_head.weight"] = mat(vocab, d, 8.0)
     config = {
         "architectures": ["GraniteMoeHybridForCausalLM"], "model_type": "granitemoehybrid", "hidden_size": d,
-        "intermediate_size": ff, "shared_intermediate_size": ff, "num_local_experts": 0, "num_experts_per_tok": 0,
+        "intermediate_size": ff, "shared_intermediate_size": ff, "num_local_experts": X,
+        "num_experts_per_tok": a.top_k if X else 0, "router_aux_loss_coef": 0.0,
         "num_hidden_layers": L, "num_attention_heads": H, "num_key_value_heads": K,
         "layer_types": ["mamba" if k == "mamba" else "attention" for k in kinds], "position_embedding_type": "nope",
         "mamba_n_heads": heads, "mamba_d_head": p_head, "mamba_d_state": n, "mamba_n_groups": groups,
@@ -444,6 +454,10 @@ def granitehybrid(a, rng, vocab):
         w.add_context_length(a.ctx)
         w.add_embedding_length(d)
         w.add_feed_forward_length(ff)
+        if X:
+            w.add_expert_count(X)
+            w.add_expert_used_count(a.top_k)
+            w.add_expert_shared_feed_forward_length(ff)
         w.add_block_count(L)
         w.add_head_count(H)
         w.add_head_count_kv([K if k == "attn" else 0 for k in kinds])
@@ -481,9 +495,16 @@ def granitehybrid(a, rng, vocab):
                 w.add_tensor(g + "attn_output.weight", hf[p + "self_attn.o_proj.weight"])
             w.add_tensor(g + "ffn_norm.weight", hf[p + "post_attention_layernorm.weight"])
             gate, up = np.split(hf[p + "shared_mlp.input_linear.weight"], 2, axis=0)
-            w.add_tensor(g + "ffn_gate.weight", np.ascontiguousarray(gate))
-            w.add_tensor(g + "ffn_up.weight", np.ascontiguousarray(up))
-            w.add_tensor(g + "ffn_down.weight", hf[p + "shared_mlp.output_linear.weight"])
+            sh = "_shexp" if X else ""
+            w.add_tensor(g + f"ffn_gate{sh}.weight", np.ascontiguousarray(gate))
+            w.add_tensor(g + f"ffn_up{sh}.weight", np.ascontiguousarray(up))
+            w.add_tensor(g + f"ffn_down{sh}.weight", hf[p + "shared_mlp.output_linear.weight"])
+            if X:
+                w.add_tensor(g + "ffn_gate_inp.weight", hf[p + "block_sparse_moe.router.layer.weight"])
+                gate_e, up_e = np.split(hf[p + "block_sparse_moe.input_linear.weight"], 2, axis=1)
+                w.add_tensor(g + "ffn_gate_exps.weight", np.ascontiguousarray(gate_e))
+                w.add_tensor(g + "ffn_up_exps.weight", np.ascontiguousarray(up_e))
+                w.add_tensor(g + "ffn_down_exps.weight", hf[p + "block_sparse_moe.output_linear.weight"])
         w.add_tensor("output_norm.weight", hf["model.norm.weight"])
         if not a.tied:
             w.add_tensor("output.weight", hf["lm_head.weight"])
@@ -510,6 +531,8 @@ def main():
     ap.add_argument("--ctx", type=int, default=256)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--gguf-only", action="store_true")
+    ap.add_argument("--experts", type=int, default=0)
+    ap.add_argument("--top-k", type=int, default=2)
     a = ap.parse_args()
     if a.pattern is None:
         a.pattern = "mamba,mamba,mamba,attn,mamba,mamba" if a.arch == "granitehybrid" else "conv,conv,attn,conv,conv,attn"
