@@ -198,3 +198,52 @@ arch_check_learned() {
   echo "ok   $2: first step loss $a, final val_loss $b"
   awk -v a="$a" -v b="$b" 'BEGIN { exit !(b < a - 1.0) }' || fail "$2: did not learn ($a -> $b)"
 }
+
+# arch_check_hf_export ARCH: `export --format hf` writes the fixture's own Hugging Face directory back.
+# A run of one step at a learning rate of 1e-9 over the fixture's GGUF (its weights moved by ~1e-9)
+# is exported; every tensor has the fixture's HF name and shape and its values within 1e-6 (fused
+# tensors such as Granite's input_linear assembled from their blocks in order), config.json
+# describes the same model (re-imported: the same config), and the export evaluates to the run's loss.
+arch_check_hf_export() {
+  local arch=$1
+  "$BIN" train --base "$m/model.gguf" --mode full --steps 1 --lr 1e-9 --data "$work/text.txt" --batch 1 --seq 32 \
+    --threads 2 --thermal none --out "$work/still" 2> "$work/still.log" || fail "the one-step $arch run failed"
+  "$BIN" export "$work/still" --format hf --out "$work/still_hf" > "$work/still_export.log" 2>&1 ||
+    fail "export --format hf of the $arch run: $(tail -2 "$work/still_export.log")"
+  $PY - "$work/still_hf" "$m/hf" "$NS_SOURCE_DIR/tests/reference" <<'PYEOF' || fail "the $arch HF export differs from the fixture"
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[3])
+import st_io
+ours, want = st_io.read(sys.argv[1] + "/model.safetensors"), st_io.read(sys.argv[2] + "/model.safetensors")
+assert set(ours) == set(want), sorted(set(ours) ^ set(want))
+for k, v in want.items():
+    assert ours[k].shape == v.shape, (k, ours[k].shape, v.shape)
+worst, name = max((float(np.abs(ours[k] - v).max()), k) for k, v in want.items())
+assert worst < 1e-6, (name, worst)
+config = json.load(open(sys.argv[1] + "/config.json"))
+print(f"ok   export --format hf: {len(want)} tensors with the fixture's names and shapes, values within "
+      f"{worst:.1e} ({name}); model_type {config['model_type']}")
+PYEOF
+  "$BIN" inspect "$work/still_hf" --json > "$work/still_hf.json" || fail "inspect of the $arch HF export"
+  "$BIN" inspect "$m/hf" --json > "$work/fixture_hf.json" || fail "inspect of the $arch fixture's HF directory"
+  # (but for its name, the directory's, and the MoE aux loss weight: a training setting the GGUF the
+  # run started from does not carry)
+  [ "$(field "$work/still_hf.json" "['config']" | grep -Ev "aux_loss_weight|^ *name = ")" = \
+    "$(field "$work/fixture_hf.json" "['config']" | grep -Ev "aux_loss_weight|^ *name = ")" ] ||
+    fail "the $arch HF export's config.json reads as another model: $(field "$work/still_hf.json" "['config']")"
+  # The run's tokenizer is the GGUF's, which an HF directory cannot hold: the export says to add the
+  # HF tokenizer files, as a user would.
+  cp "$m/hf/tokenizer.json" "$m/hf/tokenizer_config.json" "$work/still_hf/"
+  "$BIN" eval "$work/still" --data "$work/held.txt" --seq 64 --json > "$work/still_eval.json" 2>/dev/null &&
+    "$BIN" eval "$work/still_hf" --data "$work/held.txt" --seq 64 --json > "$work/still_hf_eval.json" 2>/dev/null ||
+    fail "eval of the $arch run or its HF export"
+  $PY - "$work/still_eval.json" "$work/still_hf_eval.json" <<'PYEOF' || fail "the $arch HF export scores differently"
+import json, sys
+a, b = (json.load(open(p))["loss"] for p in sys.argv[1:3])
+rel = abs(a - b) / abs(a)
+print(f"ok   export --format hf re-imported: loss {b:.6f}, the run {a:.6f} (relative difference {rel:.1e}); "
+      f"config.json reads as the same model")
+assert rel < 1e-5, rel
+PYEOF
+}

@@ -33,4 +33,6 @@ assert shapes["blk.1.ffn_down_exps.weight.lora_a"] == [64, 8, 4], shapes["blk.1.
 print(f"ok   expert adapters: blk.0.ffn_gate_exps lora_a {a}, lora_b {b} (ggml order)")
 PYEOF
 
+arch_check_hf_export granitehybrid
+
 echo "PASS granitehybrid_moe_test"

@@ -60,4 +60,6 @@ print(f"ok   the input_linear/output_linear/in_proj adapter over the F32 GGUF in
 assert rel < 1e-4, rel
 PYEOF
 
+arch_check_hf_export granitehybrid
+
 echo "PASS granitehybrid_test"

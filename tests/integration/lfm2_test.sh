@@ -53,4 +53,6 @@ rel = abs(run["loss"] - hf["loss"]) / run["loss"]
 print(f"ok   export --format hf: re-imported loss {hf['loss']:.6f}, the run's {run['loss']:.6f} (relative {rel:.1e})")
 assert rel < 1e-6, rel
 PYEOF
+arch_check_hf_export lfm2
+
 echo "PASS lfm2_test"

@@ -20,4 +20,6 @@ arch_check_skip_unless_ready
 export ARCH_CHECK_EVAL_BYTES=700 ARCH_CHECK_HELD_BYTES=700
 arch_check mamba2 "block = 'mamba2'|repeat = 4|d_inner = 128|head_dim = 16|d_state = 16|n_groups = 2|tied_embedding = true" \
   "4 mamba2 blocks, d_inner 128, heads of 16, state 16, 2 groups" --layers 4 --d 64
+arch_check_hf_export mamba2
+
 echo "PASS mamba2_test"

@@ -74,12 +74,7 @@ HfLayout hf_layout_of(const ModelConfig& config, const Architecture* arch, const
   for (const TensorSpec& s : *specs)
     if (s.role == TensorRole::kWeight) weights.insert(s.name);
   for (const TensorMapping& m : arch->hf_tensors(config)) {
-    if (m.slices > 0) {
-      out.hf_names.clear();
-      out.why_not = who + ": its " + m.ours + " is part of the fused " + m.theirs.front() +
-                    ", which is not written yet";
-      return out;
-    }
+    if (m.slices > 0) out.fused[m.ours] = m;
     if (!weights.count(m.ours) || m.theirs.empty()) {
       out.why_not = who + ": the " + out.model_type + " layout names " + m.ours + ", which the model does not have";
       return out;

@@ -23,6 +23,9 @@ struct HfLayout {
   bool imported = false;               // the config came from this architecture (not a nightshift preset)
   std::map<std::string, std::string>
       hf_names;         // every weight: "blocks.0.attn.q.weight" -> "model.layers.0.self_attn.q_proj.weight"
+  // Weights that are a row block of a fused HF tensor (Granite's input_linear holds gate and up;
+  // block_sparse_moe.input_linear every expert's): their mapping, with slice, slices and whole.
+  std::map<std::string, TensorMapping> fused;
   std::string why_not;  // set when arch is null
 };
 

@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
 #include "common/float_text.h"
 #include "trainer/formats/safetensors.h"
+#include "trainer/layers/mamba2_block.h"
 
 namespace trainer {
 
@@ -53,6 +55,8 @@ const char* hf_class_of(const std::string& model_type) {
   if (model_type == "qwen3") return "Qwen3ForCausalLM";
   if (model_type == "mamba") return "MambaForCausalLM";
   if (model_type == "lfm2") return "Lfm2ForCausalLM";
+  if (model_type == "mamba2") return "Mamba2ForCausalLM";
+  if (model_type == "granitemoehybrid") return "GraniteMoeHybridForCausalLM";
   return nullptr;
 }
 
@@ -135,10 +139,85 @@ void set_lfm2_keys(const ModelConfig& c, json& j) {
   if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
 }
 
-// Our weights' shapes in HF's: mamba's and lfm2's depthwise conv weights are (Di, 1, K) there, (Di, K) here.
+// transformers' Mamba2Config.
+void set_mamba2_keys(const ModelConfig& c, json& j) {
+  const Mamba2Dims d = mamba2_dims(c, 1, 1);
+  j["hidden_size"] = c.d_model;
+  j["num_hidden_layers"] = c.blocks.size();
+  j["num_heads"] = d.H;
+  j["head_dim"] = d.P;
+  j["expand"] = d.Di / c.d_model;
+  j["n_groups"] = d.G;
+  j["state_size"] = d.N;
+  j["conv_kernel"] = d.K;
+  j["chunk_size"] = c.mamba2.chunk;
+  j["layer_norm_epsilon"] = common::float_as_decimal(c.norm_eps);
+  j["rms_norm"] = true;
+  j["use_bias"] = false;
+  j["use_conv_bias"] = true;
+  j["vocab_size"] = c.vocab_size;
+  j["pad_vocab_size_multiple"] = 1;
+  j["tie_word_embeddings"] = c.tied_embedding;
+  if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
+}
+
+// transformers' GraniteMoeHybridConfig: layer_types, the mamba_* keys, the µP multipliers, and the
+// experts beside the shared MLP when the blocks have them.
+void set_granite_hybrid_keys(const ModelConfig& c, json& j) {
+  json types = json::array();
+  for (const BlockSpec& b : c.blocks) types.push_back(b.layers.front() == LayerKind::kMamba2 ? "mamba" : "attention");
+  const bool moe = c.has_layer(LayerKind::kMoe);
+  j["layer_types"] = types;
+  j["hidden_size"] = c.d_model;
+  j["num_hidden_layers"] = c.blocks.size();
+  j["num_attention_heads"] = c.attn.n_heads;
+  j["num_key_value_heads"] = c.kv_heads();
+  j["intermediate_size"] = moe ? c.expert_dim() : c.ff_dim();
+  j["shared_intermediate_size"] = moe ? (c.moe.shared_expert ? c.shared_dim() : 0) : c.ff_dim();
+  j["num_local_experts"] = moe ? c.moe.n_experts : 0;
+  j["num_experts_per_tok"] = moe ? c.moe.top_k : 0;
+  if (moe) j["router_aux_loss_coef"] = common::float_as_decimal(c.moe.aux_loss_weight);
+  j["position_embedding_type"] = c.attn.rope ? "rope" : "nope";
+  j["rope_theta"] = common::float_as_decimal(c.attn.rope_theta);
+  j["rope_scaling"] = nullptr;
+  j["attention_bias"] = false;
+  j["hidden_act"] = "silu";
+  j["rms_norm_eps"] = common::float_as_decimal(c.norm_eps);
+  // transformers scales q·k by attention_multiplier itself; nightshift's 0 means 1/sqrt(head_dim).
+  const float score = c.attn.score_scale > 0 ? c.attn.score_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
+  j["attention_multiplier"] = common::float_as_decimal(score);
+  j["embedding_multiplier"] = common::float_as_decimal(c.embedding_scale);
+  j["residual_multiplier"] = common::float_as_decimal(c.residual_scale);
+  j["logits_scaling"] = common::float_as_decimal(c.logit_scale);
+  if (c.has_layer(LayerKind::kMamba2)) {
+    const Mamba2Dims d = mamba2_dims(c, 1, 1);
+    j["mamba_n_heads"] = d.H;
+    j["mamba_d_head"] = d.P;
+    j["mamba_d_state"] = d.N;
+    j["mamba_n_groups"] = d.G;
+    j["mamba_d_conv"] = d.K;
+    j["mamba_expand"] = d.Di / c.d_model;
+    if (!j.contains("mamba_chunk_size")) j["mamba_chunk_size"] = 256;
+    j["mamba_conv_bias"] = true;
+    j["mamba_proj_bias"] = false;
+  }
+  j["vocab_size"] = c.vocab_size;
+  j["tie_word_embeddings"] = c.tied_embedding;
+  if (!j.contains("max_position_embeddings")) j["max_position_embeddings"] = 2048;
+  if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
+}
+
+// Our weights' shapes in HF's: the depthwise conv weights of mamba, mamba2, Granite and lfm2 are
+// (Di, 1, K) there, (Di, K) here; Mamba-2's grouped norm scale is (Di) there, (G, Di/G) here, and
+// its A_log and D (H) there, (H, 1) here.
 std::vector<int64_t> hf_shape(const std::string& hf_name, const std::vector<int64_t>& shape) {
-  if (hf_name.ends_with("mixer.conv1d.weight") && shape.size() == 2) return {shape[0], 1, shape[1]};
-  if (hf_name.ends_with("conv.conv.weight") && shape.size() == 2) return {shape[0], 1, shape[1]};
+  if ((hf_name.ends_with("mixer.conv1d.weight") || hf_name.ends_with("mamba.conv1d.weight") ||
+       hf_name.ends_with("conv.conv.weight")) &&
+      shape.size() == 2)
+    return {shape[0], 1, shape[1]};
+  if ((hf_name.ends_with("mixer.norm.weight") || hf_name.ends_with("mamba.norm.weight")) && shape.size() == 2)
+    return {shape[0] * shape[1]};
+  if ((hf_name.ends_with(".A_log") || hf_name.ends_with(".D")) && shape.size() == 2 && shape[1] == 1) return {shape[0]};
   return shape;
 }
 
@@ -173,6 +252,10 @@ Result<std::string> hf_config_json(const ModelConfig& config, const HfLayout& la
     j["architectures"] = {cls};
   if (layout.model_type == "mamba")
     set_mamba_keys(config, j);
+  else if (layout.model_type == "mamba2")
+    set_mamba2_keys(config, j);
+  else if (layout.model_type == "granitemoehybrid")
+    set_granite_hybrid_keys(config, j);
   else if (layout.model_type == "lfm2")
     set_lfm2_keys(config, j);
   else
@@ -196,9 +279,12 @@ Status write_hf_model_dir(const std::string& dir, const Model& model, const HfLa
   if (exists && !fs::is_empty(target, ec) && !options.replace)
     return Status::InvalidArgument(dir + ": already exists and is not empty (use --force to replace it)");
 
-  // The tensors by HF name, in the model's order, split into shards.
+  // The tensors by HF name, in the model's order, split into shards. A fused tensor is assembled
+  // from its blocks (in place of its first block) in a buffer of its own.
   const TensorStore& store = model.tensors();
   std::vector<TensorRef> refs;
+  std::map<std::string, std::vector<float>> fused;  // by HF name; nodes stay put while refs point in
+  std::map<std::string, int> fused_blocks;
   for (size_t i = 0; i < store.specs().size(); ++i) {
     const TensorSpec& s = store.specs()[i];
     if (s.role != TensorRole::kWeight) continue;
@@ -206,8 +292,31 @@ Status write_hf_model_dir(const std::string& dir, const Model& model, const HfLa
     auto it = layout.hf_names.find(s.name);
     if (it == layout.hf_names.end())
       return Status::InvalidArgument(dir + ": weight " + s.name + " has no Hugging Face name");
-    refs.push_back({it->second, DType::kF32, hf_shape(it->second, s.shape), store.data(i), s.bytes});
+    auto part = layout.fused.find(s.name);
+    if (part == layout.fused.end()) {
+      refs.push_back({it->second, DType::kF32, hf_shape(it->second, s.shape), store.data(i), s.bytes});
+      continue;
+    }
+    const TensorMapping& m = part->second;
+    const size_t n = s.bytes / sizeof(float);
+    auto [buf, first] = fused.try_emplace(it->second, n * static_cast<size_t>(m.slices));
+    if (first) {
+      std::vector<int64_t> shape = m.whole;
+      if (shape.empty()) {
+        shape = s.shape;
+        shape.front() *= m.slices;
+      }
+      refs.push_back({it->second, DType::kF32, shape, buf->second.data(), buf->second.size() * sizeof(float)});
+    }
+    if (buf->second.size() != n * static_cast<size_t>(m.slices))
+      return Status::Internal(it->second + ": blocks of different sizes");
+    std::memcpy(buf->second.data() + n * static_cast<size_t>(m.slice), store.data(i), s.bytes);
+    ++fused_blocks[it->second];
   }
+  for (const auto& [ours, m] : layout.fused)
+    if (fused_blocks[m.theirs.front()] != m.slices)
+      return Status::InvalidArgument(dir + ": the model has " + std::to_string(fused_blocks[m.theirs.front()]) +
+                                     " of the " + std::to_string(m.slices) + " blocks of " + m.theirs.front());
   std::vector<std::vector<TensorRef>> shards(1);
   uint64_t in_shard = 0, total = 0;
   for (const TensorRef& r : refs) {
