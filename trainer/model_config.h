@@ -50,6 +50,7 @@ struct SsmConfig {
   int d_state = 16;         // N
   int d_conv = 4;           // K, causal depthwise conv width
   int dt_rank = 0;          // R; 0 = ceil(d_model / 16)
+  bool dt_bc_norm = false;  // RMSNorm (with weights, eps = norm_eps) on x_proj's dt, B and C parts (Jamba)
 };
 
 struct ConvConfig {
@@ -72,6 +73,8 @@ struct MoeConfig {
   bool shared_expert = true;
   int d_shared = 0;         // width of the shared expert; 0 = d_expert
   float aux_loss_weight = 0.01f;  // Switch-style load-balancing loss weight
+  bool renormalize = true;  // the top-k gates divided by their sum (Mixtral, Granite); false: the plain
+                            // softmax probabilities (Jamba)
 };
 
 struct ModelConfig {

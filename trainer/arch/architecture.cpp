@@ -16,11 +16,12 @@ extern const Architecture kQwen3Architecture;  // arch/qwen.cpp
 extern const Architecture kLfm2Architecture;   // arch/lfm2.cpp
 extern const Architecture kMamba2Architecture; // arch/mamba2.cpp
 extern const Architecture kGraniteHybridArchitecture;  // arch/granite_hybrid.cpp
+extern const Architecture kJambaArchitecture;  // arch/jamba.cpp
 
 namespace {
 const Architecture* const kArchitectures[] = {&kLlamaArchitecture, &kQwen2Architecture, &kQwen3Architecture,
                                               &kMambaArchitecture, &kLfm2Architecture, &kMamba2Architecture,
-                                              &kGraniteHybridArchitecture};
+                                              &kGraniteHybridArchitecture, &kJambaArchitecture};
 }  // namespace
 
 std::span<const Architecture* const> architectures() { return kArchitectures; }

@@ -103,6 +103,21 @@ GgufMetadata arch_metadata(const GgufModelInfo& info) {
     m.emplace_back(a + ".residual_scale", GgufValue::f32(c.residual_scale));
     m.emplace_back(a + ".logit_scale", GgufValue::f32(c.logit_scale));
     m.emplace_back(a + ".attention.scale", GgufValue::f32(c.attn.score_scale));  // 0: 1/sqrt(head_dim)
+  } else if (a == "jamba") {  // as llama.cpp's converter writes Jamba
+    std::vector<int64_t> kv;  // per layer, 0 for a Mamba layer
+    for (const BlockSpec& b : c.blocks) kv.push_back(b.layers.front() == LayerKind::kSsm ? 0 : c.kv_heads());
+    put_u32(m, a + ".feed_forward_length", c.has_layer(LayerKind::kMlp) ? c.ff_dim() : c.expert_dim());
+    put_u32(m, a + ".attention.head_count", c.attn.n_heads);
+    m.emplace_back(a + ".attention.head_count_kv", GgufValue::int_array(formats::GgufType::kU32, kv));
+    put_u32(m, a + ".ssm.conv_kernel", c.ssm.d_conv);
+    put_u32(m, a + ".ssm.inner_size", c.inner_dim());
+    put_u32(m, a + ".ssm.state_size", c.ssm.d_state);
+    put_u32(m, a + ".ssm.time_step_rank", c.dt_rank());
+    m.emplace_back(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
+    if (c.has_layer(LayerKind::kMoe)) {
+      put_u32(m, a + ".expert_count", c.moe.n_experts);
+      put_u32(m, a + ".expert_used_count", c.moe.top_k);
+    }
   } else if (a == "mamba2") {  // llama.cpp reads the number of heads from ssm.time_step_rank
     const Mamba2Dims d = mamba2_dims(c, 1, 1);
     put_u32(m, a + ".feed_forward_length", 0);
@@ -231,6 +246,25 @@ Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const
     if (c.has_layer(LayerKind::kMamba2) && mamba2_dims(c, 1, 1).Di != 2 * c.d_model)
       return refuse("llama.cpp's granitehybrid needs the Mamba-2 inner width 2 x d_model");
     return by_name("granitehybrid");
+  }
+  if (c.ssm.dt_bc_norm || (named != nullptr && std::string(named->name) == "jamba")) {
+    // Every block a Mamba-1 (with the dt/B/C norms) or attention mixer, then an MLP or experts.
+    for (const BlockSpec& b : c.blocks) {
+      if (b.layers.size() != 2 || (b.layers[0] != LayerKind::kSsm && b.layers[0] != LayerKind::kAttn) ||
+          (b.layers[1] != LayerKind::kMlp && b.layers[1] != LayerKind::kMoe))
+        return refuse("llama.cpp's jamba architecture needs every block ssm or attn, then mlp or moe");
+    }
+    if (!c.ssm.dt_bc_norm || c.inner_dim() != 2 * c.d_model)
+      return refuse("llama.cpp's jamba has the dt/B/C norms (ssm.dt_bc_norm) and an inner width of 2 x d_model");
+    if (c.has_layer(LayerKind::kAttn) && (c.attn.rope || c.attn.qk_norm || c.attn.qkv_bias || c.attn.window > 0 ||
+                                          c.attn.score_scale > 0 || c.head_dim() * c.attn.n_heads != c.d_model))
+      return refuse("jamba attention has no RoPE, q/k norms, biases, sliding window or score scale");
+    if (c.has_layer(LayerKind::kMoe) &&
+        (c.moe.renormalize || c.moe.shared_expert || (c.has_layer(LayerKind::kMlp) && c.expert_dim() != c.ff_dim())))
+      return refuse("jamba's experts have plain softmax gates, no shared expert and the MLP's width");
+    if (c.embedding_scale != 1.0f || c.residual_scale != 1.0f || c.logit_scale != 1.0f)
+      return refuse("jamba has no µP multipliers");
+    return by_name("jamba");
   }
   if (c.embedding_scale != 1.0f || c.residual_scale != 1.0f || c.logit_scale != 1.0f || c.attn.score_scale > 0 ||
       !c.attn.rope)

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
@@ -57,6 +58,7 @@ const char* hf_class_of(const std::string& model_type) {
   if (model_type == "lfm2") return "Lfm2ForCausalLM";
   if (model_type == "mamba2") return "Mamba2ForCausalLM";
   if (model_type == "granitemoehybrid") return "GraniteMoeHybridForCausalLM";
+  if (model_type == "jamba") return "JambaForCausalLM";
   return nullptr;
 }
 
@@ -207,6 +209,68 @@ void set_granite_hybrid_keys(const ModelConfig& c, json& j) {
   if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
 }
 
+// The period and offset that give exactly the layers where `has` is true (i % period == offset),
+// smallest period first; nullopt when none does.
+std::optional<std::pair<int, int>> period_offset(const std::vector<bool>& has) {
+  const int L = static_cast<int>(has.size());
+  for (int p = 1; p <= L; ++p)
+    for (int o = 0; o < p; ++o) {
+      bool same = true;
+      for (int i = 0; i < L && same; ++i) same = has[static_cast<size_t>(i)] == (i % p == o);
+      if (same) return std::make_pair(p, o);
+    }
+  return std::nullopt;
+}
+
+// transformers' JambaConfig: the layer kinds as attn_/expert_layer_period and offset (what it reads;
+// the lists layers_block_type / layers_num_experts, which only nightshift reads, when no period does).
+void set_jamba_keys(const ModelConfig& c, json& j) {
+  std::vector<bool> attn, moe;
+  json types = json::array(), experts = json::array();
+  for (const BlockSpec& b : c.blocks) {
+    attn.push_back(b.layers.front() == LayerKind::kAttn);
+    moe.push_back(b.layers.back() == LayerKind::kMoe);
+    types.push_back(attn.back() ? "attention" : "mamba");
+    experts.push_back(moe.back() ? c.moe.n_experts : 1);
+  }
+  for (const char* k : {"attn_layer_period", "attn_layer_offset", "expert_layer_period", "expert_layer_offset",
+                        "layers_block_type", "layers_num_experts"})
+    j.erase(k);
+  if (auto po = period_offset(attn)) {
+    j["attn_layer_period"] = po->first;
+    j["attn_layer_offset"] = po->second;
+  } else {
+    j["layers_block_type"] = types;
+  }
+  if (auto po = period_offset(moe)) {
+    j["expert_layer_period"] = po->first;
+    j["expert_layer_offset"] = po->second;
+  } else {
+    j["layers_num_experts"] = experts;
+  }
+  const bool has_moe = c.has_layer(LayerKind::kMoe);
+  j["hidden_size"] = c.d_model;
+  j["intermediate_size"] = c.has_layer(LayerKind::kMlp) ? c.ff_dim() : c.expert_dim();
+  j["num_hidden_layers"] = c.blocks.size();
+  j["num_attention_heads"] = c.attn.n_heads;
+  j["num_key_value_heads"] = c.kv_heads();
+  j["num_experts"] = has_moe ? c.moe.n_experts : 1;
+  j["num_experts_per_tok"] = has_moe ? c.moe.top_k : 1;
+  if (has_moe) j["router_aux_loss_coef"] = common::float_as_decimal(c.moe.aux_loss_weight);
+  j["mamba_d_state"] = c.ssm.d_state;
+  j["mamba_d_conv"] = c.ssm.d_conv;
+  j["mamba_expand"] = c.ssm.expand;
+  j["mamba_dt_rank"] = c.dt_rank();
+  j["mamba_conv_bias"] = true;
+  j["mamba_proj_bias"] = false;
+  j["hidden_act"] = "silu";
+  j["rms_norm_eps"] = common::float_as_decimal(c.norm_eps);
+  j["vocab_size"] = c.vocab_size;
+  j["tie_word_embeddings"] = c.tied_embedding;
+  if (!j.contains("max_position_embeddings")) j["max_position_embeddings"] = 2048;
+  if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
+}
+
 // Our weights' shapes in HF's: the depthwise conv weights of mamba, mamba2, Granite and lfm2 are
 // (Di, 1, K) there, (Di, K) here; Mamba-2's grouped norm scale is (Di) there, (G, Di/G) here, and
 // its A_log and D (H) there, (H, 1) here.
@@ -256,6 +320,8 @@ Result<std::string> hf_config_json(const ModelConfig& config, const HfLayout& la
     set_mamba2_keys(config, j);
   else if (layout.model_type == "granitemoehybrid")
     set_granite_hybrid_keys(config, j);
+  else if (layout.model_type == "jamba")
+    set_jamba_keys(config, j);
   else if (layout.model_type == "lfm2")
     set_lfm2_keys(config, j);
   else

@@ -71,6 +71,7 @@ MoeDims moe_dims(const ModelConfig& c, int tokens) {
   d.k = c.moe.top_k;
   d.Fe = c.expert_dim();
   d.Fs = c.moe.shared_expert ? c.shared_dim() : 0;
+  d.renormalize = c.moe.renormalize;
   return d;
 }
 

@@ -19,6 +19,7 @@ struct ModelConfig;
 
 struct MoeDims {
   int M = 0, D = 0, X = 0, k = 0, Fe = 0, Fs = 0;
+  bool renormalize = true;  // gates = top-k probabilities / their sum; false: the probabilities
   int assignments() const { return M * k; }
 };
 MoeDims moe_dims(const ModelConfig& config, int tokens);
@@ -54,7 +55,7 @@ MoeWeights moe_weights_plain(const MoeParams& w, const MoeParams* grad, const Mo
 struct MoeActivations {
   float* probs = nullptr;         // (M, X) router softmax
   std::int32_t* topk = nullptr;   // (M, k) chosen experts, by decreasing probability
-  float* gates = nullptr;         // (M, k) renormalised gate of each choice
+  float* gates = nullptr;         // (M, k) gate of each choice (renormalised unless !renormalize)
   std::int32_t* slot_row = nullptr;   // (M, k) assignment row of each choice
   std::int32_t* row_token = nullptr;  // (M·k) token of each assignment row
   std::int32_t* offset = nullptr;     // (X+1) first assignment row of each expert

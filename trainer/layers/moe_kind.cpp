@@ -20,6 +20,7 @@ constexpr ConfigKey kKeys[] = {
     {"shared_expert", ConfigKeyType::kBool, [](ModelConfig& c) -> void* { return &c.moe.shared_expert; }},
     {"d_shared", ConfigKeyType::kInt, [](ModelConfig& c) -> void* { return &c.moe.d_shared; }},
     {"aux_loss_weight", ConfigKeyType::kFloat, [](ModelConfig& c) -> void* { return &c.moe.aux_loss_weight; }},
+    {"renormalize", ConfigKeyType::kBool, [](ModelConfig& c) -> void* { return &c.moe.renormalize; }},
 };
 
 common::Status validate(const ModelConfig& c, const std::string& source) {

@@ -43,7 +43,8 @@ void moe_route(const MoeActivations& a, const MoeDims& d) {
       g[j] = p[best];
       gsum += p[best];
     }
-    for (int j = 0; j < k; ++j) g[j] /= gsum;
+    if (d.renormalize)
+      for (int j = 0; j < k; ++j) g[j] /= gsum;
   }
   // Group assignments by expert (counting sort, stable in token order).
   std::int32_t* off = a.offset;
@@ -129,7 +130,11 @@ void moe_route_backward(float aux_grad, const MoeActivations& a, const MoeScratc
       S += p[top[j]];
       dot += s.dgates[m * k + j] * a.gates[m * k + j];
     }
-    for (int j = 0; j < k; ++j) dp[top[j]] += (s.dgates[m * k + j] - dot) / S;
+    if (d.renormalize) {
+      for (int j = 0; j < k; ++j) dp[top[j]] += (s.dgates[m * k + j] - dot) / S;
+    } else {  // gates are the probabilities themselves
+      for (int j = 0; j < k; ++j) dp[top[j]] += s.dgates[m * k + j];
+    }
     for (int e = 0; e < X; ++e) {
       const float f = static_cast<float>(a.offset[e + 1] - a.offset[e]) / (static_cast<float>(M) * k);
       dp[e] += aux_grad * X * f / M;

@@ -13,7 +13,8 @@ namespace trainer {
 
 // Routing. On entry a.probs (M, X) holds the router logits; on return it holds their softmax (in
 // place), a.topk (M, k) the k most probable experts of each token by decreasing probability (ties
-// to the lower expert index), a.gates (M, k) their probabilities divided by the sum of the k, and
+// to the lower expert index), a.gates (M, k) their probabilities divided by the sum of the k (or the
+// probabilities themselves when !d.renormalize, as Jamba), and
 // the grouping: a.offset (X+1) with expert e owning rows [offset[e], offset[e+1]), a.row_token
 // (M·k) the token of each row, a.slot_row (M, k) the row of each choice. Rows of one expert are in
 // increasing token order (counting sort, serial). Requires 1 <= k <= X.
@@ -36,7 +37,7 @@ void moe_combine_backward(const float* dout, const MoeActivations& a, const MoeS
 
 // Backward of moe_route given s.dgates (M, k) and aux_grad = dL/d(aux): overwrites s.dprobs (M, X)
 // with dL/d(logits). Through the renormalisation g_j = p_j / S (S = Σ over the k chosen p):
-// dp_j = (dg_j − Σ_i dg_i·g_i) / S; the aux loss adds aux_grad·X·f_e/M to every dp[m, e] (f_e held
+// dp_j = (dg_j − Σ_i dg_i·g_i) / S (without it, dp_j = dg_j); the aux loss adds aux_grad·X·f_e/M to every dp[m, e] (f_e held
 // constant); then the softmax backward dz = p ⊙ (dp − <p, dp>). The choice of experts is constant.
 void moe_route_backward(float aux_grad, const MoeActivations& a, const MoeScratch& s, const MoeDims& d);
 

@@ -43,11 +43,17 @@ class SsmLayer final : public Layer {
     add("A_log", {Di, N}, W, TensorInit::kCustom, false, false);
     add("D", {Di}, W, TensorInit::kOnes, false, false);
     add("out_proj.weight", {D, Di}, W, TensorInit::kNormal, true, true);
-    // Activations (B, T, width), in ssm_block.h order.
+    if (d_.dbc_norm) {  // Jamba: the weights of the dt, B and C norms
+      add("dt_norm.weight", {R}, W, TensorInit::kOnes, false, false);
+      add("b_norm.weight", {N}, W, TensorInit::kOnes, false, false);
+      add("c_norm.weight", {N}, W, TensorInit::kOnes, false, false);
+    }
+    // Activations (B, T, width), in ssm_block.h order (dbc_raw only with the norms).
     SsmBufferSpec acts[kSsmActivationCount];
     ssm_activation_specs(d_, acts);
     for (const SsmBufferSpec& a : acts)
-      add(a.name, {B, T, static_cast<int64_t>(a.floats) / (B * T)}, TensorRole::kActivation, none, false, false);
+      if (a.floats > 0)
+        add(a.name, {B, T, static_cast<int64_t>(a.floats) / (B * T)}, TensorRole::kActivation, none, false, false);
     if (training_) {
       SsmBufferSpec scratch[kSsmScratchCount];
       ssm_scratch_specs(d_, scratch);
@@ -83,6 +89,15 @@ class SsmLayer final : public Layer {
     act_.dt = t.f32("dt");
     act_.y = t.f32("y");
     act_.gated = t.f32("gated");
+    if (d_.dbc_norm) {
+      act_.dbc_raw = t.f32("dbc_raw");
+      w_.dt_norm = t.f32("dt_norm.weight");
+      w_.b_norm = t.f32("b_norm.weight");
+      w_.c_norm = t.f32("c_norm.weight");
+      w_.ddt_norm = t.grad("dt_norm.weight");
+      w_.db_norm = t.grad("b_norm.weight");
+      w_.dc_norm = t.grad("c_norm.weight");
+    }
     if (training_) {
       scratch_.dgated = t.f32("dgated");
       scratch_.dxz = t.f32("dxz");

@@ -25,6 +25,66 @@ std::size_t point_all(float** fields[], const SsmBufferSpec* specs, int n, float
   return used;
 }
 
+// Jamba's norms of x_proj's output: each row's dt (R), B (N) and C (N) parts RMS-normalized with
+// their own weights, raw -> out.
+struct DbcNorm {
+  const float* w[3];
+  float* dw[3];
+  int off[3], len[3];
+};
+DbcNorm dbc_norm_parts(const SsmWeights& w, const SsmDims& d) {
+  return {{w.dt_norm, w.b_norm, w.c_norm}, {w.ddt_norm, w.db_norm, w.dc_norm}, {0, d.R, d.R + d.N}, {d.R, d.N, d.N}};
+}
+
+float rstd_of(const float* x, int n, float eps) {
+  double ss = 0;
+  for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  return static_cast<float>(1.0 / std::sqrt(ss / n + eps));
+}
+
+void dbc_norm_forward(float* out, const float* raw, const SsmWeights& w, const SsmDims& d) {
+  const DbcNorm p = dbc_norm_parts(w, d);
+  const int W = d.dbc_width();
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < d.rows(); ++r) {
+    for (int k = 0; k < 3; ++k) {
+      const float* x = raw + static_cast<std::size_t>(r) * W + p.off[k];
+      float* y = out + static_cast<std::size_t>(r) * W + p.off[k];
+      const float s = rstd_of(x, p.len[k], d.eps);
+      for (int i = 0; i < p.len[k]; ++i) y[i] = x[i] * s * p.w[k][i];
+    }
+  }
+}
+
+// g (M, R+2N): the gradient of the normalized parts on entry, of the raw ones on return; the norm
+// weights' gradients accumulate (serially: they are short).
+void dbc_norm_backward(float* g, const float* raw, const SsmWeights& w, const SsmDims& d) {
+  const DbcNorm p = dbc_norm_parts(w, d);
+  const int W = d.dbc_width();
+  for (int k = 0; k < 3; ++k) {
+    if (p.dw[k] == nullptr) continue;
+    for (int r = 0; r < d.rows(); ++r) {
+      const float* x = raw + static_cast<std::size_t>(r) * W + p.off[k];
+      const float* gy = g + static_cast<std::size_t>(r) * W + p.off[k];
+      const float s = rstd_of(x, p.len[k], d.eps);
+      for (int i = 0; i < p.len[k]; ++i) p.dw[k][i] += gy[i] * x[i] * s;
+    }
+  }
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < d.rows(); ++r) {
+    for (int k = 0; k < 3; ++k) {
+      const float* x = raw + static_cast<std::size_t>(r) * W + p.off[k];
+      float* gx = g + static_cast<std::size_t>(r) * W + p.off[k];
+      const int n = p.len[k];
+      const float s = rstd_of(x, n, d.eps);
+      double dot = 0;  // Σ x·w·g
+      for (int i = 0; i < n; ++i) dot += static_cast<double>(x[i]) * p.w[k][i] * gx[i];
+      const float c = static_cast<float>(dot / n) * s * s * s;
+      for (int i = 0; i < n; ++i) gx[i] = s * p.w[k][i] * gx[i] - c * x[i];
+    }
+  }
+}
+
 }  // namespace
 
 SsmDims ssm_dims(const ModelConfig& c, int B, int T) {
@@ -36,6 +96,8 @@ SsmDims ssm_dims(const ModelConfig& c, int B, int T) {
   d.N = c.ssm.d_state;
   d.R = c.dt_rank();
   d.K = c.ssm.d_conv;
+  d.dbc_norm = c.ssm.dt_bc_norm;
+  d.eps = c.norm_eps;
   return d;
 }
 
@@ -62,6 +124,7 @@ void ssm_activation_specs(const SsmDims& d, SsmBufferSpec out[kSsmActivationCoun
   out[5] = {"dt", M * Di};
   out[6] = {"y", M * Di};
   out[7] = {"gated", M * Di};
+  out[8] = {"dbc_raw", d.dbc_norm ? M * d.dbc_width() : 0};
 }
 
 void ssm_scratch_specs(const SsmDims& d, SsmBufferSpec out[kSsmScratchCount]) {
@@ -91,7 +154,7 @@ std::size_t ssm_point_params(SsmParams* p, float* base, const SsmDims& d) {
 std::size_t ssm_point_activations(SsmActivations* a, float* base, const SsmDims& d) {
   SsmBufferSpec specs[kSsmActivationCount];
   ssm_activation_specs(d, specs);
-  float** fields[] = {&a->xz, &a->conv_pre, &a->xc, &a->dbc, &a->dt_low, &a->dt, &a->y, &a->gated};
+  float** fields[] = {&a->xz, &a->conv_pre, &a->xc, &a->dbc, &a->dt_low, &a->dt, &a->y, &a->gated, &a->dbc_raw};
   return point_all(fields, specs, kSsmActivationCount, base);
 }
 
@@ -140,8 +203,9 @@ void ssm_block_forward(float* out, const SsmActivations& act, const float* x, co
   ssm_conv_forward(act.conv_pre, act.xc, act.xz, 2 * Di, state ? state->conv : nullptr, w.conv_w,
                    w.conv_b, d.B, d.T, Di, d.K, doc_start);
   if (state) ssm_conv_update_history(state->conv, act.xz, 2 * Di, d.B, d.T, Di, d.K);
-  // dbc = xc·x_projᵀ; dt = softplus(dt_low·dt_projᵀ + dt_bias)
-  w.x_proj.forward(act.dbc, act.xc, M, false);
+  // dbc = xc·x_projᵀ (Jamba: then its dt, B and C parts normalized); dt = softplus(dt_low·dt_projᵀ + dt_bias)
+  w.x_proj.forward(d.dbc_norm ? act.dbc_raw : act.dbc, act.xc, M, false);
+  if (d.dbc_norm) dbc_norm_forward(act.dbc, act.dbc_raw, w, d);
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < M; ++r)
     std::memcpy(act.dt_low + static_cast<std::size_t>(r) * d.R, act.dbc + static_cast<std::size_t>(r) * W,
@@ -214,7 +278,8 @@ void ssm_block_backward(float* dx, const float* dout, const float* x, const SsmA
   for (int r = 0; r < M; ++r)
     std::memcpy(s.ddbc + static_cast<std::size_t>(r) * W, s.ddt_low + static_cast<std::size_t>(r) * d.R,
                 sizeof(float) * d.R);
-  // x_proj (dxc accumulates on top of the scan's du)
+  // Jamba's norms; x_proj (dxc accumulates on top of the scan's du)
+  if (d.dbc_norm) dbc_norm_backward(s.ddbc, act.dbc_raw, w, d);
   w.x_proj.backward(s.dxc, s.ddbc, act.xc, M);
   // conv (dxc becomes d(conv_pre)); dx_in into dxz[:, :Di]
   ssm_conv_backward(s.dxz, 2 * Di, w.dconv_w, w.dconv_b, s.dxc, act.conv_pre, act.xz, 2 * Di, w.conv_w,

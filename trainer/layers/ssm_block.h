@@ -3,7 +3,8 @@
 // Input is the already normalised x (B, T, D); the norm and the residual belong to the caller.
 // Not here: tensor allocation (the caller points these views into its arenas) and the scan
 // itself (ssm_kernels.h). Letters: B batch, T sequence, D d_model, Di inner, N state, R dt rank,
-// K conv width; M = B·T rows.
+// K conv width; M = B·T rows. Jamba's variant (dbc_norm) RMS-normalizes the dt, B and C parts of
+// x_proj's output, each with its own weight, before they are used.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +20,8 @@ struct ModelConfig;
 
 struct SsmDims {
   int B = 0, T = 0, D = 0, Di = 0, N = 0, R = 0, K = 0;
+  bool dbc_norm = false;  // RMSNorm on dt_low, B and C (Jamba)
+  float eps = 1e-6f;      // its epsilon
   int rows() const { return B * T; }
   int dbc_width() const { return R + 2 * N; }
 };
@@ -55,6 +58,13 @@ struct SsmWeights {
   float* ddt_bias = nullptr;
   float* dA_log = nullptr;
   float* dD = nullptr;
+  // dbc_norm only: the weights of the dt, B and C norms (R, N, N) and their gradients.
+  const float* dt_norm = nullptr;
+  const float* b_norm = nullptr;
+  const float* c_norm = nullptr;
+  float* ddt_norm = nullptr;
+  float* db_norm = nullptr;
+  float* dc_norm = nullptr;
 };
 // SsmWeights over raw storage: plain Linear maps; `grad` may be null (forward only).
 SsmWeights ssm_weights_plain(const SsmParams& w, const SsmParams* grad, const SsmDims& d);
@@ -64,11 +74,12 @@ struct SsmActivations {
   float* xz = nullptr;        // (B, T, 2Di) in_proj output: x_in | z
   float* conv_pre = nullptr;  // (B, T, Di) conv output before SiLU
   float* xc = nullptr;        // (B, T, Di) silu(conv), the scan input u
-  float* dbc = nullptr;       // (B, T, R+2N) x_proj output: dt_low | Bm | Cm
+  float* dbc = nullptr;       // (B, T, R+2N) x_proj output: dt_low | Bm | Cm (normalized with dbc_norm)
   float* dt_low = nullptr;    // (B, T, R) dbc[..., :R] copied contiguous (dt_proj's input)
   float* dt = nullptr;        // (B, T, Di) softplus(dt_low·dt_projᵀ + dt_bias)
   float* y = nullptr;         // (B, T, Di) scan output
   float* gated = nullptr;     // (B, T, Di) y ⊙ silu(z), the out_proj input
+  float* dbc_raw = nullptr;   // (B, T, R+2N) x_proj output before the norms (dbc_norm only; 0 floats else)
 };
 
 // Backward temporaries (contents are garbage between calls).
@@ -94,7 +105,7 @@ struct SsmBufferSpec {
   std::size_t floats;
 };
 inline constexpr int kSsmParamCount = 9;
-inline constexpr int kSsmActivationCount = 8;
+inline constexpr int kSsmActivationCount = 9;
 inline constexpr int kSsmScratchCount = 7;
 inline constexpr int kSsmStateCount = 2;
 // Names follow docs/model.md without the "blocks.{i}.ssm." prefix ("in_proj.weight", "A_log").

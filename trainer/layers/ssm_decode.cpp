@@ -32,6 +32,14 @@ class SsmDecoder final : public LayerDecoder {
       if (*n.slot == nullptr) return common::Status::NotFound("weight '" + p + n.name + "' is missing");
     }
     w_ = ssm_weights_plain(w, nullptr, d_);
+    if (d_.dbc_norm) {  // Jamba's dt, B and C norms
+      const float** norms[] = {&w_.dt_norm, &w_.b_norm, &w_.c_norm};
+      const char* norm_names[] = {".dt_norm.weight", ".b_norm.weight", ".c_norm.weight"};
+      for (int k = 0; k < 3; ++k) {
+        *norms[k] = weights(p + norm_names[k]);
+        if (*norms[k] == nullptr) return common::Status::NotFound("weight '" + p + norm_names[k] + "' is missing");
+      }
+    }
     return common::Status::Ok();
   }
 

@@ -17,6 +17,7 @@ constexpr ConfigKey kKeys[] = {
     {"d_state", ConfigKeyType::kInt, [](ModelConfig& c) -> void* { return &c.ssm.d_state; }},
     {"d_conv", ConfigKeyType::kInt, [](ModelConfig& c) -> void* { return &c.ssm.d_conv; }},
     {"dt_rank", ConfigKeyType::kInt, [](ModelConfig& c) -> void* { return &c.ssm.dt_rank; }},
+    {"dt_bc_norm", ConfigKeyType::kBool, [](ModelConfig& c) -> void* { return &c.ssm.dt_bc_norm; }},
 };
 
 common::Status validate(const ModelConfig& c, const std::string& source) {

@@ -1,7 +1,7 @@
 """Random-weight pretrained models in real layouts, for the import tests: the same weights written
 as a GGUF file (with llama.cpp's gguf-py, following llama.cpp's converter: q/k rows permuted for
-its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging Face directory
-(config.json + model.safetensors with the transformers names and layouts).
+its RoPE, mamba's A as -exp(A_log), the conv weight squeezed, MoE experts stacked) and as a Hugging
+Face directory (config.json + model.safetensors with the transformers names and layouts).
 
   PYTHONPATH=<llama.cpp>/gguf-py python3 model_fixture.py ARCH OUT_DIR [options]
     ARCH        llama | qwen2 (q/k/v biases) | qwen3 (q/k norms, head_dim of its own) | mamba |
@@ -9,7 +9,16 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
                 lfm2 (short-conv and attention layers of --pattern, e.g. conv,conv,attn,conv,conv,attn) |
                 granitehybrid (Granite-4.0-H dense: Mamba-2 and attention layers of --pattern, e.g.
                 mamba,mamba,mamba,attn,mamba,mamba; no RoPE, the µP multipliers, the fused shared MLP;
-                with --experts X --top-k K the MoE variant: X experts of width --ff beside the shared MLP)
+                with --experts X --top-k K the MoE variant: X experts of width --ff beside the shared MLP) |
+                jamba (JambaForCausalLM: Mamba-1 and attention layers of --pattern, default
+                mamba,mamba,attn,mamba; RMS norms on the Mamba layers' dt, B and C; no RoPE, q/k rows
+                unpermuted; the layers of --moe-layers MoE (a softmax top-K router over X experts of width
+                --ff, X 4 and K 2 unless --experts/--top-k say otherwise, no shared expert), the others a
+                dense SwiGLU MLP of width --ff; config.json has attn_/expert_layer_period/offset as
+                transformers reads them, or, where no period and offset give the layers, the lists
+                layers_block_type / layers_num_experts (properties transformers computes: only nightshift
+                reads them from the file);
+                llama.cpp's hybrid memory needs at least one layer of each kind)
     --vocab F   copy the tokenizer of a llama.cpp vocabulary file (models/ggml-vocab-*.gguf) into the
                 GGUF; the model's vocabulary is that size (else 64 tokens and no tokenizer)
     --hf-tokenizer DIR   copy DIR/tokenizer.json (and tokenizer_config.json) into the HF directory
@@ -19,9 +28,12 @@ its RoPE, mamba's A as -exp(A_log), the conv weight squeezed) and as a Hugging F
     --rope-llama3  (llama) Llama 3.1 RoPE scaling: rope_scaling in config.json, rope_freqs.weight (the
                    per-frequency factors, computed as llama.cpp's converter does) in the GGUF; a short
                    original context so that the scaling changes many frequencies
-    --pattern P    (lfm2, granitehybrid) the layer types, comma-separated conv / attn or mamba / attn
-                   (sets the number of layers)
-    --experts X --top-k K   (granitehybrid) the MoE variant (router, X experts, K of them per token)
+    --pattern P    (lfm2, granitehybrid, jamba) the layer types, comma-separated conv / attn or mamba /
+                   attn (sets the number of layers)
+    --moe-layers I (jamba) the comma-separated indices of the MoE layers ("" for none; default the odd
+                   layers, Jamba's expert_layer_period 2 and offset 1)
+    --experts X --top-k K   (granitehybrid) the MoE variant (router, X experts, K of them per token);
+                   (jamba) the experts of the MoE layers (default X 4, K 2)
     --no-permute   write llama's q/k rows unpermuted into the GGUF (a wrong file: the tests show it
                    is caught)
     --gguf-only    write OUT_DIR/model.gguf alone (no HF directory)
@@ -512,9 +524,158 @@ def granitehybrid(a, rng, vocab):
     return hf, config, to_gguf
 
 
+def period_offset(layers, L):
+    """The smallest (period, offset), offset < period, such that layer i is in `layers` exactly when
+    i % period == offset (transformers' JambaConfig rule; period L + 1 and offset L give no layer), or
+    None when no such pair gives the set."""
+    for period in range(1, L + 2):
+        for offset in range(period):
+            if all((i % period == offset) == (i in layers) for i in range(L)):
+                return period, offset
+    return None
+
+
+def jamba(a, rng, vocab):
+    """Jamba as transformers names it (JambaForCausalLM) and llama.cpp's converter writes it: Mamba-1
+    layers (expand 2, dt_rank ceil(d/16)) with RMS norms on dt, B and C (ssm_dt_norm, ssm_b_norm,
+    ssm_c_norm), the conv weight squeezed, A as -exp(A_log); attention layers without RoPE whose q/k
+    rows are NOT permuted; head_count_kv per layer (0 for a Mamba layer). The layers of --moe-layers
+    have a softmax top-K router over X experts of width --ff (stacked into ffn_*_exps, no shared
+    expert, the top-K weights not renormalized), the others a dense SwiGLU MLP of width --ff."""
+    d, ff, H, K, X = a.d, a.ff, a.heads, a.kv_heads, a.experts
+    kinds = a.pattern.split(",")
+    assert all(k in ("mamba", "attn") for k in kinds), kinds
+    L = len(kinds)
+    moe = sorted({int(x) for x in a.moe_layers.split(",") if x.strip()})
+    assert all(0 <= i < L for i in moe), (moe, L)
+    assert not moe or 1 < X and 0 < a.top_k <= X, "MoE layers need --experts of at least 2 and 0 < --top-k <= it"
+    assert d % H == 0 and H % K == 0, (d, H, K)
+    hd, di, n, kc, r = d // H, 2 * d, 16, 4, (d + 15) // 16
+
+    def mat(rows, cols, gain=1.0):
+        return (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
+
+    def norm(m=d):
+        return (1.0 + 0.1 * rng.standard_normal(m)).astype(np.float32)
+
+    hf = {"model.embed_tokens.weight": mat(vocab, d, 16.0)}
+    for i, kind in enumerate(kinds):
+        p = f"model.layers.{i}."
+        hf[p + "input_layernorm.weight"] = norm()
+        if kind == "mamba":
+            dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), di))
+            hf[p + "mamba.in_proj.weight"] = mat(2 * di, d, 2.0)
+            hf[p + "mamba.conv1d.weight"] = (rng.standard_normal((di, 1, kc)) * 0.5).astype(np.float32)
+            hf[p + "mamba.conv1d.bias"] = (0.1 * rng.standard_normal(di)).astype(np.float32)
+            hf[p + "mamba.x_proj.weight"] = mat(r + 2 * n, di)
+            hf[p + "mamba.dt_layernorm.weight"] = norm(r)
+            hf[p + "mamba.b_layernorm.weight"] = norm(n)
+            hf[p + "mamba.c_layernorm.weight"] = norm(n)
+            hf[p + "mamba.dt_proj.weight"] = mat(di, r)
+            hf[p + "mamba.dt_proj.bias"] = (dt + np.log(-np.expm1(-dt))).astype(np.float32)
+            hf[p + "mamba.A_log"] = np.log(np.tile(np.arange(1, n + 1, dtype=np.float32), (di, 1))).astype(np.float32)
+            hf[p + "mamba.D"] = np.ones(di, np.float32)
+            hf[p + "mamba.out_proj.weight"] = mat(d, di, 2.0)
+        else:
+            hf[p + "self_attn.q_proj.weight"] = mat(H * hd, d, 2.0)
+            hf[p + "self_attn.k_proj.weight"] = mat(K * hd, d, 2.0)
+            hf[p + "self_attn.v_proj.weight"] = mat(K * hd, d)
+            hf[p + "self_attn.o_proj.weight"] = mat(d, H * hd, 2.0)
+        hf[p + "pre_ff_layernorm.weight"] = norm()
+        if i in moe:
+            hf[p + "feed_forward.router.weight"] = mat(X, d, 4.0)
+            for e in range(X):
+                hf[p + f"feed_forward.experts.{e}.gate_proj.weight"] = mat(ff, d)
+                hf[p + f"feed_forward.experts.{e}.up_proj.weight"] = mat(ff, d)
+                hf[p + f"feed_forward.experts.{e}.down_proj.weight"] = mat(d, ff, 2.0)
+        else:
+            hf[p + "feed_forward.gate_proj.weight"] = mat(ff, d)
+            hf[p + "feed_forward.up_proj.weight"] = mat(ff, d)
+            hf[p + "feed_forward.down_proj.weight"] = mat(d, ff, 2.0)
+    hf["model.final_layernorm.weight"] = norm()
+    if not a.tied:
+        hf["lm_head.weight"] = mat(vocab, d, 8.0)
+    # transformers' JambaConfig derives the layer kinds from period/offset alone (its layers_block_type
+    # and layers_num_experts are properties it computes, which a config.json must not set): written
+    # when they give the layers, else the explicit list, which only nightshift reads.
+    periods = {}
+    lists = {"attn": ("layers_block_type", ["mamba" if k == "mamba" else "attention" for k in kinds]),
+             "expert": ("layers_num_experts", [X if i in moe else 1 for i in range(L)])}
+    for what, layers in (("attn", {i for i, k in enumerate(kinds) if k == "attn"}), ("expert", set(moe))):
+        po = period_offset(layers, L)
+        if po is None:
+            print(f"note: the {what} layers {sorted(layers)} are not periodic: {lists[what][0]} in config.json "
+                  "(transformers cannot read it)", file=sys.stderr)
+            periods[lists[what][0]] = lists[what][1]
+        else:
+            periods[f"{what}_layer_period"], periods[f"{what}_layer_offset"] = po
+    config = {
+        "architectures": ["JambaForCausalLM"], "model_type": "jamba", "vocab_size": vocab, "hidden_size": d,
+        "intermediate_size": ff, "num_hidden_layers": L, "num_attention_heads": H, "num_key_value_heads": K,
+        "hidden_act": "silu", "rms_norm_eps": 1e-6, "tie_word_embeddings": a.tied, "num_experts": X,
+        "num_experts_per_tok": a.top_k, **periods,
+        "mamba_d_state": n, "mamba_d_conv": kc, "mamba_expand": 2, "mamba_dt_rank": r, "mamba_conv_bias": True,
+        "mamba_proj_bias": False, "router_aux_loss_coef": 0.001, "max_position_embeddings": a.ctx,
+        "torch_dtype": "float32",
+    }
+
+    def to_gguf(w):
+        w.add_block_count(L)
+        w.add_context_length(a.ctx)
+        w.add_embedding_length(d)
+        w.add_feed_forward_length(ff)
+        w.add_head_count(H)
+        w.add_head_count_kv([K if k == "attn" else 0 for k in kinds])
+        w.add_ssm_conv_kernel(kc)
+        w.add_ssm_inner_size(di)
+        w.add_ssm_state_size(n)
+        w.add_ssm_time_step_rank(r)
+        w.add_layer_norm_rms_eps(1e-6)
+        w.add_expert_count(X)
+        w.add_expert_used_count(a.top_k)
+        w.add_vocab_size(vocab)
+        w.add_tensor("token_embd.weight", hf["model.embed_tokens.weight"])
+        for i, kind in enumerate(kinds):
+            p, g = f"model.layers.{i}.", f"blk.{i}."
+            w.add_tensor(g + "attn_norm.weight", hf[p + "input_layernorm.weight"])
+            if kind == "mamba":
+                w.add_tensor(g + "ssm_in.weight", hf[p + "mamba.in_proj.weight"])
+                w.add_tensor(g + "ssm_conv1d.weight", np.ascontiguousarray(hf[p + "mamba.conv1d.weight"][:, 0, :]))
+                w.add_tensor(g + "ssm_conv1d.bias", hf[p + "mamba.conv1d.bias"])
+                w.add_tensor(g + "ssm_x.weight", hf[p + "mamba.x_proj.weight"])
+                w.add_tensor(g + "ssm_dt_norm.weight", hf[p + "mamba.dt_layernorm.weight"])
+                w.add_tensor(g + "ssm_b_norm.weight", hf[p + "mamba.b_layernorm.weight"])
+                w.add_tensor(g + "ssm_c_norm.weight", hf[p + "mamba.c_layernorm.weight"])
+                w.add_tensor(g + "ssm_dt.weight", hf[p + "mamba.dt_proj.weight"])
+                w.add_tensor(g + "ssm_dt.bias", hf[p + "mamba.dt_proj.bias"])
+                w.add_tensor(g + "ssm_a", -np.exp(hf[p + "mamba.A_log"]).astype(np.float32))
+                w.add_tensor(g + "ssm_d", hf[p + "mamba.D"])
+                w.add_tensor(g + "ssm_out.weight", hf[p + "mamba.out_proj.weight"])
+            else:
+                for x in ("q", "k", "v"):  # no RoPE: the converter keeps the rows as they are
+                    w.add_tensor(g + f"attn_{x}.weight", hf[p + f"self_attn.{x}_proj.weight"])
+                w.add_tensor(g + "attn_output.weight", hf[p + "self_attn.o_proj.weight"])
+            w.add_tensor(g + "ffn_norm.weight", hf[p + "pre_ff_layernorm.weight"])
+            if i in moe:
+                w.add_tensor(g + "ffn_gate_inp.weight", hf[p + "feed_forward.router.weight"])
+                for wid, name in (("down_proj", "ffn_down_exps"), ("gate_proj", "ffn_gate_exps"),
+                                  ("up_proj", "ffn_up_exps")):
+                    w.add_tensor(g + name + ".weight",
+                                 np.stack([hf[p + f"feed_forward.experts.{e}.{wid}.weight"] for e in range(X)]))
+            else:
+                w.add_tensor(g + "ffn_gate.weight", hf[p + "feed_forward.gate_proj.weight"])
+                w.add_tensor(g + "ffn_up.weight", hf[p + "feed_forward.up_proj.weight"])
+                w.add_tensor(g + "ffn_down.weight", hf[p + "feed_forward.down_proj.weight"])
+        w.add_tensor("output_norm.weight", hf["model.final_layernorm.weight"])
+        if not a.tied:
+            w.add_tensor("output.weight", hf["lm_head.weight"])
+
+    return hf, config, to_gguf
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba", "mamba2", "lfm2", "granitehybrid"])
+    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba", "mamba2", "lfm2", "granitehybrid", "jamba"])
     ap.add_argument("out")
     ap.add_argument("--vocab")
     ap.add_argument("--hf-tokenizer")
@@ -533,9 +694,16 @@ def main():
     ap.add_argument("--gguf-only", action="store_true")
     ap.add_argument("--experts", type=int, default=0)
     ap.add_argument("--top-k", type=int, default=2)
+    ap.add_argument("--moe-layers")
     a = ap.parse_args()
     if a.pattern is None:
-        a.pattern = "mamba,mamba,mamba,attn,mamba,mamba" if a.arch == "granitehybrid" else "conv,conv,attn,conv,conv,attn"
+        a.pattern = {"granitehybrid": "mamba,mamba,mamba,attn,mamba,mamba",
+                     "jamba": "mamba,mamba,attn,mamba"}.get(a.arch, "conv,conv,attn,conv,conv,attn")
+    if a.arch == "jamba":
+        if a.moe_layers is None:  # Jamba's expert_layer_period 2, expert_layer_offset 1
+            a.moe_layers = ",".join(str(i) for i in range(1, len(a.pattern.split(",")), 2))
+        if a.experts == 0:
+            a.experts = 4
     os.makedirs(a.out if a.gguf_only else os.path.join(a.out, "hf"), exist_ok=True)
     gguf_path = os.path.join(a.out, "model.gguf")
     w = gguf.GGUFWriter(gguf_path, arch=a.arch)
@@ -544,8 +712,8 @@ def main():
     if not a.vocab:
         w.add_tokenizer_model("no_vocab")
     rng = np.random.default_rng(a.seed)
-    hf, config, to_gguf = {"mamba": mamba, "mamba2": mamba2, "lfm2": lfm2,
-                         "granitehybrid": granitehybrid}.get(a.arch, llama)(a, rng, vocab)
+    hf, config, to_gguf = {"mamba": mamba, "mamba2": mamba2, "lfm2": lfm2, "granitehybrid": granitehybrid,
+                           "jamba": jamba}.get(a.arch, llama)(a, rng, vocab)
     to_gguf(w)
     w.write_header_to_file()
     w.write_kv_data_to_file()
