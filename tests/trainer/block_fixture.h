@@ -106,8 +106,8 @@ inline std::vector<std::string> expect_model_gradients_match_finite_differences(
   if (!m) return {};
   for (const trainer::ParamRef& p : m->params()) {
     for (int64_t i = 0; i < p.numel; ++i) {
-      if (p.spec->name.ends_with("dt_bias")) p.weight[i] = -0.6f + 0.3f * static_cast<float>(i);
-      if (p.spec->name.ends_with("A_log")) p.weight[i] = -0.5f + 0.35f * static_cast<float>(i);
+      if (p.spec->name.ends_with("mamba2.dt_bias")) p.weight[i] = -0.6f + 0.3f * static_cast<float>(i);
+      if (p.spec->name.ends_with("mamba2.A_log")) p.weight[i] = -0.5f + 0.35f * static_cast<float>(i);
     }
   }
   const int N = 14;
@@ -121,7 +121,7 @@ inline std::vector<std::string> expect_model_gradients_match_finite_differences(
     std::vector<float> analytic(p.grad, p.grad + p.numel);
     GradCheckOptions o;
     o.max_checks = 24;
-    if (p.spec->name.ends_with("dt_bias") || p.spec->name.ends_with("A_log")) o.eps = 4e-2f;
+    if (p.spec->name.ends_with("mamba2.dt_bias") || p.spec->name.ends_with("mamba2.A_log")) o.eps = 4e-2f;
     expect_gradient(p.spec->name, p.weight, p.numel, analytic.data(),
                     [&] { return model_loss_double(*m, in.data(), tgt.data(), N); }, o);
   }

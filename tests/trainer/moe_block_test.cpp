@@ -182,9 +182,14 @@ TEST(MoeBlock, GroupsByExpertWithoutDropping) {
     }
 }
 
+// With renormalised gates (with and without a shared expert) and with the plain softmax gates of
+// Jamba (moe.renormalize = false).
 TEST(MoeBlock, BackwardMatchesFiniteDifferences) {
-  for (bool shared : {false, true}) {
-    MoeFixture f(small_dims(10, shared), shared ? 11 : 12);
+  for (int variant : {0, 1, 2}) {
+    const bool shared = variant == 1;
+    trainer::MoeDims dims = small_dims(10, shared);
+    dims.renormalize = variant != 2;
+    MoeFixture f(dims, variant == 0 ? 12 : variant == 1 ? 11 : 15);
     f.make_routing_margins(0.3f);
     const std::vector<float> wout = randn(f.x.size(), 13);
     const float aux_weight = 0.7f;  // large, so the aux path is visible in every router gradient

@@ -1,5 +1,5 @@
 // Tests for trainer/ssm_block: the whole SSM sub-layer against finite differences (input and all
-// nine weights), its init, and generation with the recurrent state (conv + scan state) matching
+// nine weights; with Jamba's dt/B/C norms also their weights), its init, and generation with the recurrent state (conv + scan state) matching
 // the full forward over the same prefix, token by token and in chunks.
 #include <gtest/gtest.h>
 
@@ -96,6 +96,61 @@ TEST(SsmBlock, BackwardMatchesFiniteDifferences) {
     off += spec.floats;
   }
   EXPECT_EQ(off, f.wbuf.size());
+}
+
+// Jamba's variant: x_proj's dt, B and C parts RMS-normalized with weights of their own. The input,
+// the nine weights and the three norm weights against finite differences.
+TEST(SsmBlock, DtBcNormsBackwardMatchesFiniteDifferences) {
+  trainer::SsmDims d = small_dims(2, 6);
+  d.R = 3;
+  d.dbc_norm = true;
+  d.eps = 1e-6f;
+  SsmFixture f(d);
+  std::vector<float> norms = randn(static_cast<std::size_t>(d.R + 2 * d.N), 47, 0.2f), dnorms(norms.size(), 0.0f);
+  for (float& v : norms) v += 1.0f;
+  auto weights = [&] {
+    trainer::SsmWeights w = f.weights();
+    w.dt_norm = norms.data();
+    w.b_norm = norms.data() + d.R;
+    w.c_norm = norms.data() + d.R + d.N;
+    w.ddt_norm = dnorms.data();
+    w.db_norm = dnorms.data() + d.R;
+    w.dc_norm = dnorms.data() + d.R + d.N;
+    return w;
+  };
+  std::vector<float> x = randn(static_cast<std::size_t>(d.rows()) * d.D, 48);
+  const std::vector<float> wout = randn(x.size(), 49);
+  auto forward = [&] {
+    std::vector<float> y(x.size(), 0.0f);
+    trainer::ssm_block_forward(y.data(), f.act, x.data(), weights(), nullptr, d);
+    return y;
+  };
+  auto loss = [&] {
+    const std::vector<float> y = forward();
+    return dot(wout.data(), y.data(), y.size());
+  };
+  forward();
+  std::vector<float> dx(x.size(), 0.0f);
+  trainer::ssm_block_backward(dx.data(), wout.data(), x.data(), f.act, weights(), f.scratch, d);
+  expect_fd_gradient("x", x.data(), dx.data(), dx.size(), loss);
+  trainer::SsmBufferSpec specs[trainer::kSsmParamCount];
+  trainer::ssm_param_specs(d, specs);
+  std::size_t off = 0;
+  for (const auto& spec : specs) {
+    expect_fd_gradient(spec.name, f.wbuf.data() + off, f.gbuf.data() + off, spec.floats, loss);
+    off += spec.floats;
+  }
+  expect_fd_gradient("dt_norm", norms.data(), dnorms.data(), d.R, loss);
+  expect_fd_gradient("b_norm", norms.data() + d.R, dnorms.data() + d.R, d.N, loss);
+  expect_fd_gradient("c_norm", norms.data() + d.R + d.N, dnorms.data() + d.R + d.N, d.N, loss);
+  // The norms act: with them off the same weights give another output.
+  const std::vector<float> with = forward();
+  d.dbc_norm = false;
+  std::vector<float> without(x.size(), 0.0f);
+  trainer::ssm_block_forward(without.data(), f.act, x.data(), weights(), nullptr, d);
+  double diff = 0;
+  for (std::size_t i = 0; i < with.size(); ++i) diff = std::max(diff, static_cast<double>(std::fabs(with[i] - without[i])));
+  EXPECT_GT(diff, 1e-3);
 }
 
 TEST(SsmBlock, InitFollowsTheModelDoc) {
