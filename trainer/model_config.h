@@ -39,6 +39,7 @@ struct AttnConfig {
   int rope_original_context = 8192;
   bool rope = true;             // false: no positional rotation at all (Granite-4.0-H's "nope" attention)
   float score_scale = 0.0f;     // the scale of q·k; 0 = 1/sqrt(head_dim) (Granite's attention_multiplier)
+  int rope_dim = 0;             // partial rotary: the first rope_dim dims of each head rotate (Bamba); 0 = all
 };
 
 struct MlpConfig {
@@ -103,6 +104,7 @@ struct ModelConfig {
   bool has_bridge() const { return embed_dim() != d_model; }
   int kv_heads() const { return attn.n_kv_heads > 0 ? attn.n_kv_heads : attn.n_heads; }
   int head_dim() const { return attn.head_dim > 0 ? attn.head_dim : d_model / attn.n_heads; }
+  int rotary_dim() const { return attn.rope_dim > 0 ? attn.rope_dim : head_dim(); }
   int ff_dim() const { return mlp.d_ff > 0 ? mlp.d_ff : 4 * d_model; }
   int inner_dim() const { return ssm.expand * d_model; }
   int dt_rank() const { return ssm.dt_rank > 0 ? ssm.dt_rank : (d_model + 15) / 16; }

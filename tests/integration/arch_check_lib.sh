@@ -19,7 +19,8 @@
 # window by window (3000, at least 8 windows of 16 tokens), ARCH_CHECK_HELD_BYTES of held-out text
 # for the exports (1400). ARCH_CHECK_ADAPTER_RTOL: the relative NLL difference allowed for the GGUF
 # adapter over the Q4_K_M base (2e-3), where llama.cpp adds the F32 adapter to a matmul it runs on
-# 8-bit activations.
+# 8-bit activations. ARCH_CHECK_FIXTURE: the fixture's architecture when its GGUF is another's (bamba's
+# GGUF is a granitehybrid).
 SRC=${NS_LLAMACPP_SRC:-}
 HARNESS=${NS_LLAMACPP_HARNESS:-}
 TEXT=${NS_TEST_DATA_DIR:-}/tinyshakespeare.txt
@@ -55,7 +56,7 @@ PYEOF
     fail "the tokenizer.json fixture failed"
   echo '{"add_bos_token": true, "bos_token": "<s>", "eos_token": "</s>"}' > "$work/tok/tokenizer_config.json"
   m="$work/m"
-  PYTHONPATH="$SRC/gguf-py" $PY "$NS_SOURCE_DIR/tests/reference/llamacpp/model_fixture.py" "$arch" "$m" --tied \
+  PYTHONPATH="$SRC/gguf-py" $PY "$NS_SOURCE_DIR/tests/reference/llamacpp/model_fixture.py" "${ARCH_CHECK_FIXTURE:-$arch}" "$m" --tied \
     --hf-tokenizer "$work/tok" --vocab "$SRC/models/ggml-vocab-llama-spm.gguf" "$@" \
     > "$work/fixture.log" || fail "the $arch fixture script failed"
   gguf="$m/model.gguf"
@@ -199,14 +200,15 @@ arch_check_learned() {
   awk -v a="$a" -v b="$b" 'BEGIN { exit !(b < a - 1.0) }' || fail "$2: did not learn ($a -> $b)"
 }
 
-# arch_check_hf_export ARCH: `export --format hf` writes the fixture's own Hugging Face directory back.
-# A run of one step at a learning rate of 1e-9 over the fixture's GGUF (its weights moved by ~1e-9)
+# arch_check_hf_export ARCH [BASE]: `export --format hf` writes the fixture's own Hugging Face directory
+# back. A run of one step at a learning rate of 1e-9 over BASE (the fixture's GGUF unless given; bamba
+# passes its HF directory, as its GGUF is a granitehybrid) (its weights moved by ~1e-9)
 # is exported; every tensor has the fixture's HF name and shape and its values within 1e-6 (fused
 # tensors such as Granite's input_linear assembled from their blocks in order), config.json
 # describes the same model (re-imported: the same config), and the export evaluates to the run's loss.
 arch_check_hf_export() {
-  local arch=$1
-  "$BIN" train --base "$m/model.gguf" --mode full --steps 1 --lr 1e-9 --data "$work/text.txt" --batch 1 --seq 32 \
+  local arch=$1 base=${2:-$m/model.gguf}
+  "$BIN" train --base "$base" --mode full --steps 1 --lr 1e-9 --data "$work/text.txt" --batch 1 --seq 32 \
     --threads 2 --thermal none --out "$work/still" 2> "$work/still.log" || fail "the one-step $arch run failed"
   "$BIN" export "$work/still" --format hf --out "$work/still_hf" > "$work/still_export.log" 2>&1 ||
     fail "export --format hf of the $arch run: $(tail -2 "$work/still_export.log")"

@@ -33,6 +33,15 @@ assert shapes["blk.1.ffn_down_exps.weight.lora_a"] == [64, 8, 4], shapes["blk.1.
 print(f"ok   expert adapters: blk.0.ffn_gate_exps lora_a {a}, lora_b {b} (ggml order)")
 PYEOF
 
+# PEFT cannot adapt a parameter that holds every expert (block_sparse_moe.input_linear): the
+# adapter export says so in one line, exit 2, and leaves nothing.
+if "$BIN" export-adapter "$work/qlora" --out "$work/qlora_peft" > /dev/null 2> "$work/peft.log"; then
+  fail "export-adapter (PEFT) of the experts' adapters succeeded"
+fi
+grep -q "PEFT cannot adapt" "$work/peft.log" || fail "the PEFT refusal: $(cat "$work/peft.log")"
+[ ! -e "$work/qlora_peft/adapter_model.safetensors" ] || fail "a refused PEFT export left a file"
+echo "ok   export-adapter (PEFT) of expert adapters refused: $(head -1 "$work/peft.log")"
+
 arch_check_hf_export granitehybrid
 
 echo "PASS granitehybrid_moe_test"

@@ -108,6 +108,19 @@ TEST(Arch, RopePermutationIsLlamaCppsAndInverts) {
   EXPECT_EQ(back, hf);
 }
 
+// Partial rotary: only the first `rotary` rows of each head are paired for llama.cpp's RoPE.
+TEST(Arch, PartialRopePermutationPairsOnlyTheRotatedRows) {
+  const int heads = 2, dh = 8, rotary = 4, cols = 1, rows = heads * dh;
+  std::vector<float> hf(rows * cols);
+  std::iota(hf.begin(), hf.end(), 0.0f);
+  std::vector<float> gguf(hf.size()), back(hf.size());
+  transform_to_theirs(TensorTransform::kRopePermute, heads, hf.data(), gguf.data(), rows, cols, rotary);
+  const float expect[] = {0, 2, 1, 3, 4, 5, 6, 7, 8, 10, 9, 11, 12, 13, 14, 15};
+  for (int r = 0; r < rows; ++r) EXPECT_EQ(gguf[r], expect[r]) << r;
+  transform_to_ours(TensorTransform::kRopePermute, heads, gguf.data(), back.data(), rows, cols, rotary);
+  EXPECT_EQ(back, hf);
+}
+
 TEST(Arch, MambaAIsStoredAsMinusExpInGguf) {
   const float a_log[] = {0.0f, 1.0f, -2.0f};
   float a[3], back[3];

@@ -24,7 +24,6 @@ namespace {
 
 using trainer::LayerKind;
 using trainer::ModelConfig;
-using trainer_test::make_model;
 using trainer_test::random_tokens;
 
 // A config.json with Granite-4.0-H's keys: 40 layers of nine Mamba-2 layers then one attention layer.
@@ -226,9 +225,9 @@ TEST(GraniteHybridModel, LogitsAreDividedByLogitScale) {
   ModelConfig c = granite_toy();
   const int T = 6;
   const auto seq = random_tokens(T, c.vocab_size, 3);
-  auto scaled = make_model(c, 1, T, false, 5);
+  auto scaled = trainer_test::make_model(c, 1, T, false, 5);
   c.logit_scale = 1.0f;
-  auto plain = make_model(c, 1, T, false, 5);
+  auto plain = trainer_test::make_model(c, 1, T, false, 5);
   ASSERT_TRUE(scaled && plain);
   scaled->forward(seq.data(), nullptr);
   plain->forward(seq.data(), nullptr);
@@ -244,7 +243,7 @@ TEST(GraniteHybridModel, AttentionWithoutRopeIgnoresTokenOrder) {
   const std::vector<int32_t> a = {3, 7, 1, 9, 4, 2}, b = {9, 1, 7, 3, 4, 2};
   for (bool rope : {false, true}) {
     c.attn.rope = rope;
-    auto m = make_model(c, 1, 6, false, 5);
+    auto m = trainer_test::make_model(c, 1, 6, false, 5);
     ASSERT_TRUE(m);
     m->forward(a.data(), nullptr);
     const std::vector<float> last(m->logits() + 5 * c.vocab_size, m->logits() + 6 * c.vocab_size);

@@ -103,6 +103,35 @@ TEST(KernelGrad, Rope) {
   expect_gradient("rope", x.data(), x.size(), dx.data(), loss);
 }
 
+// Partial rotary (Bamba): the first `rot` dims of each head rotate as a head of `rot` dims would, the
+// rest pass unchanged; the backward against finite differences.
+TEST(KernelGrad, PartialRope) {
+  const int B = 2, T = 5, nh = 3, Dh = 8, rot = 4;
+  std::vector<float> cs(T * rot / 2), sn(T * rot / 2);
+  trainer::rope_tables(cs.data(), sn.data(), T, rot, 10000.0f);
+  Rng rng(5);
+  std::vector<float> x(B * T * nh * Dh), out(x.size()), dout(x.size());
+  fill_normal(x, rng, 1.0);
+  fill_normal(dout, rng, 1.0);
+  auto loss = [&] {
+    out = x;
+    trainer::rope_forward(out.data(), cs.data(), sn.data(), B, T, nh, Dh, nullptr, rot);
+    return weighted_sum(dout, out.data());
+  };
+  std::vector<float> dx = dout;
+  trainer::rope_backward(dx.data(), cs.data(), sn.data(), B, T, nh, Dh, nullptr, rot);
+  expect_gradient("partial rope", x.data(), x.size(), dx.data(), loss);
+  // Each head's first rot dims equal a rotary head of rot dims alone; the others are unchanged.
+  loss();
+  for (int row = 0; row < B * T * nh; ++row) {
+    std::vector<float> head(x.begin() + row * Dh, x.begin() + row * Dh + rot);
+    const int t = (row / nh) % T;
+    trainer::rope_forward(head.data(), cs.data() + t * rot / 2, sn.data() + t * rot / 2, 1, 1, 1, rot);
+    for (int i = 0; i < Dh; ++i)
+      EXPECT_FLOAT_EQ(out[row * Dh + i], i < rot ? head[i] : x[row * Dh + i]) << row << "," << i;
+  }
+}
+
 TEST(KernelGrad, RopeRotatesHalvesAtPositionOne) {
   const int T = 2, Dh = 4;
   std::vector<float> cs(T * 2), sn(T * 2);

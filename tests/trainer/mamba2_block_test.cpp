@@ -19,7 +19,6 @@
 namespace {
 
 using trainer::LayerKind;
-using trainer_test::make_model;
 using trainer_test::random_tokens;
 using trainer::Model;
 using trainer::ModelConfig;
@@ -61,7 +60,7 @@ TEST(Mamba2Block, CheckpointingGivesBitIdenticalGradients) {
   const auto in = random_tokens(N, c.vocab_size, 1), tgt = random_tokens(N, c.vocab_size, 2);
   std::vector<std::vector<float>> grads[2];
   for (int ck = 0; ck < 2; ++ck) {
-    auto m = make_model(c, 2, 7, true, 42, ck == 1);
+    auto m = trainer_test::make_model(c, 2, 7, true, 42, ck == 1);
     ASSERT_TRUE(m);
     m->zero_grad();
     m->forward(in.data(), tgt.data());

@@ -18,7 +18,6 @@
 namespace {
 
 using trainer::LayerKind;
-using trainer_test::make_model;
 using trainer_test::random_tokens;
 using trainer::Model;
 using trainer::ModelConfig;
@@ -43,7 +42,7 @@ ModelConfig lfm2_like() {
 
 TEST(ShortConv, ModelGradientsMatchFiniteDifferences) {
   const ModelConfig c = lfm2_like();
-  auto m = make_model(c, 2, 6, true, 42);
+  auto m = trainer_test::make_model(c, 2, 6, true, 42);
   ASSERT_TRUE(m);
   const int N = 12;
   const auto in = random_tokens(N, c.vocab_size, 1), tgt = random_tokens(N, c.vocab_size, 2);

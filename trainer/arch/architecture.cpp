@@ -17,11 +17,13 @@ extern const Architecture kLfm2Architecture;   // arch/lfm2.cpp
 extern const Architecture kMamba2Architecture; // arch/mamba2.cpp
 extern const Architecture kGraniteHybridArchitecture;  // arch/granite_hybrid.cpp
 extern const Architecture kJambaArchitecture;  // arch/jamba.cpp
+extern const Architecture kBambaArchitecture;  // arch/bamba.cpp (its GGUF files are granitehybrid)
 
 namespace {
 const Architecture* const kArchitectures[] = {&kLlamaArchitecture, &kQwen2Architecture, &kQwen3Architecture,
                                               &kMambaArchitecture, &kLfm2Architecture, &kMamba2Architecture,
-                                              &kGraniteHybridArchitecture, &kJambaArchitecture};
+                                              &kGraniteHybridArchitecture, &kJambaArchitecture,
+                                              &kBambaArchitecture};
 }  // namespace
 
 std::span<const Architecture* const> architectures() { return kArchitectures; }
@@ -122,11 +124,14 @@ common::Result<ModelConfig> gguf_attn_mlp_config(const formats::GgufFile& f, dou
 namespace {
 
 // llama.cpp's permutation of q/k rows (its converter's `permute`): within each head of Dh rows, HF
-// row j*half + i (half j of pair i) becomes row 2*i + j.
-void rope_permute(int heads, const float* in, float* out, int64_t rows, int64_t cols, bool to_theirs) {
+// row j*half + i (half j of pair i) becomes row 2*i + j. With partial rotary only the first `rotary`
+// rows of a head take part (half = rotary/2; llama.cpp rotates adjacent pairs of those), the rest stay.
+void rope_permute(int heads, int rotary, const float* in, float* out, int64_t rows, int64_t cols, bool to_theirs) {
   CHECK(heads > 0 && rows % (2 * heads) == 0);
-  const int64_t dh = rows / heads, half = dh / 2;
+  const int64_t dh = rows / heads, rot = rotary > 0 ? rotary : dh, half = rot / 2;
+  CHECK(rot % 2 == 0 && rot <= dh);
   for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t r = rot; r < dh; ++r) std::memcpy(out + (h * dh + r) * cols, in + (h * dh + r) * cols, sizeof(float) * cols);
     for (int64_t j = 0; j < 2; ++j) {
       for (int64_t i = 0; i < half; ++i) {
         const int64_t hf = h * dh + j * half + i, gguf = h * dh + 2 * i + j;
@@ -139,22 +144,24 @@ void rope_permute(int heads, const float* in, float* out, int64_t rows, int64_t 
 
 }  // namespace
 
-void transform_to_ours(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols) {
+void transform_to_ours(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols,
+                       int rotary) {
   const int64_t n = rows * cols;
   switch (t) {
     case TensorTransform::kNone: std::memmove(out, in, sizeof(float) * n); return;
-    case TensorTransform::kRopePermute: rope_permute(heads, in, out, rows, cols, false); return;
+    case TensorTransform::kRopePermute: rope_permute(heads, rotary, in, out, rows, cols, false); return;
     case TensorTransform::kNegExp:
       for (int64_t i = 0; i < n; ++i) out[i] = std::log(-in[i]);
       return;
   }
 }
 
-void transform_to_theirs(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols) {
+void transform_to_theirs(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols,
+                         int rotary) {
   const int64_t n = rows * cols;
   switch (t) {
     case TensorTransform::kNone: std::memmove(out, in, sizeof(float) * n); return;
-    case TensorTransform::kRopePermute: rope_permute(heads, in, out, rows, cols, true); return;
+    case TensorTransform::kRopePermute: rope_permute(heads, rotary, in, out, rows, cols, true); return;
     case TensorTransform::kNegExp:
       for (int64_t i = 0; i < n; ++i) out[i] = -std::exp(in[i]);
       return;

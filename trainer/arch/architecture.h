@@ -28,6 +28,7 @@ struct TensorMapping {
   std::vector<std::string> theirs;  // the external name, then accepted alternatives
   TensorTransform transform = TensorTransform::kNone;
   int heads = 0;                    // kRopePermute: heads of this tensor (q: n_heads, k: n_kv_heads)
+  int rotary = 0;                   // kRopePermute: the rotated rows of each head (partial rotary); 0 = all
   // A tensor that is part of a fused external one (Granite's shared_mlp.input_linear holds gate and
   // up; a GGUF ffn_gate_exps holds every expert's gate): ours is row block `slice` of `slices` equal
   // blocks of theirs, its rows taken in order over all leading dimensions. slices 0 = the whole tensor.
@@ -76,7 +77,9 @@ common::Result<double> gguf_arch_float(const formats::GgufFile& f, const std::st
 common::Result<ModelConfig> gguf_attn_mlp_config(const formats::GgufFile& f, double default_eps,
                                                  double default_theta, bool read_window);
 
-void transform_to_ours(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols);
-void transform_to_theirs(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols);
+void transform_to_ours(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols,
+                       int rotary = 0);
+void transform_to_theirs(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols,
+                         int rotary = 0);
 
 }  // namespace trainer

@@ -155,6 +155,7 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   NS_ASSIGN_OR_RETURN(int64_t groups, gguf_arch_int(f, "ssm.group_count", 1));
   NS_ASSIGN_OR_RETURN(double eps, gguf_arch_float(f, "attention.layer_norm_rms_epsilon", 1e-5));
   NS_ASSIGN_OR_RETURN(double theta, gguf_arch_float(f, "rope.freq_base", 10000.0));
+  NS_ASSIGN_OR_RETURN(int64_t rope_dim, gguf_arch_int(f, "rope.dimension_count", head_dim));
   // llama.cpp treats an absent or 0 multiplier as none.
   NS_ASSIGN_OR_RETURN(double embedding_scale, gguf_arch_float(f, "embedding_scale", 0.0));
   NS_ASSIGN_OR_RETURN(double residual_scale, gguf_arch_float(f, "residual_scale", 0.0));
@@ -187,6 +188,8 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   c.attn.head_dim = static_cast<int>(head_dim);
   c.attn.rope_theta = static_cast<float>(theta);
   c.attn.rope = rope == nullptr || !rope->is_int() || rope->i != 0;
+  // Bamba's partial rotary: llama.cpp rotates the first rope.dimension_count dims of each head.
+  if (c.attn.rope && rope_dim < head_dim) c.attn.rope_dim = static_cast<int>(rope_dim);
   c.attn.score_scale = static_cast<float>(attention_scale);
   c.mlp.d_ff = static_cast<int>(d_ff);
   if (moe) {  // feed_forward_length is then each expert's width
@@ -241,8 +244,10 @@ std::vector<TensorMapping> tensors(const ModelConfig& c, bool gguf) {
       add(b + "attn_norm.weight", h + "input_layernorm.weight", g + "attn_norm.weight");
       add(b + "attn.q.weight", h + "self_attn.q_proj.weight", g + "attn_q.weight", TensorTransform::kRopePermute,
           c.attn.n_heads);
+      m.back().rotary = gguf ? c.attn.rope_dim : 0;  // partial rotary: only the rotated rows are paired
       add(b + "attn.k.weight", h + "self_attn.k_proj.weight", g + "attn_k.weight", TensorTransform::kRopePermute,
           c.kv_heads());
+      m.back().rotary = gguf ? c.attn.rope_dim : 0;
       add(b + "attn.v.weight", h + "self_attn.v_proj.weight", g + "attn_v.weight");
       add(b + "attn.o.weight", h + "self_attn.o_proj.weight", g + "attn_output.weight");
     }

@@ -97,10 +97,11 @@ Result<uint32_t> crc_of_prefix(const std::string& path, uint64_t bytes) {
 
 // llama.cpp's q/k row permutation as a row order: our row (rotate-half order) is stored at row
 // h*Dh + 2i + j of the file, for our row h*Dh + j*Dh/2 + i.
-std::vector<int32_t> rope_row_order(int heads, int64_t rows) {
+std::vector<int32_t> rope_row_order(int heads, int64_t rows, int rotary) {
   std::vector<int32_t> order(static_cast<size_t>(rows));
-  const int64_t dh = rows / heads, half = dh / 2;
+  const int64_t dh = rows / heads, rot = rotary > 0 ? rotary : dh, half = rot / 2;
   for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t r = rot; r < dh; ++r) order[static_cast<size_t>(h * dh + r)] = static_cast<int32_t>(h * dh + r);
     for (int64_t j = 0; j < 2; ++j) {
       for (int64_t i = 0; i < half; ++i) order[static_cast<size_t>(h * dh + j * half + i)] = static_cast<int32_t>(h * dh + 2 * i + j);
     }
@@ -175,7 +176,7 @@ Result<std::unique_ptr<ImportedModel>> ImportedModel::open(const std::string& pa
     const TensorMapping& t = m->tensors_[i];
     if (t.transform == TensorTransform::kRopePermute) {
       const int64_t rows = static_cast<int64_t>(t.heads) * m->config_.head_dim();
-      m->row_orders_[i] = rope_row_order(t.heads, rows);
+      m->row_orders_[i] = rope_row_order(t.heads, rows, t.rotary);
     }
   }
   NS_RETURN_IF_ERROR(m->check_tensors());
@@ -253,7 +254,7 @@ WeightLookup ImportedModel::f32_lookup() const {
       // The whole tensor, or row block `slice` of the fused one.
       NS_RETURN_IF_ERROR(hf_->read_f32(found, dst, n, t->slice, std::max(t->slices, 1)));
     }
-    if (!direct) transform_to_ours(t->transform, t->heads, dst, buffer_.data(), rows, cols);
+    if (!direct) transform_to_ours(t->transform, t->heads, dst, buffer_.data(), rows, cols, t->rotary);
     return static_cast<const float*>(buffer_.data());
   };
 }

@@ -90,7 +90,7 @@ GgufMetadata arch_metadata(const GgufModelInfo& info) {
     }
     put_u32(m, a + ".attention.head_count", c.attn.n_heads);
     m.emplace_back(a + ".attention.head_count_kv", GgufValue::int_array(formats::GgufType::kU32, kv));
-    put_u32(m, a + ".rope.dimension_count", c.head_dim());
+    put_u32(m, a + ".rope.dimension_count", c.rotary_dim());
     m.emplace_back(a + ".rope.freq_base", GgufValue::f32(c.attn.rope_theta));
     m.emplace_back(a + ".rope.scaling.finetuned", GgufValue::boolean(c.attn.rope));  // false: no RoPE
     m.emplace_back(a + ".attention.layer_norm_rms_epsilon", GgufValue::f32(c.norm_eps));
@@ -228,7 +228,7 @@ Result<const Architecture*> gguf_export_architecture(const ModelConfig& c, const
           "d_model / n_heads");
     return by_name("lfm2");
   }
-  if ((named != nullptr && std::string(named->name) == "granitehybrid") ||
+  if ((named != nullptr && (std::string(named->name) == "granitehybrid" || std::string(named->name) == "bamba")) ||
       (c.has_layer(LayerKind::kMamba2) && !all_blocks(c, BlockSpec{{LayerKind::kMamba2}}))) {
     // Every block a Mamba-2 or attention mixer, then the MLP in every block or MoE in every block.
     const LayerKind ffn = c.has_layer(LayerKind::kMoe) ? LayerKind::kMoe : LayerKind::kMlp;
@@ -328,7 +328,7 @@ Status write_gguf_model(const std::string& path, const GgufModelInfo& info, cons
       const int64_t cols = rows == 0 ? 0 : static_cast<int64_t>(ours.size()) / rows;
       const size_t at = theirs.size();
       theirs.resize(at + ours.size());
-      transform_to_theirs(b->transform, b->heads, ours.data(), theirs.data() + at, rows, cols);
+      transform_to_theirs(b->transform, b->heads, ours.data(), theirs.data() + at, rows, cols, b->rotary);
     }
     std::vector<int64_t> dims = fused_dims(m, shape);
     const uint32_t type = mixture.type_of(m.theirs.front(), dims);
@@ -378,7 +378,8 @@ Status write_gguf_lora(const std::string& path, const Architecture& arch, const 
     for (int64_t j = 0; j < r; ++j)
       for (int64_t o = 0; o < mat.out; ++o) b[o * r + j] = mat.bt[j * mat.out + o];
     // B's rows are the base weight's output rows: they take the base tensor's GGUF row order.
-    transform_to_theirs(m->transform, m->heads, b.data(), ad->b.data() + m->slice * mat.out * r, mat.out, r);
+    transform_to_theirs(m->transform, m->heads, b.data(), ad->b.data() + m->slice * mat.out * r, mat.out, r,
+                        m->rotary);
     std::copy_n(mat.a, r * mat.in, ad->a.data() + m->slice * r * mat.in);
     ++ad->blocks;
   }

@@ -59,6 +59,7 @@ const char* hf_class_of(const std::string& model_type) {
   if (model_type == "mamba2") return "Mamba2ForCausalLM";
   if (model_type == "granitemoehybrid") return "GraniteMoeHybridForCausalLM";
   if (model_type == "jamba") return "JambaForCausalLM";
+  if (model_type == "bamba") return "BambaForCausalLM";
   return nullptr;
 }
 
@@ -222,6 +223,37 @@ std::optional<std::pair<int, int>> period_offset(const std::vector<bool>& has) {
   return std::nullopt;
 }
 
+// transformers' BambaConfig: attn_layer_indices, the mamba_* keys, the partial rotary.
+void set_bamba_keys(const ModelConfig& c, json& j) {
+  json attn = json::array();
+  for (size_t i = 0; i < c.blocks.size(); ++i)
+    if (c.blocks[i].layers.front() == LayerKind::kAttn) attn.push_back(i);
+  j["attn_layer_indices"] = attn;
+  j["attn_rotary_emb"] = c.rotary_dim();
+  j["hidden_size"] = c.d_model;
+  j["intermediate_size"] = c.ff_dim();
+  j["num_hidden_layers"] = c.blocks.size();
+  j["num_attention_heads"] = c.attn.n_heads;
+  j["num_key_value_heads"] = c.kv_heads();
+  j["hidden_act"] = "silu";
+  j["rms_norm_eps"] = common::float_as_decimal(c.norm_eps);
+  j["rope_theta"] = common::float_as_decimal(c.attn.rope_theta);
+  const Mamba2Dims d = mamba2_dims(c, 1, 1);
+  j["mamba_n_heads"] = d.H;
+  j["mamba_d_head"] = d.P;
+  j["mamba_d_state"] = d.N;
+  j["mamba_n_groups"] = d.G;
+  j["mamba_d_conv"] = d.K;
+  j["mamba_expand"] = d.Di / c.d_model;
+  if (!j.contains("mamba_chunk_size")) j["mamba_chunk_size"] = 256;
+  j["mamba_conv_bias"] = true;
+  j["mamba_proj_bias"] = false;
+  j["vocab_size"] = c.vocab_size;
+  j["tie_word_embeddings"] = c.tied_embedding;
+  if (!j.contains("max_position_embeddings")) j["max_position_embeddings"] = 2048;
+  if (!j.contains("initializer_range")) j["initializer_range"] = common::float_as_decimal(c.init_std);
+}
+
 // transformers' JambaConfig: the layer kinds as attn_/expert_layer_period and offset (what it reads;
 // the lists layers_block_type / layers_num_experts, which only nightshift reads, when no period does).
 void set_jamba_keys(const ModelConfig& c, json& j) {
@@ -322,6 +354,8 @@ Result<std::string> hf_config_json(const ModelConfig& config, const HfLayout& la
     set_granite_hybrid_keys(config, j);
   else if (layout.model_type == "jamba")
     set_jamba_keys(config, j);
+  else if (layout.model_type == "bamba")
+    set_bamba_keys(config, j);
   else if (layout.model_type == "lfm2")
     set_lfm2_keys(config, j);
   else

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 
 #include "common/atomic_file.h"
@@ -64,9 +65,30 @@ Status export_peft_adapter(const std::string& dir, const Model& model, const std
   storage.reserve(2 * lora->adapters().size());
   std::vector<TensorRef> refs;
   std::set<std::string> targets;
+  // Adapters of the blocks of one fused HF Linear (Granite's input_linear: gate and up) are written
+  // as one adapter of rank blocks·r: A stacks the blocks' A, B is block-diagonal, and rank_pattern /
+  // alpha_pattern keep PEFT's scale alpha / r. A tensor holding every expert is no Linear PEFT adapts.
+  struct Fused {
+    const TensorMapping* mapping = nullptr;
+    std::vector<const LoraTensors*> blocks;
+  };
+  std::map<std::string, Fused> fused;  // by HF module
   for (const LoraAdapterEntry& e : lora->adapters()) {
     const LoraTensors& t = e.t;
     NS_ASSIGN_OR_RETURN(const std::string module, module_of(e.name));
+    const auto part = hf_names ? hf->fused.find(e.name + ".weight") : std::map<std::string, TensorMapping>::const_iterator{};
+    if (hf_names && part != hf->fused.end()) {
+      const TensorMapping& m = part->second;
+      if (m.whole.size() > 2)
+        return Status::InvalidArgument(e.name + ": its Hugging Face tensor " + m.theirs.front() +
+                                       " holds every expert in one parameter, which PEFT cannot adapt (export the "
+                                       "merged model with export --format hf, or the adapter with --format gguf)");
+      Fused& f = fused[module];
+      f.mapping = &m;
+      f.blocks.resize(static_cast<size_t>(m.slices), nullptr);
+      f.blocks[static_cast<size_t>(m.slice)] = &t;
+      continue;
+    }
     targets.insert(hf_names ? hf_leaf_of(module) : lora_target_key(e.name + ".weight"));
     storage.emplace_back(t.a, t.a + int64_t{r} * t.in);
     refs.push_back({kPrefix + module + kSuffixA, DType::kF32, {r, t.in}, storage.back().data(), storage.back().size() * 4});
@@ -79,6 +101,31 @@ Status export_peft_adapter(const std::string& dir, const Model& model, const std
   // PEFT computes scaling = lora_alpha / r: lora_alpha = scale · r reproduces our scale exactly
   // (computed in double; integral values are written as integers, PEFT's own type).
   const double alpha = static_cast<double>(lora->scale()) * r;
+  auto number = [](double v) { return v == std::floor(v) && std::fabs(v) < 1e15 ? json(static_cast<int64_t>(v)) : json(v); };
+  json rank_pattern = json::object(), alpha_pattern = json::object();
+  for (const auto& [module, f] : fused) {
+    const int n = static_cast<int>(f.blocks.size());
+    int64_t in = 0, out = 0;  // out: rows of one block
+    for (const LoraTensors* t : f.blocks)
+      if (t != nullptr) in = t->in, out = t->out;
+    const int R = n * r;
+    std::vector<float> a(static_cast<size_t>(R * in), 0.0f), b(static_cast<size_t>(n * out * R), 0.0f);
+    for (int j = 0; j < n; ++j) {
+      const LoraTensors* t = f.blocks[static_cast<size_t>(j)];
+      if (t == nullptr) continue;  // a block not adapted: zero rows of A, zero columns of B
+      std::copy_n(t->a, int64_t{r} * in, a.begin() + static_cast<int64_t>(j) * r * in);
+      for (int64_t o = 0; o < out; ++o)
+        for (int c = 0; c < r; ++c)
+          b[static_cast<size_t>((j * out + o) * R + j * r + c)] = t->bt[static_cast<int64_t>(c) * out + o];
+    }
+    storage.push_back(std::move(a));
+    refs.push_back({kPrefix + module + kSuffixA, DType::kF32, {R, in}, storage.back().data(), storage.back().size() * 4});
+    storage.push_back(std::move(b));
+    refs.push_back({kPrefix + module + kSuffixB, DType::kF32, {n * out, R}, storage.back().data(), storage.back().size() * 4});
+    targets.insert(hf_leaf_of(module));
+    rank_pattern[module] = R;
+    alpha_pattern[module] = number(alpha * n);
+  }
   json config{{"peft_type", "LORA"},
               {"task_type", "CAUSAL_LM"},
               {"r", r},
@@ -91,14 +138,13 @@ Status export_peft_adapter(const std::string& dir, const Model& model, const std
               {"modules_to_save", nullptr},
               {"layers_to_transform", nullptr},
               {"layers_pattern", nullptr},
-              {"rank_pattern", json::object()},
-              {"alpha_pattern", json::object()},
+              {"rank_pattern", rank_pattern},
+              {"alpha_pattern", alpha_pattern},
               {"use_rslora", false},
               {"use_dora", false},
               {"revision", nullptr},
               {"base_model_name_or_path", base_model}};
-  if (alpha == std::floor(alpha) && std::fabs(alpha) < 1e15) config["lora_alpha"] = static_cast<int64_t>(alpha);
-  else config["lora_alpha"] = alpha;
+  config["lora_alpha"] = number(alpha);
   if (!hf_names)
     config["nightshift_layout"] = "module names are nightshift's weight names (blocks.N...): the model is nightshift's "
                                   "own ('" + model.config().name + "'), not one of a Hugging Face architecture";
@@ -124,10 +170,17 @@ Status rename_hf_modules(PeftAdapter* a, const ModelConfig& base, const Architec
   if (hf.arch == nullptr)
     return Status::InvalidArgument(weights_path + ": the adapter uses Hugging Face module names, but the base " + hf.why_not);
   std::map<std::string, std::string> ours_of;  // HF module -> our module
-  for (const auto& [ours, theirs] : hf.hf_names)
+  std::set<std::string> fused;                  // HF modules that hold several of ours
+  for (const auto& [ours, theirs] : hf.hf_names) {
     if (ours.ends_with(".weight")) ours_of[hf_module_of(theirs)] = ours.substr(0, ours.size() - 7);
+    if (hf.fused.count(ours)) fused.insert(hf_module_of(theirs));
+  }
   std::map<std::string, PeftFactors> renamed;
   for (auto& [module, f] : a->modules) {
+    if (fused.count(module))
+      return Status::InvalidArgument(weights_path + ": the adapter adapts " + module +
+                                     ", which fuses several of nightshift's weights: reading such an adapter back "
+                                     "is not supported (start from the run directory instead)");
     auto it = ours_of.find(module);
     if (it == ours_of.end())
       return Status::InvalidArgument(weights_path + ": the adapter adapts " + module + ", which the base model '" +

@@ -160,8 +160,8 @@ namespace {
 // sign = +1 rotates by +angle (forward), -1 by -angle (backward: the transpose of the rotation).
 // positions (B, T) pick each token's table row; null = row t.
 void rope_apply(float* x, const float* cos_table, const float* sin_table, const int32_t* positions, int B, int T,
-                int nh, int Dh, float sign) {
-  const int half = Dh / 2;
+                int nh, int Dh, int rot, float sign) {
+  const int half = (rot > 0 ? rot : Dh) / 2;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; ++b) {
     for (int t = 0; t < T; ++t) {
@@ -185,13 +185,13 @@ void rope_apply(float* x, const float* cos_table, const float* sin_table, const 
 }  // namespace
 
 void rope_forward(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh,
-                  const int32_t* positions) {
-  rope_apply(x, cos_table, sin_table, positions, B, T, nh, Dh, 1.0f);
+                  const int32_t* positions, int rot) {
+  rope_apply(x, cos_table, sin_table, positions, B, T, nh, Dh, rot, 1.0f);
 }
 
 void rope_backward(float* dx, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh,
-                   const int32_t* positions) {
-  rope_apply(dx, cos_table, sin_table, positions, B, T, nh, Dh, -1.0f);
+                   const int32_t* positions, int rot) {
+  rope_apply(dx, cos_table, sin_table, positions, B, T, nh, Dh, rot, -1.0f);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -55,12 +55,14 @@ void rope_tables(float* cos_table /*(T, Dh/2)*/, float* sin_table /*(T, Dh/2)*/,
 void rope_row(float* cos_row /*(Dh/2)*/, float* sin_row /*(Dh/2)*/, int pos, int Dh, float theta,
               const RopeScaling& scaling = {});
 // In place on x (B, T, nh, Dh): rotates each head vector by its position's angles. positions (B, T)
-// gives each token's position (a row of the tables, so < the tables' length); null = t.
+// gives each token's position (a row of the tables, so < the tables' length); null = t. Partial
+// rotary (Bamba): only the first `rot` dims of each head rotate (pairs i, i + rot/2), with tables
+// made for a head of `rot` dims, (T, rot/2); the rest pass unchanged. rot 0 = Dh.
 void rope_forward(float* x, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh,
-                  const int32_t* positions = nullptr);
+                  const int32_t* positions = nullptr, int rot = 0);
 // In place on dx (B, T, nh, Dh): turns dL/d(rotated) into dL/d(unrotated) (the inverse rotation).
 void rope_backward(float* dx, const float* cos_table, const float* sin_table, int B, int T, int nh, int Dh,
-                   const int32_t* positions = nullptr);
+                   const int32_t* positions = nullptr, int rot = 0);
 
 // ---- causal self-attention with grouped KV heads and an optional sliding window ----
 // Query head h reads KV head h / (H / Hkv). Token t sees s with t - window < s <= t (window 0: s <= t),

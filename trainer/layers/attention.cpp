@@ -20,7 +20,7 @@ class AttnLayer final : public Layer {
  public:
   AttnLayer(const ModelConfig& c, const LayerShape& s)
       : B_(s.batch), T_(s.seq_len), D_(c.d_model), H_(c.attn.n_heads), Hkv_(c.kv_heads()), Dh_(c.head_dim()),
-        window_(c.attn.window), theta_(c.attn.rope_theta), rope_scaling_(rope_scaling_of(c.attn)),
+        rot_(c.rotary_dim()), window_(c.attn.window), theta_(c.attn.rope_theta), rope_scaling_(rope_scaling_of(c.attn)),
         qkv_bias_(c.attn.qkv_bias), qk_norm_(c.attn.qk_norm), rope_(c.attn.rope),
         q_factor_(c.attn.score_scale > 0 ? c.attn.score_scale * std::sqrt(static_cast<float>(Dh_)) : 1.0f),
         eps_(c.norm_eps), threads_(s.max_threads), training_(s.training) {}
@@ -63,8 +63,8 @@ class AttnLayer final : public Layer {
     add("v", {B, T, kvd}, A, none, false);
     add("probs", {B, H_, T, T}, A, none, false);   // softmax weights
     add("att", {B, T, qd}, A, none, false);        // heads concatenated, before o
-    add("rope_cos", {T, Dh_ / 2}, S, none, false);
-    add("rope_sin", {T, Dh_ / 2}, S, none, false);
+    add("rope_cos", {T, rot_ / 2}, S, none, false);
+    add("rope_sin", {T, rot_ / 2}, S, none, false);
     if (training_) {
       add("dq", {B, T, qd}, S, none, false);
       add("dk", {B, T, kvd}, S, none, false);
@@ -88,7 +88,7 @@ class AttnLayer final : public Layer {
     att_ = t.f32("att");
     cos_ = t.f32("rope_cos");
     sin_ = t.f32("rope_sin");
-    rope_tables(cos_, sin_, T_, Dh_, theta_, rope_scaling_);
+    rope_tables(cos_, sin_, T_, rot_, theta_, rope_scaling_);
     if (qkv_bias_) {
       for (auto [w, g, n] : {std::tuple{&bq_, &dbq_, "q.bias"}, {&bk_, &dbk_, "k.bias"}, {&bv_, &dbv_, "v.bias"}}) {
         *w = t.f32(n);
@@ -135,8 +135,8 @@ class AttnLayer final : public Layer {
       rmsnorm_forward(k_, k_rstd_, k_raw_, knw_, N * Hkv_, Dh_, eps_);
     }
     if (rope_) {
-      rope_forward(q_, cos_, sin_, B_, T_, H_, Dh_, docs_->rope_pos);
-      rope_forward(k_, cos_, sin_, B_, T_, Hkv_, Dh_, docs_->rope_pos);
+      rope_forward(q_, cos_, sin_, B_, T_, H_, Dh_, docs_->rope_pos, rot_);
+      rope_forward(k_, cos_, sin_, B_, T_, Hkv_, Dh_, docs_->rope_pos, rot_);
     }
     // A score scale other than 1/sqrt(Dh) as q times q_factor (the kernel divides by sqrt(Dh)).
     if (q_factor_ != 1.0f) scale_in_place(q_, int64_t{N} * H_ * Dh_, q_factor_);
@@ -155,8 +155,8 @@ class AttnLayer final : public Layer {
                        docs_->doc_start);
     if (q_factor_ != 1.0f) scale_in_place(dq_, int64_t{N} * qd, q_factor_);
     if (rope_) {
-      rope_backward(dq_, cos_, sin_, B_, T_, H_, Dh_, docs_->rope_pos);
-      rope_backward(dk_, cos_, sin_, B_, T_, Hkv_, Dh_, docs_->rope_pos);
+      rope_backward(dq_, cos_, sin_, B_, T_, H_, Dh_, docs_->rope_pos, rot_);
+      rope_backward(dk_, cos_, sin_, B_, T_, Hkv_, Dh_, docs_->rope_pos, rot_);
     }
     float* dqp = dq_;  // dL/d(projection + bias)
     float* dkp = dk_;
@@ -186,7 +186,7 @@ class AttnLayer final : public Layer {
   }
 
  private:
-  int B_, T_, D_, H_, Hkv_, Dh_, window_;
+  int B_, T_, D_, H_, Hkv_, Dh_, rot_, window_;  // rot_: rotated dims of a head (partial rotary)
   float theta_;
   RopeScaling rope_scaling_;
   static void scale_in_place(float* x, int64_t n, float f) {

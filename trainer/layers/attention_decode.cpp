@@ -19,7 +19,8 @@ namespace {
 class AttnDecoder final : public LayerDecoder {
  public:
   AttnDecoder(const ModelConfig& c, int max_context)
-      : D_(c.d_model), H_(c.attn.n_heads), Hkv_(c.kv_heads()), Dh_(c.head_dim()), theta_(c.attn.rope_theta),
+      : D_(c.d_model), H_(c.attn.n_heads), Hkv_(c.kv_heads()), Dh_(c.head_dim()), rot_(c.rotary_dim()),
+        theta_(c.attn.rope_theta),
         rope_scaling_(rope_scaling_of(c.attn)), qkv_bias_(c.attn.qkv_bias), qk_norm_(c.attn.qk_norm),
         rope_(c.attn.rope),
         scale_(c.attn.score_scale > 0 ? c.attn.score_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim()))),
@@ -32,8 +33,8 @@ class AttnDecoder final : public LayerDecoder {
     k_.assign(kvd, 0.0f);
     v_.assign(kvd, 0.0f);
     scores_.assign(cap_, 0.0f);
-    cos_.assign(Dh_ / 2, 0.0f);
-    sin_.assign(Dh_ / 2, 0.0f);
+    cos_.assign(rot_ / 2, 0.0f);
+    sin_.assign(rot_ / 2, 0.0f);
     if (qk_norm_) {
       q_raw_.assign(qd, 0.0f);
       k_raw_.assign(kvd, 0.0f);
@@ -90,9 +91,9 @@ class AttnDecoder final : public LayerDecoder {
       rmsnorm_forward(k_.data(), rstd_.data(), kp, knw_, Hkv_, Dh_, eps_);
     }
     if (rope_) {
-      rope_row(cos_.data(), sin_.data(), pos, Dh_, theta_, rope_scaling_);
-      rope_forward(q_.data(), cos_.data(), sin_.data(), 1, 1, H_, Dh_);
-      rope_forward(k_.data(), cos_.data(), sin_.data(), 1, 1, Hkv_, Dh_);
+      rope_row(cos_.data(), sin_.data(), pos, rot_, theta_, rope_scaling_);
+      rope_forward(q_.data(), cos_.data(), sin_.data(), 1, 1, H_, Dh_, nullptr, rot_);
+      rope_forward(k_.data(), cos_.data(), sin_.data(), 1, 1, Hkv_, Dh_, nullptr, rot_);
     }
     const int slot = pos % cap_;
     std::memcpy(kc_.data() + size_t(slot) * kvd, k_.data(), sizeof(float) * kvd);
@@ -124,7 +125,7 @@ class AttnDecoder final : public LayerDecoder {
   }
 
  private:
-  int D_, H_, Hkv_, Dh_;
+  int D_, H_, Hkv_, Dh_, rot_;  // rot_: rotated dims of a head (partial rotary)
   float theta_;
   RopeScaling rope_scaling_;
   bool qkv_bias_, qk_norm_;

@@ -31,6 +31,7 @@ constexpr ConfigKey kKeys[] = {
      [](ModelConfig& c) -> void* { return &c.attn.rope_original_context; }},
     {"rope", ConfigKeyType::kBool, [](ModelConfig& c) -> void* { return &c.attn.rope; }},
     {"score_scale", ConfigKeyType::kFloat, [](ModelConfig& c) -> void* { return &c.attn.score_scale; }},
+    {"rope_dim", ConfigKeyType::kInt, [](ModelConfig& c) -> void* { return &c.attn.rope_dim; }},
 };
 
 common::Status validate(const ModelConfig& c, const std::string& source) {
@@ -54,6 +55,9 @@ common::Status validate(const ModelConfig& c, const std::string& source) {
   if (!(a.rope_theta > 0)) return bad("rope_theta", "must be positive");
   if (!(a.score_scale >= 0) || !std::isfinite(a.score_scale))
     return bad("score_scale", "must be 0 (1/sqrt(head_dim)) or positive");
+  if (a.rope_dim < 0 || a.rope_dim % 2 != 0 || a.rope_dim > c.head_dim())
+    return bad("rope_dim", "(" + std::to_string(a.rope_dim) + ") must be an even number of dims up to head_dim (" +
+                               std::to_string(c.head_dim()) + "), or 0 for all");
   // Llama-3.1 scaling, checked as Hugging Face checks rope_type "llama3" (factor >= 1, high > low).
   if (!(a.rope_scale_factor == 0 || a.rope_scale_factor >= 1)) {
     return bad("rope_scale_factor",

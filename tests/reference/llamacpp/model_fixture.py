@@ -7,6 +7,8 @@ Face directory (config.json + model.safetensors with the transformers names and 
     ARCH        llama | qwen2 (q/k/v biases) | qwen3 (q/k norms, head_dim of its own) | mamba |
                 mamba2 (heads of 16 sharing B and C in 2 groups) |
                 lfm2 (short-conv and attention layers of --pattern, e.g. conv,conv,attn,conv,conv,attn) |
+                bamba (BambaForCausalLM: granitehybrid's layers with partial RoPE, no multipliers; the
+                GGUF is a granitehybrid, as llama.cpp's converter writes Bamba) |
                 granitehybrid (Granite-4.0-H dense: Mamba-2 and attention layers of --pattern, e.g.
                 mamba,mamba,mamba,attn,mamba,mamba; no RoPE, the µP multipliers, the fused shared MLP;
                 with --experts X --top-k K the MoE variant: X experts of width --ff beside the shared MLP) |
@@ -673,9 +675,121 @@ def jamba(a, rng, vocab):
     return hf, config, to_gguf
 
 
+def partial_permute(w, n_head, rot):
+    """llama.cpp's pairwise RoPE over the first `rot` rows of each head only (Bamba's partial rotary):
+    those rows as llama_permute orders a head of `rot` rows, the rest of the head as they are."""
+    rows, cols = w.shape
+    hd = rows // n_head
+    h = w.reshape(n_head, hd, cols).copy()
+    h[:, :rot] = llama_permute(h[:, :rot].reshape(n_head * rot, cols), n_head).reshape(n_head, rot, cols)
+    return h.reshape(rows, cols)
+
+
+def bamba(a, rng, vocab):
+    """Bamba as transformers names it (BambaForCausalLM): Mamba-2 layers as granitehybrid's (heads of 16,
+    one group) and attention layers at attn_layer_indices with partial RoPE (attn_rotary_emb = half the
+    head), each followed by a SwiGLU MLP (feed_forward.*_proj after pre_ff_layernorm), no µP
+    multipliers, untied unless --tied. The GGUF is a granitehybrid with rope.dimension_count, q/k rows
+    paired for llama.cpp's RoPE over the rotated dims only (its converter pairs whole heads: for a
+    partial rotary that is another model than transformers', so the fixture writes the pairing that
+    keeps the two copies one model)."""
+    d, ff, H, K = a.d, a.ff, a.heads, a.kv_heads
+    kinds = a.pattern.split(",")
+    assert all(k in ("mamba", "attn") for k in kinds), kinds
+    hd, di, n, kc, p_head, groups = d // H, 2 * d, 16, 4, 16, 1
+    heads, cx, L, rot = di // p_head, di + 2 * groups * n, len(kinds), (d // H) // 2
+
+    def mat(rows, cols, gain=1.0):
+        return (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
+
+    def norm(m=d):
+        return (1.0 + 0.1 * rng.standard_normal(m)).astype(np.float32)
+
+    hf = {"model.embed_tokens.weight": mat(vocab, d, 16.0)}
+    for i, kind in enumerate(kinds):
+        p = f"model.layers.{i}."
+        hf[p + "input_layernorm.weight"] = norm()
+        if kind == "mamba":
+            dt = np.exp(rng.uniform(np.log(1e-2), np.log(3e-1), heads))
+            hf[p + "mamba.in_proj.weight"] = mat(2 * di + 2 * groups * n + heads, d, 2.0)
+            hf[p + "mamba.conv1d.weight"] = (rng.standard_normal((cx, 1, kc)) * 0.5).astype(np.float32)
+            hf[p + "mamba.conv1d.bias"] = (0.1 * rng.standard_normal(cx)).astype(np.float32)
+            hf[p + "mamba.dt_bias"] = (dt + np.log(-np.expm1(-dt))).astype(np.float32)
+            hf[p + "mamba.A_log"] = np.log(rng.uniform(1.0, 16.0, heads)).astype(np.float32)
+            hf[p + "mamba.D"] = (1.0 + 0.1 * rng.standard_normal(heads)).astype(np.float32)
+            hf[p + "mamba.norm.weight"] = norm(di)
+            hf[p + "mamba.out_proj.weight"] = mat(d, di, 3.0)
+        else:
+            hf[p + "self_attn.q_proj.weight"] = mat(H * hd, d, 3.0)
+            hf[p + "self_attn.k_proj.weight"] = mat(K * hd, d, 3.0)
+            hf[p + "self_attn.v_proj.weight"] = mat(K * hd, d)
+            hf[p + "self_attn.o_proj.weight"] = mat(d, H * hd, 3.0)
+        hf[p + "pre_ff_layernorm.weight"] = norm()
+        hf[p + "feed_forward.gate_proj.weight"] = mat(ff, d)
+        hf[p + "feed_forward.up_proj.weight"] = mat(ff, d)
+        hf[p + "feed_forward.down_proj.weight"] = mat(d, ff, 3.0)
+    hf["model.final_layernorm.weight"] = norm()
+    if not a.tied:
+        hf["lm_head.weight"] = mat(vocab, d, 8.0)
+    config = {
+        "architectures": ["BambaForCausalLM"], "model_type": "bamba", "hidden_size": d, "intermediate_size": ff,
+        "num_hidden_layers": L, "num_attention_heads": H, "num_key_value_heads": K,
+        "attn_layer_indices": [i for i, k in enumerate(kinds) if k == "attn"], "attn_rotary_emb": rot,
+        "mamba_n_heads": heads, "mamba_d_head": p_head, "mamba_d_state": n, "mamba_n_groups": groups,
+        "mamba_d_conv": kc, "mamba_expand": 2, "mamba_chunk_size": 256, "mamba_conv_bias": True,
+        "mamba_proj_bias": False, "hidden_act": "silu", "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+        "max_position_embeddings": a.ctx, "vocab_size": vocab, "tie_word_embeddings": a.tied,
+        "torch_dtype": "float32",
+    }
+
+    def to_gguf(w):
+        w.add_context_length(a.ctx)
+        w.add_embedding_length(d)
+        w.add_feed_forward_length(ff)
+        w.add_block_count(L)
+        w.add_head_count(H)
+        w.add_head_count_kv([K if k == "attn" else 0 for k in kinds])
+        w.add_rope_dimension_count(rot)
+        w.add_rope_freq_base(10000.0)
+        w.add_rope_scaling_finetuned(True)  # the converter's switch: Bamba has RoPE
+        w.add_layer_norm_rms_eps(1e-5)
+        w.add_ssm_conv_kernel(kc)
+        w.add_ssm_state_size(n)
+        w.add_ssm_group_count(groups)
+        w.add_ssm_inner_size(di)
+        w.add_ssm_time_step_rank(heads)
+        w.add_vocab_size(vocab)
+        w.add_tensor("token_embd.weight", hf["model.embed_tokens.weight"])
+        for i, kind in enumerate(kinds):
+            p, g = f"model.layers.{i}.", f"blk.{i}."
+            w.add_tensor(g + "attn_norm.weight", hf[p + "input_layernorm.weight"])
+            if kind == "mamba":
+                w.add_tensor(g + "ssm_in.weight", hf[p + "mamba.in_proj.weight"])
+                w.add_tensor(g + "ssm_conv1d.weight", np.ascontiguousarray(hf[p + "mamba.conv1d.weight"][:, 0, :]))
+                w.add_tensor(g + "ssm_conv1d.bias", hf[p + "mamba.conv1d.bias"])
+                w.add_tensor(g + "ssm_dt.bias", hf[p + "mamba.dt_bias"])
+                w.add_tensor(g + "ssm_a", (-np.exp(hf[p + "mamba.A_log"])).astype(np.float32).reshape(heads, 1))
+                w.add_tensor(g + "ssm_d", hf[p + "mamba.D"].reshape(heads, 1))
+                w.add_tensor(g + "ssm_norm.weight", hf[p + "mamba.norm.weight"].reshape(groups, di // groups))
+                w.add_tensor(g + "ssm_out.weight", hf[p + "mamba.out_proj.weight"])
+            else:
+                w.add_tensor(g + "attn_q.weight", partial_permute(hf[p + "self_attn.q_proj.weight"], H, rot))
+                w.add_tensor(g + "attn_k.weight", partial_permute(hf[p + "self_attn.k_proj.weight"], K, rot))
+                w.add_tensor(g + "attn_v.weight", hf[p + "self_attn.v_proj.weight"])
+                w.add_tensor(g + "attn_output.weight", hf[p + "self_attn.o_proj.weight"])
+            w.add_tensor(g + "ffn_norm.weight", hf[p + "pre_ff_layernorm.weight"])
+            for t in ("gate", "up", "down"):
+                w.add_tensor(g + f"ffn_{t}.weight", hf[p + f"feed_forward.{t}_proj.weight"])
+        w.add_tensor("output_norm.weight", hf["model.final_layernorm.weight"])
+        if not a.tied:
+            w.add_tensor("output.weight", hf["lm_head.weight"])
+
+    return hf, config, to_gguf
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba", "mamba2", "lfm2", "granitehybrid", "jamba"])
+    ap.add_argument("arch", choices=["llama", "qwen2", "qwen3", "mamba", "mamba2", "lfm2", "granitehybrid", "jamba", "bamba"])
     ap.add_argument("out")
     ap.add_argument("--vocab")
     ap.add_argument("--hf-tokenizer")
@@ -697,7 +811,7 @@ def main():
     ap.add_argument("--moe-layers")
     a = ap.parse_args()
     if a.pattern is None:
-        a.pattern = {"granitehybrid": "mamba,mamba,mamba,attn,mamba,mamba",
+        a.pattern = {"granitehybrid": "mamba,mamba,mamba,attn,mamba,mamba", "bamba": "mamba,mamba,mamba,attn,mamba,mamba",
                      "jamba": "mamba,mamba,attn,mamba"}.get(a.arch, "conv,conv,attn,conv,conv,attn")
     if a.arch == "jamba":
         if a.moe_layers is None:  # Jamba's expert_layer_period 2, expert_layer_offset 1
@@ -706,14 +820,14 @@ def main():
             a.experts = 4
     os.makedirs(a.out if a.gguf_only else os.path.join(a.out, "hf"), exist_ok=True)
     gguf_path = os.path.join(a.out, "model.gguf")
-    w = gguf.GGUFWriter(gguf_path, arch=a.arch)
+    w = gguf.GGUFWriter(gguf_path, arch="granitehybrid" if a.arch == "bamba" else a.arch)  # as llama.cpp's converter
     w.add_name(f"fixture-{a.arch}")
     vocab = copy_tokenizer(w, a.vocab) if a.vocab else a.n_vocab
     if not a.vocab:
         w.add_tokenizer_model("no_vocab")
     rng = np.random.default_rng(a.seed)
     hf, config, to_gguf = {"mamba": mamba, "mamba2": mamba2, "lfm2": lfm2, "granitehybrid": granitehybrid,
-                           "jamba": jamba}.get(a.arch, llama)(a, rng, vocab)
+                           "jamba": jamba, "bamba": bamba}.get(a.arch, llama)(a, rng, vocab)
     to_gguf(w)
     w.write_header_to_file()
     w.write_kv_data_to_file()
