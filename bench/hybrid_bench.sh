@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The hybrid architectures beside Llama at the same size: time per step and peak memory of
 # `nightshift train --base` (full, and qlora over llama.cpp's own Q4_K_M quantization) on random-weight
-# models (tests/reference/llamacpp/model_fixture.py) of 16 layers at d 512 (8 heads / 4 KV heads,
-# vocabulary 16384, tied):
+# models (tests/reference/llamacpp/model_fixture.py) of 16 layers (mamba2: 36, having no MLP) at d 512
+# (8 heads / 4 KV heads, vocabulary 16384, tied):
 #   llama          every layer attention + SwiGLU 2304
 #   lfm2           LFM2-350M's pattern (attention at 2, 5, 8, 10, 12, 14, short-conv elsewhere) + SwiGLU 2304
-#   mamba2         every layer the Mamba-2 mixer (inner 1024, heads of 16 in 2 groups, state 16), no MLP
+#   mamba2         36 layers of the Mamba-2 mixer (inner 1024, heads of 16 in 2 groups, state 16), no MLP
 #   granitehybrid  Granite-4.0-H's kind of pattern (Mamba-2 layers, attention at 7 and 15) + SwiGLU 2304
 #   granite-moe    the same layers, each with 8 experts of width 576 (2 per token) beside a shared MLP of 576
+#   bamba          granitehybrid's layers with partial RoPE (half of each head) and no µP multipliers
 #   jamba          Jamba's pattern (attention at 4 and 12, Mamba-1 with the dt/B/C norms elsewhere), MoE
 #                  (4 experts of width 2304, 2 per token, plain softmax gates) at the odd layers, SwiGLU 2304
 # Usage: bench/hybrid_bench.sh [BUILD_DIR] [STEPS] [SEQ] [ARCH...]   (needs scripts/setup.sh's llama.cpp pieces)
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}; steps=${2:-6}; seq=${3:-256}
 shift $(( $# < 3 ? $# : 3 ))
-archs=("$@"); [ ${#archs[@]} -gt 0 ] || archs=(llama lfm2 mamba2 granitehybrid granite-moe jamba)
+archs=("$@"); [ ${#archs[@]} -gt 0 ] || archs=(llama lfm2 mamba2 granitehybrid granite-moe bamba jamba)
 src=tests/reference/llamacpp/llama.cpp
 harness=$build/tests/llamacpp_harness
 [[ -x $harness && -f $src/gguf-py/gguf/__init__.py ]] || { echo "needs the llama.cpp harness and gguf-py (scripts/setup.sh)" >&2; exit 2; }
@@ -27,9 +28,10 @@ for name in "${archs[@]}"; do
   case $name in
     llama) arch=llama; extra=(--layers 16 --ff 2304) ;;
     lfm2) arch=lfm2; extra=(--ff 2304 --pattern conv,conv,attn,conv,conv,attn,conv,conv,attn,conv,attn,conv,attn,conv,attn,conv) ;;
-    mamba2) arch=mamba2; extra=(--layers 16) ;;
+    mamba2) arch=mamba2; extra=(--layers 36) ;;
     granitehybrid) arch=granitehybrid; extra=(--ff 2304 --pattern $granite) ;;
     granite-moe) arch=granitehybrid; extra=(--ff 576 --pattern $granite --experts 8 --top-k 2) ;;
+    bamba) arch=bamba; extra=(--ff 2304 --pattern $granite) ;;
     jamba) arch=jamba; extra=(--ff 2304 --experts 4 --top-k 2
              --pattern mamba,mamba,mamba,mamba,attn,mamba,mamba,mamba,mamba,mamba,mamba,mamba,attn,mamba,mamba,mamba) ;;
     *) echo "unknown architecture $name" >&2; exit 2 ;;
