@@ -249,3 +249,39 @@ print(f"ok   export --format hf re-imported: loss {b:.6f}, the run {a:.6f} (rela
 assert rel < 1e-5, rel
 PYEOF
 }
+
+# arch_check_peft RUN WANT_TARGETS: RUN (a lora run over the fixture's HF directory, by HF module names)
+# exported for PEFT carries exactly WANT_TARGETS (comma-separated) as target_modules, and applied as
+# PEFT applies it (W + lora_alpha/r · B·A per module, rank_pattern / alpha_pattern where a fused
+# module's blocks share one adapter) to the base's tensors gives the merged model `export --format hf`
+# writes.
+arch_check_peft() {
+  local run=$1 want=$2
+  "$BIN" export-adapter "$run" --out "$run.peft" > /dev/null 2> "$run.peft.log" ||
+    fail "export-adapter (PEFT) of $run: $(tail -2 "$run.peft.log")"
+  "$BIN" export "$run" --format hf --out "$run.merged" > /dev/null 2>&1 || fail "export --format hf of $run"
+  $PY - "$run.peft" "$m/hf" "$run.merged" "$NS_SOURCE_DIR/tests/reference" "$want" <<'PYEOF' || fail "the PEFT adapter of $run"
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[4])
+import st_io
+cfg = json.load(open(sys.argv[1] + "/adapter_config.json"))
+ad = st_io.read(sys.argv[1] + "/adapter_model.safetensors")
+base, merged = st_io.read(sys.argv[2] + "/model.safetensors"), st_io.read(sys.argv[3] + "/model.safetensors")
+assert sorted(cfg["target_modules"]) == sorted(sys.argv[5].split(",")), cfg["target_modules"]
+r, alpha = cfg["r"], cfg["lora_alpha"]
+modules = sorted({k[len("base_model.model."):-len(".lora_A.weight")] for k in ad if k.endswith(".lora_A.weight")})
+worst = 0.0
+for mod in modules:
+    A, B = ad[f"base_model.model.{mod}.lora_A.weight"], ad[f"base_model.model.{mod}.lora_B.weight"]
+    rank, a = cfg["rank_pattern"].get(mod, r), cfg["alpha_pattern"].get(mod, alpha)
+    assert A.shape[0] == rank and B.shape[1] == rank, (mod, A.shape, B.shape)
+    want = base[mod + ".weight"] + (a / rank) * (B.astype(np.float64) @ A.astype(np.float64))
+    worst = max(worst, float(np.abs(merged[mod + ".weight"] - want).max()))
+assert worst < 1e-5, worst
+fused = sorted(cfg["rank_pattern"])
+print(f"ok   PEFT adapter by HF names ({', '.join(sorted(cfg['target_modules']))}): {len(modules)} modules"
+      + (f", {len(fused)} fused of rank {cfg['rank_pattern'][fused[0]]}" if fused else "")
+      + f"; base + alpha/r·B·A equals the merged export within {worst:.1e}")
+PYEOF
+}

@@ -18,6 +18,12 @@ arch_check granitehybrid \
   "mamba2+mlp and attn+mlp blocks, partial RoPE (8 of 16 dims)" \
   --pattern mamba,mamba,mamba,attn,mamba,mamba --d 64 --ff 128 --heads 4 --kv-heads 2
 
+# LoRA over the HF directory by Bamba's module names, and its adapter for PEFT.
+"$BIN" train --base "$m/hf" --mode lora --rank 4 --targets in_proj,out_proj,q_proj,v_proj,gate_proj,down_proj --steps 4 --lr 3e-3 \
+  --data "$work/text.txt" --batch 2 --seq 32 --threads 2 --thermal none --out "$work/lora_hf" 2> "$work/lora_hf.log" ||
+  fail "lora by HF module names failed: $(tail -3 "$work/lora_hf.log")"
+arch_check_peft "$work/lora_hf" in_proj,out_proj,q_proj,v_proj,gate_proj,down_proj
+
 arch_check_hf_export bamba "$m/hf"
 
 echo "PASS bamba_test"

@@ -62,35 +62,7 @@ PYEOF
 
 # The same adapter for PEFT, by Granite's module names: input_linear's gate and up adapters become
 # one adapter of rank 2r (A stacked, B block-diagonal; rank_pattern / alpha_pattern keep the scale).
-# Applied as PEFT applies it (W + alpha/r · B·A) to the base's tensors, it gives the merged model that
-# `export --format hf` writes.
-"$BIN" export-adapter "$work/lora_hf" --out "$work/lora_peft" > /dev/null 2> "$work/peft.log" ||
-  fail "export-adapter (PEFT) of the HF-named lora run: $(tail -2 "$work/peft.log")"
-"$BIN" export "$work/lora_hf" --format hf --out "$work/lora_merged" > /dev/null 2>&1 || fail "export --format hf of the lora run"
-$PY - "$work/lora_peft" "$m/hf" "$work/lora_merged" "$NS_SOURCE_DIR/tests/reference" <<'PYEOF' || fail "the PEFT adapter by Granite's names"
-import json, re, sys
-import numpy as np
-sys.path.insert(0, sys.argv[4])
-import st_io
-cfg = json.load(open(sys.argv[1] + "/adapter_config.json"))
-ad = st_io.read(sys.argv[1] + "/adapter_model.safetensors")
-base, merged = st_io.read(sys.argv[2] + "/model.safetensors"), st_io.read(sys.argv[3] + "/model.safetensors")
-assert sorted(cfg["target_modules"]) == ["in_proj", "input_linear", "output_linear"], cfg["target_modules"]
-r, alpha = cfg["r"], cfg["lora_alpha"]
-modules = sorted({k[len("base_model.model."):-len(".lora_A.weight")] for k in ad if k.endswith(".lora_A.weight")})
-fused = [mod for mod in modules if mod.endswith("input_linear")]
-assert fused and all(cfg["rank_pattern"][mod] == 2 * r and cfg["alpha_pattern"][mod] == 2 * alpha for mod in fused), cfg
-worst = 0.0
-for mod in modules:
-    A, B = ad[f"base_model.model.{mod}.lora_A.weight"], ad[f"base_model.model.{mod}.lora_B.weight"]
-    rank, a = cfg["rank_pattern"].get(mod, r), cfg["alpha_pattern"].get(mod, alpha)
-    assert A.shape[0] == rank and B.shape[1] == rank, (mod, A.shape, B.shape)
-    want = base[mod + ".weight"] + (a / rank) * (B.astype(np.float64) @ A.astype(np.float64))
-    worst = max(worst, float(np.abs(merged[mod + ".weight"] - want).max()))
-assert worst < 1e-5, worst
-print(f"ok   PEFT adapter by Granite's names: {len(modules)} modules ({len(fused)} fused input_linear of rank "
-      f"{2 * r}); base + alpha/r·B·A equals the merged export within {worst:.1e}")
-PYEOF
+arch_check_peft "$work/lora_hf" in_proj,input_linear,output_linear
 
 arch_check_hf_export granitehybrid
 

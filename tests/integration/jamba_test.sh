@@ -18,6 +18,12 @@ arch_check jamba \
   "ssm (dt/B/C norms), attn (no RoPE), mlp and moe (plain softmax gates) layers" \
   --pattern mamba,mamba,attn,mamba --d 64 --ff 64 --heads 4 --kv-heads 2 --experts 4 --top-k 2
 
+# LoRA over the HF directory by Jamba's module names, and its adapter for PEFT.
+"$BIN" train --base "$m/hf" --mode lora --rank 4 --targets in_proj,x_proj,dt_proj,out_proj,gate_proj,up_proj,down_proj --steps 4 --lr 3e-3 \
+  --data "$work/text.txt" --batch 2 --seq 32 --threads 2 --thermal none --out "$work/lora_hf" 2> "$work/lora_hf.log" ||
+  fail "lora by HF module names failed: $(tail -3 "$work/lora_hf.log")"
+arch_check_peft "$work/lora_hf" in_proj,x_proj,dt_proj,out_proj,gate_proj,up_proj,down_proj
+
 arch_check_hf_export jamba
 
 echo "PASS jamba_test"
