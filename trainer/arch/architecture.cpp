@@ -80,6 +80,25 @@ common::Result<int64_t> gguf_arch_int(const formats::GgufFile& f, const std::str
   return v->i;
 }
 
+common::Result<GgufHybridLayers> gguf_hybrid_layers(const formats::GgufFile& f, int64_t layers,
+                                                    const std::string& recurrent) {
+  NS_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
+  const std::string kv_key = arch + ".attention.head_count_kv";
+  const formats::GgufValue* kv = f.find(kv_key);
+  if (kv == nullptr || kv->ints.size() != static_cast<size_t>(layers))
+    return common::Status::InvalidArgument(f.path() + ": " + kv_key + " must list the KV heads of each of the " +
+                                           std::to_string(layers) + " layers (0 for a " + recurrent + " layer)");
+  GgufHybridLayers out;
+  for (int64_t n : kv->ints) {
+    out.attention.push_back(n != 0);
+    if (n != 0 && out.kv_heads != 0 && n != out.kv_heads)
+      return common::Status::InvalidArgument(f.path() +
+                                             ": attention layers with different KV head counts are not supported");
+    if (n != 0) out.kv_heads = n;
+  }
+  return out;
+}
+
 common::Result<double> gguf_arch_float(const formats::GgufFile& f, const std::string& key,
                                        std::optional<double> fallback) {
   NS_ASSIGN_OR_RETURN(const formats::GgufValue* v, arch_value(f, key));
@@ -123,26 +142,29 @@ common::Result<ModelConfig> gguf_attn_mlp_config(const formats::GgufFile& f, dou
 
 namespace {
 
-// llama.cpp's permutation of q/k rows (its converter's `permute`): within each head of Dh rows, HF
-// row j*half + i (half j of pair i) becomes row 2*i + j. With partial rotary only the first `rotary`
-// rows of a head take part (half = rotary/2; llama.cpp rotates adjacent pairs of those), the rest stay.
 void rope_permute(int heads, int rotary, const float* in, float* out, int64_t rows, int64_t cols, bool to_theirs) {
-  CHECK(heads > 0 && rows % (2 * heads) == 0);
-  const int64_t dh = rows / heads, rot = rotary > 0 ? rotary : dh, half = rot / 2;
-  CHECK(rot % 2 == 0 && rot <= dh);
-  for (int64_t h = 0; h < heads; ++h) {
-    for (int64_t r = rot; r < dh; ++r) std::memcpy(out + (h * dh + r) * cols, in + (h * dh + r) * cols, sizeof(float) * cols);
-    for (int64_t j = 0; j < 2; ++j) {
-      for (int64_t i = 0; i < half; ++i) {
-        const int64_t hf = h * dh + j * half + i, gguf = h * dh + 2 * i + j;
-        const int64_t src = to_theirs ? hf : gguf, dst = to_theirs ? gguf : hf;
-        std::memcpy(out + dst * cols, in + src * cols, sizeof(float) * cols);
-      }
-    }
+  const std::vector<int32_t> order = rope_row_order(heads, rows, rotary);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t theirs = order[static_cast<size_t>(r)];
+    std::memcpy(out + (to_theirs ? theirs : r) * cols, in + (to_theirs ? r : theirs) * cols, sizeof(float) * cols);
   }
 }
 
 }  // namespace
+
+std::vector<int32_t> rope_row_order(int heads, int64_t rows, int rotary) {
+  CHECK(heads > 0 && rows % (2 * heads) == 0);
+  const int64_t dh = rows / heads, rot = rotary > 0 ? rotary : dh, half = rot / 2;
+  CHECK(rot % 2 == 0 && rot <= dh);
+  std::vector<int32_t> order(static_cast<size_t>(rows));
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t r = rot; r < dh; ++r) order[static_cast<size_t>(h * dh + r)] = static_cast<int32_t>(h * dh + r);
+    for (int64_t j = 0; j < 2; ++j)
+      for (int64_t i = 0; i < half; ++i)
+        order[static_cast<size_t>(h * dh + j * half + i)] = static_cast<int32_t>(h * dh + 2 * i + j);
+  }
+  return order;
+}
 
 void transform_to_ours(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols,
                        int rotary) {

@@ -5,6 +5,7 @@
 // and model TOML files are the `nightshift` description and need no mapping.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -70,6 +71,17 @@ common::Result<int64_t> gguf_arch_int(const formats::GgufFile& f, const std::str
 common::Result<double> gguf_arch_float(const formats::GgufFile& f, const std::string& key,
                                        std::optional<double> fallback = std::nullopt);
 
+// A hybrid GGUF's per-layer `attention.head_count_kv` (llama.cpp's is_recr: 0 for a recurrent layer):
+// which of the `layers` are attention, and the KV heads they share (0 when none is). InvalidArgument
+// naming the file when the list is missing or of another length ("0 for a <recurrent> layer"), or
+// when the attention layers differ.
+struct GgufHybridLayers {
+  std::vector<bool> attention;
+  int64_t kv_heads = 0;
+};
+common::Result<GgufHybridLayers> gguf_hybrid_layers(const formats::GgufFile& f, int64_t layers,
+                                                    const std::string& recurrent);
+
 // The part of a llama-style GGUF's config that llama and its relatives share: vocabulary (from
 // token_embd), width, blocks of attn+mlp, heads, KV heads, head_dim, SwiGLU width, norm eps, RoPE
 // base (the defaults given when the file has none), tied embeddings (no output.weight) and, with
@@ -77,6 +89,10 @@ common::Result<double> gguf_arch_float(const formats::GgufFile& f, const std::st
 common::Result<ModelConfig> gguf_attn_mlp_config(const formats::GgufFile& f, double default_eps,
                                                  double default_theta, bool read_window);
 
+// llama.cpp's permutation of q/k rows (its converter's `permute`) as a row order: our row h*Dh +
+// j*half + i (rotate-half order, half j of pair i) is the file's row h*Dh + 2i + j. With partial
+// rotary only the first `rotary` rows of a head are paired (half = rotary/2), the rest stay (0 = all).
+std::vector<int32_t> rope_row_order(int heads, int64_t rows, int rotary = 0);
 void transform_to_ours(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols,
                        int rotary = 0);
 void transform_to_theirs(TensorTransform t, int heads, const float* in, float* out, int64_t rows, int64_t cols,

@@ -168,19 +168,9 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   NS_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
   const formats::GgufValue* rope = f.find(arch + ".rope.scaling.finetuned");
   // head_count_kv: one entry per layer, 0 for a Mamba layer (llama.cpp's is_recr).
-  const std::string kv_key = arch + ".attention.head_count_kv";
-  const formats::GgufValue* kv = f.find(kv_key);
-  if (kv == nullptr || kv->ints.size() != static_cast<size_t>(layers))
-    return Status::InvalidArgument(f.path() + ": " + kv_key + " must list the KV heads of each of the " +
-                                   std::to_string(layers) + " layers (0 for a Mamba layer)");
-  int64_t kv_heads = 0;
-  for (int64_t i = 0; i < layers; ++i) {
-    const int64_t n = kv->ints[static_cast<size_t>(i)];
-    c.blocks.push_back(block(n == 0, moe));
-    if (n != 0 && kv_heads != 0 && n != kv_heads)
-      return Status::InvalidArgument(f.path() + ": attention layers with different KV head counts are not supported");
-    if (n != 0) kv_heads = n;
-  }
+  NS_ASSIGN_OR_RETURN(GgufHybridLayers kinds, gguf_hybrid_layers(f, layers, "Mamba"));
+  for (bool attention : kinds.attention) c.blocks.push_back(block(!attention, moe));
+  const int64_t kv_heads = kinds.kv_heads;
   c.vocab_size = static_cast<int>(embd->rows());
   c.d_model = static_cast<int>(d_model);
   c.attn.n_heads = static_cast<int>(heads);

@@ -95,20 +95,6 @@ Result<uint32_t> crc_of_prefix(const std::string& path, uint64_t bytes) {
   return crc;
 }
 
-// llama.cpp's q/k row permutation as a row order: our row (rotate-half order) is stored at row
-// h*Dh + 2i + j of the file, for our row h*Dh + j*Dh/2 + i.
-std::vector<int32_t> rope_row_order(int heads, int64_t rows, int rotary) {
-  std::vector<int32_t> order(static_cast<size_t>(rows));
-  const int64_t dh = rows / heads, rot = rotary > 0 ? rotary : dh, half = rot / 2;
-  for (int64_t h = 0; h < heads; ++h) {
-    for (int64_t r = rot; r < dh; ++r) order[static_cast<size_t>(h * dh + r)] = static_cast<int32_t>(h * dh + r);
-    for (int64_t j = 0; j < 2; ++j) {
-      for (int64_t i = 0; i < half; ++i) order[static_cast<size_t>(h * dh + j * half + i)] = static_cast<int32_t>(h * dh + 2 * i + j);
-    }
-  }
-  return order;
-}
-
 }  // namespace
 
 bool ImportedModel::is_importable(const std::string& path) {

@@ -129,25 +129,16 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   if (d_model <= 0 || d_inner % d_model != 0)
     return Status::InvalidArgument(f.path() + ": ssm.inner_size " + std::to_string(d_inner) +
                                    " is not a multiple of the embedding length " + std::to_string(d_model));
-  NS_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
   // head_count_kv: one entry per layer, 0 for a Mamba layer; a layer with ffn_gate_inp has experts.
-  const std::string kv_key = arch + ".attention.head_count_kv";
-  const formats::GgufValue* kv = f.find(kv_key);
-  if (kv == nullptr || kv->ints.size() != static_cast<size_t>(layers))
-    return Status::InvalidArgument(f.path() + ": " + kv_key + " must list the KV heads of each of the " +
-                                   std::to_string(layers) + " layers (0 for a Mamba layer)");
-  int64_t kv_heads = 0;
+  NS_ASSIGN_OR_RETURN(GgufHybridLayers kinds, gguf_hybrid_layers(f, layers, "Mamba"));
   for (int64_t i = 0; i < layers; ++i) {
-    const int64_t n = kv->ints[static_cast<size_t>(i)];
     const bool moe = f.find_tensor("blk." + std::to_string(i) + ".ffn_gate_inp.weight") != nullptr;
     if (moe && (experts <= 1 || top_k <= 0))
       return Status::InvalidArgument(f.path() + ": layer " + std::to_string(i) +
                                      " has experts but expert_count / expert_used_count are missing");
-    c.blocks.push_back(block(n == 0, moe));
-    if (n != 0 && kv_heads != 0 && n != kv_heads)
-      return Status::InvalidArgument(f.path() + ": attention layers with different KV head counts are not supported");
-    if (n != 0) kv_heads = n;
+    c.blocks.push_back(block(!kinds.attention[static_cast<size_t>(i)], moe));
   }
+  const int64_t kv_heads = kinds.kv_heads;
   c.vocab_size = static_cast<int>(embd->rows());
   c.d_model = static_cast<int>(d_model);
   c.attn.n_heads = static_cast<int>(heads);

@@ -114,20 +114,9 @@ Result<ModelConfig> from_gguf(const formats::GgufFile& f) {
   if (window > 0) return Status::InvalidArgument(f.path() + ": lfm2 with a sliding window is not supported");
   // head_count_kv: one entry per layer, 0 for a conv layer (a single value would make every layer
   // attention, which no LFM2 is).
-  NS_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
-  const std::string kv_key = arch + ".attention.head_count_kv";
-  const formats::GgufValue* kv = f.find(kv_key);
-  if (kv == nullptr || kv->ints.size() != static_cast<size_t>(layers))
-    return Status::InvalidArgument(f.path() + ": " + kv_key + " must list the KV heads of each of the " +
-                                   std::to_string(layers) + " layers (0 for a conv layer)");
-  int64_t kv_heads = 0;
-  for (int64_t i = 0; i < layers; ++i) {
-    const int64_t n = kv->ints[static_cast<size_t>(i)];
-    c.blocks.push_back(n == 0 ? kConvBlock : kAttnBlock);
-    if (n != 0 && kv_heads != 0 && n != kv_heads)
-      return Status::InvalidArgument(f.path() + ": attention layers with different KV head counts are not supported");
-    if (n != 0) kv_heads = n;
-  }
+  NS_ASSIGN_OR_RETURN(GgufHybridLayers kinds, gguf_hybrid_layers(f, layers, "conv"));
+  for (bool attention : kinds.attention) c.blocks.push_back(attention ? kAttnBlock : kConvBlock);
+  const int64_t kv_heads = kinds.kv_heads;
   c.vocab_size = static_cast<int>(embd->rows());
   c.d_model = static_cast<int>(d_model);
   c.attn.n_heads = static_cast<int>(heads);
