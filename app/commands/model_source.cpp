@@ -23,7 +23,7 @@ Result<std::unique_ptr<trainer::Model>> ModelSource::inference_model(int batch, 
   shape.training = false;
   shape.max_threads = std::max(shape.max_threads, trainer::compute_threads());
   NS_ASSIGN_OR_RETURN(std::unique_ptr<trainer::Model> model, trainer::Model::create(config, shape));
-  NS_RETURN_IF_ERROR(trainer::fill_weights(*model, imported->f32_lookup(), path));
+  NS_RETURN_IF_ERROR(trainer::fill_weights(*model, imported->f32_reader(), path));
   return model;
 }
 

@@ -212,16 +212,15 @@ int64_t ImportedModel::parameter_count() const {
   return n;
 }
 
-WeightLookup ImportedModel::f32_lookup() const {
-  return [this](const std::string& name, const std::vector<int64_t>& shape) -> Result<const float*> {
+WeightReader ImportedModel::f32_reader() const {
+  return [this](const std::string& name, const std::vector<int64_t>& shape, float* out) -> Status {
     const TensorMapping* t = mapping(name);
     if (t == nullptr) return Status::NotFound(path_ + ": no tensor for " + name);
     const int64_t n = numel(shape);
     const int64_t rows = shape.empty() ? 1 : shape[0], cols = rows > 0 ? n / rows : 0;
-    buffer_.resize(static_cast<size_t>(n));
     const bool direct = t->transform == TensorTransform::kNone;
-    float* dst = buffer_.data();
-    if (!direct) {
+    float* dst = out;
+    if (!direct) {  // decoded as stored, then transformed into `out`
       staging_.resize(static_cast<size_t>(n));
       dst = staging_.data();
     }
@@ -240,7 +239,15 @@ WeightLookup ImportedModel::f32_lookup() const {
       // The whole tensor, or row block `slice` of the fused one.
       NS_RETURN_IF_ERROR(hf_->read_f32(found, dst, n, t->slice, std::max(t->slices, 1)));
     }
-    if (!direct) transform_to_ours(t->transform, t->heads, dst, buffer_.data(), rows, cols, t->rotary);
+    if (!direct) transform_to_ours(t->transform, t->heads, dst, out, rows, cols, t->rotary);
+    return Status::Ok();
+  };
+}
+
+WeightLookup ImportedModel::f32_lookup() const {
+  return [this, read = f32_reader()](const std::string& name, const std::vector<int64_t>& shape) -> Result<const float*> {
+    buffer_.resize(static_cast<size_t>(numel(shape)));
+    NS_RETURN_IF_ERROR(read(name, shape, buffer_.data()));
     return static_cast<const float*>(buffer_.data());
   };
 }

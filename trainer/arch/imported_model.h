@@ -59,6 +59,9 @@ class ImportedModel {
   // fp32 weights by nightshift name, decoded and transformed; the pointer stays valid until the
   // next call (one reused buffer).
   WeightLookup f32_lookup() const;
+  // The same, written straight into the caller's memory (only a transformed tensor, such as
+  // llama's permuted q/k, passes through a buffer of its own).
+  WeightReader f32_reader() const;
 
   // A linear weight (Out, In) in the file's own encoding, for a frozen base that stays mapped: the
   // GGUF tensor's bytes with its type (and, for llama's q/k, the row order that undoes llama.cpp's

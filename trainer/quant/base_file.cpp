@@ -140,9 +140,9 @@ Result<std::unique_ptr<BaseSource>> BaseSource::open(const std::string& path) {
 Status BaseSource::fill(Model& model) const {
   CHECK_MSG(model.lora() != nullptr, "BaseSource::fill needs a lora/qlora model");
   if (imported_) {
-    if (!model.shape().lora.mapped_base) return fill_frozen_base(model, imported_->f32_lookup(), imported_->path());
+    if (!model.shape().lora.mapped_base) return fill_frozen_base(model, imported_->f32_reader(), imported_->path());
     NS_RETURN_IF_ERROR(map_into(model));
-    return fill_frozen_base(model, imported_->f32_lookup(), imported_->path(), /*skip_linear=*/true);
+    return fill_frozen_base(model, imported_->f32_reader(), imported_->path(), /*skip_linear=*/true);
   }
   const std::string& path = file_->path();
   // The file's pages of each tensor are released as soon as the tensor is in the model, so loading
@@ -228,7 +228,8 @@ Status BaseSource::fill_full(Model& model) const {
   if (!converts_on_load())
     return Status::InvalidArgument(file_->path() + ": a base file holds a frozen base for lora/qlora; a full fine-tune "
                                    "starts from the checkpoint or model it came from");
-  return fill_weights(model, f32_lookup(), imported_ ? imported_->path() : file_->path());
+  if (imported_) return fill_weights(model, imported_->f32_reader(), imported_->path());
+  return fill_weights(model, f32_lookup(), file_->path());
 }
 
 void BaseSource::release_resident_pages() const {

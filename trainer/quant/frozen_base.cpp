@@ -38,20 +38,34 @@ WeightLookup lookup_in_safetensors(const SafetensorsFile& file) {
   };
 }
 
-Status fill_weights(Model& model, const WeightLookup& lookup, const std::string& source) {
+WeightReader reader_of(const WeightLookup& lookup) {
+  return [lookup](const std::string& name, const std::vector<int64_t>& shape, float* dst) -> Status {
+    NS_ASSIGN_OR_RETURN(const float* src, lookup(name, shape));
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    std::memcpy(dst, src, sizeof(float) * n);
+    return Status::Ok();
+  };
+}
+
+Status fill_weights(Model& model, const WeightReader& read, const std::string& source) {
   for (const ParamRef& p : model.params()) {
-    auto src = lookup(p.spec->name, p.spec->shape);
-    if (!src.ok()) return src.status().with_context(source);
-    std::memcpy(p.weight, *src, sizeof(float) * static_cast<size_t>(p.numel));
+    const Status st = read(p.spec->name, p.spec->shape, p.weight);
+    if (!st.ok()) return st.with_context(source);
   }
   return Status::Ok();
 }
 
-Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::string& source, bool skip_linear) {
+Status fill_weights(Model& model, const WeightLookup& lookup, const std::string& source) {
+  return fill_weights(model, reader_of(lookup), source);
+}
+
+Status fill_frozen_base(Model& model, const WeightReader& read, const std::string& source, bool skip_linear) {
   const LoraRegistry* lora = model.lora();
   CHECK_MSG(lora != nullptr, "fill_frozen_base needs a lora/qlora model");
   const TensorStore& store = model.tensors();
   const std::vector<TensorSpec>& specs = store.specs();
+  std::vector<float> linear;  // one linear weight in fp32 before it is quantized
   for (size_t i = 0; i < specs.size(); ++i) {
     const TensorSpec& t = specs[i];
     if (t.role != TensorRole::kFrozenWeight) continue;
@@ -59,16 +73,21 @@ Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::str
     if (t.linear) {
       const LoraBaseEntry* base = lora->find_base(t.name);
       CHECK_MSG(base != nullptr, t.name.c_str());
-      auto src = lookup(t.name, {base->layout.rows, base->layout.cols});
-      if (!src.ok()) return src.status().with_context(source);
-      quantize_into(base->layout, *src, base->bytes);
+      linear.resize(static_cast<size_t>(base->layout.rows * base->layout.cols));
+      const Status st = read(t.name, {base->layout.rows, base->layout.cols}, linear.data());
+      if (!st.ok()) return st.with_context(source);
+      quantize_into(base->layout, linear.data(), base->bytes);
     } else {
-      auto src = lookup(t.name, t.shape);
-      if (!src.ok()) return src.status().with_context(source);
-      std::memcpy(store.data(i), *src, t.bytes);
+      CHECK_MSG(t.dtype == DType::kF32, t.name.c_str());
+      const Status st = read(t.name, t.shape, static_cast<float*>(store.data(i)));
+      if (!st.ok()) return st.with_context(source);
     }
   }
   return Status::Ok();
+}
+
+Status fill_frozen_base(Model& model, const WeightLookup& lookup, const std::string& source, bool skip_linear) {
+  return fill_frozen_base(model, reader_of(lookup), source, skip_linear);
 }
 
 }  // namespace trainer
