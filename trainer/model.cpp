@@ -9,6 +9,7 @@
 #include "common/check.h"
 #include "trainer/kernels/kernels.h"
 #include "trainer/rng.h"
+#include "trainer/weight_init.h"
 
 namespace trainer {
 
@@ -141,36 +142,12 @@ Result<std::unique_ptr<Model>> Model::create(const ModelConfig& config, const Ru
 
 void Model::init_weights(uint64_t seed) {
   Rng rng(seed);
-  // Which sub-layer owns a weight, for kCustom init.
-  std::unordered_map<std::string, std::pair<const SubLayerPlan*, std::string>> owner;
-  for (const SubLayerPlan& sp : plan_.sublayers) {
-    for (const auto& [local, full] : sp.names) owner[full] = {&sp, local};
-  }
-  const float stdev = config_.init_std;
+  const InitOwners owners = init_owners(plan_.sublayers);
   const std::vector<TensorSpec>& specs = store_->specs();
   for (size_t i = 0; i < specs.size(); ++i) {
     const TensorSpec& t = specs[i];
     if (t.role != TensorRole::kWeight && t.role != TensorRole::kFrozenWeight) continue;
-    float* w = static_cast<float*>(store_->data(i));
-    const int64_t n = t.numel();
-    switch (t.init) {
-      case TensorInit::kNormal:
-        for (int64_t j = 0; j < n; ++j) w[j] = static_cast<float>(rng.normal() * stdev);
-        break;
-      case TensorInit::kOnes:
-        for (int64_t j = 0; j < n; ++j) w[j] = 1.0f;
-        break;
-      case TensorInit::kZeros:
-      case TensorInit::kNone:
-        std::memset(w, 0, t.bytes);  // bytes, not floats: a frozen base may be stored in 1 or 2 bytes
-        break;
-      case TensorInit::kCustom: {
-        auto it = owner.find(t.name);
-        CHECK_MSG(it != owner.end(), t.name.c_str());
-        it->second.first->layer->init_custom(it->second.second, w, n, rng);
-        break;
-      }
-    }
+    init_weight(t, store_->data(i), rng, owners, config_.init_std);
   }
   if (lora_) lora_->init_adapters(seed);
 }

@@ -89,6 +89,14 @@ std::optional<DType> dtype_from_name(std::string_view name) {
 
 Status write_safetensors(const std::string& path, const std::vector<TensorRef>& tensors,
                          const std::map<std::string, std::string>& metadata) {
+  for (const TensorRef& t : tensors)
+    if (t.bytes > 0 && t.data == nullptr) return Status::InvalidArgument(path + ": tensor '" + t.name + "' has no data");
+  return write_safetensors_streamed(
+      path, tensors, [&tensors](size_t i) -> Result<const void*> { return tensors[i].data; }, metadata);
+}
+
+Status write_safetensors_streamed(const std::string& path, const std::vector<TensorRef>& tensors,
+                                  const TensorProducer& produce, const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
     nlohmann::ordered_json meta = nlohmann::ordered_json::object();
@@ -104,8 +112,6 @@ Status write_safetensors(const std::string& path, const std::vector<TensorRef>& 
     if (!element_count(t.shape, UINT64_MAX / 8, &count) || count * dtype_size(t.dtype) != t.bytes)
       return Status::InvalidArgument(path + ": tensor '" + t.name + "': " + std::to_string(t.bytes) +
                                      " bytes do not match its shape and dtype " + dtype_name(t.dtype));
-    if (t.bytes > 0 && t.data == nullptr)
-      return Status::InvalidArgument(path + ": tensor '" + t.name + "' has no data");
     header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes}}};
     offset += t.bytes;
   }
@@ -119,7 +125,16 @@ Status write_safetensors(const std::string& path, const std::vector<TensorRef>& 
   if (fd < 0) return Status::IOError(tmp + ": " + std::strerror(errno));
   Status s = write_all(fd, len_le, 8, path);
   if (s.ok()) s = write_all(fd, text.data(), text.size(), path);
-  for (size_t i = 0; s.ok() && i < tensors.size(); ++i) s = write_all(fd, tensors[i].data, tensors[i].bytes, path);
+  for (size_t i = 0; s.ok() && i < tensors.size(); ++i) {
+    Result<const void*> data = produce(i);
+    if (!data.ok()) {
+      s = data.status();
+    } else if (tensors[i].bytes > 0 && *data == nullptr) {
+      s = Status::InvalidArgument(path + ": tensor '" + tensors[i].name + "' has no data");
+    } else {
+      s = write_all(fd, *data, tensors[i].bytes, path);
+    }
+  }
   if (s.ok() && ::fsync(fd) != 0) s = Status::IOError(path + ": fsync: " + std::strerror(errno));
   if (::close(fd) != 0 && s.ok()) s = Status::IOError(path + ": close: " + std::strerror(errno));
   if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Status::IOError(path + ": rename: " + std::strerror(errno));

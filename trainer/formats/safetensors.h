@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,6 +39,16 @@ struct TensorRef {
 // `bytes` differs from the product of `shape` times the dtype size; IOError if the OS refuses.
 common::Status write_safetensors(const std::string& path, const std::vector<TensorRef>& tensors,
                                  const std::map<std::string, std::string>& metadata = {});
+
+// The bytes of tensor `index` of a streamed write (its TensorRef::bytes of them), produced when the
+// writer reaches it; the pointer need only stay valid until the next call. An error stops the write.
+using TensorProducer = std::function<common::Result<const void*>(size_t index)>;
+// write_safetensors with each tensor's data produced in order as it is written (TensorRef::data is
+// ignored), so a file can be written from tensors that never exist in memory all at once. The same
+// checks, atomicity and errors; the producer's error is returned as it is.
+common::Status write_safetensors_streamed(const std::string& path, const std::vector<TensorRef>& tensors,
+                                          const TensorProducer& produce,
+                                          const std::map<std::string, std::string>& metadata = {});
 
 // A mapped safetensors file (read-only, MAP_PRIVATE). open() validates everything before returning:
 // NotFound if absent; Corruption naming the file if it is truncated, the header length runs past
