@@ -67,6 +67,9 @@ struct DashboardModel {
   uint64_t rss_bytes = 0;
   uint64_t planned_bytes = 0;
   uint64_t budget_bytes = 0;
+  // What the process read from disk per second over the last step (a streamed base's page-ins).
+  double disk_read_bytes_per_s = kUnknown;
+  double major_faults_per_s = kUnknown;
 
   // Knobs now and over recent steps (oldest first), and throughput over recent steps.
   int lora_rank = 0;

@@ -134,6 +134,18 @@ void draw_governor(Canvas& c, const Rect& r, const DashboardModel& m, const Glyp
   if (m.governor_decisions.empty() && in.h > 1) c.put(in.x, in.y + 1, fit("no decisions yet", in.w, g), Style::kDim);
 }
 
+// "read 12.0 MiB/s, 40 faults/s" from the last step's disk reads, the faults left out when that
+// is wider than `width`; "" when unknown.
+std::string disk_reads_text(const DashboardModel& m, int width) {
+  std::string read, faults;
+  if (std::isfinite(m.disk_read_bytes_per_s))
+    read = "read " + common::format_bytes(static_cast<uint64_t>(m.disk_read_bytes_per_s)) + "/s";
+  if (std::isfinite(m.major_faults_per_s)) faults = format_number(m.major_faults_per_s, 0) + " faults/s";
+  if (read.empty() || faults.empty()) return read + faults;
+  const std::string both = read + ", " + faults;
+  return static_cast<int>(both.size()) <= width ? both : read;
+}
+
 void draw_memory(Canvas& c, const Rect& r, const DashboardModel& m, const Glyphs& g) {
   c.box(r, "Memory", g);
   Rect in = inner(r);
@@ -162,7 +174,16 @@ void draw_memory(Canvas& c, const Rect& r, const DashboardModel& m, const Glyphs
       verdict = "rss/plan " + format_percent(ratio);
       if (ratio > 1.05) style = Style::kWarn;
     }
+    // A base streamed from disk: its reads matter more than the ratio when only one line is left.
+    const std::string disk = disk_reads_text(m, in.w);
+    const bool reading = !disk.empty() && (m.disk_read_bytes_per_s >= 1e6 || m.major_faults_per_s >= 1);
+    if (reading && row + 1 >= in.h) {
+      verdict = disk;
+      style = Style::kWarn;
+    }
     c.put(in.x, in.y + row, fit(verdict, in.w, g), style);
+    ++row;
+    if (row < in.h && !disk.empty()) c.put(in.x, in.y + row, fit(disk, in.w, g), reading ? Style::kWarn : Style::kDim);
   }
 }
 

@@ -43,6 +43,7 @@ void DashboardModelBuilder::reset(int64_t run_id) {
   planned_.clear();
   tokens_.clear();
   governor_.clear();
+  disk_read_ = major_faults_ = kNullReal;
   sample_time_.clear();
   sample_temp_.clear();
   sample_rss_ = 0;
@@ -96,6 +97,8 @@ common::Result<tui::DashboardModel> DashboardModelBuilder::refresh(double now_wa
     planned_.push_back(s.planned_bytes);
     tokens_.push_back(s.tokens);
     governor_ = s.governor;
+    disk_read_ = s.disk_read_bytes_per_s;
+    major_faults_ = s.major_faults_per_s;
   }
   NS_ASSIGN_OR_RETURN(std::vector<EventRow> events, reader_.events(run_id_, last_event_id_));
   for (EventRow& e : events) {
@@ -191,6 +194,8 @@ tui::DashboardModel DashboardModelBuilder::build(const RunRow& run, double now, 
     m.duty = duty_[last];
     m.rss_bytes = rss_[last];
     m.planned_bytes = planned_[last];
+    m.disk_read_bytes_per_s = disk_read_;
+    m.major_faults_per_s = major_faults_;
     for (size_t i = n; i-- > 0;) {
       if (!std::isnan(val_loss_[i])) {
         m.val_loss = val_loss_[i];

@@ -56,6 +56,7 @@ class DashboardModelBuilder {
   std::vector<double> step_, time_, loss_, val_loss_, lr_, tokens_per_s_, trained_tokens_per_s_, temp_c_, rank_, threads_, duty_;
   std::vector<uint64_t> rss_, planned_, tokens_;
   std::string governor_;
+  double disk_read_ = kNullReal, major_faults_ = kNullReal;  // the last step's disk reads per second
   std::vector<double> sample_time_, sample_temp_;
   uint64_t sample_rss_ = 0;
   double sample_rss_time_ = 0;

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "app/loop/dashboard_model_builder.h"
+#include "app/loop/disk_reads.h"
 #include "app/governors/run_conditions.h"
 #include "app/runlog/run_log.h"
 #include "app/runlog/run_log_observer.h"
@@ -151,6 +153,7 @@ struct Supervision::Impl {
   std::unique_ptr<RunLogObserver> log_observer;
   std::unique_ptr<StderrProgress> progress;
   std::unique_ptr<RankTracker> rank;
+  DiskReadRate disk_reads;  // per logged step: what the page cache could not hold (a streamed base)
   tui::CommandQueue commands;
   std::thread dashboard;
   std::atomic<bool> stop_dashboard{false};
@@ -283,6 +286,10 @@ Result<std::unique_ptr<Supervision>> Supervision::start(const SupervisionPlan& p
       common::log_warning("the run log cannot be written (training goes on): " + failure->message());
     }
     r.rss_bytes = read_rss_bytes();
+    const double now_s = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    const DiskReadRate::Rates disk = self->disk_reads.sample(now_s);
+    r.disk_read_bytes_per_s = std::isnan(disk.read_bytes_per_s) ? kNullReal : disk.read_bytes_per_s;
+    r.major_faults_per_s = std::isnan(disk.major_faults_per_s) ? kNullReal : disk.major_faults_per_s;
     r.planned_bytes = self->plan.planned_bytes;
     r.lora_rank = self->rank->rank;
     if (self->thermal) {

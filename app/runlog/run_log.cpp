@@ -98,8 +98,8 @@ struct RunLog::Impl {
     struct { Stmt* st; const char* sql; } list[] = {
         {&insert_step, "INSERT OR REPLACE INTO steps (run_id, step, time, loss, val_loss, lr, tokens_per_s,"
                        " temp_c, lora_rank, threads, duty, rss_bytes, planned_bytes, tokens, governor,"
-                       " trained_tokens_per_s)"
-                       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"},
+                       " trained_tokens_per_s, disk_read_bytes_per_s, major_faults_per_s)"
+                       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"},
         {&insert_event, "INSERT INTO events (run_id, time, kind, detail) VALUES (?1,?2,?3,?4)"},
         {&insert_sample, "INSERT INTO samples (run_id, time, temp_c, rss_bytes) VALUES (?1,?2,?3,?4)"},
         {&insert_checkpoint, "INSERT INTO checkpoints (run_id, step, time, path, bytes, checksum)"
@@ -149,6 +149,8 @@ struct RunLog::Impl {
       st.bind_int(14, static_cast<int64_t>(s.tokens));
       st.bind_text(15, s.governor);
       st.bind(16, s.trained_tokens_per_s);
+      st.bind(17, s.disk_read_bytes_per_s);
+      st.bind(18, s.major_faults_per_s);
       if (!ok(run(st))) goto fail;
     }
     for (const PendingSample& s : samples) {

@@ -29,7 +29,8 @@ inline constexpr const char* kRunLogFileName = "run.db";
 //      control.done_time/result, samples table.
 //   3: steps.trained_tokens_per_s (tokens with a trained target; less than tokens_per_s with a
 //      loss mask).
-inline constexpr int kRunLogSchemaVersion = 3;
+//   4: steps.disk_read_bytes_per_s, steps.major_faults_per_s (what a streamed base reads from disk).
+inline constexpr int kRunLogSchemaVersion = 4;
 
 // A REAL column value that is NULL (unknown, e.g. val_loss on steps without evaluation).
 inline constexpr double kNullReal = std::numeric_limits<double>::quiet_NaN();
@@ -74,6 +75,8 @@ struct StepRecord {
   uint64_t planned_bytes = 0; // the budget planner's total
   uint64_t tokens = 0;        // cumulative tokens trained so far
   std::string governor;       // governor state after the step ("normal", "throttle", ...)
+  double disk_read_bytes_per_s = kNullReal;  // read from storage since the last step (schema 4)
+  double major_faults_per_s = kNullReal;     // page faults that waited for the disk (schema 4)
 };
 
 struct CheckpointRecord {

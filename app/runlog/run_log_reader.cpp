@@ -124,7 +124,8 @@ Result<std::vector<StepRow>> RunLogReader::steps(int64_t run_id, int64_t after_r
   int v = impl_->v();
   std::string sql = "SELECT rowid, step, time, loss, val_loss, lr, tokens_per_s, temp_c, lora_rank, threads,"
                     " duty, rss_bytes, planned_bytes, " + schema_column("tokens", 2, v) + ", " + schema_column("governor", 2, v) + ", " +
-                    schema_column("trained_tokens_per_s", 3, v) + " FROM steps WHERE run_id = " + std::to_string(run_id) + " AND rowid > " +
+                    schema_column("trained_tokens_per_s", 3, v) + ", " + schema_column("disk_read_bytes_per_s", 4, v) + ", " +
+                    schema_column("major_faults_per_s", 4, v) + " FROM steps WHERE run_id = " + std::to_string(run_id) + " AND rowid > " +
                     std::to_string(after_rowid) + " ORDER BY rowid LIMIT " + std::to_string(limit);
   std::vector<StepRow> out;
   NS_RETURN_IF_ERROR(impl_->each(sql, [&](const Stmt& st) {
@@ -146,6 +147,8 @@ Result<std::vector<StepRow>> RunLogReader::steps(int64_t run_id, int64_t after_r
     s.tokens = static_cast<uint64_t>(st.integer(13));
     s.governor = st.text(14);
     s.trained_tokens_per_s = st.real(15);
+    s.disk_read_bytes_per_s = st.real(16);
+    s.major_faults_per_s = st.real(17);
     out.push_back(std::move(r));
   }));
   return out;

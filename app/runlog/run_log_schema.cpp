@@ -42,6 +42,9 @@ const char* const kRunLogMigrations[kRunLogSchemaVersion] = {
     "CREATE INDEX samples_run ON samples(run_id, id);",
     // 3: loss masking: the rate of tokens that carry a loss.
     "ALTER TABLE steps ADD COLUMN trained_tokens_per_s REAL;",
+    // 4: disk reads per step (a frozen base streamed through the page cache).
+    "ALTER TABLE steps ADD COLUMN disk_read_bytes_per_s REAL;"
+    "ALTER TABLE steps ADD COLUMN major_faults_per_s REAL;",
 };
 
 const char* const kRunLogTables[6] = {"runs", "steps", "events", "checkpoints", "samples", "control"};

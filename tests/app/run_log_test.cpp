@@ -60,6 +60,8 @@ class RunLogTest : public ::testing::Test {
     s.planned_bytes = 110 << 20;
     s.tokens = static_cast<uint64_t>(i + 1) * 512;
     s.governor = "normal";
+    s.disk_read_bytes_per_s = 2.5e6 * i;
+    s.major_faults_per_s = 10.0 * i;
     return s;
   }
   static RunStart named(std::string name) {
@@ -137,6 +139,8 @@ TEST_F(RunLogTest, CreatesSchemaInWalModeAndRoundTripsSteps) {
   EXPECT_EQ(s3.tokens, 4u * 512);
   EXPECT_EQ(s3.governor, "normal");
   EXPECT_DOUBLE_EQ(s3.trained_tokens_per_s, 603);
+  EXPECT_DOUBLE_EQ(s3.disk_read_bytes_per_s, 7.5e6);
+  EXPECT_DOUBLE_EQ(s3.major_faults_per_s, 30);
 
   auto run = reader->latest_run();
   ASSERT_TRUE(run.ok());
@@ -214,6 +218,7 @@ TEST_F(RunLogTest, MigratesAHandBuiltV1Log) {
     ASSERT_EQ(steps->size(), 2u);
     EXPECT_EQ((*steps)[1].record.governor, "");
     EXPECT_TRUE(std::isnan((*steps)[1].record.trained_tokens_per_s));  // a column of schema 3
+    EXPECT_TRUE(std::isnan((*steps)[1].record.disk_read_bytes_per_s));  // schema 4
     EXPECT_TRUE(reader->samples(1)->empty());
     EXPECT_EQ(reader->latest_run()->model, "old-model");
   }

@@ -122,6 +122,28 @@ TEST(Screen, LargerTerminalShowsMoreEvents) {
   for (const char* title : tui::kPanelTitles) EXPECT_TRUE(contains(large, title)) << title;
 }
 
+TEST(Screen, MemoryPanelShowsDiskReadsOfAStreamedBase) {
+  tui::DashboardModel m = sample_model();
+  std::string text = tui::render_screen(m, {}, 80, 24).to_text();
+  EXPECT_FALSE(contains(text, "faults/s"));  // unknown: nothing drawn
+  EXPECT_TRUE(contains(text, "rss/plan"));
+  // Reading from disk on a 24-row terminal: the one line left shows the reads, not the ratio.
+  m.disk_read_bytes_per_s = 48.0 * (1 << 20);
+  m.major_faults_per_s = 310;
+  text = tui::render_screen(m, {}, 80, 24).to_text();
+  EXPECT_TRUE(contains(text, "read 48.0 MiB/s")) << text;
+  EXPECT_FALSE(contains(text, "rss/plan")) << text;
+  // With room for both (a taller terminal), the ratio stays and the reads get their own line.
+  text = tui::render_screen(m, {}, 120, 40).to_text();
+  EXPECT_TRUE(contains(text, "rss/plan")) << text;
+  EXPECT_TRUE(contains(text, "read 48.0 MiB/s, 310 faults/s")) << text;
+  // A base the page cache holds: nothing read, the ratio keeps the line at 80x24.
+  m.disk_read_bytes_per_s = 0;
+  m.major_faults_per_s = 0;
+  text = tui::render_screen(m, {}, 80, 24).to_text();
+  EXPECT_TRUE(contains(text, "rss/plan")) << text;
+}
+
 TEST(Screen, TooSmallSaysSo) {
   std::string text = tui::render_screen(sample_model(), {}, 60, 20).to_text();
   EXPECT_TRUE(contains(text, "too small")) << text;
