@@ -4,7 +4,9 @@
 // gradient walks the row chunks of a column band (accumulating into dx); see weight_matmul.h for
 // why. With several threads and enough rows, each thread runs that loop over its own share of the
 // activation rows with a single-threaded sgemm (OpenBLAS's OpenMP build runs one thread inside a
-// parallel region) and its own part of the panel.
+// parallel region) and its own part of the panel. In bf16 (ComputeDtype::kBf16) the same walk
+// packs each tile in bf16 into that part of the panel, beside the activations' bf16 block, and
+// multiplies with bf16_gemm (trainer/quant/bf16_gemm.h).
 #include "trainer/quant/weight_matmul.h"
 
 #include <cblas.h>
@@ -13,6 +15,7 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "trainer/quant/bf16_gemm.h"
 #include "trainer/quant/format.h"
 
 namespace trainer::quant {
@@ -165,6 +168,131 @@ void over_row_shares(int64_t M, const WeightMatrix& w, float* panel, TileFor til
   rows(int64_t{0}, M, panel, tile_for(kWeightPanelFloats));
 }
 
+// ---- bf16 ----------------------------------------------------------------------------------------
+// A share of `part` floats of the panel holds the tile packed in bf16 (bf16_gemm.h's layout) and
+// after it the A scratch of bf16_gemm, which the decoding of one or two fp32 rows of the tile uses
+// first. Tiles are chosen as for fp32, with the largest budget whose packed tile and scratch fit the
+// share: the panel the planner counts (weight_matmul_scratch_floats) bounds the bf16 path too.
+
+// The forward product decodes its tile kBf16DecodeRows rows × kBf16DecodeCols columns at a time
+// into the scratch and packs them from there: the decoded values and the part of the packed panel
+// they go to (128 pairs × 32 columns, 16 KiB) both stay in L1. 256 is a multiple of every block.
+constexpr int64_t kBf16DecodeRows = 8, kBf16DecodeCols = 256;
+
+// Floats of the packed tile (rounded to 64 bytes) and of the scratch after it.
+int64_t bf16_packed_floats(int64_t K, int64_t N) {
+  return round_up(static_cast<int64_t>(bf16_packed_b_elems(K, N)) / 2, 16);
+}
+// Decodes cols [c0, c0+nc) of row r of W into out, on the calling thread (no OpenMP region: a
+// region per row, even an inactive one, costs as much as decoding a few hundred values).
+void decode_row_part(const WeightMatrix& w, int64_t r, int64_t c0, int64_t nc, float* out) {
+  if (w.type->packing == Packing::kSections) {
+    const int64_t begin = r * w.cols + c0;
+    dequantize_range(quant_view(w), begin, begin + nc, out);  // below its parallel threshold
+    return;
+  }
+  w.type->decode_row(w.row(r) + row_bytes(*w.type, c0), out, nc);
+}
+
+// Columns the forward product decodes at a time from a row of the tile: kBf16DecodeCols unless the
+// row cannot be cut there (a type whose blocks do not divide it; a sectioned type decodes any range).
+int64_t bf16_decode_cols(const WeightMatrix& w, int64_t nc) {
+  const bool cut = w.type->packing == Packing::kSections || kBf16DecodeCols % w.type->block_elems == 0;
+  return std::min(nc, cut ? kBf16DecodeCols : nc);
+}
+bool bf16_tile_fits(const WeightMatrix& w, const WeightTile& t, bool forward, int64_t part) {
+  const int64_t K = forward ? t.cols : t.rows, N = forward ? t.rows : t.cols;
+  const int64_t decode = forward ? kBf16DecodeRows * bf16_decode_cols(w, K) : 2 * N;
+  const int64_t scratch = static_cast<int64_t>(bf16_gemm_a_scratch_min(K) + 1) / 2;
+  return bf16_packed_floats(K, N) + std::max(decode, scratch) <= part;
+}
+template <typename TileFor>
+WeightTile bf16_tile(const WeightMatrix& w, TileFor tile_for, bool forward, int64_t part) {
+  int64_t budget = 2 * part;  // bf16 halves the tile's bytes
+  for (int i = 0; i < 64 && budget > 0; ++i, budget = budget * 7 / 8) {
+    const WeightTile t = tile_for(budget);
+    if (t.rows > 0 && t.cols > 0 && bf16_tile_fits(w, t, forward, part)) return t;
+  }
+  return {};
+}
+
+// y rows [0, M) (+)= x · Wᵀ in bf16: each tile's rows are columns of the product's B.
+void forward_rows_bf16(float* y, const float* x, const WeightMatrix& w, int64_t M, float* part, int64_t part_floats,
+                       bool accumulate, const WeightTile& t, bool native) {
+  const int64_t out = w.rows, in = w.cols;
+  uint16_t* packed = reinterpret_cast<uint16_t*>(part);
+  const int64_t used = bf16_packed_floats(t.cols, t.rows);
+  float* rest = part + used;
+  const size_t rest_elems = static_cast<size_t>(part_floats - used) * 2;
+  for (int64_t r0 = 0; r0 < out; r0 += t.rows) {
+    const int64_t nr = std::min(t.rows, out - r0);
+    for (int64_t c0 = 0; c0 < in; c0 += t.cols) {
+      const int64_t nc = std::min(t.cols, in - c0);
+      const int64_t chunk = bf16_decode_cols(w, nc), width = chunk;
+      for (int64_t n0 = 0; n0 < nr; n0 += kBf16PanelCols) {
+        const int64_t nn = std::min(kBf16PanelCols, nr - n0);
+        for (int64_t k0 = 0; k0 < nc; k0 += chunk) {
+          const int64_t len = std::min(chunk, nc - k0);
+          for (int64_t j0 = 0; j0 < nn; j0 += kBf16DecodeRows) {
+            const int64_t rows = std::min(kBf16DecodeRows, nn - j0);
+            for (int64_t j = 0; j < rows; ++j) decode_row_part(w, r0 + n0 + j0 + j, c0 + k0, len, rest + j * width);
+            for (int64_t j = 0; j < rows; ++j)
+              bf16_pack_b_column(packed, nc, n0 + j0 + j, k0, len, rest + j * width, native);
+          }
+        }
+      }
+      bf16_gemm(M, nr, nc, x + c0, in, packed, y + r0, out, accumulate || c0 > 0, reinterpret_cast<uint16_t*>(rest),
+                rest_elems, native);
+    }
+  }
+}
+
+// dx rows [0, M) += dy · W in bf16: each tile's rows are rows of the product's B, packed in pairs.
+void backward_rows_bf16(float* dx, const float* dy, const WeightMatrix& w, int64_t M, float* part, int64_t part_floats,
+                        const WeightTile& t, bool native) {
+  const int64_t out = w.rows, in = w.cols;
+  uint16_t* packed = reinterpret_cast<uint16_t*>(part);
+  const int64_t used = bf16_packed_floats(t.rows, t.cols);
+  float* rest = part + used;
+  const size_t rest_elems = static_cast<size_t>(part_floats - used) * 2;
+  for (int64_t c0 = 0; c0 < in; c0 += t.cols) {
+    const int64_t nc = std::min(t.cols, in - c0);
+    for (int64_t r0 = 0; r0 < out; r0 += t.rows) {
+      const int64_t nr = std::min(t.rows, out - r0);
+      for (int64_t k = 0; k < nr; k += 2) {
+        const bool pair = k + 1 < nr;
+        decode_row_part(w, r0 + k, c0, nc, rest);
+        if (pair) decode_row_part(w, r0 + k + 1, c0, nc, rest + nc);
+        bf16_pack_b_rows(packed, nr, nc, k, rest, pair ? rest + nc : nullptr, native);
+      }
+      bf16_gemm(M, nc, nr, dy + r0, out, packed, dx + c0, in, true, reinterpret_cast<uint16_t*>(rest), rest_elems,
+                native);
+    }
+  }
+}
+
+// Runs `rows(m0, m1, part, part_floats, tile)` over the M activation rows as over_row_shares does,
+// with tiles that fit a share in bf16. False (nothing done) when no tile fits, or when the product
+// would run on one thread while the caller has more: the fp32 sgemm then uses them all.
+template <typename TileFor, typename Rows>
+bool over_row_shares_bf16(int64_t M, const WeightMatrix& w, float* panel, bool forward, TileFor tile_for, Rows rows) {
+  const int nt = row_threads(M);
+  if (nt == 1 && !omp_in_parallel() && omp_get_max_threads() > 1) return false;
+  const int64_t part = static_cast<int64_t>(weight_matmul_scratch_floats(w)) / nt;
+  const WeightTile t = bf16_tile(w, tile_for, forward, part);
+  if (t.rows == 0) return false;
+  if (nt == 1) {
+    rows(int64_t{0}, M, panel, part, t);
+    return true;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num();
+    rows(M * tid / nt, M * (tid + 1) / nt, panel + tid * part, part, t);
+  }
+  return true;
+}
+
 }  // namespace
 
 WeightTile weight_forward_tile(const WeightMatrix& w) { return forward_tile(w, kWeightPanelFloats); }
@@ -179,7 +307,8 @@ size_t weight_matmul_scratch_floats(const WeightMatrix& w) {
 
 void decode_matrix(const WeightMatrix& w, float* out) { decode_tile(w, 0, w.rows, 0, w.cols, out); }
 
-void weight_matmul_forward(float* y, const float* x, const WeightMatrix& w, int64_t M, float* panel, bool accumulate) {
+void weight_matmul_forward(float* y, const float* x, const WeightMatrix& w, int64_t M, float* panel, bool accumulate,
+                           ComputeDtype compute) {
   const int64_t out = w.rows, in = w.cols;
   const float beta = accumulate ? 1.0f : 0.0f;
   if (M == 0) return;
@@ -190,6 +319,15 @@ void weight_matmul_forward(float* y, const float* x, const WeightMatrix& w, int6
     return;
   }
   CHECK(panel != nullptr);
+  if (compute == ComputeDtype::kBf16) {
+    const bool native = bf16_native_kernel();
+    if (over_row_shares_bf16(
+            M, w, panel, true, [&](int64_t budget) { return forward_tile(w, budget); },
+            [&](int64_t m0, int64_t m1, float* part, int64_t part_floats, const WeightTile& t) {
+              forward_rows_bf16(y + m0 * out, x + m0 * in, w, m1 - m0, part, part_floats, accumulate, t, native);
+            }))
+      return;
+  }
   over_row_shares(
       M, w, panel, [&](int64_t budget) { return forward_tile(w, budget); },
       [&](int64_t m0, int64_t m1, float* part, const WeightTile& t) {
@@ -197,7 +335,8 @@ void weight_matmul_forward(float* y, const float* x, const WeightMatrix& w, int6
       });
 }
 
-void weight_matmul_backward_input(float* dx, const float* dy, const WeightMatrix& w, int64_t M, float* panel) {
+void weight_matmul_backward_input(float* dx, const float* dy, const WeightMatrix& w, int64_t M, float* panel,
+                                  ComputeDtype compute) {
   const int64_t out = w.rows, in = w.cols;
   if (M == 0) return;
   if (in_place(w)) {  // sgemm reads W in place
@@ -207,6 +346,15 @@ void weight_matmul_backward_input(float* dx, const float* dy, const WeightMatrix
     return;
   }
   CHECK(panel != nullptr);
+  if (compute == ComputeDtype::kBf16) {
+    const bool native = bf16_native_kernel();
+    if (over_row_shares_bf16(
+            M, w, panel, false, [&](int64_t budget) { return backward_tile(w, budget); },
+            [&](int64_t m0, int64_t m1, float* part, int64_t part_floats, const WeightTile& t) {
+              backward_rows_bf16(dx + m0 * in, dy + m0 * out, w, m1 - m0, part, part_floats, t, native);
+            }))
+      return;
+  }
   over_row_shares(
       M, w, panel, [&](int64_t budget) { return backward_tile(w, budget); },
       [&](int64_t m0, int64_t m1, float* part, const WeightTile& t) {

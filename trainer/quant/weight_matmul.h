@@ -4,12 +4,17 @@
 // into an fp32 panel with the type's decoder, and each tile is multiplied with cblas_sgemm; no fp32
 // copy of the whole W is ever made. There is no weight gradient: the base is frozen. F32 weights in
 // stored row order go straight to sgemm. This file reads only the table, never a type's name.
+// With ComputeDtype::kBf16 the tiles are decoded to bf16 and multiplied with bf16 dot products
+// accumulating in fp32 (trainer/quant/bf16_gemm.h) in the same panel; F32 weights read in place,
+// products that would run on one thread of several (fewer than 128 rows), and weights too small for
+// a bf16 tile beside the activations' block in the panel (a few thousand values) stay in fp32.
 // Letters: M rows of activations (B·T tokens), In = W's cols, Out = W's rows.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "trainer/quant/bf16_gemm.h"
 #include "trainer/quant/weight_types.h"
 
 namespace trainer::quant {
@@ -41,10 +46,11 @@ size_t weight_matmul_scratch_floats(const WeightMatrix& w);
 // y (M, Out) = x (M, In) · Wᵀ, or y += x · Wᵀ when `accumulate`. `panel` holds
 // weight_matmul_scratch_floats(w) floats (may be null when that is 0).
 void weight_matmul_forward(float* y, const float* x, const WeightMatrix& w, int64_t M, float* panel,
-                           bool accumulate = false);
+                           bool accumulate = false, ComputeDtype compute = ComputeDtype::kF32);
 
 // dx (M, In) += dy (M, Out) · W. Accumulates, as every backward in trainer/ does.
-void weight_matmul_backward_input(float* dx, const float* dy, const WeightMatrix& w, int64_t M, float* panel);
+void weight_matmul_backward_input(float* dx, const float* dy, const WeightMatrix& w, int64_t M, float* panel,
+                                  ComputeDtype compute = ComputeDtype::kF32);
 
 // All of W decoded to fp32 (rows × cols floats, in the matrix's row order), for exports and merges.
 void decode_matrix(const WeightMatrix& w, float* out);
