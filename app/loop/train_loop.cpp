@@ -203,9 +203,13 @@ Result<LoopOutcome> run_train_loop(trainer::Trainer& first, const LoopOptions& o
 
 void StderrProgress::on_start(const trainer::Trainer& t) {
   const trainer::Model& m = t.model();
-  emit("{}model {}: {} parameters, {} blocks | batch {} x seq {} x accum {} | {} threads | from step {}\n", stamp(),
+  // lora/qlora: the arithmetic of the frozen base's products (--compute-dtype).
+  const std::string compute = m.shape().mode == trainer::TrainMode::kFull
+                                  ? ""
+                                  : fmt::format(" | base compute {}", trainer::quant::compute_dtype_name(m.shape().lora.compute_dtype));
+  emit("{}model {}: {} parameters, {} blocks | batch {} x seq {} x accum {} | {} threads{} | from step {}\n", stamp(),
              m.config().name, common::format_count(static_cast<double>(m.num_params())), m.config().blocks.size(),
-             m.batch(), m.seq_len(), t.options().accum, t.threads(), t.steps_done());
+             m.batch(), m.seq_len(), t.options().accum, t.threads(), compute, t.steps_done());
 }
 
 void StderrProgress::on_step(const trainer::StepStats& s, const LoopProgress& p) {

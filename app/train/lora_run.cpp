@@ -56,6 +56,7 @@ Result<LoraFlags> read_lora_table(const std::string& file) {
     else if (k == "base") NS_RETURN_IF_ERROR(fields.string(name, &f.base));
     else if (k == "adapter") NS_RETURN_IF_ERROR(fields.string(name, &f.adapter));
     else if (k == "base_format") NS_RETURN_IF_ERROR(fields.string(name, &f.base_format));
+    else if (k == "compute_dtype") NS_RETURN_IF_ERROR(fields.string(name, &f.compute_dtype));
     else if (k == "rank") NS_RETURN_IF_ERROR(fields.integer(name, &f.rank));
     else if (k == "rank_floor") NS_RETURN_IF_ERROR(fields.integer(name, &f.rank_floor));
     else if (k == "rank_ceiling") NS_RETURN_IF_ERROR(fields.integer(name, &f.rank_ceiling));
@@ -80,7 +81,7 @@ Result<LoraFlags> read_lora_table(const std::string& file) {
     } else {
       return Status::InvalidArgument(file + ": [lora] unknown key '" + k +
                                      "' (known: mode, base, rank, alpha, targets, rank_floor, rank_ceiling, "
-                                     "adapter, base_format, double_quant)");
+                                     "adapter, base_format, double_quant, compute_dtype)");
     }
   }
   return f;
@@ -130,6 +131,9 @@ void add_lora_flags(CLI::App* cmd, LoraFlags* f) {
                   "storage of a base quantized on load (a checkpoint, an HF model in qlora mode): nf4 | q8_0 | q4_k (qlora), "
                   "f32 | f16 | bf16 (lora); a GGUF base keeps its own types");
   cmd->add_flag("--no-double-quant", f->no_double_quant, "nf4 base from a checkpoint: keep the block scales in fp32");
+  cmd->add_option("--compute-dtype", f->compute_dtype,
+                  "arithmetic of the frozen base's products (lora/qlora): fp32 (default) | bf16 (bf16 dot products "
+                  "accumulating in fp32, CPUs with AVX512_BF16) | auto (bf16 where the CPU has it, else fp32)");
   cmd->add_flag("--stream-base", f->stream_base,
                 "a base read from its file (.gguf; HF directory in lora mode) that may exceed the memory budget: "
                 "the page cache keeps what fits, the rest is read from disk every step");
@@ -143,6 +147,7 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   overlay(&f.targets, flags.targets);
   overlay(&f.adapter, flags.adapter);
   overlay(&f.base_format, flags.base_format);
+  overlay(&f.compute_dtype, flags.compute_dtype);
   overlay(&f.rank, flags.rank);
   overlay(&f.rank_floor, flags.rank_floor);
   overlay(&f.rank_ceiling, flags.rank_ceiling);
@@ -156,9 +161,10 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   else if (mode == "qlora") run.mode = TrainMode::kQlora;
   else if (mode != "full") return Status::InvalidArgument("--mode: unknown mode '" + mode + "' (known: full, lora, qlora)");
   if (run.mode == TrainMode::kFull) {
-    if (f.rank || f.alpha || f.targets || f.adapter || f.rank_floor || f.rank_ceiling || f.base_format || f.stream_base)
-      return Status::InvalidArgument("--rank, --alpha, --targets, --adapter, --base-format, --stream-base and the rank limits "
-                                     "need --mode lora or qlora");
+    if (f.rank || f.alpha || f.targets || f.adapter || f.rank_floor || f.rank_ceiling || f.base_format || f.stream_base ||
+        (f.compute_dtype && *f.compute_dtype != "fp32"))
+      return Status::InvalidArgument("--rank, --alpha, --targets, --adapter, --base-format, --stream-base, --compute-dtype "
+                                     "and the rank limits need --mode lora or qlora");
     if (!f.base) return run;
   }
   if (!f.base)
@@ -179,6 +185,8 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
 
   trainer::RunShape& s = c->shape;
   s.mode = run.mode;
+  run.compute_dtype_request = f.compute_dtype.value_or("fp32");
+  NS_ASSIGN_OR_RETURN(s.lora.compute_dtype, resolve_compute_dtype(run.compute_dtype_request));
   const trainer::ImportedModel* imported = run.base->imported();
   if (imported != nullptr && (std::string(imported->format()) == "gguf" || run.mode == TrainMode::kLora)) {
     // A GGUF base stays in its own types, an HF base in lora mode in its F16/BF16/F32: both mapped.
@@ -261,6 +269,20 @@ Result<LoraRun> resolve_lora(const std::string& config_file, const LoraFlags& fl
   return run;
 }
 
+Result<trainer::quant::ComputeDtype> resolve_compute_dtype(const std::string& value) {
+  using trainer::quant::ComputeDtype;
+  const bool has_bf16 = trainer::quant::cpu_has_avx512_bf16();
+  if (value == "fp32") return ComputeDtype::kF32;
+  if (value == "auto") return has_bf16 ? ComputeDtype::kBf16 : ComputeDtype::kF32;
+  if (value == "bf16") {
+    if (!has_bf16)
+      return Status::InvalidArgument("--compute-dtype bf16: this CPU has no AVX512_BF16 (bf16 dot products); use fp32, "
+                                     "or auto to compute in bf16 only where the CPU has it");
+    return ComputeDtype::kBf16;
+  }
+  return Status::InvalidArgument("--compute-dtype: unknown value '" + value + "' (known: fp32, bf16, auto)");
+}
+
 Status check_lora_resume(const trainer::CheckpointInfo& info, const RunConfig& c) {
   const trainer::RunShape& a = info.shape;
   const trainer::RunShape& b = c.shape;
@@ -301,7 +323,10 @@ std::string add_lora_to_run_json(const std::string& run_json, const LoraRun& run
   nlohmann::json j = nlohmann::json::parse(run_json, nullptr, false);
   if (!j.is_object()) j = nlohmann::json::object();
   if (run.mode != TrainMode::kFull)
-    j["lora"] = {{"mode", trainer::train_mode_name(run.mode)}, {"base", run.base_path}, {"adapter", run.adapter_dir}};
+    j["lora"] = {{"mode", trainer::train_mode_name(run.mode)},
+                 {"base", run.base_path},
+                 {"adapter", run.adapter_dir},
+                 {"compute_dtype", run.compute_dtype_request}};
   else if (run.base)
     j["base"] = run.base_path;
   return j.dump();

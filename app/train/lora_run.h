@@ -3,7 +3,8 @@
 // to continue from, and the steps that turn a freshly built trainer into a lora/qlora one (frozen
 // base filled, adapter loaded). Flags override the TOML:
 //   [lora] mode = "qlora", base = "base.safetensors", rank = 16, alpha = 32, targets = ["q", "v"],
-//          rank_floor = 4, rank_ceiling = 64, adapter = "DIR", base_format = "nf4", double_quant = true
+//          rank_floor = 4, rank_ceiling = 64, adapter = "DIR", base_format = "nf4", double_quant = true,
+//          compute_dtype = "bf16"
 #pragma once
 
 #include <memory>
@@ -23,6 +24,7 @@ namespace app {
 
 struct LoraFlags {
   std::optional<std::string> mode, base, targets, adapter, base_format;
+  std::optional<std::string> compute_dtype;  // --compute-dtype fp32 | bf16 | auto
   std::optional<int> rank, rank_floor, rank_ceiling;
   std::optional<double> alpha;
   bool no_double_quant = false;
@@ -38,7 +40,14 @@ struct LoraRun {
   std::string adapter_dir;
   std::shared_ptr<trainer::BaseSource> base;
   std::shared_ptr<trainer::PeftAdapter> adapter;
+  // --compute-dtype as asked ("fp32", "bf16", "auto"; kept in the run's settings, so that a resumed
+  // run asks the same) and as resolved for this CPU (RunShape::lora.compute_dtype).
+  std::string compute_dtype_request = "fp32";
 };
+
+// --compute-dtype: "fp32", "bf16" (refused where the CPU has no AVX512_BF16), or "auto" (bf16 where
+// the CPU has it, else fp32). InvalidArgument naming the flag.
+common::Result<trainer::quant::ComputeDtype> resolve_compute_dtype(const std::string& value);
 
 // Reads [lora] from `config_file` (when not empty) and the flags, opens the base and the adapter,
 // and rewrites `config`: the model and tokenizer become the base's, the shape gets the mode, rank and

@@ -334,7 +334,8 @@ std::vector<std::string> run_config_differences(const std::string& old_json, con
       {"train", "seq_len"}, {"train", "accum"},  {"train", "lr"},           {"train", "min_lr"},
       {"train", "weight_decay"}, {"train", "grad_clip"}, {"train", "beta1"},
       {"train", "beta2"}, {"train", "seed"},     {"train", "grad_checkpoint"}, {"data", "val_path"},
-      {"data", "chat_template"}, {"data", "train_on"}, {"data", "packing"}, {"data", "long_examples"}};
+      {"data", "chat_template"}, {"data", "train_on"}, {"data", "packing"}, {"data", "long_examples"},
+      {"lora", "compute_dtype"}};
   for (const auto& key : kCompared) {
     const json* va = a.contains(key[0]) && a[key[0]].contains(key[1]) ? &a[key[0]][key[1]] : nullptr;
     const json* vb = b.contains(key[0]) && b[key[0]].contains(key[1]) ? &b[key[0]][key[1]] : nullptr;
@@ -342,6 +343,12 @@ std::vector<std::string> run_config_differences(const std::string& old_json, con
     if (std::string_view(key[0]) == "data" && (!va || !vb) && std::string_view(key[1]) != "path" &&
         std::string_view(key[1]) != "tokenizer" && std::string_view(key[1]) != "val_fraction")
       continue;
+    // Run directories made before --compute-dtype computed in fp32; a full run has no "lora" at all.
+    if (std::string_view(key[0]) == "lora") {
+      if (!a.contains("lora") || !b.contains("lora")) continue;
+      static const json kFp32 = "fp32";
+      if (!va) va = &kFp32;
+    }
     // The same data given as a relative and as an absolute path (or through "./", "..") is the same.
     if ((std::string_view(key[1]) == "path" || std::string_view(key[1]) == "val_path") && va && vb && va->is_string() && vb->is_string() &&
         same_file_path(va->get<std::string>(), vb->get<std::string>())) {

@@ -166,7 +166,8 @@ json lora_to_json(const RunShape& s, int active_rank) {
               {"targets", s.lora.targets},         {"base_format", quant_format_name(s.lora.base_format)},
               {"double_quant", s.lora.double_quant}, {"rank_floor", s.lora.rank_floor},
               {"base_id", s.lora.base_id},         {"active_rank", active_rank},
-              {"mapped_base", s.lora.mapped_base}, {"mapped_encoding", s.lora.mapped_encoding}};
+              {"mapped_base", s.lora.mapped_base}, {"mapped_encoding", s.lora.mapped_encoding},
+              {"compute_dtype", quant::compute_dtype_name(s.lora.compute_dtype)}};
 }
 
 void lora_from_json(const json& j, RunShape* s, int* active_rank) {
@@ -181,6 +182,7 @@ void lora_from_json(const json& j, RunShape* s, int* active_rank) {
   s->lora.base_id = j.value("base_id", "");
   s->lora.mapped_base = j.value("mapped_base", false);
   s->lora.mapped_encoding = j.value("mapped_encoding", "");
+  s->lora.compute_dtype = j.value("compute_dtype", "fp32") == "bf16" ? quant::ComputeDtype::kBf16 : quant::ComputeDtype::kF32;
   *active_rank = j.at("active_rank").get<int>();
 }
 

@@ -27,23 +27,26 @@ float* ScratchSlots::current() const {
   return base + slot * stride;
 }
 
-Linear Linear::quantized(const QuantView& base, ScratchSlots panel) {
+Linear Linear::quantized(const QuantView& base, ScratchSlots panel, quant::ComputeDtype compute) {
   CHECK(base.bytes != nullptr);
   Linear l;
   l.quant_ = weight_matrix(base);
   const int64_t need = static_cast<int64_t>(quant::weight_matmul_scratch_floats(l.quant_));
   CHECK(need == 0 || (panel.base != nullptr && panel.stride >= need && panel.count >= 1));
   l.panel_ = panel;
+  l.compute_ = compute;
   l.out_ = base.layout.rows;
   l.in_ = base.layout.cols;
   return l;
 }
 
-Linear Linear::mapped(const quant::WeightMatrix* base, int64_t out, int64_t in, ScratchSlots panel) {
+Linear Linear::mapped(const quant::WeightMatrix* base, int64_t out, int64_t in, ScratchSlots panel,
+                      quant::ComputeDtype compute) {
   CHECK(base != nullptr && panel.base != nullptr && panel.stride >= quant::kWeightPanelFloats && panel.count >= 1);
   Linear l;
   l.mapped_ = base;
   l.panel_ = panel;
+  l.compute_ = compute;
   l.out_ = out;
   l.in_ = in;
   return l;
@@ -62,7 +65,7 @@ Linear Linear::with_adapter(LoraTensors* adapter, float* u, ScratchSlots g) cons
 void Linear::forward(float* out, const float* inp, int N, bool accumulate) const {
   if (is_quantized()) {
     CHECK_MSG(base().bytes != nullptr, "a mapped base was used before it was mapped");
-    quant::weight_matmul_forward(out, inp, base(), N, panel_.current(), accumulate);
+    quant::weight_matmul_forward(out, inp, base(), N, panel_.current(), accumulate, compute_);
   } else {
     matmul_forward(out, inp, weight_, N, static_cast<int>(in_), static_cast<int>(out_), accumulate);
   }
@@ -71,7 +74,7 @@ void Linear::forward(float* out, const float* inp, int N, bool accumulate) const
 
 void Linear::backward(float* dinp, const float* dout, const float* inp, int N) const {
   if (is_quantized()) {
-    if (dinp != nullptr) quant::weight_matmul_backward_input(dinp, dout, base(), N, panel_.current());
+    if (dinp != nullptr) quant::weight_matmul_backward_input(dinp, dout, base(), N, panel_.current(), compute_);
   } else {
     matmul_backward(dinp, grad_, dout, inp, weight_, N, static_cast<int>(in_), static_cast<int>(out_));
   }

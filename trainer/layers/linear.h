@@ -28,12 +28,14 @@ class Linear {
   // A plain fp32 weight (Out, In); `grad` null when it is frozen.
   static Linear plain(const float* weight, float* grad, int64_t out, int64_t in);
   // A frozen base in any QuantFormat (F32 included) with panels of at least
-  // quant::weight_matmul_scratch_floats floats each.
-  static Linear quantized(const QuantView& base, ScratchSlots panel);
+  // quant::weight_matmul_scratch_floats floats each; its products computed in `compute`.
+  static Linear quantized(const QuantView& base, ScratchSlots panel,
+                          quant::ComputeDtype compute = quant::ComputeDtype::kF32);
   // A frozen base in a type of the weight type table, read where it lies (a memory-mapped model
   // file). `base` is owned by the model's LoraRegistry and set after binding (LoraRegistry::map_base);
   // panels of quant::kWeightPanelFloats floats each.
-  static Linear mapped(const quant::WeightMatrix* base, int64_t out, int64_t in, ScratchSlots panel);
+  static Linear mapped(const quant::WeightMatrix* base, int64_t out, int64_t in, ScratchSlots panel,
+                       quant::ComputeDtype compute = quant::ComputeDtype::kF32);
   // Adds an adapter: `adapter` (owned by the model's LoraRegistry, so rank changes are seen here),
   // `u` the saved x·Aᵀ (N_max, rank_max) and `g` backward scratch slots of (N_max, rank_max) each
   // (base null in forward-only models).
@@ -61,6 +63,7 @@ class Linear {
   quant::WeightMatrix quant_{};    // quantized base (bytes null when plain)
   const quant::WeightMatrix* mapped_ = nullptr;  // mapped base (null unless Linear::mapped)
   ScratchSlots panel_;             // dequantization panels
+  quant::ComputeDtype compute_ = quant::ComputeDtype::kF32;  // of the frozen base's products
   LoraTensors* adapter_ = nullptr;
   float* u_ = nullptr;             // (N, rank) saved by forward
   ScratchSlots g_;                 // (N, rank) backward scratch

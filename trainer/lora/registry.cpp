@@ -58,14 +58,14 @@ Linear LoraRegistry::bind(const TensorBinding& b, const std::string& full, const
     m.cols = in;
     bases_.back().bytes = nullptr;
     bases_.back().mapped = &m;
-    base = Linear::mapped(&m, out, in, slots(b, kQmatmulPanelScratch));
+    base = Linear::mapped(&m, out, in, slots(b, kQmatmulPanelScratch), shape_.lora.compute_dtype);
   } else if (quant_format_type(format).plain_f32) {
     base = Linear::plain(static_cast<const float*>(base_data), nullptr, out, in);  // frozen: no gradient
   } else {
     const QuantLayout layout{format, out, in, shape_.lora.double_quant};
     const QuantView view{layout, static_cast<const uint8_t*>(base_data)};
     const bool panel = quant::weight_matmul_scratch_floats(weight_matrix(view)) > 0;
-    base = Linear::quantized(view, panel ? slots(b, kQmatmulPanelScratch) : ScratchSlots{});
+    base = Linear::quantized(view, panel ? slots(b, kQmatmulPanelScratch) : ScratchSlots{}, shape_.lora.compute_dtype);
   }
   if (!is_lora_target(shape_, local)) return base;
   LoraAdapterEntry e;

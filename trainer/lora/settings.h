@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "trainer/quant/bf16_gemm.h"
 #include "trainer/quant/format.h"
 
 namespace trainer {
@@ -39,6 +40,10 @@ struct LoraSettings {
   // its pages are not counted resident. The OS page cache keeps what fits and reads the rest from
   // disk each step. Not layout; only the planner reads it.
   bool stream_base = false;
+  // The arithmetic of the frozen base's products (`train --compute-dtype`): fp32, or bf16 dot
+  // products accumulating in fp32 (trainer/quant/bf16_gemm.h). Not layout (the bf16 tiles use the
+  // same panel); carried into checkpoints.
+  quant::ComputeDtype compute_dtype = quant::ComputeDtype::kF32;
   // Not layout, carried with the shape into checkpoints: the lowest rank a governor may shrink the
   // adapters to (0 = 1), and the identity of the frozen base (its source checkpoint's checksum), so
   // that an adapter is only ever applied to the base it was trained on.
