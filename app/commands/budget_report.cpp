@@ -19,6 +19,7 @@
 
 #include "app/commands/command_registry.h"
 #include "app/commands/model_source.h"
+#include "app/train/memory_fit.h"
 #include "app/train/run_config.h"
 #include "budget/report.h"
 #include "profiles/loader.h"
@@ -42,7 +43,7 @@ struct BudgetArgs {
   std::optional<int> seq;     // unset = train's default
   std::optional<int> batch;   // unset = train's default
   int threads = 0;
-  bool grad_checkpoint = false;
+  std::string grad_checkpoint = "auto";  // as train: auto | on | off (bare flag: on)
   bool stream_base = false;
   bool fit = false;
 };
@@ -74,7 +75,8 @@ common::Result<budget::RunConfig> run_config_from(const BudgetArgs& a) {
   run.seq_len = a.seq.value_or(train_defaults.shape.seq_len);
   run.micro_batch = a.batch.value_or(train_defaults.shape.batch);
   run.threads = a.threads;
-  run.grad_checkpoint = a.grad_checkpoint;
+  NS_ASSIGN_OR_RETURN(GradCheckpoint checkpoint, parse_grad_checkpoint(a.grad_checkpoint));
+  run.grad_checkpoint = checkpoint == GradCheckpoint::kOn;
   NS_RETURN_IF_ERROR(budget::validate_run_config(run));
   return run;
 }
@@ -163,9 +165,24 @@ common::Result<Rendered> render(const BudgetArgs& a) {
         "over a Hugging Face directory, without --base-format)");
   }
   NS_ASSIGN_OR_RETURN(budget::BudgetReport report, budget::build_report(profile, model, run));
+  // As train's --grad-checkpoint auto: a run that does not fit as asked is planned with checkpointing
+  // when that fits. (train may also split the micro-batch first; the report's recommendation shows
+  // the largest micro-batch either way.)
+  std::string chosen;
+  NS_ASSIGN_OR_RETURN(GradCheckpoint checkpoint, parse_grad_checkpoint(a.grad_checkpoint));
+  if (checkpoint == GradCheckpoint::kAuto && !report.selected.fits() && !run.grad_checkpoint) {
+    budget::RunConfig with = run;
+    with.grad_checkpoint = true;
+    NS_ASSIGN_OR_RETURN(budget::BudgetReport checkpointed, budget::build_report(profile, model, with));
+    if (checkpointed.selected.fits()) {
+      report = std::move(checkpointed);
+      chosen = "--grad-checkpoint auto: checkpointing, the run does not fit without it\n\n";
+    }
+  }
   Rendered out;
   out.fits = report.selected.fits();
   NS_ASSIGN_OR_RETURN(out.text, render_report(a, report));
+  if (!chosen.empty() && a.format != "json") out.text = chosen + out.text;
   if (imported) {
     if (a.format == "json") {
       nlohmann::ordered_json j = nlohmann::ordered_json::parse(out.text);
@@ -198,7 +215,12 @@ void register_budget_report(CLI::App& root, Action& run) {
   cmd->add_option("--batch,-b", args->batch, "micro-batch size in sequences (train's default)")
       ->default_str(std::to_string(default_run_config().shape.batch));
   cmd->add_option("--threads", args->threads, "threads (sizes per-thread buffers; 0 = the profile's cores)");
-  cmd->add_flag("--grad-checkpoint", args->grad_checkpoint, "gradient checkpointing (keep block inputs, recompute)");
+  cmd->add_option("--grad-checkpoint", args->grad_checkpoint,
+                  "auto | on | off, as train: recompute each block in backward to save memory (auto: when the run "
+                  "does not fit without it; bare flag: on)")
+      ->expected(0, 1)
+      ->default_str("on")  // the value of a bare --grad-checkpoint; not given, it stays auto
+      ->option_text("[auto|on|off]=auto");
   cmd->add_flag("--stream-base", args->stream_base,
                 "plan the frozen base as streamed from its file (page cache), outside the resident total (as train --stream-base)");
   cmd->add_flag("--fit", args->fit, "print only what fits: largest sequence, micro-batch and rank, and the recommendation");

@@ -85,4 +85,26 @@ grep -qE '^\| *nf4 *\|' "$work/report.md" || fail "nf4 is marked although nights
 import json, sys
 j = json.load(sys.stdin)
 assert set(j['planning_only']) == {'q4', 'ternary', 'kv_cache_3bit'}, j.get('planning_only')" || fail "json planning_only"
+# --grad-checkpoint auto (the default, as train's): a run that fits only with checkpointing is planned
+# with it and fits (exit 0); off refuses it (exit 3); on plans it even when it is not needed.
+ck() { "$BIN" budget-report --profile android-midrange-6gb --model gpt-small --mode full --seq "$1" --batch 4 "${@:2}" \
+  --format json >"$work/ck.json"; }
+rc=0; ck 2048 --grad-checkpoint off || rc=$?
+[ "$rc" = 3 ] || fail "gpt-small T=2048 on 6 GB without checkpointing: exit $rc, expected 3"
+ck 2048 || fail "gpt-small T=2048 on 6 GB, --grad-checkpoint auto: does not fit"
+$PY -c "import json,sys; t=json.load(open(sys.argv[1]))['training']; assert t['grad_checkpoint'] is True, t" "$work/ck.json" ||
+  fail "--grad-checkpoint auto did not plan checkpointing"
+"$BIN" budget-report --profile android-midrange-6gb --model gpt-small --mode full --seq 2048 --batch 4 >"$work/ck.txt" &&
+  grep -q -- "--grad-checkpoint auto: checkpointing" "$work/ck.txt" ||
+  fail "the text report does not say that auto chose checkpointing"
+ck 256 || fail "gpt-small T=256 on 6 GB"
+$PY -c "import json,sys; assert json.load(open(sys.argv[1]))['training']['grad_checkpoint'] is False" "$work/ck.json" ||
+  fail "--grad-checkpoint auto planned checkpointing for a run that fits without it"
+ck 256 --grad-checkpoint || fail "a bare --grad-checkpoint"
+$PY -c "import json,sys; assert json.load(open(sys.argv[1]))['training']['grad_checkpoint'] is True" "$work/ck.json" ||
+  fail "a bare --grad-checkpoint is not on"
+rc=0; "$BIN" budget-report --grad-checkpoint sometimes >/dev/null 2>"$work/ck.err" || rc=$?
+[ "$rc" = 2 ] && grep -q -- "--grad-checkpoint" "$work/ck.err" || fail "--grad-checkpoint sometimes: exit $rc"
+echo "ok   --grad-checkpoint auto|on|off as train's"
+
 echo "PASS budget_report_defaults_test"
