@@ -13,6 +13,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 #include "common/check.h"
 #include "trainer/quant/bf16_gemm.h"
@@ -169,6 +171,15 @@ void over_row_shares(int64_t M, const WeightMatrix& w, float* panel, TileFor til
 }
 
 // ---- bf16 ----------------------------------------------------------------------------------------
+// A bf16 run's products compute in bf16 with the native kernel, or with the scalar one where
+// NIGHTSHIFT_BF16_KERNEL=scalar asks for it (tests). On a CPU without AVX512_BF16 (a bf16 run's
+// checkpoint evaluated elsewhere) they compute in fp32: the scalar kernel is too slow to be chosen
+// silently. (`train` refuses --compute-dtype bf16 there; auto picks fp32.)
+bool bf16_products_enabled() {
+  const char* env = std::getenv("NIGHTSHIFT_BF16_KERNEL");
+  return cpu_has_avx512_bf16() || (env != nullptr && std::string_view(env) == "scalar");
+}
+
 // A share of `part` floats of the panel holds the tile packed in bf16 (bf16_gemm.h's layout) and
 // after it the A scratch of bf16_gemm, which the decoding of one or two fp32 rows of the tile uses
 // first. Tiles are chosen as for fp32, with the largest budget whose packed tile and scratch fit the
@@ -319,7 +330,7 @@ void weight_matmul_forward(float* y, const float* x, const WeightMatrix& w, int6
     return;
   }
   CHECK(panel != nullptr);
-  if (compute == ComputeDtype::kBf16) {
+  if (compute == ComputeDtype::kBf16 && bf16_products_enabled()) {
     const bool native = bf16_native_kernel();
     if (over_row_shares_bf16(
             M, w, panel, true, [&](int64_t budget) { return forward_tile(w, budget); },
@@ -346,7 +357,7 @@ void weight_matmul_backward_input(float* dx, const float* dy, const WeightMatrix
     return;
   }
   CHECK(panel != nullptr);
-  if (compute == ComputeDtype::kBf16) {
+  if (compute == ComputeDtype::kBf16 && bf16_products_enabled()) {
     const bool native = bf16_native_kernel();
     if (over_row_shares_bf16(
             M, w, panel, false, [&](int64_t budget) { return backward_tile(w, budget); },
