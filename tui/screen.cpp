@@ -177,7 +177,7 @@ void draw_memory(Canvas& c, const Rect& r, const DashboardModel& m, const Glyphs
     // A base streamed from disk: its reads matter more than the ratio when only one line is left.
     const std::string disk = disk_reads_text(m, in.w);
     const bool reading = !disk.empty() && (m.disk_read_bytes_per_s >= 1e6 || m.major_faults_per_s >= 10);
-    if (reading && row + 1 >= in.h) {
+    if (reading && row + 1 >= in.h && style != Style::kAlert) {  // OVER BUDGET keeps its line
       verdict = disk;
       style = Style::kWarn;
     }
