@@ -1,6 +1,7 @@
 // BaseSource (base files and full checkpoints) and write_base_file (quant_file.h).
 #include "trainer/quant/base_file.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -20,6 +21,17 @@ using common::Result;
 using common::Status;
 
 namespace {
+
+// Copies `bytes` of a mapped file into `dst` a slice at a time and releases each slice's file pages
+// once copied, so that a large tensor is never resident twice while a model is filled.
+void copy_releasing(const SafetensorsFile& file, const uint8_t* src, void* dst, size_t bytes) {
+  constexpr size_t kSlice = size_t{16} << 20;
+  for (size_t off = 0; off < bytes; off += kSlice) {
+    const size_t n = std::min(kSlice, bytes - off);
+    std::memcpy(static_cast<uint8_t*>(dst) + off, src + off, n);
+    file.release_resident_pages(src + off, n);
+  }
+}
 
 constexpr const char* kBaseFormat = "nightshift-base";
 constexpr const char* kBaseVersion = "1";
@@ -145,21 +157,13 @@ Status BaseSource::fill(Model& model) const {
     return fill_frozen_base(model, imported_->f32_reader(), imported_->path(), /*skip_linear=*/true);
   }
   const std::string& path = file_->path();
-  // The file's pages of each tensor are released as soon as the tensor is in the model, so loading
-  // never holds the whole base twice (the file's copy and the model's).
+  // The file's pages of each tensor are released slice by slice as it is copied into the model, so
+  // loading never holds a tensor twice (the file's copy and the model's), not even the embedding.
   if (checkpoint_) {
-    const float* previous = nullptr;
-    size_t previous_bytes = 0;
-    const WeightLookup inner = lookup_in_safetensors(*file_);
-    auto releasing = [&](const std::string& name, const std::vector<int64_t>& shape) -> Result<const float*> {
-      if (previous) file_->release_resident_pages(reinterpret_cast<const uint8_t*>(previous), previous_bytes);
-      auto r = inner(name, shape);
-      if (r.ok()) {
-        previous = *r;
-        previous_bytes = sizeof(float);
-        for (int64_t d : shape) previous_bytes *= static_cast<size_t>(d);
-      }
-      return r;
+    const WeightReader releasing = [this](const std::string& name, const std::vector<int64_t>& shape, float* dst) -> Status {
+      NS_ASSIGN_OR_RETURN(const SafetensorsFile::Entry* e, file_->get(name, DType::kF32, shape));
+      copy_releasing(*file_, e->data, dst, e->bytes);
+      return Status::Ok();
     };
     return fill_frozen_base(model, releasing, path);
   }
@@ -175,8 +179,7 @@ Status BaseSource::fill(Model& model) const {
     if (t.role != TensorRole::kFrozenWeight) continue;
     auto e = file_->get(t.name, t.dtype, t.shape);
     if (!e.ok()) return e.status().with_context(path);
-    std::memcpy(store.data(i), (*e)->data, t.bytes);
-    file_->release_resident_pages((*e)->data, t.bytes);
+    copy_releasing(*file_, (*e)->data, store.data(i), t.bytes);
   }
   return Status::Ok();
 }
