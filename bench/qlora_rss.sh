@@ -22,19 +22,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 head -c 300000 "$ROOT/../shared/data/tinyshakespeare.txt" >"$work/text.txt"
 
-fixture_args() {  # the published configs' shapes
-  case $1 in
-    smollm2-135m) echo "llama --vocab $SRC/models/ggml-vocab-starcoder.gguf --tied --d 576 --layers 30 --heads 9 --kv-heads 3 --ff 1536" ;;
-    qwen2.5-0.5b) echo "qwen2 --vocab $SRC/models/ggml-vocab-qwen2.gguf --tied --d 896 --layers 24 --heads 14 --kv-heads 2 --ff 4864" ;;
-    llama-3.2-1b) echo "llama --vocab $SRC/models/ggml-vocab-llama-bpe.gguf --tied --rope-llama3 --d 2048 --layers 16 --heads 32 --kv-heads 8 --ff 8192" ;;
-    *) echo "unknown shape $1" >&2; exit 2 ;;
-  esac
-}
+source "$ROOT/tests/reference/llamacpp/real_shapes.sh"
 
 printf '%-14s %5s %12s %12s %8s %10s\n' shape T "plan MiB" "peak MiB" error "s/step"
 for shape in "${shapes[@]}"; do
   # shellcheck disable=SC2046
-  PYTHONPATH="$SRC/gguf-py" /usr/bin/python3 "$ROOT/tests/reference/llamacpp/model_fixture.py" $(fixture_args "$shape") \
+  PYTHONPATH="$SRC/gguf-py" /usr/bin/python3 "$ROOT/tests/reference/llamacpp/model_fixture.py" $(real_shape_args "$shape" "$SRC") \
     --ctx 4096 "$work/m" >/dev/null
   "$HARNESS" model-quantize --in "$work/m/model.gguf" --out "$work/$shape.gguf" --ftype Q4_K_M >/dev/null
   rm -rf "$work/m"

@@ -23,18 +23,11 @@ if [ ! -f "$TEXT" ]; then echo "SKIP: $TEXT is missing (NS_TEST_DATA_DIR)"; exit
 if [ ! -x /usr/bin/time ]; then echo "SKIP: GNU time (/usr/bin/time) is not installed (scripts/setup.sh)"; exit 77; fi
 head -c 300000 "$TEXT" >"$work/text.txt"
 
-fixture_args() {  # the published configs' shapes
-  case $1 in
-    smollm2-135m) echo "llama --vocab $SRC/models/ggml-vocab-starcoder.gguf --tied --d 576 --layers 30 --heads 9 --kv-heads 3 --ff 1536" ;;
-    qwen2.5-0.5b) echo "qwen2 --vocab $SRC/models/ggml-vocab-qwen2.gguf --tied --d 896 --layers 24 --heads 14 --kv-heads 2 --ff 4864" ;;
-    llama-3.2-1b) echo "llama --vocab $SRC/models/ggml-vocab-llama-bpe.gguf --tied --rope-llama3 --d 2048 --layers 16 --heads 32 --kv-heads 8 --ff 8192" ;;
-    *) fail "unknown shape $1 (smollm2-135m, qwen2.5-0.5b, llama-3.2-1b)" ;;
-  esac
-}
+source "$(dirname "$0")/../reference/llamacpp/real_shapes.sh"
 
 for shape in ${NS_QLORA_RSS_SHAPES:-smollm2-135m qwen2.5-0.5b}; do
   # shellcheck disable=SC2046
-  PYTHONPATH="$SRC/gguf-py" $PY "$(dirname "$0")/../reference/llamacpp/model_fixture.py" $(fixture_args "$shape") \
+  PYTHONPATH="$SRC/gguf-py" $PY "$(dirname "$0")/../reference/llamacpp/model_fixture.py" $(real_shape_args "$shape" "$SRC" || fail "unknown shape $shape") \
     --ctx 2048 --gguf-only "$work/m" >"$work/fixture.log" || fail "$shape: model_fixture.py failed"
   "$HARNESS" model-quantize --in "$work/m/model.gguf" --out "$work/q4km.gguf" --ftype Q4_K_M >/dev/null ||
     fail "$shape: llama.cpp could not quantize the fixture"
