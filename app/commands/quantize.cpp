@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "app/commands/command_registry.h"
 #include "trainer/quant/base_file.h"
 
@@ -43,11 +45,19 @@ int quantize_main(const QuantizeArgs& a) {
   Status st = trainer::write_base_file(a.out, info, (*source)->f32_lookup());
   if (!st.ok()) return report_error(st);
   const uint64_t bytes = fs::file_size(a.out, ec);
-  uint64_t src_bytes = fs::file_size(fs::path(info.source) / "model.safetensors", ec);
-  std::printf("%s: %s%s base of %s (%s), %.2f MiB (%.1f%% of the checkpoint's weights), base id %s\n", a.out.c_str(),
+  // The source's weights: a GGUF file, or the safetensors files of a checkpoint or HF directory.
+  uint64_t src_bytes = 0;
+  if (fs::is_regular_file(info.source, ec)) {
+    src_bytes = fs::file_size(info.source, ec);
+  } else {
+    for (const auto& e : fs::directory_iterator(info.source, ec))
+      if (e.path().extension() == ".safetensors") src_bytes += e.file_size(ec);
+  }
+  const std::string share =
+      src_bytes ? fmt::format(" ({:.1f}% of the source's weights)", 100.0 * static_cast<double>(bytes) / static_cast<double>(src_bytes)) : "";
+  std::printf("%s: %s%s base of %s (%s), %.2f MiB%s, base id %s\n", a.out.c_str(),
               trainer::quant_format_name(info.format), info.double_quant ? " double-quantized" : "",
-              info.config.name.c_str(), info.source.c_str(), static_cast<double>(bytes) / (1 << 20),
-              src_bytes ? 100.0 * static_cast<double>(bytes) / static_cast<double>(src_bytes) : 0.0,
+              info.config.name.c_str(), info.source.c_str(), static_cast<double>(bytes) / (1 << 20), share.c_str(),
               info.base_id.c_str());
   return kExitOk;
 }

@@ -12,6 +12,7 @@
 #include "trainer/formats/checksum.h"
 #include "trainer/layout.h"
 #include "trainer/model_config_toml.h"
+#include "trainer/quant/base_stream.h"
 #include "trainer/quant/weight_types.h"
 
 namespace trainer {
@@ -40,33 +41,6 @@ std::string shape_str(const std::vector<int64_t>& s) {
   std::string out = "(";
   for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
   return out + ")";
-}
-
-// The frozen tensors a lora/qlora run with base `format` stores, and the logical (out, in) shape of
-// every linear weight (from the full-mode list).
-struct BaseLayout {
-  std::vector<TensorSpec> frozen;
-  std::map<std::string, std::vector<int64_t>> logical;
-};
-
-Result<BaseLayout> base_layout(const ModelConfig& config, QuantFormat format, bool double_quant) {
-  RunShape full;
-  full.batch = 1;
-  full.seq_len = 1;
-  full.training = false;
-  RunShape adapted = full;
-  adapted.mode = mode_for_base_format(format);
-  adapted.lora_rank = 1;
-  adapted.lora.base_format = format;
-  adapted.lora.double_quant = double_quant;
-  BaseLayout out;
-  NS_ASSIGN_OR_RETURN(std::vector<TensorSpec> full_specs, list_run_tensors(config, full));
-  for (const TensorSpec& t : full_specs)
-    if (t.role == TensorRole::kWeight) out.logical[t.name] = t.shape;
-  NS_ASSIGN_OR_RETURN(std::vector<TensorSpec> specs, list_run_tensors(config, adapted));
-  for (TensorSpec& t : specs)
-    if (t.role == TensorRole::kFrozenWeight) out.frozen.push_back(std::move(t));
-  return out;
 }
 
 std::string meta(const SafetensorsFile& f, const std::string& key) {
@@ -271,30 +245,10 @@ WeightLookup BaseSource::f32_lookup() const {
 }
 
 Status write_base_file(const std::string& path, const BaseInfo& info, const WeightLookup& weights) {
-  NS_ASSIGN_OR_RETURN(BaseLayout layout, base_layout(info.config, info.format, info.double_quant));
-  std::vector<std::vector<uint8_t>> owned;  // converted linear weights
-  owned.reserve(layout.frozen.size());
-  std::vector<TensorRef> refs;
-  for (const TensorSpec& t : layout.frozen) {
-    const std::vector<int64_t>& logical = t.linear ? layout.logical.at(t.name) : t.shape;
-    auto src = weights(t.name, logical);
-    if (!src.ok()) return src.status().with_context(info.source);
-    if (!t.linear || quant_format_type(info.format).plain_f32) {
-      refs.push_back(TensorRef{t.name, t.dtype, t.shape, *src, t.bytes});
-      continue;
-    }
-    const QuantLayout q{info.format, logical[0], logical[1], info.double_quant};
-    CHECK(q.total_bytes() == t.bytes);
-    owned.emplace_back(q.total_bytes());
-    quantize_into(q, *src, owned.back().data());
-    refs.push_back(TensorRef{t.name, t.dtype, t.shape, owned.back().data(), t.bytes});
-  }
-  const std::map<std::string, std::string> metadata{
-      {"format", kBaseFormat},           {"version", kBaseVersion},
-      {"base_format", quant_format_name(info.format)}, {"double_quant", info.double_quant ? "1" : "0"},
-      {"model_toml", info.model_toml},   {"tokenizer", info.tokenizer},
-      {"base_id", info.base_id},         {"source", info.source}};
-  return write_safetensors(path, refs, metadata);
+  // Tensor by tensor: each weight is asked of the lookup, encoded and written before the next, so a
+  // lookup that reuses one buffer (an imported model's) is read correctly and the model is never
+  // held encoded in memory.
+  return write_base_file_streamed(path, info, weights);
 }
 
 }  // namespace trainer
