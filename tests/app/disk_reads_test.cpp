@@ -76,7 +76,9 @@ TEST(DiskReads, CountsTheMajorFaultsOfAMappedFileReadFromDisk) {
   std::filesystem::remove_all(dir);
   EXPECT_EQ(sum, 7L * static_cast<long>(bytes / static_cast<size_t>(page)));
   EXPECT_GT(r.major_faults_per_s, 0) << "no page of a file dropped from the cache waited for the disk";
-  if (!std::isnan(r.read_bytes_per_s)) EXPECT_GT(r.read_bytes_per_s, 0) << "/proc/self/io counted no read";
+  if (!std::isnan(r.read_bytes_per_s)) {
+    EXPECT_GT(r.read_bytes_per_s, 0) << "/proc/self/io counted no read";
+  }
 }
 
 }  // namespace

@@ -15,6 +15,11 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define NS_BF16_TARGET __attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl")))
+// GCC 12 warns inside its own AVX-512 headers, whose _mm512_undefined_* initialize a variable with
+// itself (-Wmaybe-uninitialized, GCC PR 105593; fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #endif
 
 namespace trainer::quant {
