@@ -8,7 +8,8 @@
 // along a random direction; the conv against naive double loops.
 // Attention reports model GFLOP/s (only the causal/windowed products count, as in MFU) against the
 // sgemm peak; the scan and the conv report GB/s of the tensors they must read and write against the
-// triad bandwidth, the scan also its rate of state updates (one exp each).
+// triad bandwidth, the scan also its rate of state updates (one exp each). Each case runs at the
+// AVX2 and the AVX-512 level of the engine's own loops (softmaxes, scan; bench/bench_simd.h).
 //
 //   build-dir/bench/attention_ssm_bench [--benchmark_filter=REGEX]
 #include <benchmark/benchmark.h>
@@ -21,6 +22,7 @@
 
 #include "bench/bench_data.h"
 #include "bench/bench_limits.h"
+#include "bench/bench_simd.h"
 #include "trainer/kernels/kernels.h"
 #include "trainer/kernels/ssm.h"
 
@@ -97,7 +99,9 @@ bool check_attention(const AttnData& d, const std::vector<float>& dq, const std:
   return true;
 }
 
-void BM_Attention(benchmark::State& state, bool backward, int window) {
+void BM_Attention(benchmark::State& state, bool backward, int window, trainer::SimdLevel level) {
+  const benchsimd::LevelScope scope(state, level);
+  if (!scope.ok()) return;
   AttnData d;
   const int threads = omp_get_max_threads();
   std::vector<float> dq(d.q.size(), 0.0f), dk(d.k.size(), 0.0f), dv(d.v.size(), 0.0f);
@@ -198,7 +202,9 @@ bool check_scan_backward() {
   return true;
 }
 
-void BM_ScanForward(benchmark::State& state) {
+void BM_ScanForward(benchmark::State& state, trainer::SimdLevel level) {
+  const benchsimd::LevelScope scope(state, level);
+  if (!scope.ok()) return;
   const ScanData s(kSB, kST, kDi, kN);
   std::vector<float> y(s.u.size()), ref(s.u.size());
   s.forward(y.data(), false);
@@ -214,7 +220,9 @@ void BM_ScanForward(benchmark::State& state) {
   report_state_updates(state, s);
 }
 
-void BM_ScanBackward(benchmark::State& state) {
+void BM_ScanBackward(benchmark::State& state, trainer::SimdLevel level) {
+  const benchsimd::LevelScope scope(state, level);
+  if (!scope.ok()) return;
   if (!check_scan_backward()) {
     state.SkipWithError("ssm_scan_backward differs from a finite difference of the reference scan");
     return;
@@ -339,12 +347,18 @@ void BM_ConvBackward(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(BM_Attention, fwd_full, false, 0)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Attention, bwd_full, true, 0)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Attention, fwd_window128, false, 128)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Attention, bwd_window128, true, 128)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_ScanForward)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_ScanBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Attention, fwd_full_avx2, false, 0, trainer::SimdLevel::kAvx2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Attention, fwd_full_avx512, false, 0, trainer::SimdLevel::kAvx512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Attention, bwd_full_avx2, true, 0, trainer::SimdLevel::kAvx2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Attention, bwd_full_avx512, true, 0, trainer::SimdLevel::kAvx512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Attention, fwd_window128_avx2, false, 128, trainer::SimdLevel::kAvx2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Attention, fwd_window128_avx512, false, 128, trainer::SimdLevel::kAvx512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Attention, bwd_window128_avx2, true, 128, trainer::SimdLevel::kAvx2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Attention, bwd_window128_avx512, true, 128, trainer::SimdLevel::kAvx512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ScanForward, avx2, trainer::SimdLevel::kAvx2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ScanForward, avx512, trainer::SimdLevel::kAvx512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ScanBackward, avx2, trainer::SimdLevel::kAvx2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ScanBackward, avx512, trainer::SimdLevel::kAvx512)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ConvForward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ConvBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 

@@ -1,4 +1,5 @@
-// The ggml type table: decode and encode throughput per type (values per second over 1M values),
+// The ggml type table: decode throughput per type at the AVX2 and AVX-512 levels (values per second,
+// 1M values decoded 4096 at a time into an L1-sized buffer, as the matmul decodes) and encode throughput,
 // and the table's dequantizing matmul (forward y = x·Wᵀ) per type against cblas_sgemm on fp32, on
 // SmolLM2-135M's MLP shapes (d_model 576, d_ff 1536) at B·T = 512 tokens. Rows of 576 are not
 // whole K-quant super-blocks, so the up projection (In = 576) runs the 32-value types only, as a
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "bench/bench_data.h"
+#include "bench/bench_simd.h"
 #include "trainer/quant/table_matmul.h"
 
 namespace {
@@ -20,13 +22,18 @@ using trainer::quant::TypeTraits;
 constexpr int64_t kValues = 1 << 20;
 constexpr int64_t kTokens = 512;
 
-void bm_decode(benchmark::State& state, const TypeTraits* t) {
+void bm_decode(benchmark::State& state, const TypeTraits* t, trainer::SimdLevel level) {
+  const benchsimd::LevelScope scope(state, level);
+  if (!scope.ok()) return;
   const auto x = benchdata::randn(kValues, 0.02f, 1);
   std::vector<uint8_t> q(trainer::quant::row_bytes(*t, kValues));
   t->encode_row(x.data(), q.data(), kValues);
-  std::vector<float> y(kValues);
+  // As the dequantizing matmul decodes: a row segment at a time into a small (L1) panel.
+  constexpr int64_t kSegment = 4096;
+  std::vector<float> y(kSegment);
+  const int64_t segment_bytes = trainer::quant::row_bytes(*t, kSegment);
   for (auto _ : state) {
-    t->decode_row(q.data(), y.data(), kValues);
+    for (int64_t i = 0; i < kValues / kSegment; ++i) t->decode_row(q.data() + i * segment_bytes, y.data(), kSegment);
     benchmark::ClobberMemory();
   }
   state.counters["values/s"] = benchmark::Counter(double(kValues), benchmark::Counter::kIsIterationInvariantRate,
@@ -77,8 +84,10 @@ void bm_forward(benchmark::State& state, const TypeTraits* t, int64_t out, int64
 int main(int argc, char** argv) {
   for (const TypeTraits& t : trainer::quant::all_type_traits()) {
     const TypeTraits* p = &t;
-    benchmark::RegisterBenchmark((std::string("decode/") + t.name).c_str(), [p](benchmark::State& s) { bm_decode(s, p); })
-        ->Unit(benchmark::kMillisecond)->UseRealTime();
+    for (auto [level_name, level] : {std::pair{"avx2", trainer::SimdLevel::kAvx2}, {"avx512", trainer::SimdLevel::kAvx512}})
+      benchmark::RegisterBenchmark((std::string("decode/") + t.name + "/" + level_name).c_str(),
+                                   [p, level](benchmark::State& s) { bm_decode(s, p, level); })
+          ->Unit(benchmark::kMicrosecond)->UseRealTime();
     benchmark::RegisterBenchmark((std::string("encode/") + t.name).c_str(), [p](benchmark::State& s) { bm_encode(s, p); })
         ->Unit(benchmark::kMillisecond)->UseRealTime();
   }

@@ -14,6 +14,7 @@
 
 #include "bench/bench_data.h"
 #include "bench/bench_limits.h"
+#include "bench/bench_simd.h"
 #include "trainer/kernels/kernels.h"
 #include "trainer/layout.h"
 #include "trainer/model.h"
@@ -68,7 +69,9 @@ void BM_Linear(benchmark::State& state, Product which, int I, int O) {
 
 // ---- RMSNorm over (N, C) ----
 
-void BM_RmsnormForward(benchmark::State& state) {
+void BM_RmsnormForward(benchmark::State& state, trainer::SimdLevel level) {
+  const benchsimd::LevelScope scope(state, level);
+  if (!scope.ok()) return;
   const auto x = randn(int64_t(kN) * kC, 1.0f, 1), w = randn(kC, 1.0f, 2);
   std::vector<float> y(x.size()), rstd(kN);
   trainer::rmsnorm_forward(y.data(), rstd.data(), x.data(), w.data(), kN, kC, 1e-5f);
@@ -87,7 +90,9 @@ void BM_RmsnormForward(benchmark::State& state) {
   benchlimits::report_bytes(state, 2.0 * 4 * kN * kC);  // read x, write y
 }
 
-void BM_RmsnormBackward(benchmark::State& state) {
+void BM_RmsnormBackward(benchmark::State& state, trainer::SimdLevel level) {
+  const benchsimd::LevelScope scope(state, level);
+  if (!scope.ok()) return;
   const auto x = randn(int64_t(kN) * kC, 1.0f, 1), w = randn(kC, 1.0f, 2), dy = randn(int64_t(kN) * kC, 1.0f, 3);
   std::vector<float> y(x.size()), rstd(kN), dx(x.size(), 0.0f), dw(kC, 0.0f);
   trainer::rmsnorm_forward(y.data(), rstd.data(), x.data(), w.data(), kN, kC, 1e-5f);
@@ -118,7 +123,9 @@ void BM_RmsnormBackward(benchmark::State& state) {
 
 float silu(float g) { return g / (1.0f + std::exp(-g)); }
 
-void BM_SwigluForward(benchmark::State& state) {
+void BM_SwigluForward(benchmark::State& state, trainer::SimdLevel level) {
+  const benchsimd::LevelScope scope(state, level);
+  if (!scope.ok()) return;
   const int64_t n = int64_t(kN) * kF;
   const auto g = randn(n, 1.0f, 1), u = randn(n, 1.0f, 2);
   std::vector<float> h(static_cast<size_t>(n));
@@ -133,7 +140,9 @@ void BM_SwigluForward(benchmark::State& state) {
   benchlimits::report_bytes(state, 3.0 * 4 * n);
 }
 
-void BM_SwigluBackward(benchmark::State& state) {
+void BM_SwigluBackward(benchmark::State& state, trainer::SimdLevel level) {
+  const benchsimd::LevelScope scope(state, level);
+  if (!scope.ok()) return;
   const int64_t n = int64_t(kN) * kF;
   const auto g = randn(n, 1.0f, 1), u = randn(n, 1.0f, 2), dh = randn(n, 1.0f, 3);
   std::vector<float> dg(size_t(n), 0.0f), du(size_t(n), 0.0f);
@@ -151,25 +160,28 @@ void BM_SwigluBackward(benchmark::State& state) {
   benchlimits::report_bytes(state, 7.0 * 4 * n);  // read g, u, dh, dg, du; write dg, du
 }
 
-// ---- cross-entropy, forward then backward in place, over (N, V) logits ----
+// ---- cross-entropy, forward then backward in place, over (N, V) logits: the byte vocabulary over
+// gpt-small's rows, and a chunk of the LM head's rows over SmolLM2's 49,152 tokens ----
 
-void BM_CrossEntropy(benchmark::State& state) {
-  const auto logits0 = randn(int64_t(kN) * kV, 2.0f, 1);
-  std::vector<int32_t> targets(kN);
-  for (int n = 0; n < kN; ++n) targets[size_t(n)] = (n * 37) % kV;
-  std::vector<float> logits = logits0, lse(kN);
-  const double loss = trainer::crossentropy_forward(lse.data(), logits.data(), targets.data(), kN, kV);
+void BM_CrossEntropy(benchmark::State& state, trainer::SimdLevel level, int N, int V) {
+  const benchsimd::LevelScope scope(state, level);
+  if (!scope.ok()) return;
+  const auto logits0 = randn(int64_t(N) * V, 2.0f, 1);
+  std::vector<int32_t> targets(N);
+  for (int n = 0; n < N; ++n) targets[size_t(n)] = (n * 37) % V;
+  std::vector<float> logits = logits0, lse(N);
+  const double loss = trainer::crossentropy_forward(lse.data(), logits.data(), targets.data(), N, V);
   double want = 0;
-  for (int n = 0; n < kN; ++n) {
-    const float* row = &logits0[size_t(n) * kV];
+  for (int n = 0; n < N; ++n) {
+    const float* row = &logits0[size_t(n) * V];
     double mx = row[0], s = 0;
-    for (int v = 0; v < kV; ++v) mx = std::max(mx, double(row[v]));
-    for (int v = 0; v < kV; ++v) s += std::exp(row[v] - mx);
+    for (int v = 0; v < V; ++v) mx = std::max(mx, double(row[v]));
+    for (int v = 0; v < V; ++v) s += std::exp(row[v] - mx);
     want += mx + std::log(s) - row[targets[size_t(n)]];
   }
-  trainer::crossentropy_backward_inplace(logits.data(), lse.data(), targets.data(), kN, kV, 1.0f);
+  trainer::crossentropy_backward_inplace(logits.data(), lse.data(), targets.data(), N, V, 1.0f);
   double row_sum = 0;
-  for (int v = 0; v < kV; ++v) row_sum += logits[size_t(v)];
+  for (int v = 0; v < V; ++v) row_sum += logits[size_t(v)];
   if (!close(loss, want, 1e-4) || std::fabs(row_sum) > 1e-4) {
     state.SkipWithError("cross-entropy differs from the naive log-softmax");
     return;
@@ -178,10 +190,10 @@ void BM_CrossEntropy(benchmark::State& state) {
     state.PauseTiming();
     logits = logits0;
     state.ResumeTiming();
-    benchmark::DoNotOptimize(trainer::crossentropy_forward(lse.data(), logits.data(), targets.data(), kN, kV));
-    trainer::crossentropy_backward_inplace(logits.data(), lse.data(), targets.data(), kN, kV, 1.0f);
+    benchmark::DoNotOptimize(trainer::crossentropy_forward(lse.data(), logits.data(), targets.data(), N, V));
+    trainer::crossentropy_backward_inplace(logits.data(), lse.data(), targets.data(), N, V, 1.0f);
   }
-  benchlimits::report_bytes(state, 3.0 * 4 * kN * kV);  // read (fwd), read + write (bwd)
+  benchlimits::report_bytes(state, 3.0 * 4 * N * V);  // read (fwd), read + write (bwd)
 }
 
 // ---- AdamW over P parameters (one tensor): reads w, g, m, v and writes w, m, v ----
@@ -221,11 +233,18 @@ BENCHMARK_CAPTURE(BM_Linear, fwd_down_384x1536, Product::kForward, kF, kC)->Unit
 BENCHMARK_CAPTURE(BM_Linear, dinp_up_1536x384, Product::kInputGrad, kC, kF)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, dweight_up_1536x384, Product::kWeightGrad, kC, kF)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Linear, fwd_lmhead_256x384, Product::kForward, kC, kV)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_RmsnormForward)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_RmsnormBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_SwigluForward)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_SwigluBackward)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_CrossEntropy)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RmsnormForward, avx2, trainer::SimdLevel::kAvx2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RmsnormForward, avx512, trainer::SimdLevel::kAvx512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RmsnormBackward, avx2, trainer::SimdLevel::kAvx2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RmsnormBackward, avx512, trainer::SimdLevel::kAvx512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SwigluForward, avx2, trainer::SimdLevel::kAvx2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SwigluForward, avx512, trainer::SimdLevel::kAvx512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SwigluBackward, avx2, trainer::SimdLevel::kAvx2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SwigluBackward, avx512, trainer::SimdLevel::kAvx512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_CrossEntropy, byte_vocab_avx2, trainer::SimdLevel::kAvx2, kN, kV)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_CrossEntropy, byte_vocab_avx512, trainer::SimdLevel::kAvx512, kN, kV)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_CrossEntropy, smollm2_vocab_chunk_avx2, trainer::SimdLevel::kAvx2, 256, 49152)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_CrossEntropy, smollm2_vocab_chunk_avx512, trainer::SimdLevel::kAvx512, 256, 49152)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_AdamW)->Arg(16700000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) { return benchlimits::run_main(argc, argv); }

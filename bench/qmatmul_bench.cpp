@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bench/bench_data.h"
+#include "bench/bench_simd.h"
 #include "trainer/quant/qmatmul.h"
 
 namespace {
@@ -82,6 +83,31 @@ void run_case(benchmark::State& state, const Shape& shape, QuantFormat format, b
   state.counters["weight_MiB"] = double(L.total_bytes()) / (1 << 20);
 }
 
+// Decoding alone (the whole matrix, row by row, to fp32) at one level of the engine's own loops: the AVX-512
+// decoders against the AVX2 ones. Every decode is checked against the scalar decoder first.
+void decode_case(benchmark::State& state, const Shape& shape, QuantFormat format, bool dq, trainer::SimdLevel level) {
+  const QuantLayout L{format, shape.out, shape.in, dq};
+  const trainer::QuantMatrix q = trainer::quantize(L, benchdata::randn(L.n(), 0.02f, 1).data());
+  std::vector<float> want(static_cast<size_t>(L.n())), got(want.size());
+  {
+    const benchsimd::LevelScope scalar(state, trainer::SimdLevel::kPortable);
+    trainer::dequantize(q.view(), want.data());
+  }
+  const benchsimd::LevelScope scope(state, level);
+  if (!scope.ok()) return;
+  trainer::dequantize(q.view(), got.data());
+  if (got != want) state.SkipWithError("the decoder differs from the scalar one");
+  // As the dequant-matmul decodes: one thread, a row of 384 values at a time into an L1-sized panel.
+  std::vector<float> panel(static_cast<size_t>(8 * shape.in));
+  for (auto _ : state) {
+    for (int64_t r = 0; r < shape.out; ++r)
+      trainer::dequantize_range(q.view(), r * shape.in, (r + 1) * shape.in, panel.data() + (r % 8) * shape.in);
+    benchmark::ClobberMemory();
+  }
+  state.counters["Gvalues/s"] = benchmark::Counter(double(L.n()), benchmark::Counter::kIsIterationInvariantRate,
+                                                   benchmark::Counter::kIs1000);
+}
+
 // Collects real times so the ratios to fp32 can be printed after the table.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
@@ -138,6 +164,16 @@ int main(int argc, char** argv) {
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
       }
+    }
+  }
+  for (const Fmt& f : fmts) {
+    if (f.format != QuantFormat::kNF4 && f.format != QuantFormat::kQ8) continue;
+    for (auto [level_name, level] : {std::pair{"avx2", trainer::SimdLevel::kAvx2}, {"avx512", trainer::SimdLevel::kAvx512}}) {
+      const Shape& s = kShapes[1];  // up_1536x384
+      std::string name = std::string("decode_") + f.name + "/" + s.name + "/" + level_name;
+      benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { decode_case(st, s, f.format, f.dq, level); })
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
     }
   }
   benchmark::Initialize(&argc, argv);

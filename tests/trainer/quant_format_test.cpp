@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "trainer/kernels/simd_level.h"
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -252,6 +254,28 @@ TEST(Dequantize, AnyRangeAgreesWithTheWhole) {
       }
     }
   }
+}
+
+// The AVX-512, AVX2 and scalar block decoders give the same bits (each value is one product of a
+// level and its block's scale); levels this CPU cannot run are not compared.
+TEST(Dequantize, EveryInstructionSetDecodesAlike) {
+  const SimdLevel saved = simd_level();
+  for (auto [fmt, dq] : {std::pair{QuantFormat::kQ8, false}, {QuantFormat::kNF4, false}, {QuantFormat::kNF4, true}}) {
+    const QuantLayout L{fmt, 40, 320, dq};
+    const QuantMatrix q = quantize(L, normal_values(L.n(), 0.5f, 8).data());
+    set_simd_level(SimdLevel::kPortable);
+    std::vector<float> scalar(static_cast<size_t>(L.n()));
+    dequantize(q.view(), scalar.data());
+    for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+      if (set_simd_level(level) != level) continue;
+      std::vector<float> vec(scalar.size(), -1.0f);
+      dequantize(q.view(), vec.data());
+      for (size_t i = 0; i < vec.size(); ++i)
+        ASSERT_EQ(vec[i], scalar[i]) << quant_format_name(fmt) << " " << simd_level_name(level) << " " << i;
+    }
+  }
+  set_simd_level(saved);
+  if (cpu_simd_level() != SimdLevel::kAvx512) GTEST_SKIP() << "this CPU has no AVX-512: only AVX2 was compared";
 }
 
 }  // namespace

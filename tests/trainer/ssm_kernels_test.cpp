@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "hybrid_fd_util.h"
-#include "trainer/kernels/ssm.h"
+#include "trainer/kernels/simd_level.h"
 #include "trainer/kernels/simd_math.h"
+#include "trainer/kernels/ssm.h"
 
 namespace {
 
@@ -75,7 +77,7 @@ struct ScanProblem {
   }
 };
 
-TEST(SsmScan, ForwardMatchesReference) {
+void expect_forward_matches_reference() {
   for (auto [B, T, Di, N] : {std::tuple{2, 9, 11, 5}, std::tuple{3, 33, 64, 16}, std::tuple{1, 4, 8, 1}}) {
     ScanProblem p(B, T, Di, N);
     std::vector<float> state_fast(static_cast<std::size_t>(B) * Di * N), state_ref(state_fast.size());
@@ -89,6 +91,8 @@ TEST(SsmScan, ForwardMatchesReference) {
       ASSERT_NEAR(state_fast[i], state_ref[i], 2e-5 * (1 + std::fabs(state_ref[i]))) << i;
   }
 }
+
+TEST(SsmScan, ForwardMatchesReference) { expect_forward_matches_reference(); }
 
 TEST(SsmScan, StateCarriesAcrossCalls) {
   // A sequence scanned in two calls, the second starting from the first's state (in place),
@@ -124,8 +128,7 @@ TEST(SsmScan, StateCarriesAcrossCalls) {
 // N = 19 states: the per-step dB/dC reductions eight states at a time plus a remainder.
 class SsmScanGradient : public ::testing::TestWithParam<std::tuple<int, int, int, int>> {};
 
-TEST_P(SsmScanGradient, BackwardMatchesFiniteDifferences) {
-  const auto [B, T, Di, N] = GetParam();
+void expect_scan_gradient(int B, int T, int Di, int N) {
   ScanProblem p(B, T, Di, N);
   const std::size_t rows = p.rows();
   const std::vector<float> w = randn(rows * p.Di, 9);
@@ -149,8 +152,50 @@ TEST_P(SsmScanGradient, BackwardMatchesFiniteDifferences) {
   expect_fd_gradient("D", p.Dskip.data(), dD.data(), dD.size(), loss);
 }
 
+TEST_P(SsmScanGradient, BackwardMatchesFiniteDifferences) {
+  const auto [B, T, Di, N] = GetParam();
+  expect_scan_gradient(B, T, Di, N);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, SsmScanGradient,
                          ::testing::Values(std::tuple{2, 9, 11, 5}, std::tuple{1, 6, 16, 19}));
+
+// Each instruction-set level of the scan the CPU runs (simd_level.h): the forward against the reference
+// and the backward against finite differences. 16 states over full blocks take the AVX-512 loops
+// (two states per vector); 5 and 19 states and the partial block of 11 channels take the others.
+class SsmScanLevel : public ::testing::TestWithParam<trainer::SimdLevel> {
+ protected:
+  void SetUp() override {
+    if (trainer::cpu_simd_level() < GetParam())
+      GTEST_SKIP() << "this CPU cannot run the " << trainer::simd_level_name(GetParam()) << " loops";
+    saved_ = trainer::simd_level();
+    ASSERT_EQ(trainer::set_simd_level(GetParam()), GetParam());
+  }
+  void TearDown() override { trainer::set_simd_level(saved_); }
+  trainer::SimdLevel saved_ = trainer::cpu_simd_level();
+};
+
+TEST_P(SsmScanLevel, ForwardMatchesReference) { expect_forward_matches_reference(); }
+
+TEST_P(SsmScanLevel, BackwardMatchesFiniteDifferences) {
+  for (auto [B, T, Di, N] : {std::tuple{2, 9, 11, 5}, std::tuple{1, 6, 16, 19}, std::tuple{2, 7, 24, 16}})
+    expect_scan_gradient(B, T, Di, N);
+}
+
+// The levels agree to rounding on a hybrid-small-like block (the AVX-512 loops pair the sums over
+// states differently), so a run's losses do not depend on the CPU beyond that.
+TEST_P(SsmScanLevel, AgreesWithPortableLoops) {
+  ScanProblem p(2, 48, 64, 16);
+  const std::vector<float> y = p.forward();
+  trainer::set_simd_level(trainer::SimdLevel::kPortable);
+  const std::vector<float> y_portable = p.forward();
+  for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], y_portable[i], 1e-5 * (1 + std::fabs(y_portable[i]))) << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, SsmScanLevel,
+                         ::testing::Values(trainer::SimdLevel::kPortable, trainer::SimdLevel::kAvx2,
+                                           trainer::SimdLevel::kAvx512),
+                         [](const auto& info) { return std::string(trainer::simd_level_name(info.param)); });
 
 TEST(SsmScan, BackwardAccumulates) {
   ScanProblem p(1, 5, 8, 3);

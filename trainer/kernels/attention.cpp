@@ -9,6 +9,7 @@
 // Comparisons may not trap here (no FP exception flags are read anywhere), so GCC can if-convert
 // the clamps and max() of the exp/softmax loops and vectorize them; with the default
 // -ftrapping-math those loops stay scalar (about 8x slower for SwiGLU and the softmaxes).
+// The softmax rows are built 16- and 8-wide (simd_dispatch.h).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
@@ -20,6 +21,7 @@
 
 #include "common/check.h"
 #include "trainer/kernels/kernels.h"
+#include "trainer/kernels/simd_dispatch.h"
 #include "trainer/kernels/simd_math.h"
 
 namespace trainer {
@@ -37,7 +39,7 @@ inline int first_visible(int t, int window, const int32_t* ds) {
 constexpr int kRowBlock = 64;
 
 // Masked, numerically stable softmax of one row of scores in place: entries outside [lo, hi] become 0.
-void softmax_row(float* p, int lo, int hi, int T) {
+NS_SIMD_BODY void softmax_row(float* p, int lo, int hi, int T) {
   float mx = p[lo];
 #pragma omp simd reduction(max : mx)
   for (int s = lo; s <= hi; ++s) mx = std::max(mx, p[s]);
@@ -54,6 +56,23 @@ void softmax_row(float* p, int lo, int hi, int T) {
   for (int s = 0; s < lo; ++s) p[s] = 0.0f;
   for (int s = hi + 1; s < T; ++s) p[s] = 0.0f;
 }
+NS_SIMD_WIDE void softmax_row_wide(float* p, int lo, int hi, int T) { softmax_row(p, lo, hi, T); }
+NS_SIMD_NARROW void softmax_row_narrow(float* p, int lo, int hi, int T) { softmax_row(p, lo, hi, T); }
+
+// The softmax's backward over one row's visible keys [lo, hi]: p = p ⊙ (dp − Σ p ⊙ dp) · scale.
+NS_SIMD_BODY void softmax_grad_row(float* p, const float* dp, int lo, int hi, float scale) {
+  float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+  for (int s = lo; s <= hi; ++s) dot += p[s] * dp[s];
+#pragma omp simd
+  for (int s = lo; s <= hi; ++s) p[s] = p[s] * (dp[s] - dot) * scale;
+}
+NS_SIMD_WIDE void softmax_grad_row_wide(float* p, const float* dp, int lo, int hi, float scale) {
+  softmax_grad_row(p, dp, lo, hi, scale);
+}
+NS_SIMD_NARROW void softmax_grad_row_narrow(float* p, const float* dp, int lo, int hi, float scale) {
+  softmax_grad_row(p, dp, lo, hi, scale);
+}
 
 }  // namespace
 
@@ -65,6 +84,7 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
   const int ldkv = Hkv * Dh;
   const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
   const int tasks = B * H;
+  const auto softmax = pick_simd(softmax_row_wide, softmax_row_narrow);
   // With fewer tasks than threads, run the loop serially and let sgemm use the threads instead.
   const bool par = tasks >= omp_get_max_threads();
 #pragma omp parallel for schedule(dynamic, 1) if (par)
@@ -85,7 +105,7 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, Dh, scale, Q + static_cast<int64_t>(r0) * ldq,
                   ldq, K + static_cast<int64_t>(lo) * ldkv, ldkv, 0.0f, Pb, T);
       // Each row's softmax also zeroes the columns outside its visible keys (never computed above).
-      for (int t = r0; t < r1; ++t) softmax_row(P + static_cast<int64_t>(t) * T, first_visible(t, window, ds), t, T);
+      for (int t = r0; t < r1; ++t) softmax(P + static_cast<int64_t>(t) * T, first_visible(t, window, ds), t, T);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, Dh, keys, 1.0f, Pb, T,
                   Vv + static_cast<int64_t>(lo) * ldkv, ldkv, 0.0f, O + static_cast<int64_t>(r0) * ldq, ldq);
     }
@@ -103,6 +123,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* probs, float* sc
   const int ldkv = Hkv * Dh;
   const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
   const int tasks = B * Hkv;
+  const auto softmax_grad = pick_simd(softmax_grad_row_wide, softmax_grad_row_narrow);
   const bool par = tasks >= omp_get_max_threads();
 #pragma omp parallel for schedule(dynamic, 1) if (par)
   for (int task = 0; task < tasks; ++task) {
@@ -131,16 +152,9 @@ void attention_backward(float* dq, float* dk, float* dv, float* probs, float* sc
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, Dh, rows, 1.0f, P + poff, T, dO + qoff, ldq, 1.0f,
                     dV + kvoff, ldkv);
         // P is zero outside each row's visible keys, so the block products below see zeros there.
-        for (int t = r0; t < r1; ++t) {
-          float* p = P + static_cast<int64_t>(t) * T;
-          const float* dp = dP + static_cast<int64_t>(t) * T;
-          const int first = first_visible(t, window, ds);
-          float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-          for (int s = first; s <= t; ++s) dot += p[s] * dp[s];
-#pragma omp simd
-          for (int s = first; s <= t; ++s) p[s] = p[s] * (dp[s] - dot) * scale;
-        }
+        for (int t = r0; t < r1; ++t)
+          softmax_grad(P + static_cast<int64_t>(t) * T, dP + static_cast<int64_t>(t) * T, first_visible(t, window, ds),
+                       t, scale);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, Dh, keys, 1.0f, P + poff, T, K + kvoff, ldkv,
                     1.0f, dQ + qoff, ldq);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, Dh, rows, 1.0f, P + poff, T, Q + qoff, ldq, 1.0f,

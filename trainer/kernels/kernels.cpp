@@ -5,6 +5,7 @@
 // Comparisons may not trap here (no FP exception flags are read anywhere), so GCC can if-convert
 // the clamps and max() of the exp/softmax loops and vectorize them; with the default
 // -ftrapping-math those loops stay scalar (about 8x slower for SwiGLU and the softmaxes).
+// The row loops of RMSNorm, SwiGLU and cross-entropy are built 16- and 8-wide (simd_dispatch.h).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
@@ -15,9 +16,11 @@
 #include <cmath>
 #include <cstring>
 #include <numbers>
+#include <utility>
 
 #include "common/check.h"
 #include "trainer/kernels/kernels.h"
+#include "trainer/kernels/simd_dispatch.h"
 #include "trainer/kernels/simd_math.h"
 
 namespace trainer {
@@ -68,38 +71,60 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* tokens,
 // ---------------------------------------------------------------------------------------------
 // RMSNorm
 
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
-  for (int n = 0; n < N; ++n) {
-    const float* x = inp + static_cast<int64_t>(n) * C;
-    float* y = out + static_cast<int64_t>(n) * C;
-    float ss = 0.0f;
+namespace {
+
+// One row: y = x · r · weight with r = 1/rms(x); returns r.
+NS_SIMD_BODY float rmsnorm_row(float* y, const float* x, const float* weight, int C, float eps) {
+  float ss = 0.0f;
 #pragma omp simd reduction(+ : ss)
-    for (int c = 0; c < C; ++c) ss += x[c] * x[c];
-    const float r = 1.0f / std::sqrt(ss / C + eps);
-    rstd[n] = r;
+  for (int c = 0; c < C; ++c) ss += x[c] * x[c];
+  const float r = 1.0f / std::sqrt(ss / C + eps);
 #pragma omp simd
-    for (int c = 0; c < C; ++c) y[c] = x[c] * r * weight[c];
-  }
+  for (int c = 0; c < C; ++c) y[c] = x[c] * r * weight[c];
+  return r;
+}
+NS_SIMD_WIDE float rmsnorm_row_wide(float* y, const float* x, const float* w, int C, float eps) {
+  return rmsnorm_row(y, x, w, C, eps);
+}
+NS_SIMD_NARROW float rmsnorm_row_narrow(float* y, const float* x, const float* w, int C, float eps) {
+  return rmsnorm_row(y, x, w, C, eps);
+}
+
+// One row of the input gradient: dx += r·dy·weight − r³·x·Σ(dy·weight·x)/C.
+NS_SIMD_BODY void rmsnorm_grad_row(float* dx, const float* dy, const float* x, const float* weight, float r, int C) {
+  float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+  for (int c = 0; c < C; ++c) dot += dy[c] * weight[c] * x[c];
+  const float k = r * r * r * dot / C;
+#pragma omp simd
+  for (int c = 0; c < C; ++c) dx[c] += r * dy[c] * weight[c] - k * x[c];
+}
+NS_SIMD_WIDE void rmsnorm_grad_row_wide(float* dx, const float* dy, const float* x, const float* w, float r, int C) {
+  rmsnorm_grad_row(dx, dy, x, w, r, C);
+}
+NS_SIMD_NARROW void rmsnorm_grad_row_narrow(float* dx, const float* dy, const float* x, const float* w, float r, int C) {
+  rmsnorm_grad_row(dx, dy, x, w, r, C);
+}
+
+}  // namespace
+
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int N, int C, float eps) {
+  const auto row = pick_simd(rmsnorm_row_wide, rmsnorm_row_narrow);
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n)
+    rstd[n] = row(out + static_cast<int64_t>(n) * C, inp + static_cast<int64_t>(n) * C, weight, C, eps);
 }
 
 // dx_j = r * g_j - r³ * x_j * Σ_i(g_i x_i) / C with g = dout * weight;  dweight_c = Σ_n dout x r.
 void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* rstd,
                       const float* weight, int N, int C) {
+  const auto grad_row = pick_simd(rmsnorm_grad_row_wide, rmsnorm_grad_row_narrow);
 #pragma omp parallel
   {
 #pragma omp for schedule(static) nowait
     for (int n = 0; n < N; ++n) {
-      const float* x = inp + static_cast<int64_t>(n) * C;
-      const float* dy = dout + static_cast<int64_t>(n) * C;
-      float* dx = dinp + static_cast<int64_t>(n) * C;
-      const float r = rstd[n];
-      float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-      for (int c = 0; c < C; ++c) dot += dy[c] * weight[c] * x[c];
-      const float k = r * r * r * dot / C;
-#pragma omp simd
-      for (int c = 0; c < C; ++c) dx[c] += r * dy[c] * weight[c] - k * x[c];
+      const int64_t at = static_cast<int64_t>(n) * C;
+      grad_row(dinp + at, dout + at, inp + at, weight, rstd[n], C);
     }
     if (dweight) {
       constexpr int kCols = 32;
@@ -197,14 +222,26 @@ void rope_backward(float* dx, const float* cos_table, const float* sin_table, in
 // ---------------------------------------------------------------------------------------------
 // SwiGLU
 
-void swiglu_forward(float* h, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) h[i] = fast_siluf(gate[i]) * up[i];
+namespace {
+
+// This thread's share [i0, i1) of n elements, cut on multiples of 16 (whole vectors).
+std::pair<int64_t, int64_t> thread_share(int64_t n) {
+  const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+  const int64_t per = ((n + threads - 1) / threads + 15) / 16 * 16;
+  return {std::min(n, t * per), std::min(n, (t + 1) * per)};
 }
 
+NS_SIMD_BODY void swiglu_span(float* h, const float* gate, const float* up, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) h[i] = fast_siluf(gate[i]) * up[i];
+}
+NS_SIMD_WIDE void swiglu_span_wide(float* h, const float* g, const float* u, int64_t n) { swiglu_span(h, g, u, n); }
+NS_SIMD_NARROW void swiglu_span_narrow(float* h, const float* g, const float* u, int64_t n) { swiglu_span(h, g, u, n); }
+
 // silu'(g) = s (1 + g (1 - s)) with s = sigmoid(g).
-void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+NS_SIMD_BODY void swiglu_grad_span(float* dgate, float* dup, const float* dh, const float* gate, const float* up,
+                                   int64_t n) {
+#pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     const float s = fast_sigmoidf(g);
@@ -212,22 +249,70 @@ void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gat
     dup[i] += dh[i] * g * s;
   }
 }
+NS_SIMD_WIDE void swiglu_grad_span_wide(float* dg, float* du, const float* dh, const float* g, const float* u,
+                                        int64_t n) {
+  swiglu_grad_span(dg, du, dh, g, u, n);
+}
+NS_SIMD_NARROW void swiglu_grad_span_narrow(float* dg, float* du, const float* dh, const float* g, const float* u,
+                                            int64_t n) {
+  swiglu_grad_span(dg, du, dh, g, u, n);
+}
+
+}  // namespace
+
+void swiglu_forward(float* h, const float* gate, const float* up, int64_t n) {
+  const auto span = pick_simd(swiglu_span_wide, swiglu_span_narrow);
+#pragma omp parallel
+  {
+    const auto [i0, i1] = thread_share(n);
+    span(h + i0, gate + i0, up + i0, i1 - i0);
+  }
+}
+
+void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n) {
+  const auto span = pick_simd(swiglu_grad_span_wide, swiglu_grad_span_narrow);
+#pragma omp parallel
+  {
+    const auto [i0, i1] = thread_share(n);
+    span(dgate + i0, dup + i0, dh + i0, gate + i0, up + i0, i1 - i0);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // cross-entropy
 
+namespace {
+
+// log Σ exp(x) of one row of logits.
+NS_SIMD_BODY float logsumexp_row(const float* x, int V) {
+  float mx = x[0];
+#pragma omp simd reduction(max : mx)
+  for (int v = 0; v < V; ++v) mx = std::max(mx, x[v]);
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int v = 0; v < V; ++v) sum += fast_expf(x[v] - mx);
+  return mx + std::log(sum);
+}
+NS_SIMD_WIDE float logsumexp_row_wide(const float* x, int V) { return logsumexp_row(x, V); }
+NS_SIMD_NARROW float logsumexp_row_narrow(const float* x, int V) { return logsumexp_row(x, V); }
+
+// x = scale · softmax(x), from the row's log Σ exp.
+NS_SIMD_BODY void softmax_scaled_row(float* x, float lse, float scale, int V) {
+#pragma omp simd
+  for (int v = 0; v < V; ++v) x[v] = scale * fast_expf(x[v] - lse);
+}
+NS_SIMD_WIDE void softmax_scaled_row_wide(float* x, float l, float s, int V) { softmax_scaled_row(x, l, s, V); }
+NS_SIMD_NARROW void softmax_scaled_row_narrow(float* x, float l, float s, int V) { softmax_scaled_row(x, l, s, V); }
+
+}  // namespace
+
 double crossentropy_forward(float* lse, const float* logits, const int32_t* targets, int N, int V) {
+  const auto row = pick_simd(logsumexp_row_wide, logsumexp_row_narrow);
   double total = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : total)
   for (int n = 0; n < N; ++n) {
     const float* x = logits + static_cast<int64_t>(n) * V;
-    float mx = x[0];
-#pragma omp simd reduction(max : mx)
-    for (int v = 0; v < V; ++v) mx = std::max(mx, x[v]);
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int v = 0; v < V; ++v) sum += fast_expf(x[v] - mx);
-    const float l = mx + std::log(sum);
+    const float l = row(x, V);
     lse[n] = l;
     const int32_t tgt = targets[n];
     CHECK(tgt < V);
@@ -244,6 +329,7 @@ int64_t count_trained_targets(const int32_t* targets, int64_t N) {
 
 void crossentropy_backward_inplace(float* logits, const float* lse, const int32_t* targets, int N, int V,
                                    float scale) {
+  const auto row = pick_simd(softmax_scaled_row_wide, softmax_scaled_row_narrow);
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     float* x = logits + static_cast<int64_t>(n) * V;
@@ -251,9 +337,7 @@ void crossentropy_backward_inplace(float* logits, const float* lse, const int32_
       std::memset(x, 0, sizeof(float) * V);
       continue;
     }
-    const float l = lse[n];
-#pragma omp simd
-    for (int v = 0; v < V; ++v) x[v] = scale * fast_expf(x[v] - l);
+    row(x, lse[n], scale, V);
     x[targets[n]] -= scale;
   }
 }

@@ -4,10 +4,13 @@
 // split the (batch, channel block) pairs. The backward recomputes a block's states and decay
 // factors a = exp(Δ·A) going forward (scratch, (T, N, kW) each), then walks back in time.
 //
-// Two versions of the per-block loops: AVX2+FMA intrinsics (x86-64 with -march supporting them),
+// Three versions of the per-block loops: AVX2+FMA intrinsics (x86-64 with -march supporting them),
 // where exp is 2^x with a degree-5 polynomial on the fraction (relative error < 2e-7) and the
 // per-timestep reductions over channels (dB, dC) are done eight states at a time by a transposed
-// horizontal add; and portable loops GCC vectorizes (other CPUs, and channel blocks narrower than 8).
+// horizontal add; AVX-512 ones (chosen at run time, simd_level.h) that take two states of the block
+// per 16-wide vector (the (N, kW) layout puts states n and n+1 side by side), so the scratch and the
+// blocks are the AVX2 path's and only the sums over states pair up differently; and portable loops
+// GCC vectorizes (other CPUs, and channel blocks narrower than 8).
 // Float compares may not trap here, so GCC can if-convert fast_expf's clamps and vectorize it.
 #pragma GCC optimize("no-trapping-math")
 
@@ -18,9 +21,15 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define NS_SCAN_AVX2 1
+// GCC 12 warns inside its own AVX-512 headers, whose _mm512_undefined_* initialize a variable with
+// itself (-Wmaybe-uninitialized, GCC PR 105593; fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #endif
 
 #include "common/check.h"
+#include "trainer/kernels/simd_level.h"
 #include "trainer/kernels/simd_math.h"
 #include "trainer/kernels/ssm.h"
 
@@ -306,6 +315,119 @@ void backward_block_avx2(const BlockOut& o, BlockGrads acc, float* S, float* Ea,
   }
   _mm256_storeu_ps(acc.dD8, dDv);
 }
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 loops: states n and n+1 of a full block in one vector (N even). Compiled for AVX-512
+// whatever -march says and called only where the CPU has it.
+#define NS_SCAN_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+
+NS_SCAN_AVX512 inline __m512 exp2_nonpositive(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-120.0f));
+  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(x, n);
+  __m512 p = _mm512_set1_ps(0.001326472731307149f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.009671512991189957f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.05550733581185341f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24022242426872253f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931470036506653f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+// An 8-channel vector in both halves.
+NS_SCAN_AVX512 inline __m512 twice(__m256 v) { return _mm512_insertf32x8(_mm512_castps256_ps512(v), v, 1); }
+
+// x[n] in the low half, x[n+1] in the high half.
+NS_SCAN_AVX512 inline __m512 pair(const float* x, int n) {
+  return _mm512_insertf32x8(_mm512_set1_ps(x[n]), _mm256_set1_ps(x[n + 1]), 1);
+}
+
+NS_SCAN_AVX512 inline __m256 fold(__m512 v) {
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+}
+
+NS_SCAN_AVX512 void forward_block_avx512(float* y, float* s, const float* A2, const float* Dk, const BlockView& v) {
+  const __m256 dk = _mm256_loadu_ps(Dk);
+  for (int t = 0; t < v.T; ++t) {
+    const __m256 dt8 = _mm256_loadu_ps(v.dt + v.at(t));
+    const __m256 u8 = _mm256_loadu_ps(v.u + v.at(t));
+    const __m512 dt = twice(dt8), dtu = twice(_mm256_mul_ps(dt8, u8));
+    __m512 yv = _mm512_setzero_ps();
+    const float* Bt = v.B_row(t);
+    const float* Ct = v.C_row(t);
+    for (int n = 0; n < v.N; n += 2) {
+      const __m512 a = exp2_nonpositive(_mm512_mul_ps(dt, _mm512_loadu_ps(A2 + n * kW)));
+      const __m512 sn = _mm512_fmadd_ps(a, _mm512_loadu_ps(s + n * kW), _mm512_mul_ps(dtu, pair(Bt, n)));
+      _mm512_storeu_ps(s + n * kW, sn);
+      yv = _mm512_fmadd_ps(sn, pair(Ct, n), yv);
+    }
+    _mm256_storeu_ps(y + v.at(t), _mm256_fmadd_ps(dk, u8, fold(yv)));
+  }
+}
+
+NS_SCAN_AVX512 void backward_block_avx512(const BlockOut& o, BlockGrads acc, float* S, float* Ea, float* g,
+                                          const float* A, const float* A2, const float* Dk, const float* dy,
+                                          const BlockView& v) {
+  const int N = v.N;
+  // Forward again: the states and the decays of every step.
+  std::fill(g, g + N * kW, 0.0f);
+  for (int t = 0; t < v.T; ++t) {
+    const __m256 dt8 = _mm256_loadu_ps(v.dt + v.at(t));
+    const __m512 dt = twice(dt8), dtu = twice(_mm256_mul_ps(dt8, _mm256_loadu_ps(v.u + v.at(t))));
+    const float* Bt = v.B_row(t);
+    float* St = S + static_cast<std::size_t>(t) * N * kW;
+    float* Et = Ea + static_cast<std::size_t>(t) * N * kW;
+    for (int n = 0; n < N; n += 2) {
+      const __m512 a = exp2_nonpositive(_mm512_mul_ps(dt, _mm512_loadu_ps(A2 + n * kW)));
+      const __m512 sn = _mm512_fmadd_ps(a, _mm512_loadu_ps(g + n * kW), _mm512_mul_ps(dtu, pair(Bt, n)));
+      _mm512_storeu_ps(g + n * kW, sn);
+      _mm512_storeu_ps(St + n * kW, sn);
+      _mm512_storeu_ps(Et + n * kW, a);
+    }
+  }
+  // Backwards in time; g = dL/ds[t] (from y[t] and from s[t+1]).
+  std::fill(g, g + N * kW, 0.0f);
+  const __m256 dk = _mm256_loadu_ps(Dk);
+  __m256 dDv = _mm256_loadu_ps(acc.dD8);
+  alignas(32) __m256 dbv[kSsmMaxState], dcv[kSsmMaxState];
+  for (int t = v.T - 1; t >= 0; --t) {
+    const __m256 dt8 = _mm256_loadu_ps(v.dt + v.at(t));
+    const __m256 u8 = _mm256_loadu_ps(v.u + v.at(t));
+    const __m256 dy8 = _mm256_loadu_ps(dy + v.at(t));
+    const __m512 dt = twice(dt8), u = twice(u8), dyv = twice(dy8), dtu = _mm512_mul_ps(dt, u);
+    __m512 du = _mm512_setzero_ps(), ddt = _mm512_setzero_ps();
+    dDv = _mm256_fmadd_ps(dy8, u8, dDv);
+    const float* Bt = v.B_row(t);
+    const float* Ct = v.C_row(t);
+    const float* St = S + static_cast<std::size_t>(t) * N * kW;
+    const float* Et = Ea + static_cast<std::size_t>(t) * N * kW;
+    for (int n = 0; n < N; n += 2) {
+      const __m512 bn = pair(Bt, n);
+      const __m512 a = _mm512_loadu_ps(Et + n * kW);
+      const __m512 sp = t > 0 ? _mm512_loadu_ps(St - N * kW + n * kW) : _mm512_setzero_ps();
+      const __m512 gj = _mm512_fmadd_ps(dyv, pair(Ct, n), _mm512_loadu_ps(g + n * kW));
+      const __m512 dc = _mm512_mul_ps(dyv, _mm512_loadu_ps(St + n * kW));
+      const __m512 daa = _mm512_mul_ps(_mm512_mul_ps(gj, sp), a);  // dL/da · a
+      _mm512_storeu_ps(acc.dAacc + n * kW, _mm512_fmadd_ps(daa, dt, _mm512_loadu_ps(acc.dAacc + n * kW)));
+      ddt = _mm512_fmadd_ps(daa, _mm512_loadu_ps(A + n * kW), ddt);
+      ddt = _mm512_fmadd_ps(_mm512_mul_ps(gj, u), bn, ddt);
+      du = _mm512_fmadd_ps(_mm512_mul_ps(gj, dt), bn, du);
+      const __m512 db = _mm512_mul_ps(gj, dtu);
+      dbv[n] = _mm512_castps512_ps256(db);
+      dbv[n + 1] = _mm512_extractf32x8_ps(db, 1);
+      dcv[n] = _mm512_castps512_ps256(dc);
+      dcv[n + 1] = _mm512_extractf32x8_ps(dc, 1);
+      _mm512_storeu_ps(g + n * kW, _mm512_mul_ps(a, gj));
+    }
+    add_lane_sums(o.dBp + static_cast<std::size_t>(t) * N, dbv, N);
+    add_lane_sums(o.dCp + static_cast<std::size_t>(t) * N, dcv, N);
+    const __m256 du8 = _mm256_fmadd_ps(dy8, dk, fold(du));
+    _mm256_storeu_ps(o.du + v.at(t), _mm256_add_ps(_mm256_loadu_ps(o.du + v.at(t)), du8));
+    _mm256_storeu_ps(o.ddt + v.at(t), _mm256_add_ps(_mm256_loadu_ps(o.ddt + v.at(t)), fold(ddt)));
+  }
+  _mm256_storeu_ps(acc.dD8, dDv);
+}
 #endif  // NS_SCAN_AVX2
 
 // Calls fn(t0, len) for each document of row b, in order: [t0, t0 + len) (the whole row when
@@ -325,6 +447,17 @@ void for_each_document(const int32_t* doc_start, int b, int T, Fn&& fn) {
   }
 }
 
+// Which loops a block runs: intrinsics only for full blocks, AVX-512 also needs an even state count.
+enum class Path { kPortable, kAvx2, kAvx512 };
+
+Path block_path(SimdLevel level, int nd, int N) {
+#ifdef NS_SCAN_AVX2
+  if (nd == kW && level == SimdLevel::kAvx512 && N % 2 == 0) return Path::kAvx512;
+  if (nd == kW && level >= SimdLevel::kAvx2) return Path::kAvx2;
+#endif
+  return Path::kPortable;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -335,6 +468,7 @@ void ssm_scan_forward(float* y, float* state_out, const float* u, const float* d
                       const float* state_in, int B, int T, int Di, int N, const int32_t* doc_start) {
   CHECK(N <= kSsmMaxState);
   const int nblocks = scan_blocks(Di);
+  const SimdLevel level = simd_level();
 #pragma omp parallel for schedule(static)
   for (int task = 0; task < B * nblocks; ++task) {
     const int b = task / nblocks, d0 = (task % nblocks) * kW, nd = std::min(kW, Di - d0);
@@ -346,19 +480,15 @@ void ssm_scan_forward(float* y, float* state_out, const float* u, const float* d
         s[n * kW + j] = (state_in && j < nd) ? state_in[(static_cast<std::size_t>(b) * Di + d0 + j) * N + n] : 0.0f;
     alignas(32) float Dk[kW];
     load_block(Dk, Dskip + d0, nd);
-#ifdef NS_SCAN_AVX2
-    const bool avx2 = nd == kW;
-    if (avx2)
-      for (int i = 0; i < N * kW; ++i) A[i] *= kLog2e;
-#endif
+    const Path path = block_path(level, nd, N);
+    if (path != Path::kPortable)
+      for (int i = 0; i < N * kW; ++i) A[i] *= kLog2e;  // the intrinsics' exp is 2^x
     for_each_document(doc_start, b, T, [&](int t0, int len) {
       if (t0 > 0) std::fill(s, s + N * kW, 0.0f);  // a new document starts from a zero state
       const BlockView v{u, dt, Bm, Cm, ldbc, Di, d0, nd, len, N, static_cast<std::size_t>(b) * T + t0};
 #ifdef NS_SCAN_AVX2
-      if (avx2) {
-        forward_block_avx2(y, s, A, Dk, v);
-        return;
-      }
+      if (path == Path::kAvx512) return forward_block_avx512(y, s, A, Dk, v);
+      if (path == Path::kAvx2) return forward_block_avx2(y, s, A, Dk, v);
 #endif
       forward_block_portable(y, s, A, Dk, v);
     });
@@ -383,6 +513,7 @@ void ssm_scan_backward(float* du, float* ddt, float* dA_log, float* dBm, float* 
   const int nblocks = scan_blocks(Di), G = scan_groups(Di);
   const std::size_t states_floats = static_cast<std::size_t>(T) * N * kW;
   const std::size_t part_floats = static_cast<std::size_t>(B) * T * N;  // one of dB / dC per group
+  const SimdLevel level = simd_level();
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
@@ -400,8 +531,9 @@ void ssm_scan_backward(float* du, float* ddt, float* dA_log, float* dBm, float* 
         alignas(32) float dAacc[kSsmMaxState * kW];
         alignas(32) float Dk[kW], dD8[kW] = {};
         load_A(A, A_log, d0, nd, N);
+        const Path path = block_path(level, nd, N);
 #ifdef NS_SCAN_AVX2
-        alignas(32) float A2[kSsmMaxState * kW];  // A·log2(e), for the AVX2 path's exp2
+        alignas(32) float A2[kSsmMaxState * kW];  // A·log2(e), for the intrinsics' exp2
         for (int i = 0; i < N * kW; ++i) A2[i] = A[i] * kLog2e;
 #endif
         std::fill(dAacc, dAacc + N * kW, 0.0f);
@@ -413,10 +545,8 @@ void ssm_scan_backward(float* du, float* ddt, float* dA_log, float* dBm, float* 
             const BlockView v{u, dt, Bm, Cm, ldbc, Di, d0, nd, len, N, row0};
             const BlockOut o{du, ddt, dBp + row0 * N, dCp + row0 * N};
 #ifdef NS_SCAN_AVX2
-            if (nd == kW) {
-              backward_block_avx2(o, {dAacc, dD8}, S, Ea, g, A, A2, Dk, dy, v);
-              return;
-            }
+            if (path == Path::kAvx512) return backward_block_avx512(o, {dAacc, dD8}, S, Ea, g, A, A2, Dk, dy, v);
+            if (path == Path::kAvx2) return backward_block_avx2(o, {dAacc, dD8}, S, Ea, g, A, A2, Dk, dy, v);
 #endif
             backward_block_portable(o, {dAacc, dD8}, S, Ea, g, A, Dk, dy, v);
           });

@@ -1,6 +1,7 @@
 // Quantization formats: their entries in the weight type table (weight_types.h), layout arithmetic,
 // half conversions, quantize, and the q8/nf4 block decoders and encoders the table points at. The
-// decoders have an AVX2 path and a scalar path that agree exactly.
+// decoders have AVX-512 and AVX2 paths (the level chosen at run time, simd_level.h) and a scalar path,
+// which all agree exactly (each value is one product of a level and the block's scale).
 #include "trainer/quant/format.h"
 
 #include <algorithm>
@@ -9,9 +10,15 @@
 
 #if defined(__AVX2__)
 #include <immintrin.h>
+// GCC 12 warns inside its own AVX-512 headers, whose _mm512_undefined_* initialize a variable with
+// itself (-Wmaybe-uninitialized, GCC PR 105593; fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #endif
 
 #include "common/check.h"
+#include "trainer/kernels/simd_level.h"
 #include "trainer/quant/ggml_rows.h"
 
 namespace trainer {
@@ -87,6 +94,31 @@ inline void decode_q8_block_avx2(const int8_t* codes, float scale, float* out) {
     _mm256_storeu_ps(out + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), s));
   }
 }
+
+// The same with 16-wide vectors: all 16 scaled levels fit one register, so each 16 values are one
+// permute. Compiled for AVX-512 whatever -march says; called only where the CPU has it.
+#define NS_FORMAT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2")))
+
+NS_FORMAT_AVX512 void decode_nf4_block_avx512(const uint8_t* bytes, float scale, float* out) {
+  const __m512 levels = _mm512_mul_ps(_mm512_loadu_ps(kNf4Codebook.data()), _mm512_set1_ps(scale));
+  const __m128i mask4 = _mm_set1_epi8(0x0F);
+  for (int part = 0; part < 2; ++part) {  // 16 bytes -> 32 values per part
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + 16 * part));
+    const __m128i lo = _mm_and_si128(b, mask4);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask4);
+    const __m128i first = _mm_unpacklo_epi8(lo, hi), second = _mm_unpackhi_epi8(lo, hi);  // element order
+    _mm512_storeu_ps(out + 32 * part, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(first), levels));
+    _mm512_storeu_ps(out + 32 * part + 16, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(second), levels));
+  }
+}
+
+NS_FORMAT_AVX512 void decode_q8_block_avx512(const int8_t* codes, float scale, float* out) {
+  const __m512 s = _mm512_set1_ps(scale);
+  for (int j = 0; j < 64; j += 16) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + j));
+    _mm512_storeu_ps(out + j, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), s));
+  }
+}
 #endif
 
 // ---------------------------------------------------------------------------------------------
@@ -132,13 +164,12 @@ class BlockScales {
 void quant::decode_q8_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
   const int8_t* codes = reinterpret_cast<const int8_t*>(w.codes());
   const BlockScales block_scale(w);
+  [[maybe_unused]] const SimdLevel level = simd_level();
   for_each_block_part(begin, end, out, [&](int64_t b, int64_t first, int64_t count, float* part) {
     const float scale = block_scale(b) / 127.0f;
 #if defined(__AVX2__)
-    if (count == kQuantBlock) {
-      decode_q8_block_avx2(codes + first, scale, part);
-      return;
-    }
+    if (count == kQuantBlock && level == SimdLevel::kAvx512) return decode_q8_block_avx512(codes + first, scale, part);
+    if (count == kQuantBlock && level == SimdLevel::kAvx2) return decode_q8_block_avx2(codes + first, scale, part);
 #endif
     for (int64_t k = 0; k < count; ++k) part[k] = static_cast<float>(codes[first + k]) * scale;
   });
@@ -146,13 +177,12 @@ void quant::decode_q8_range(const QuantView& w, int64_t begin, int64_t end, floa
 
 void quant::decode_nf4_range(const QuantView& w, int64_t begin, int64_t end, float* out) {
   const BlockScales block_scale(w);
+  [[maybe_unused]] const SimdLevel level = simd_level();
   for_each_block_part(begin, end, out, [&](int64_t b, int64_t first, int64_t count, float* part) {
     const float scale = block_scale(b);
 #if defined(__AVX2__)
-    if (count == kQuantBlock) {
-      decode_nf4_block_avx2(w.codes() + first / 2, scale, part);
-      return;
-    }
+    if (count == kQuantBlock && level == SimdLevel::kAvx512) return decode_nf4_block_avx512(w.codes() + first / 2, scale, part);
+    if (count == kQuantBlock && level == SimdLevel::kAvx2) return decode_nf4_block_avx2(w.codes() + first / 2, scale, part);
 #endif
     decode_nf4_scalar(w.codes(), first, count, scale, part);
   });

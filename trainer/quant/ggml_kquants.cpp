@@ -6,10 +6,12 @@
 //               x = d*sc_j * (q - 32), q in 0..63
 // Encoding follows ggml's quantize_row_q{4,5,6}_K_ref (no importance matrix) step for step: the
 // same searches for each sub-block's scale and minimum, the same float operations in the same order
-// (this file is compiled without FMA contraction), so the bytes are identical.
+// (this file is compiled without FMA contraction), so the bytes are identical. The decoders are
+// built 16- and 8-wide (simd_dispatch.h); each value is the same float expression in both.
 #include <cmath>
 #include <cstring>
 
+#include "trainer/kernels/simd_dispatch.h"
 #include "trainer/quant/ggml_rows.h"
 
 namespace trainer::quant {
@@ -202,7 +204,7 @@ void encode_k_scales(const float* x, int nmax, float rmin, float rdelta, int nst
 
 }  // namespace
 
-void decode_q4_k(const uint8_t* src, float* dst, int64_t n) {
+NS_SIMD_BODY void decode_q4_k_body(const uint8_t* src, float* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQkK; ++b, src += 144) {
     const float d = half_to_float(load_u16(src));
     const float dmin = half_to_float(load_u16(src + 2));
@@ -219,6 +221,10 @@ void decode_q4_k(const uint8_t* src, float* dst, int64_t n) {
     }
   }
 }
+static NS_SIMD_WIDE void decode_q4_k_wide(const uint8_t* src, float* dst, int64_t n) { decode_q4_k_body(src, dst, n); }
+static NS_SIMD_NARROW void decode_q4_k_narrow(const uint8_t* src, float* dst, int64_t n) { decode_q4_k_body(src, dst, n); }
+
+void decode_q4_k(const uint8_t* src, float* dst, int64_t n) { pick_simd(decode_q4_k_wide, decode_q4_k_narrow)(src, dst, n); }
 
 void encode_q4_k(const float* src, uint8_t* dst, int64_t n) {
   uint8_t L[kQkK];
@@ -231,7 +237,7 @@ void encode_q4_k(const float* src, uint8_t* dst, int64_t n) {
   }
 }
 
-void decode_q5_k(const uint8_t* src, float* dst, int64_t n) {
+NS_SIMD_BODY void decode_q5_k_body(const uint8_t* src, float* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQkK; ++b, src += 176) {
     const float d = half_to_float(load_u16(src));
     const float dmin = half_to_float(load_u16(src + 2));
@@ -252,6 +258,10 @@ void decode_q5_k(const uint8_t* src, float* dst, int64_t n) {
     }
   }
 }
+static NS_SIMD_WIDE void decode_q5_k_wide(const uint8_t* src, float* dst, int64_t n) { decode_q5_k_body(src, dst, n); }
+static NS_SIMD_NARROW void decode_q5_k_narrow(const uint8_t* src, float* dst, int64_t n) { decode_q5_k_body(src, dst, n); }
+
+void decode_q5_k(const uint8_t* src, float* dst, int64_t n) { pick_simd(decode_q5_k_wide, decode_q5_k_narrow)(src, dst, n); }
 
 void encode_q5_k(const float* src, uint8_t* dst, int64_t n) {
   uint8_t L[kQkK];
@@ -280,27 +290,35 @@ void encode_q5_k(const float* src, uint8_t* dst, int64_t n) {
   }
 }
 
-void decode_q6_k(const uint8_t* src, float* dst, int64_t n) {
+NS_SIMD_BODY void decode_q6_k_body(const uint8_t* src, float* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQkK; ++b, src += 210) {
     const uint8_t* ql = src;
     const uint8_t* qh = src + 128;
     const int8_t* sc = reinterpret_cast<const int8_t*>(src + 192);
     const float d = half_to_float(load_u16(src + 208));
     for (int n0 = 0; n0 < kQkK; n0 += 128, dst += 128, ql += 64, qh += 32, sc += 8) {
-      for (int l = 0; l < 32; ++l) {
-        const int is = l / 16;
-        const int q1 = ((ql[l] & 0xf) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q2 = ((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        dst[l] = d * sc[is] * q1;
-        dst[l + 32] = d * sc[is + 2] * q2;
-        dst[l + 64] = d * sc[is + 4] * q3;
-        dst[l + 96] = d * sc[is + 6] * q4;
+      // Sixteen values share a scale: each half of l runs with its four scales fixed, so the loop
+      // vectorizes (with the scale index varying inside it, it did not).
+      for (int is = 0; is < 2; ++is) {
+        const float d1 = d * sc[is], d2 = d * sc[is + 2], d3 = d * sc[is + 4], d4 = d * sc[is + 6];
+        for (int l = 16 * is; l < 16 * is + 16; ++l) {
+          const int q1 = ((ql[l] & 0xf) | (((qh[l] >> 0) & 3) << 4)) - 32;
+          const int q2 = ((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32;
+          const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+          const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+          dst[l] = d1 * q1;
+          dst[l + 32] = d2 * q2;
+          dst[l + 64] = d3 * q3;
+          dst[l + 96] = d4 * q4;
+        }
       }
     }
   }
 }
+static NS_SIMD_WIDE void decode_q6_k_wide(const uint8_t* src, float* dst, int64_t n) { decode_q6_k_body(src, dst, n); }
+static NS_SIMD_NARROW void decode_q6_k_narrow(const uint8_t* src, float* dst, int64_t n) { decode_q6_k_body(src, dst, n); }
+
+void decode_q6_k(const uint8_t* src, float* dst, int64_t n) { pick_simd(decode_q6_k_wide, decode_q6_k_narrow)(src, dst, n); }
 
 void encode_q6_k(const float* src, uint8_t* dst, int64_t n) {
   int8_t L[kQkK];
