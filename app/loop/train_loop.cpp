@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "common/units.h"
+#include "trainer/kernels/simd_level.h"
 
 namespace app {
 
@@ -207,9 +208,11 @@ void StderrProgress::on_start(const trainer::Trainer& t) {
   const std::string compute = m.shape().mode == trainer::TrainMode::kFull
                                   ? ""
                                   : fmt::format(" | base compute {}", trainer::quant::compute_dtype_name(m.shape().lora.compute_dtype));
-  emit("{}model {}: {} parameters, {} blocks | batch {} x seq {} x accum {} | {} threads{} | from step {}\n", stamp(),
-             m.config().name, common::format_count(static_cast<double>(m.num_params())), m.config().blocks.size(),
-             m.batch(), m.seq_len(), t.options().accum, t.threads(), compute, t.steps_done());
+  // The instruction set of the engine's own loops (NIGHTSHIFT_SIMD may cap it).
+  emit("{}model {}: {} parameters, {} blocks | batch {} x seq {} x accum {} | {} threads, {} kernels{} | from step {}\n",
+       stamp(), m.config().name, common::format_count(static_cast<double>(m.num_params())), m.config().blocks.size(),
+       m.batch(), m.seq_len(), t.options().accum, t.threads(), trainer::simd_level_name(trainer::simd_level()), compute,
+       t.steps_done());
 }
 
 void StderrProgress::on_step(const trainer::StepStats& s, const LoopProgress& p) {
