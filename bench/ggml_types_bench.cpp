@@ -1,5 +1,5 @@
-// The ggml type table: decode throughput per type at the AVX2 and AVX-512 levels (values per second,
-// 1M values decoded 4096 at a time into an L1-sized buffer, as the matmul decodes) and encode throughput,
+// The ggml type table: decode throughput per type (values per second, 1M values decoded 4096 at a
+// time into an L1-sized buffer, as the matmul decodes) and encode throughput,
 // and the table's dequantizing matmul (forward y = x·Wᵀ) per type against cblas_sgemm on fp32, on
 // SmolLM2-135M's MLP shapes (d_model 576, d_ff 1536) at B·T = 512 tokens. Rows of 576 are not
 // whole K-quant super-blocks, so the up projection (In = 576) runs the 32-value types only, as a
@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "bench/bench_data.h"
-#include "bench/bench_simd.h"
 #include "trainer/quant/table_matmul.h"
 
 namespace {
@@ -22,9 +21,7 @@ using trainer::quant::TypeTraits;
 constexpr int64_t kValues = 1 << 20;
 constexpr int64_t kTokens = 512;
 
-void bm_decode(benchmark::State& state, const TypeTraits* t, trainer::SimdLevel level) {
-  const benchsimd::LevelScope scope(state, level);
-  if (!scope.ok()) return;
+void bm_decode(benchmark::State& state, const TypeTraits* t) {
   const auto x = benchdata::randn(kValues, 0.02f, 1);
   std::vector<uint8_t> q(trainer::quant::row_bytes(*t, kValues));
   t->encode_row(x.data(), q.data(), kValues);
@@ -84,10 +81,8 @@ void bm_forward(benchmark::State& state, const TypeTraits* t, int64_t out, int64
 int main(int argc, char** argv) {
   for (const TypeTraits& t : trainer::quant::all_type_traits()) {
     const TypeTraits* p = &t;
-    for (auto [level_name, level] : {std::pair{"avx2", trainer::SimdLevel::kAvx2}, {"avx512", trainer::SimdLevel::kAvx512}})
-      benchmark::RegisterBenchmark((std::string("decode/") + t.name + "/" + level_name).c_str(),
-                                   [p, level](benchmark::State& s) { bm_decode(s, p, level); })
-          ->Unit(benchmark::kMicrosecond)->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("decode/") + t.name).c_str(), [p](benchmark::State& s) { bm_decode(s, p); })
+        ->Unit(benchmark::kMicrosecond)->UseRealTime();
     benchmark::RegisterBenchmark((std::string("encode/") + t.name).c_str(), [p](benchmark::State& s) { bm_encode(s, p); })
         ->Unit(benchmark::kMillisecond)->UseRealTime();
   }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# NIGHTSHIFT_SIMD: the engine's own loops (scan, softmaxes, SwiGLU, RMSNorm, cross-entropy, decoders)
+# NIGHTSHIFT_SIMD: the engine's own loops (scan, softmaxes, SwiGLU, RMSNorm, cross-entropy, NF4/Q8 decoders)
 # run at the widest instruction set the CPU has unless the environment caps it. The run's first line
 # names the level; hybrid-tiny (scan, windowed attention, SwiGLU experts) trains to the same losses,
 # to rounding, at every level the CPU runs; an unknown value, or a level above the CPU's, is ignored

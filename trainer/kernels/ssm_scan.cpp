@@ -390,7 +390,7 @@ NS_SCAN_AVX512 void backward_block_avx512(const BlockOut& o, BlockGrads acc, flo
   std::fill(g, g + N * kW, 0.0f);
   const __m256 dk = _mm256_loadu_ps(Dk);
   __m256 dDv = _mm256_loadu_ps(acc.dD8);
-  alignas(32) __m256 dbv[kSsmMaxState], dcv[kSsmMaxState];
+  alignas(64) __m256 dbv[kSsmMaxState], dcv[kSsmMaxState];
   for (int t = v.T - 1; t >= 0; --t) {
     const __m256 dt8 = _mm256_loadu_ps(v.dt + v.at(t));
     const __m256 u8 = _mm256_loadu_ps(v.u + v.at(t));
@@ -413,11 +413,9 @@ NS_SCAN_AVX512 void backward_block_avx512(const BlockOut& o, BlockGrads acc, flo
       ddt = _mm512_fmadd_ps(daa, _mm512_loadu_ps(A + n * kW), ddt);
       ddt = _mm512_fmadd_ps(_mm512_mul_ps(gj, u), bn, ddt);
       du = _mm512_fmadd_ps(_mm512_mul_ps(gj, dt), bn, du);
-      const __m512 db = _mm512_mul_ps(gj, dtu);
-      dbv[n] = _mm512_castps512_ps256(db);
-      dbv[n + 1] = _mm512_extractf32x8_ps(db, 1);
-      dcv[n] = _mm512_castps512_ps256(dc);
-      dcv[n + 1] = _mm512_extractf32x8_ps(dc, 1);
+      // States n and n+1 are dbv[n] and dbv[n + 1], side by side in memory: one store each.
+      _mm512_store_ps(reinterpret_cast<float*>(dbv + n), _mm512_mul_ps(gj, dtu));
+      _mm512_store_ps(reinterpret_cast<float*>(dcv + n), dc);
       _mm512_storeu_ps(g + n * kW, _mm512_mul_ps(a, gj));
     }
     add_lane_sums(o.dBp + static_cast<std::size_t>(t) * N, dbv, N);

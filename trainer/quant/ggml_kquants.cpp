@@ -6,12 +6,10 @@
 //               x = d*sc_j * (q - 32), q in 0..63
 // Encoding follows ggml's quantize_row_q{4,5,6}_K_ref (no importance matrix) step for step: the
 // same searches for each sub-block's scale and minimum, the same float operations in the same order
-// (this file is compiled without FMA contraction), so the bytes are identical. The decoders are
-// built 16- and 8-wide (simd_dispatch.h); each value is the same float expression in both.
+// (this file is compiled without FMA contraction), so the bytes are identical.
 #include <cmath>
 #include <cstring>
 
-#include "trainer/kernels/simd_dispatch.h"
 #include "trainer/quant/ggml_rows.h"
 
 namespace trainer::quant {
@@ -204,7 +202,7 @@ void encode_k_scales(const float* x, int nmax, float rmin, float rdelta, int nst
 
 }  // namespace
 
-NS_SIMD_BODY void decode_q4_k_body(const uint8_t* src, float* dst, int64_t n) {
+void decode_q4_k(const uint8_t* src, float* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQkK; ++b, src += 144) {
     const float d = half_to_float(load_u16(src));
     const float dmin = half_to_float(load_u16(src + 2));
@@ -221,10 +219,6 @@ NS_SIMD_BODY void decode_q4_k_body(const uint8_t* src, float* dst, int64_t n) {
     }
   }
 }
-static NS_SIMD_WIDE void decode_q4_k_wide(const uint8_t* src, float* dst, int64_t n) { decode_q4_k_body(src, dst, n); }
-static NS_SIMD_NARROW void decode_q4_k_narrow(const uint8_t* src, float* dst, int64_t n) { decode_q4_k_body(src, dst, n); }
-
-void decode_q4_k(const uint8_t* src, float* dst, int64_t n) { pick_simd(decode_q4_k_wide, decode_q4_k_narrow)(src, dst, n); }
 
 void encode_q4_k(const float* src, uint8_t* dst, int64_t n) {
   uint8_t L[kQkK];
@@ -237,7 +231,7 @@ void encode_q4_k(const float* src, uint8_t* dst, int64_t n) {
   }
 }
 
-NS_SIMD_BODY void decode_q5_k_body(const uint8_t* src, float* dst, int64_t n) {
+void decode_q5_k(const uint8_t* src, float* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQkK; ++b, src += 176) {
     const float d = half_to_float(load_u16(src));
     const float dmin = half_to_float(load_u16(src + 2));
@@ -258,10 +252,6 @@ NS_SIMD_BODY void decode_q5_k_body(const uint8_t* src, float* dst, int64_t n) {
     }
   }
 }
-static NS_SIMD_WIDE void decode_q5_k_wide(const uint8_t* src, float* dst, int64_t n) { decode_q5_k_body(src, dst, n); }
-static NS_SIMD_NARROW void decode_q5_k_narrow(const uint8_t* src, float* dst, int64_t n) { decode_q5_k_body(src, dst, n); }
-
-void decode_q5_k(const uint8_t* src, float* dst, int64_t n) { pick_simd(decode_q5_k_wide, decode_q5_k_narrow)(src, dst, n); }
 
 void encode_q5_k(const float* src, uint8_t* dst, int64_t n) {
   uint8_t L[kQkK];
@@ -290,7 +280,7 @@ void encode_q5_k(const float* src, uint8_t* dst, int64_t n) {
   }
 }
 
-NS_SIMD_BODY void decode_q6_k_body(const uint8_t* src, float* dst, int64_t n) {
+void decode_q6_k(const uint8_t* src, float* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQkK; ++b, src += 210) {
     const uint8_t* ql = src;
     const uint8_t* qh = src + 128;
@@ -315,10 +305,6 @@ NS_SIMD_BODY void decode_q6_k_body(const uint8_t* src, float* dst, int64_t n) {
     }
   }
 }
-static NS_SIMD_WIDE void decode_q6_k_wide(const uint8_t* src, float* dst, int64_t n) { decode_q6_k_body(src, dst, n); }
-static NS_SIMD_NARROW void decode_q6_k_narrow(const uint8_t* src, float* dst, int64_t n) { decode_q6_k_body(src, dst, n); }
-
-void decode_q6_k(const uint8_t* src, float* dst, int64_t n) { pick_simd(decode_q6_k_wide, decode_q6_k_narrow)(src, dst, n); }
 
 void encode_q6_k(const float* src, uint8_t* dst, int64_t n) {
   int8_t L[kQkK];

@@ -6,12 +6,10 @@
 //   Q8_0 34 B: d, 32 int8                   x = q d
 // Nibble j of byte j holds value j (low) and value j + 16 (high); bit j of the fifth-bit word is
 // value j's fifth bit. Encoding follows ggml's quantize_row_*_ref step for step (same float
-// operations in the same order; this file is compiled without FMA contraction). Q8_0's decoder, the
-// common one of these in real files, is built 16- and 8-wide (simd_dispatch.h).
+// operations in the same order; this file is compiled without FMA contraction).
 #include <cmath>
 #include <cstring>
 
-#include "trainer/kernels/simd_dispatch.h"
 #include "trainer/quant/ggml_rows.h"
 
 namespace trainer::quant {
@@ -169,17 +167,13 @@ void encode_q5_1(const float* src, uint8_t* dst, int64_t n) {
   }
 }
 
-NS_SIMD_BODY void decode_q8_0_body(const uint8_t* src, float* dst, int64_t n) {
+void decode_q8_0(const uint8_t* src, float* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQk; ++b, src += 34, dst += kQk) {
     const float d = half_to_float(load_u16(src));
     const int8_t* qs = reinterpret_cast<const int8_t*>(src + 2);
     for (int j = 0; j < kQk; ++j) dst[j] = static_cast<float>(qs[j]) * d;
   }
 }
-static NS_SIMD_WIDE void decode_q8_0_wide(const uint8_t* src, float* dst, int64_t n) { decode_q8_0_body(src, dst, n); }
-static NS_SIMD_NARROW void decode_q8_0_narrow(const uint8_t* src, float* dst, int64_t n) { decode_q8_0_body(src, dst, n); }
-
-void decode_q8_0(const uint8_t* src, float* dst, int64_t n) { pick_simd(decode_q8_0_wide, decode_q8_0_narrow)(src, dst, n); }
 
 void encode_q8_0(const float* src, uint8_t* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQk; ++b, src += kQk, dst += 34) {
