@@ -41,11 +41,8 @@ for c in "${cases[@]}"; do
       "$BIN" init --preset gpt-small --format nf4 --out "$work/gs.safetensors" >/dev/null 2>&1
       for dtype in fp32 bf16; do run gpt-small "$work/gs.safetensors" "$dtype" 60 256 4; done ;;
     qwen2.5-0.5b)
-      PYTHONPATH="$SRC/gguf-py" /usr/bin/python3 "$ROOT/tests/reference/llamacpp/model_fixture.py" qwen2 \
-        --vocab "$SRC/models/ggml-vocab-qwen2.gguf" --tied --d 896 --layers 24 --heads 14 --kv-heads 2 --ff 4864 \
-        --ctx 4096 "$work/m" >/dev/null
-      "$HARNESS" model-quantize --in "$work/m/model.gguf" --out "$work/qw.gguf" --ftype Q4_K_M >/dev/null
-      rm -rf "$work/m"
+      source "$ROOT/tests/reference/llamacpp/real_shapes.sh"
+      make_real_q4km qwen2.5-0.5b "$SRC" "$HARNESS" "$work/qw.gguf"
       for dtype in fp32 bf16; do run qwen2.5-0.5b "$work/qw.gguf" "$dtype" 5 512 1; done ;;
     *) echo "unknown case $c" >&2; exit 2 ;;
   esac

@@ -21,11 +21,7 @@ if [ -z "$gguf" ]; then
   [ -x "$BUILD/tests/llamacpp_harness" ] && [ -f "$SRC/gguf-py/gguf/__init__.py" ] ||
     { echo "needs the llama.cpp harness and gguf-py (scripts/setup.sh)" >&2; exit 2; }
   source "$ROOT/tests/reference/llamacpp/real_shapes.sh"
-  # shellcheck disable=SC2046
-  PYTHONPATH="$SRC/gguf-py" /usr/bin/python3 "$ROOT/tests/reference/llamacpp/model_fixture.py" \
-    $(real_shape_args llama-3.2-1b "$SRC") --ctx 4096 --gguf-only "$work/m" >/dev/null
-  "$BUILD/tests/llamacpp_harness" model-quantize --in "$work/m/model.gguf" --out "$work/llama1b.gguf" --ftype Q4_K_M >/dev/null
-  rm -rf "$work/m"
+  make_real_q4km llama-3.2-1b "$SRC" "$BUILD/tests/llamacpp_harness" "$work/llama1b.gguf"
   gguf=$work/llama1b.gguf
 fi
 head -c 300000 "$ROOT/../shared/data/tinyshakespeare.txt" >"$work/text.txt"

@@ -26,11 +26,7 @@ source "$ROOT/tests/reference/llamacpp/real_shapes.sh"
 
 printf '%-14s %5s %12s %12s %8s %10s\n' shape T "plan MiB" "peak MiB" error "s/step"
 for shape in "${shapes[@]}"; do
-  # shellcheck disable=SC2046
-  PYTHONPATH="$SRC/gguf-py" /usr/bin/python3 "$ROOT/tests/reference/llamacpp/model_fixture.py" $(real_shape_args "$shape" "$SRC") \
-    --ctx 4096 "$work/m" >/dev/null
-  "$HARNESS" model-quantize --in "$work/m/model.gguf" --out "$work/$shape.gguf" --ftype Q4_K_M >/dev/null
-  rm -rf "$work/m"
+  make_real_q4km "$shape" "$SRC" "$HARNESS" "$work/$shape.gguf"
   for T in $SEQS; do
     rm -rf "$work/run"
     start=$(date +%s.%N)

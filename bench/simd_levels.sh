@@ -24,11 +24,7 @@ head -c 1000000 "$ROOT/../shared/data/tinyshakespeare.txt" >"$work/text.txt"
 runs=("gpt-small" "hybrid-small")
 if [ -x "$BUILD/tests/llamacpp_harness" ] && [ -f "$SRC/gguf-py/gguf/__init__.py" ]; then
   source "$ROOT/tests/reference/llamacpp/real_shapes.sh"
-  # shellcheck disable=SC2046
-  PYTHONPATH="$SRC/gguf-py" /usr/bin/python3 "$ROOT/tests/reference/llamacpp/model_fixture.py" \
-    $(real_shape_args smollm2-135m "$SRC") --ctx 2048 --gguf-only "$work/m" >/dev/null
-  "$BUILD/tests/llamacpp_harness" model-quantize --in "$work/m/model.gguf" --out "$work/smollm2.gguf" --ftype Q4_K_M >/dev/null
-  rm -rf "$work/m"
+  make_real_q4km smollm2-135m "$SRC" "$BUILD/tests/llamacpp_harness" "$work/smollm2.gguf"
   runs+=("smollm2-q4km")
 else
   echo "(no llama.cpp harness: the Q4_K_M run is left out; scripts/setup.sh builds it)" >&2

@@ -183,11 +183,12 @@ bool cpu_has_avx512_bf16() {
 #endif
 }
 
-bool bf16_native_kernel() {
-  if (!cpu_has_avx512_bf16()) return false;
+bool bf16_scalar_kernel_requested() {
   const char* env = std::getenv("NIGHTSHIFT_BF16_KERNEL");
-  return env == nullptr || std::string_view(env) != "scalar";
+  return env != nullptr && std::string_view(env) == "scalar";
 }
+
+bool bf16_native_kernel() { return cpu_has_avx512_bf16() && !bf16_scalar_kernel_requested(); }
 
 uint16_t float_to_bf16(float f) {
   uint32_t u;

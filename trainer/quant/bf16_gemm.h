@@ -27,8 +27,10 @@ constexpr int64_t kBf16BlockRows = 12;  // rows of A per register block
 
 // Whether this CPU has AVX512_BF16 (and AVX512F/BW/VL).
 bool cpu_has_avx512_bf16();
-// Whether the native kernel runs: the CPU has it and the environment does not ask for the scalar
-// kernel (NIGHTSHIFT_BF16_KERNEL=scalar, for tests and comparisons).
+// Whether the environment asks for the scalar kernel (NIGHTSHIFT_BF16_KERNEL=scalar, for tests and
+// comparisons; read at each call, so a test may switch it).
+bool bf16_scalar_kernel_requested();
+// Whether the native kernel runs: the CPU has it and the scalar one is not requested.
 bool bf16_native_kernel();
 
 // fp32 → bf16 bits, rounded to nearest even as vcvtneps2bf16 does (denormals to signed zero, NaN stays NaN).

@@ -13,8 +13,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <string_view>
 
 #include "common/check.h"
 #include "trainer/quant/bf16_gemm.h"
@@ -175,10 +173,7 @@ void over_row_shares(int64_t M, const WeightMatrix& w, float* panel, TileFor til
 // NIGHTSHIFT_BF16_KERNEL=scalar asks for it (tests). On a CPU without AVX512_BF16 (a bf16 run's
 // checkpoint evaluated elsewhere) they compute in fp32: the scalar kernel is too slow to be chosen
 // silently. (`train` refuses --compute-dtype bf16 there; auto picks fp32.)
-bool bf16_products_enabled() {
-  const char* env = std::getenv("NIGHTSHIFT_BF16_KERNEL");
-  return cpu_has_avx512_bf16() || (env != nullptr && std::string_view(env) == "scalar");
-}
+bool bf16_products_enabled() { return cpu_has_avx512_bf16() || bf16_scalar_kernel_requested(); }
 
 // A share of `part` floats of the panel holds the tile packed in bf16 (bf16_gemm.h's layout) and
 // after it the A scratch of bf16_gemm, which the decoding of one or two fp32 rows of the tile uses
